@@ -1,0 +1,86 @@
+/**
+ * The engine's only source of time. Tests drive a FakeClock so every timer-dependent behaviour
+ * (retransmission, expiry) runs deterministically and instantly.
+ */
+
+export interface TimerHandle {
+  readonly __timer: unique symbol;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** Calls callback once after delayMs. The engine keeps few of these (timer wheels), not one per segment. */
+  setTimer(callback: () => void, delayMs: number): TimerHandle;
+  clearTimer(handle: TimerHandle): void;
+}
+
+/** Real time: performance.now() and Node timers (unref'd, so an idle engine never keeps the process alive by itself). */
+export class SystemClock implements Clock {
+  now(): number {
+    return performance.now();
+  }
+  setTimer(callback: () => void, delayMs: number): TimerHandle {
+    const t = setTimeout(callback, delayMs);
+    t.unref();
+    return t as unknown as TimerHandle;
+  }
+  clearTimer(handle: TimerHandle): void {
+    clearTimeout(handle as unknown as NodeJS.Timeout);
+  }
+}
+
+interface FakeTimer {
+  at: number;
+  seq: number;
+  callback: () => void;
+  cancelled: boolean;
+}
+
+/** Time that moves only when advance() is called; due timers fire in order of (time, creation). */
+export class FakeClock implements Clock {
+  private current: number;
+  private timers: FakeTimer[] = [];
+  private nextSeq = 0;
+
+  constructor(start = 1_000_000) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimer(callback: () => void, delayMs: number): TimerHandle {
+    const timer: FakeTimer = { at: this.current + Math.max(0, delayMs), seq: this.nextSeq++, callback, cancelled: false };
+    this.timers.push(timer);
+    return timer as unknown as TimerHandle;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    (handle as unknown as FakeTimer).cancelled = true;
+  }
+
+  /** Number of timers still pending. */
+  get pendingTimers(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+
+  /** Moves time forward by ms, firing every timer that falls due on the way (including ones they set). */
+  advance(ms: number): void {
+    const end = this.current + ms;
+    for (;;) {
+      let next: FakeTimer | undefined;
+      for (const t of this.timers) {
+        if (t.cancelled || t.at > end) continue;
+        if (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq)) next = t;
+      }
+      if (!next) break;
+      this.current = Math.max(this.current, next.at);
+      next.cancelled = true;
+      this.timers = this.timers.filter((t) => !t.cancelled);
+      next.callback();
+    }
+    this.current = end;
+  }
+}

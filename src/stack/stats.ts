@@ -1,0 +1,38 @@
+/**
+ * Counters the engine keeps: plain numbers and one Uint32Array of drops indexed by DropReason, so
+ * counting costs an increment. snapshot() turns them into a JSON-friendly object for the API/CLI.
+ */
+import { DROP_REASON_COUNT, DropReason, dropReasonName } from '../wire/drop-reason.js';
+
+export class StackStats {
+  framesIn = 0;
+  bytesIn = 0;
+  framesOut = 0;
+  bytesOut = 0;
+  readonly drops = new Float64Array(DROP_REASON_COUNT);
+
+  drop(reason: DropReason): void {
+    this.drops[reason]++;
+  }
+
+  get totalDrops(): number {
+    let total = 0;
+    for (let i = 1; i < this.drops.length; i++) total += this.drops[i];
+    return total;
+  }
+
+  snapshot(): StatsSnapshot {
+    const drops: Record<string, number> = {};
+    for (let i = 1; i < this.drops.length; i++) if (this.drops[i] > 0) drops[dropReasonName(i)] = this.drops[i];
+    return { framesIn: this.framesIn, bytesIn: this.bytesIn, framesOut: this.framesOut, bytesOut: this.bytesOut, drops };
+  }
+}
+
+export interface StatsSnapshot {
+  framesIn: number;
+  bytesIn: number;
+  framesOut: number;
+  bytesOut: number;
+  drops: Record<string, number>;
+  [extra: string]: unknown;
+}
