@@ -1,0 +1,97 @@
+/**
+ * IPv4 → MAC for hosts on the guest network (normally just the guest). Learned from ARP and from the
+ * source of every IPv4 frame the guest sends; bounded (newcomers beyond the limit are not learned).
+ * Frames to an unresolved address wait in a small bounded queue while an ARP request goes out; the
+ * queue is the only place output frames are copied.
+ */
+import type { TxInfo } from '../link/link.js';
+import type { Clock } from './clock.js';
+
+interface PendingFrame {
+  destination: number;
+  frame: Uint8Array; // head + body, Ethernet header still to be written
+  info: TxInfo | null;
+  queuedAt: number;
+}
+
+export interface WaitingFrame {
+  readonly frame: Uint8Array;
+  readonly info: TxInfo | null;
+}
+
+const ARP_RETRY_MS = 1000;
+const PENDING_MAX_AGE_MS = 3000;
+
+export class NeighborTable {
+  private readonly entries = new Map<number, number>();
+  private readonly pending: PendingFrame[] = [];
+  private readonly lastRequest = new Map<number, number>();
+  /** Last learned pair: the guest is usually the only neighbour, so most lookups stop here. */
+  private lastAddress = -1;
+  private lastMac = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxPending: number,
+    private readonly clock: Clock,
+    /** Sends an ARP request for address (supplied by the ARP responder). */
+    private readonly requestResolution: (address: number) => void,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  learn(address: number, mac: number): { newlyResolved: boolean } {
+    if (address === this.lastAddress && mac === this.lastMac) return { newlyResolved: false };
+    const known = this.entries.get(address);
+    if (known === undefined && this.entries.size >= this.maxEntries) return { newlyResolved: false };
+    this.entries.set(address, mac);
+    this.lastAddress = address;
+    this.lastMac = mac;
+    return { newlyResolved: known === undefined };
+  }
+
+  lookup(address: number): number | undefined {
+    if (address === this.lastAddress) return this.lastMac;
+    return this.entries.get(address);
+  }
+
+  /** Copies a frame to send once address resolves; asks for resolution (rate-limited per address). */
+  queueForResolution(destination: number, head: Uint8Array, body: Uint8Array | null, info?: TxInfo): void {
+    const now = this.clock.now();
+    this.expire(now);
+    if (this.pending.length < this.maxPending) {
+      const frame = new Uint8Array(head.length + (body?.length ?? 0));
+      frame.set(head, 0);
+      if (body) frame.set(body, head.length);
+      this.pending.push({ destination, frame, info: info ? { ...info } : null, queuedAt: now });
+    }
+    const last = this.lastRequest.get(destination);
+    if (last === undefined || now - last >= ARP_RETRY_MS) {
+      this.lastRequest.set(destination, now);
+      this.requestResolution(destination);
+    }
+  }
+
+  /** Removes and returns the frames waiting for address (now resolved). */
+  takePending(address: number): WaitingFrame[] {
+    this.lastRequest.delete(address);
+    const ready: WaitingFrame[] = [];
+    for (let i = 0; i < this.pending.length; ) {
+      if (this.pending[i].destination === address) {
+        ready.push(this.pending[i]);
+        this.pending.splice(i, 1);
+      } else i++;
+    }
+    return ready;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  private expire(now: number): void {
+    while (this.pending.length > 0 && now - this.pending[0].queuedAt > PENDING_MAX_AGE_MS) this.pending.shift();
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The engine's front door: takes batches of frames from a Link, validates Ethernet and IPv4, answers
+ * ARP and ICMP echo for its own addresses, learns the guest, and dispatches transport protocols to
+ * pluggable receivers (TCP, UDP, forwarded ICMP). Everything leaves through Ipv4Output, and the Link is
+ * flushed once per received batch (and once per timer/host-socket wakeup via flushSoon()).
+ *
+ * Must never throw on guest input: every rejection is a counted DropReason, logged at debug.
+ */
+import type { FrameBatch, FrameSink, Link } from '../link/link.js';
+import { formatIpv4 } from '../wire/bytes.js';
+import { DropReason, dropReasonName } from '../wire/drop-reason.js';
+import { EthernetFrame, EtherType } from '../wire/ethernet.js';
+import { IpProtocol, Ipv4Packet } from '../wire/ipv4.js';
+import { ArpResponder } from './arp-responder.js';
+import { SystemClock, type Clock } from './clock.js';
+import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
+import { IcmpEchoResponder } from './icmp-echo.js';
+import { Ipv4Output } from './ipv4-output.js';
+import { silentLogger, type Logger } from './logger.js';
+import { NeighborTable } from './neighbor-table.js';
+import { StackStats } from './stats.js';
+
+/** A transport (TCP, UDP, ICMP forwarding) that receives validated IPv4 packets from the guest. */
+export interface Ipv4Receiver {
+  /**
+   * packet is a view valid only during the call. frameFlags are the link's FRAME_* bits (checksum
+   * offload state). Returns DropReason.None when the packet was taken, else why it was dropped.
+   */
+  receiveIpv4(packet: Ipv4Packet, frameFlags: number): DropReason;
+}
+
+/** Work to do once per wakeup, after a batch or timer pass, before the Link is flushed (e.g. ACK coalescing). */
+export interface BatchObserver {
+  afterBatch(): void;
+}
+
+export interface StackOptions {
+  config?: NetworkConfig | NetworkConfigInput;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export class Stack implements FrameSink {
+  readonly config: NetworkConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly stats = new StackStats();
+  readonly neighbors: NeighborTable;
+  readonly output: Ipv4Output;
+  private readonly receivers: (Ipv4Receiver | undefined)[] = new Array(256);
+  private readonly observers: BatchObserver[] = [];
+  private readonly closers: (() => void)[] = [];
+  private readonly arp: ArpResponder;
+  private readonly icmpEcho: IcmpEchoResponder;
+  // One view object per layer, reused for every frame (STYLE.md: no allocation per frame).
+  private readonly ethernet = new EthernetFrame();
+  private readonly ipv4 = new Ipv4Packet();
+  private readonly debug: boolean;
+  private flushScheduled = false;
+  private started = false;
+  private closed = false;
+
+  constructor(
+    readonly link: Link,
+    options: StackOptions = {},
+  ) {
+    const config = options.config;
+    this.config = config && 'network' in config ? config : resolveNetworkConfig({ mtu: link.mtu, ...config });
+    this.clock = options.clock ?? new SystemClock();
+    this.logger = options.logger ?? silentLogger();
+    this.debug = this.logger.isLevelEnabled('debug');
+    this.neighbors = new NeighborTable(
+      this.config.limits.arpEntries,
+      this.config.limits.pendingArpFrames,
+      this.clock,
+      (address) => this.arp.request(address),
+    );
+    this.output = new Ipv4Output(link, this.config, this.neighbors, this.stats);
+    this.arp = new ArpResponder(link, this.config, this.neighbors, this.stats);
+    this.icmpEcho = new IcmpEchoResponder(this.config, this.output);
+  }
+
+  /** Starts receiving from the link. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.link.start(this);
+  }
+
+  /** Plugs in the receiver for an IP protocol number (replacing any earlier one). */
+  setIpv4Receiver(protocol: IpProtocol | number, receiver: Ipv4Receiver): void {
+    this.receivers[protocol] = receiver;
+  }
+
+  addBatchObserver(observer: BatchObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** Registers cleanup run by close() (host sockets, timers of the parts plugged in). */
+  onClose(closer: () => void): void {
+    this.closers.push(closer);
+  }
+
+  /** Addresses the engine itself answers for. */
+  isOwnAddress(address: number): boolean {
+    return address === this.config.gateway || address === this.config.dns;
+  }
+
+  receiveBatch(batch: FrameBatch): void {
+    if (this.closed) return;
+    for (let i = 0; i < batch.count; i++) {
+      const reason = this.receiveFrame(batch.data, batch.offsets[i], batch.lengths[i], batch.flags[i]);
+      if (reason !== DropReason.None) this.countDrop(reason, batch.data, batch.offsets[i], batch.lengths[i]);
+    }
+    this.endOfWakeup();
+  }
+
+  /**
+   * For work that happens outside a received batch (host socket data, timers): ask for one flush at
+   * the end of the current tick, so many sends in one tick become one link batch.
+   */
+  flushSoon(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (!this.closed) this.endOfWakeup();
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const closer of this.closers.splice(0).reverse()) {
+      try {
+        closer();
+      } catch (err) {
+        this.logger.warn({ err }, 'error while closing');
+      }
+    }
+    this.link.close();
+  }
+
+  /** Counts a drop; at debug level also logs it (the only place a drop builds a string). */
+  countDrop(reason: DropReason, bytes?: Uint8Array, offset?: number, length?: number): void {
+    this.stats.drop(reason);
+    if (this.debug) {
+      this.logger.debug({ reason: dropReasonName(reason), length, head: bytes?.subarray(offset, (offset ?? 0) + Math.min(length ?? 0, 64)).toString() }, 'frame dropped');
+    }
+  }
+
+  private endOfWakeup(): void {
+    for (let i = 0; i < this.observers.length; i++) this.observers[i].afterBatch();
+    this.link.flush();
+  }
+
+  private receiveFrame(bytes: Uint8Array, offset: number, length: number, flags: number): DropReason {
+    this.stats.framesIn++;
+    this.stats.bytesIn += length;
+    const ethernet = this.ethernet;
+    const reason = ethernet.wrap(bytes, offset, length);
+    if (reason !== DropReason.None) return reason;
+    switch (ethernet.etherType) {
+      case EtherType.Ipv4:
+        return this.receiveIpv4(ethernet, flags);
+      case EtherType.Arp: {
+        const arpReason = this.arp.receive(bytes, ethernet.payloadOffset, ethernet.payloadLength, ethernet.source);
+        if (this.arp.lastSender !== -1) this.releaseResolved(this.arp.lastSender);
+        return arpReason;
+      }
+      default:
+        return DropReason.UnsupportedEtherType;
+    }
+  }
+
+  private receiveIpv4(ethernet: EthernetFrame, flags: number): DropReason {
+    const ip = this.ipv4;
+    const reason = ip.wrap(ethernet.bytes, ethernet.payloadOffset, ethernet.payloadLength);
+    if (reason !== DropReason.None) return reason;
+    const source = ip.source;
+    // The guest may only speak from its network, or from 0.0.0.0 while it asks DHCP for an address.
+    if (source !== 0) {
+      if (!isInNetwork(this.config, source) || this.isOwnAddress(source)) return DropReason.BadAddress;
+      if (this.neighbors.learn(source, ethernet.source).newlyResolved) this.releaseResolved(source);
+    }
+    const destination = ip.destination;
+    if (this.isOwnAddress(destination) && ip.protocol === IpProtocol.Icmp && !ip.isFragment) {
+      return this.icmpEcho.receive(ip, flags);
+    }
+    const receiver = this.receivers[ip.protocol];
+    if (receiver === undefined) return DropReason.UnsupportedProtocol;
+    return receiver.receiveIpv4(ip, flags);
+  }
+
+  /** Sends frames that were waiting for the MAC of a now-known neighbour. */
+  private releaseResolved(address: number): void {
+    if (this.neighbors.pendingCount === 0) return;
+    for (const waiting of this.neighbors.takePending(address)) {
+      // The waiting frame holds head and body together; its IPv4 header is already written.
+      this.output.sendFrame(address, waiting.frame, null, waiting.info ?? undefined);
+    }
+  }
+
+  describe(): string {
+    return `gateway ${formatIpv4(this.config.gateway)}`;
+  }
+}
