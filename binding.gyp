@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "tslirp_native",
+      "sources": [
+        "native/tslirp_native.c",
+        "native/napi_util.c",
+        "native/ns_attach.c",
+        "native/tap_io.c"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,76 @@
+/* Node-API helpers; see napi_util.h. */
+#include "napi_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void napi_util_throw_status(napi_env env, const char *what) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
+  const napi_extended_error_info *info = NULL;
+  char msg[256];
+  if (napi_get_last_error_info(env, &info) == napi_ok && info != NULL &&
+      info->error_message != NULL) {
+    snprintf(msg, sizeof msg, "%s failed: %s", what, info->error_message);
+  } else {
+    snprintf(msg, sizeof msg, "%s failed", what);
+  }
+  napi_throw_error(env, NULL, msg);
+}
+
+int napi_util_get_int(napi_env env, napi_value value, const char *name, int64_t min, int64_t max,
+                      int64_t *out) {
+  char msg[160];
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s must be a number", name);
+    napi_throw_type_error(env, NULL, msg);
+    return -1;
+  }
+  if (!(d >= (double)min && d <= (double)max) || d != (double)(int64_t)d) {
+    snprintf(msg, sizeof msg, "%s must be an integer in [%lld, %lld]", name, (long long)min,
+             (long long)max);
+    napi_throw_range_error(env, NULL, msg);
+    return -1;
+  }
+  *out = (int64_t)d;
+  return 0;
+}
+
+int napi_util_get_string(napi_env env, napi_value value, const char *name, char *buf,
+                         size_t size) {
+  char msg[160];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) {
+    snprintf(msg, sizeof msg, "%s must be a string", name);
+    napi_throw_type_error(env, NULL, msg);
+    return -1;
+  }
+  if (len + 1 > size) {
+    snprintf(msg, sizeof msg, "%s is too long (at most %zu bytes)", name, size - 1);
+    napi_throw_range_error(env, NULL, msg);
+    return -1;
+  }
+  if (napi_get_value_string_utf8(env, value, buf, size, &len) != napi_ok) {
+    napi_util_throw_status(env, "napi_get_value_string_utf8");
+    return -1;
+  }
+  if (strlen(buf) != len) {
+    snprintf(msg, sizeof msg, "%s must not contain NUL characters", name);
+    napi_throw_type_error(env, NULL, msg);
+    return -1;
+  }
+  return 0;
+}
+
+int napi_util_get_property(napi_env env, napi_value object, const char *key, napi_value *out,
+                           int *present) {
+  napi_valuetype type;
+  if (napi_get_named_property(env, object, key, out) != napi_ok ||
+      napi_typeof(env, *out, &type) != napi_ok) {
+    napi_util_throw_status(env, "napi_get_named_property");
+    return -1;
+  }
+  *present = type != napi_undefined && type != napi_null;
+  return 0;
+}

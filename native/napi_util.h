@@ -1,0 +1,32 @@
+/*
+ * Small helpers for the Node-API glue: checked calls that turn a failed napi_* call into a thrown
+ * JS Error, and typed argument readers. Used only on the JS thread; never from the reader thread.
+ */
+#ifndef TSLIRP_NAPI_UTIL_H
+#define TSLIRP_NAPI_UTIL_H
+
+#include <node_api.h>
+#include <stdint.h>
+
+/* Throws (unless an exception is already pending) and makes the caller return NULL. */
+void napi_util_throw_status(napi_env env, const char *what);
+
+#define NAPI_CALL(env, call)                       \
+  do {                                             \
+    if ((call) != napi_ok) {                       \
+      napi_util_throw_status((env), #call);        \
+      return NULL;                                 \
+    }                                              \
+  } while (0)
+
+/* Reads argument value as an integer in [min, max]; throws a RangeError/TypeError naming it. */
+int napi_util_get_int(napi_env env, napi_value value, const char *name, int64_t min, int64_t max,
+                      int64_t *out);
+/* Copies a string argument into buf (NUL-terminated); throws if it does not fit. */
+int napi_util_get_string(napi_env env, napi_value value, const char *name, char *buf,
+                         size_t size);
+/* Reads an optional named property; *present = 0 when missing, undefined or null. */
+int napi_util_get_property(napi_env env, napi_value object, const char *key, napi_value *out,
+                           int *present);
+
+#endif

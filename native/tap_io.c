@@ -1,0 +1,513 @@
+/*
+ * Batched TAP I/O: a reader thread and two batch areas handed to JS in turn; transmit by flush.
+ * See tap_io.h for the contract.
+ *
+ * Ownership of a receive batch: the reader thread owns it until it sets busy[b] and queues a
+ * threadsafe call; from then JS owns it until call_js returns and clears busy[b]. The thread never
+ * writes a busy batch, so JS reads stable bytes without locks, and with two areas the kernel queue
+ * keeps draining while JS works on the previous batch. When both are busy the thread waits: the
+ * guest's frames then queue in the TAP (txqueuelen) exactly as with any slow reader.
+ */
+#define _GNU_SOURCE
+#include "tap_io.h"
+
+#include <errno.h>
+#include <linux/virtio_net.h>
+#include <net/ethernet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "napi_util.h"
+
+/* Per-frame flags; must match FRAME_CHECKSUM_* in src/link/link.ts. */
+#define FRAME_CHECKSUM_PARTIAL 1
+#define FRAME_CHECKSUM_VALID 2
+
+/* How long one flush may wait for a TAP that reports EAGAIN before dropping the rest. */
+#define TX_WAIT_BUDGET_MS 1000
+
+enum { BUF_RX_DATA, BUF_RX_OFFSETS, BUF_RX_LENGTHS, BUF_RX_GSO, BUF_RX_FLAGS, BUF_TX_DATA,
+       BUF_TX_DESC, BUF_COUNT };
+
+static const char *const buffer_names[BUF_COUNT] = {"rxData", "rxOffsets", "rxLengths", "rxGso",
+                                                    "rxFlags", "txData",   "txDesc"};
+
+struct tap_io {
+  int fd;
+  int wake_fd; /* eventfd: tells the reader thread to stop */
+  int vnet_hdr_size;
+  uint32_t batch_bytes, max_frames, tx_bytes, tx_max_frames;
+
+  void *buf[BUF_COUNT];
+  size_t buf_size[BUF_COUNT];
+  napi_ref buf_ref[BUF_COUNT]; /* keeps the ArrayBuffers (and so the raw pointers) alive */
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int busy[2]; /* under mu */
+  int stop;    /* written under mu, read atomically by the thread */
+
+  pthread_t thread;
+  int thread_started;
+  napi_threadsafe_function tsfn;
+  int closed; /* JS thread only */
+  int refs;   /* owners: the JS wrapper, and the tsfn while it exists (JS thread only) */
+
+  /* Counters: each written by one thread, read with relaxed atomics. */
+  uint64_t rx_frames, rx_batches, rx_dropped, tx_frames, tx_dropped, tx_waits;
+};
+
+static void counter_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+static double counter_get(uint64_t *c) { return (double)__atomic_load_n(c, __ATOMIC_RELAXED); }
+static int stopping(struct tap_io *io) { return __atomic_load_n(&io->stop, __ATOMIC_ACQUIRE); }
+
+static void io_unref(struct tap_io *io) {
+  if (--io->refs > 0) return;
+  pthread_mutex_destroy(&io->mu);
+  pthread_cond_destroy(&io->cv);
+  free(io);
+}
+
+/* ---- reader thread ---------------------------------------------------------------------- */
+
+/* The threadsafe-call payload: batch index, error flag and count (or errno) packed in a pointer. */
+static void *encode_call(int batch, int is_error, uint32_t value) {
+  return (void *)(((uintptr_t)value << 2) | ((uintptr_t)is_error << 1) | (uintptr_t)batch);
+}
+
+/* Waits until batch b is back from JS. Returns 0, or -1 when stopping. */
+static int wait_batch_free(struct tap_io *io, int b) {
+  pthread_mutex_lock(&io->mu);
+  while (io->busy[b] && !io->stop) pthread_cond_wait(&io->cv, &io->mu);
+  int stop = io->stop;
+  pthread_mutex_unlock(&io->mu);
+  return stop ? -1 : 0;
+}
+
+/*
+ * Blocks until the TAP has something to say. Returns 0, -1 when stopping, or an errno.
+ * *error_event is set when poll reported POLLERR/POLLHUP (device gone): the next read() then
+ * gives the precise error.
+ */
+static int wait_readable(struct tap_io *io, int *error_event) {
+  struct pollfd fds[2] = {{.fd = io->fd, .events = POLLIN}, {.fd = io->wake_fd, .events = POLLIN}};
+  *error_event = 0;
+  for (;;) {
+    if (stopping(io)) return -1;
+    int n = poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (fds[1].revents != 0) return -1;
+    if (fds[0].revents & POLLNVAL) return EBADF;
+    if (fds[0].revents != 0) {
+      *error_event = (fds[0].revents & POLLIN) == 0;
+      return 0;
+    }
+  }
+}
+
+/* Records frame `n` bytes long (vnet header included) at `pos` of batch b as entry i. */
+static void record_frame(struct tap_io *io, int b, uint32_t i, uint32_t pos, uint32_t n) {
+  size_t slot = (size_t)b * io->max_frames + i;
+  uint32_t *offsets = io->buf[BUF_RX_OFFSETS];
+  uint32_t *lengths = io->buf[BUF_RX_LENGTHS];
+  uint16_t *gso = io->buf[BUF_RX_GSO];
+  uint8_t *flags = io->buf[BUF_RX_FLAGS];
+  uint8_t f = 0;
+  uint16_t gso_size = 0;
+  if (io->vnet_hdr_size > 0) {
+    const uint8_t *base = (const uint8_t *)io->buf[BUF_RX_DATA] + (size_t)b * io->batch_bytes;
+    struct virtio_net_hdr h;
+    memcpy(&h, base + pos, sizeof h);
+    if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) f |= FRAME_CHECKSUM_PARTIAL;
+    if (h.flags & VIRTIO_NET_HDR_F_DATA_VALID) f |= FRAME_CHECKSUM_VALID;
+    if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE) gso_size = h.gso_size;
+  }
+  offsets[slot] = pos + (uint32_t)io->vnet_hdr_size;
+  lengths[slot] = n - (uint32_t)io->vnet_hdr_size;
+  gso[slot] = gso_size;
+  flags[slot] = f;
+}
+
+/*
+ * Reads frames into batch b until the TAP is drained (after at least one frame) or the batch is
+ * full. Returns 0, -1 when stopping, or an errno that ends the reader; *count gets the frames read.
+ */
+static int fill_batch(struct tap_io *io, int b, uint32_t *count) {
+  uint8_t *base = (uint8_t *)io->buf[BUF_RX_DATA] + (size_t)b * io->batch_bytes;
+  uint32_t pos = 0;
+  int polled_error = 0;
+  *count = 0;
+  while (*count < io->max_frames && io->batch_bytes - pos >= TAP_RX_READ_MAX) {
+    if (stopping(io)) return -1;
+    ssize_t n = read(io->fd, base + pos, TAP_RX_READ_MAX);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) return errno;
+      if (*count > 0) return 0;
+      if (polled_error) return EIO; /* poll said error, read says nothing: do not spin */
+      int w = wait_readable(io, &polled_error);
+      if (w != 0) return w;
+      continue;
+    }
+    /* A read that fills the whole buffer may have been truncated; a runt has no Ethernet header. */
+    if (n >= TAP_RX_READ_MAX || (size_t)n < (size_t)io->vnet_hdr_size + ETH_HLEN) {
+      counter_add(&io->rx_dropped, 1);
+      continue;
+    }
+    polled_error = 0;
+    record_frame(io, b, *count, pos, (uint32_t)n);
+    (*count)++;
+    /* Keep every frame start 8-byte aligned: cheap, and friendlier to wide reads. */
+    pos += ((uint32_t)n + 7u) & ~7u;
+  }
+  return 0;
+}
+
+static int publish(struct tap_io *io, int b, uint32_t count) {
+  pthread_mutex_lock(&io->mu);
+  io->busy[b] = 1;
+  pthread_mutex_unlock(&io->mu);
+  counter_add(&io->rx_frames, count);
+  counter_add(&io->rx_batches, 1);
+  if (napi_call_threadsafe_function(io->tsfn, encode_call(b, 0, count), napi_tsfn_nonblocking) !=
+      napi_ok) {
+    return -1; /* closing */
+  }
+  return 0;
+}
+
+static void *reader_main(void *arg) {
+  struct tap_io *io = arg;
+  int b = 0;
+  int result = 0;
+  while (result == 0) {
+    if (wait_batch_free(io, b) < 0) break;
+    uint32_t count = 0;
+    result = fill_batch(io, b, &count);
+    if (count > 0) {
+      if (publish(io, b, count) < 0) break;
+      b ^= 1;
+    }
+  }
+  if (result > 0 && !stopping(io)) {
+    napi_call_threadsafe_function(io->tsfn, encode_call(0, 1, (uint32_t)result),
+                                  napi_tsfn_nonblocking);
+  }
+  napi_release_threadsafe_function(io->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+/* ---- JS thread side of the reader ------------------------------------------------------- */
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  struct tap_io *io = context;
+  if (env == NULL || io->closed) return; /* torn down, or closed while the call was queued */
+  uintptr_t v = (uintptr_t)data;
+  int b = (int)(v & 1);
+  int is_error = (int)((v >> 1) & 1);
+  int32_t value = (int32_t)(v >> 2);
+  napi_value argv[2], undefined;
+  napi_status status = napi_get_undefined(env, &undefined);
+  if (status == napi_ok) status = napi_create_int32(env, b, &argv[0]);
+  if (status == napi_ok) status = napi_create_int32(env, is_error ? -value : value, &argv[1]);
+  if (status == napi_ok) status = napi_call_function(env, undefined, js_cb, 2, argv, NULL);
+  if (!is_error) {
+    pthread_mutex_lock(&io->mu);
+    io->busy[b] = 0;
+    pthread_cond_signal(&io->cv);
+    pthread_mutex_unlock(&io->mu);
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    /* A throwing sink must not vanish silently: report it like any uncaught exception. */
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+      napi_fatal_exception(env, exception);
+    }
+  }
+}
+
+static void tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct tap_io *io = finalize_data;
+  io->tsfn = NULL;
+  io_unref(io);
+}
+
+/* Stops the thread, closes the fds, lets the buffers go. Idempotent; JS thread only. */
+static void io_close(napi_env env, struct tap_io *io) {
+  if (io->closed) return;
+  io->closed = 1;
+  pthread_mutex_lock(&io->mu);
+  __atomic_store_n(&io->stop, 1, __ATOMIC_RELEASE);
+  pthread_cond_broadcast(&io->cv);
+  pthread_mutex_unlock(&io->mu);
+  uint64_t one = 1;
+  ssize_t ignored = write(io->wake_fd, &one, sizeof one); /* eventfd: cannot be short */
+  (void)ignored;
+  if (io->thread_started) pthread_join(io->thread, NULL); /* it releases the tsfn on exit */
+  close(io->fd);
+  close(io->wake_fd);
+  io->fd = io->wake_fd = -1;
+  for (int i = 0; i < BUF_COUNT; i++) {
+    if (io->buf_ref[i] != NULL && env != NULL) napi_delete_reference(env, io->buf_ref[i]);
+    io->buf_ref[i] = NULL;
+    io->buf[i] = NULL;
+  }
+}
+
+static void wrapper_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  struct tap_io *io = data;
+  io_close(env, io);
+  io_unref(io);
+}
+
+static struct tap_io *unwrap(napi_env env, napi_value handle) {
+  void *p = NULL;
+  if (napi_unwrap(env, handle, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, NULL, "not a tap I/O handle");
+    return NULL;
+  }
+  return p;
+}
+
+/* ---- exported functions ----------------------------------------------------------------- */
+
+napi_value tap_io_create(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 6) {
+    napi_throw_type_error(env, NULL, "tapIoCreate expects 6 arguments");
+    return NULL;
+  }
+  int64_t fd = -1, vnet = 0, batch_bytes = 0, max_frames = 0, tx_bytes = 0, tx_max = 0;
+  if (napi_util_get_int(env, argv[0], "fd", 0, INT32_MAX, &fd) < 0) return NULL;
+  /* From here the fd is ours: every failure closes it. */
+  if (napi_util_get_int(env, argv[1], "vnetHdrSize", 0, 12, &vnet) < 0 ||
+      napi_util_get_int(env, argv[2], "batchBytes", TAP_RX_READ_MAX, 64 << 20, &batch_bytes) < 0 ||
+      napi_util_get_int(env, argv[3], "maxFrames", 1, 65535, &max_frames) < 0 ||
+      napi_util_get_int(env, argv[4], "txBytes", TAP_RX_READ_MAX, 256 << 20, &tx_bytes) < 0 ||
+      napi_util_get_int(env, argv[5], "txMaxFrames", 1, 1 << 20, &tx_max) < 0 ||
+      (vnet != 0 && vnet != 10 && vnet != 12)) {
+    if (vnet != 0 && vnet != 10 && vnet != 12) {
+      napi_throw_range_error(env, NULL, "vnetHdrSize must be 0, 10 or 12");
+    }
+    close((int)fd);
+    return NULL;
+  }
+  struct tap_io *io = calloc(1, sizeof *io);
+  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (io == NULL || wake < 0) {
+    free(io);
+    if (wake >= 0) close(wake);
+    close((int)fd);
+    napi_throw_error(env, NULL, "cannot allocate tap I/O state");
+    return NULL;
+  }
+  io->fd = (int)fd;
+  io->wake_fd = wake;
+  io->vnet_hdr_size = (int)vnet;
+  io->batch_bytes = (uint32_t)batch_bytes;
+  io->max_frames = (uint32_t)max_frames;
+  io->tx_bytes = (uint32_t)tx_bytes;
+  io->tx_max_frames = (uint32_t)tx_max;
+  io->refs = 1;
+  pthread_mutex_init(&io->mu, NULL);
+  pthread_cond_init(&io->cv, NULL);
+  io->buf_size[BUF_RX_DATA] = 2 * (size_t)batch_bytes;
+  io->buf_size[BUF_RX_OFFSETS] = 2 * (size_t)max_frames * sizeof(uint32_t);
+  io->buf_size[BUF_RX_LENGTHS] = 2 * (size_t)max_frames * sizeof(uint32_t);
+  io->buf_size[BUF_RX_GSO] = 2 * (size_t)max_frames * sizeof(uint16_t);
+  io->buf_size[BUF_RX_FLAGS] = 2 * (size_t)max_frames;
+  io->buf_size[BUF_TX_DATA] = (size_t)tx_bytes;
+  io->buf_size[BUF_TX_DESC] = (size_t)tx_max * TAP_TX_DESC_WORDS * sizeof(uint32_t);
+
+  napi_value result, handle;
+  if (napi_create_object(env, &result) != napi_ok || napi_create_object(env, &handle) != napi_ok ||
+      napi_wrap(env, handle, io, wrapper_finalize, NULL, NULL) != napi_ok) {
+    napi_util_throw_status(env, "tapIoCreate");
+    io_close(env, io);
+    io_unref(io);
+    return NULL;
+  }
+  /* From here the wrapper's finalizer owns io; errors just throw. */
+  NAPI_CALL(env, napi_set_named_property(env, result, "handle", handle));
+  for (int i = 0; i < BUF_COUNT; i++) {
+    napi_value ab;
+    NAPI_CALL(env, napi_create_arraybuffer(env, io->buf_size[i], &io->buf[i], &ab));
+    NAPI_CALL(env, napi_create_reference(env, ab, 1, &io->buf_ref[i]));
+    NAPI_CALL(env, napi_set_named_property(env, result, buffer_names[i], ab));
+  }
+  return result;
+}
+
+napi_value tap_io_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) {
+    napi_throw_type_error(env, NULL, "tapIoStart expects (handle, onBatch)");
+    return NULL;
+  }
+  struct tap_io *io = unwrap(env, argv[0]);
+  if (io == NULL) return NULL;
+  if (io->closed || io->thread_started) {
+    napi_throw_error(env, NULL, io->closed ? "tap link is closed" : "tap link already started");
+    return NULL;
+  }
+  napi_value name;
+  NAPI_CALL(env, napi_create_string_utf8(env, "tslirp tap reader", NAPI_AUTO_LENGTH, &name));
+  NAPI_CALL(env, napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, io, tsfn_finalize,
+                                                 io, call_js, &io->tsfn));
+  io->refs++; /* released by tsfn_finalize */
+
+  /* The reader must not take the process's signals (libuv handles them on the main loop). */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&io->thread, NULL, reader_main, io);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    napi_release_threadsafe_function(io->tsfn, napi_tsfn_abort);
+    napi_throw_error(env, NULL, "cannot start the tap reader thread");
+    return NULL;
+  }
+  io->thread_started = 1;
+  return NULL;
+}
+
+static long elapsed_ms(const struct timespec *since) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
+}
+
+/*
+ * Writes one frame. A TAP write is all or nothing (one frame per write). EAGAIN only happens when
+ * the tun socket's send buffer is exhausted (its default is INT_MAX), so waiting for POLLOUT here on
+ * the JS thread is the simplest way to lose and reorder nothing; the budget is per flush, so a
+ * wedged device costs at most TX_WAIT_BUDGET_MS before frames are dropped instead of hanging.
+ */
+static int write_frame(struct tap_io *io, struct iovec *iov, int iovcnt,
+                       const struct timespec *start, int *budget_spent) {
+  for (;;) {
+    ssize_t n = writev(io->fd, iov, iovcnt);
+    if (n >= 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN || *budget_spent) return -1;
+    long left = TX_WAIT_BUDGET_MS - elapsed_ms(start);
+    if (left <= 0) {
+      *budget_spent = 1;
+      return -1;
+    }
+    counter_add(&io->tx_waits, 1);
+    struct pollfd p = {.fd = io->fd, .events = POLLOUT};
+    if (poll(&p, 1, (int)left) < 0 && errno != EINTR) return -1;
+  }
+}
+
+napi_value tap_io_flush(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) {
+    napi_throw_type_error(env, NULL, "tapIoFlush expects (handle, count)");
+    return NULL;
+  }
+  struct tap_io *io = unwrap(env, argv[0]);
+  if (io == NULL) return NULL;
+  int64_t count;
+  if (napi_util_get_int(env, argv[1], "count", 0, io->tx_max_frames, &count) < 0) return NULL;
+  uint32_t dropped = 0;
+  if (io->closed) {
+    dropped = (uint32_t)count;
+  } else {
+    const uint32_t *desc = io->buf[BUF_TX_DESC];
+    uint8_t *data = io->buf[BUF_TX_DATA];
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int budget_spent = 0;
+    for (uint32_t i = 0; i < (uint32_t)count; i++) {
+      const uint32_t *d = desc + (size_t)i * TAP_TX_DESC_WORDS;
+      uint32_t off = d[TAP_TX_OFFSET], len = d[TAP_TX_LENGTH];
+      if (off > io->tx_bytes || len > io->tx_bytes - off || len < ETH_HLEN) {
+        dropped++;
+        continue;
+      }
+      struct virtio_net_hdr_mrg_rxbuf h;
+      memset(&h, 0, sizeof h);
+      /* Legacy virtio headers on tun are in host byte order (no TUNSETVNETLE/BE). */
+      if (d[TAP_TX_CSUM_START] != 0) {
+        h.hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        h.hdr.csum_start = (uint16_t)d[TAP_TX_CSUM_START];
+        h.hdr.csum_offset = (uint16_t)d[TAP_TX_CSUM_OFFSET];
+      }
+      if (d[TAP_TX_GSO_SIZE] != 0) {
+        h.hdr.gso_type = d[TAP_TX_GSO_IPV6] ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+        h.hdr.gso_size = (uint16_t)d[TAP_TX_GSO_SIZE];
+        h.hdr.hdr_len = (uint16_t)d[TAP_TX_HDR_LEN];
+      }
+      struct iovec iov[2] = {{.iov_base = &h, .iov_len = (size_t)io->vnet_hdr_size},
+                             {.iov_base = data + off, .iov_len = len}};
+      int has_hdr = io->vnet_hdr_size > 0;
+      if (write_frame(io, has_hdr ? iov : iov + 1, has_hdr ? 2 : 1, &start, &budget_spent) < 0) {
+        dropped++;
+      }
+    }
+    counter_add(&io->tx_frames, (uint64_t)count - dropped);
+    counter_add(&io->tx_dropped, dropped);
+  }
+  napi_value out;
+  NAPI_CALL(env, napi_create_uint32(env, dropped, &out));
+  return out;
+}
+
+napi_value tap_io_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1) {
+    napi_throw_type_error(env, NULL, "tapIoClose expects (handle)");
+    return NULL;
+  }
+  struct tap_io *io = unwrap(env, argv[0]);
+  if (io == NULL) return NULL;
+  io_close(env, io);
+  return NULL;
+}
+
+napi_value tap_io_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct tap_io *io = argc == 1 ? unwrap(env, argv[0]) : NULL;
+  if (io == NULL) return NULL;
+  struct {
+    const char *name;
+    uint64_t *counter;
+  } fields[] = {{"rxFrames", &io->rx_frames},   {"rxBatches", &io->rx_batches},
+                {"rxDropped", &io->rx_dropped}, {"txFrames", &io->tx_frames},
+                {"txDropped", &io->tx_dropped}, {"txWaits", &io->tx_waits}};
+  napi_value out;
+  NAPI_CALL(env, napi_create_object(env, &out));
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    napi_value v;
+    NAPI_CALL(env, napi_create_double(env, counter_get(fields[i].counter), &v));
+    NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+/*
+ * Batched frame I/O on an open TAP fd, exposed to JavaScript.
+ *
+ * Receive: a reader thread polls the fd and fills one of two batch areas (frames back to back in one
+ * ArrayBuffer, plus offsets/lengths/flags/gso arrays), then wakes JS once per batch through a
+ * threadsafe function. The batch belongs to JS until the callback returns; meanwhile the thread
+ * fills the other area. Transmit: JS copies frames into a tx ArrayBuffer and describes them in a
+ * Uint32Array; tap_io_flush writes them (with a virtio header when the fd has IFF_VNET_HDR).
+ *
+ * Never: call into JS from the reader thread, hand JS a batch the thread is still writing, or write
+ * outside the areas it allocated.
+ */
+#ifndef TSLIRP_TAP_IO_H
+#define TSLIRP_TAP_IO_H
+
+#include <node_api.h>
+
+/* Words per transmit descriptor in txDesc (Uint32Array). */
+#define TAP_TX_DESC_WORDS 8
+#define TAP_TX_OFFSET 0        /* byte offset of the frame in txData */
+#define TAP_TX_LENGTH 1        /* frame length (Ethernet header included, no vnet header) */
+#define TAP_TX_GSO_SIZE 2      /* 0: no segmentation; else MSS */
+#define TAP_TX_GSO_IPV6 3      /* 1: TCPv6 segmentation, 0: TCPv4 */
+#define TAP_TX_HDR_LEN 4       /* L2+L3+L4 header length */
+#define TAP_TX_CSUM_START 5    /* 0: checksum complete; else where L4 checksumming starts */
+#define TAP_TX_CSUM_OFFSET 6   /* checksum field offset from csum start */
+
+/* Largest single read: vnet header + Ethernet (+VLAN) + a 64 KiB GSO super-frame, with margin. */
+#define TAP_RX_READ_MAX (65536 + 256)
+
+/* (fd, vnetHdrSize, batchBytes, maxFrames, txBytes, txMaxFrames) -> { handle, rx..., tx... } */
+napi_value tap_io_create(napi_env env, napi_callback_info info);
+/* (handle, onBatch(batchIndex, count)) ; count < 0 reports -errno: the reader stopped. */
+napi_value tap_io_start(napi_env env, napi_callback_info info);
+/* (handle, frameCount) -> number of frames dropped (write errors) */
+napi_value tap_io_flush(napi_env env, napi_callback_info info);
+/* (handle) ; idempotent */
+napi_value tap_io_close(napi_env env, napi_callback_info info);
+/* (handle) -> { rxFrames, rxBatches, rxDropped, txFrames, txDropped, txWaits } */
+napi_value tap_io_stats(napi_env env, napi_callback_info info);
+
+#endif
