@@ -7,6 +7,7 @@
  * stderr and a non-zero exit; an orderly stop closes the TAP and exits 0.
  */
 import type { TapLink } from '../link/tap-link.js';
+import type { Stack } from '../stack/stack.js';
 import { ATTACH_USAGE, parseAttachArgs, type AttachArgs } from './attach-args.js';
 
 function fail(message: string): number {
@@ -19,18 +20,22 @@ function describe(error: unknown): string {
 }
 
 async function run(args: AttachArgs): Promise<number> {
-  const [{ openTap }, { Stack }, { pino }] = await Promise.all([
-    import('../link/tap-link.js'),
-    import('../stack/stack.js'),
-    import('pino'),
-  ]);
-  const logger = pino({ level: process.env.TSLIRP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  // Attach before loading the engine: a bad PID or a busy TAP is reported without that cost.
+  const { openTap } = await import('../link/tap-link.js');
 
   // Resolved once: by a signal (0) or by a device error (1).
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
   });
+  let onDeviceError = (message: string): void => {
+    process.stderr.write(`tslirp: ${message}\n`);
+    finish(1);
+  };
+  // Registered first: a stop requested while attaching still ends in an orderly exit 0.
+  const onSignal = (): void => finish(0);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 
   let link: TapLink;
   try {
@@ -41,20 +46,26 @@ async function run(args: AttachArgs): Promise<number> {
       configure: args.configure ? { mtu: args.mtu, macAddress: args.macAddress } : undefined,
       offloads: args.offloads,
       mtu: args.mtu,
-      onError: (error) => {
-        logger.error(error.message);
-        finish(1);
-      },
+      onError: (error) => onDeviceError(error.message),
     });
   } catch (error) {
     return fail(describe(error));
   }
+  let stack: Stack;
+  try {
+    const [{ Stack }, { pino }] = await Promise.all([import('../stack/stack.js'), import('pino')]);
+    const logger = pino({ level: process.env.TSLIRP_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    onDeviceError = (message) => {
+      logger.error(message);
+      finish(1);
+    };
+    stack = new Stack(link, { logger });
+  } catch (error) {
+    link.close();
+    return fail(describe(error));
+  }
   process.stdout.write(`attached to ${link.name} in ${args.target}\n`);
 
-  const stack = new Stack(link, { logger });
-  const onSignal = (): void => finish(0);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
   stack.start();
   const offloads = link.offloads.tso ? `, offloads: csum${link.rxTso ? '+tso' : ''}` : '';
   process.stdout.write(`starting slirp, MTU=${link.mtu}${offloads}\n`);
