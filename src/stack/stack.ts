@@ -77,7 +77,7 @@ export class Stack implements FrameSink {
     );
     this.output = new Ipv4Output(link, this.config, this.neighbors, this.stats);
     this.arp = new ArpResponder(link, this.config, this.neighbors, this.stats);
-    this.icmpEcho = new IcmpEchoResponder(this.config, this.output);
+    this.icmpEcho = new IcmpEchoResponder(this.output);
   }
 
   /** Starts receiving from the link. */

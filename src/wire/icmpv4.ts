@@ -1,0 +1,128 @@
+/**
+ * ICMPv4 (RFC 792): a checked view, echo and error writers. Never throws on guest input.
+ */
+import { DropReason } from './drop-reason.js';
+import { EMPTY_BYTES, readUint16, writeUint16 } from './bytes.js';
+import { finishChecksum, sumBytes } from './checksum.js';
+
+export const ICMPV4_HEADER_LENGTH = 8;
+
+export enum Icmpv4Type {
+  EchoReply = 0,
+  DestinationUnreachable = 3,
+  EchoRequest = 8,
+  TimeExceeded = 11,
+}
+
+export enum Icmpv4UnreachableCode {
+  Net = 0,
+  Host = 1,
+  Protocol = 2,
+  Port = 3,
+  FragmentationNeeded = 4,
+  AdministrativelyProhibited = 13,
+}
+
+const TYPE = 0;
+const CODE = 1;
+const CHECKSUM = 2;
+const IDENTIFIER = 4;
+const SEQUENCE = 6;
+
+/** How much of the offending packet an error quotes beyond its IP header (RFC 792: 64 bits). */
+export const ICMPV4_ERROR_QUOTE_DATA = 8;
+
+export class Icmpv4Packet {
+  bytes: Uint8Array = EMPTY_BYTES;
+  offset = 0;
+  length = 0;
+
+  /** Wraps an ICMP message; verifies its checksum unless told the device did (or left it partial). */
+  wrap(bytes: Uint8Array, offset: number, length: number, verifyChecksum = true): DropReason {
+    this.bytes = bytes;
+    this.offset = offset;
+    this.length = length;
+    if (length < ICMPV4_HEADER_LENGTH || offset + length > bytes.length) return DropReason.Truncated;
+    if (verifyChecksum && finishChecksum(sumBytes(bytes, offset, length)) !== 0) return DropReason.BadChecksum;
+    return DropReason.None;
+  }
+
+  get type(): number {
+    return this.bytes[this.offset + TYPE];
+  }
+  get code(): number {
+    return this.bytes[this.offset + CODE];
+  }
+  get checksum(): number {
+    return readUint16(this.bytes, this.offset + CHECKSUM);
+  }
+  /** Echo identifier (meaningful for echo request/reply). */
+  get identifier(): number {
+    return readUint16(this.bytes, this.offset + IDENTIFIER);
+  }
+  get sequence(): number {
+    return readUint16(this.bytes, this.offset + SEQUENCE);
+  }
+  /** Absolute index of the data after the 8-byte header. */
+  get dataOffset(): number {
+    return this.offset + ICMPV4_HEADER_LENGTH;
+  }
+  get dataLength(): number {
+    return this.length - ICMPV4_HEADER_LENGTH;
+  }
+}
+
+/**
+ * Writes an echo request/reply header at offset and its checksum over header + data (data is the
+ * message body, which may live in another buffer). Returns the offset after the header.
+ */
+export function writeIcmpv4Echo(
+  buf: Uint8Array,
+  offset: number,
+  type: Icmpv4Type.EchoReply | Icmpv4Type.EchoRequest,
+  identifier: number,
+  sequence: number,
+  data: Uint8Array | null,
+): number {
+  buf[offset + TYPE] = type;
+  buf[offset + CODE] = 0;
+  writeUint16(buf, offset + CHECKSUM, 0);
+  writeUint16(buf, offset + IDENTIFIER, identifier);
+  writeUint16(buf, offset + SEQUENCE, sequence);
+  fillIcmpv4Checksum(buf, offset, ICMPV4_HEADER_LENGTH, data);
+  return offset + ICMPV4_HEADER_LENGTH;
+}
+
+/**
+ * Writes an error message (destination unreachable, time exceeded) quoting the offending packet's
+ * IP header and first 8 data bytes, copied from original[originalOffset, +originalHeaderLength+8).
+ * The caller passes the quote length it has room for. Returns the offset after the message.
+ */
+export function writeIcmpv4Error(
+  buf: Uint8Array,
+  offset: number,
+  type: number,
+  code: number,
+  original: Uint8Array,
+  originalOffset: number,
+  quoteLength: number,
+  nextHopMtu = 0,
+): number {
+  buf[offset + TYPE] = type;
+  buf[offset + CODE] = code;
+  writeUint16(buf, offset + CHECKSUM, 0);
+  writeUint16(buf, offset + IDENTIFIER, 0);
+  writeUint16(buf, offset + SEQUENCE, nextHopMtu); // RFC 1191: next-hop MTU for "fragmentation needed"
+  buf.set(original.subarray(originalOffset, originalOffset + quoteLength), offset + ICMPV4_HEADER_LENGTH);
+  const length = ICMPV4_HEADER_LENGTH + quoteLength;
+  fillIcmpv4Checksum(buf, offset, length, null);
+  return offset + length;
+}
+
+/** Computes and stores the checksum of the header at buf[offset, +headerLength) followed by data. */
+export function fillIcmpv4Checksum(buf: Uint8Array, offset: number, headerLength: number, data: Uint8Array | null): void {
+  writeUint16(buf, offset + CHECKSUM, 0);
+  let sum = sumBytes(buf, offset, headerLength);
+  if (data) sum = sumBytes(data, 0, data.length, sum);
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+}
