@@ -139,6 +139,21 @@ describe('tslirp attach (unprivileged user)', () => {
     });
   }
 
+  it('attaches by --netns-type=path with --userns-path (podman style)', async (ctx) => {
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+    const ns = await createNamespace(tracker, user);
+    const netns = `/proc/${ns.pid}/ns/net`;
+    // Without the user namespace an unprivileged caller has no CAP_SYS_ADMIN over that netns.
+    const refused = await runTslirp(['-c', '--netns-type=path', netns, 'tap0'], user);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toBe(`tslirp: cannot join network namespace ${netns}: Operation not permitted\n`);
+    const { child, log } = startTslirp(['-c', '--netns-type=path', `--userns-path=/proc/${ns.pid}/ns/user`, netns, 'tap0'], user);
+    await log.waitFor(/starting slirp/, child);
+    await expectConfigured(ns, 1500);
+    await expectPingAnswered(ns);
+    expect(await stopProcess(child)).toBe(0);
+  });
+
   it('cannot attach to a namespace of another user', async (ctx) => {
     requireOrSkip(ctx, namespacePrerequisite({ root: true }));
     const ns = await createNamespace(tracker); // owned by root
