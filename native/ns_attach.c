@@ -7,6 +7,8 @@
  * the user namespace. Because the parent has other threads, the child may only use
  * async-signal-safe calls: raw syscalls on memory prepared before fork(), no malloc, no stdio, no
  * strerror. It reports failures as (step, errno) and the parent writes the message.
+ * Plain fork(), not a CLONE_VM/vfork child: kernels before 5.x refuse setns(CLONE_NEWUSER) when
+ * the mm is shared (mm_users > 1), and the copy costs only a few milliseconds once per start.
  *
  * Never: change the namespaces of the calling process, leave a child unreaped, leak an fd.
  */

@@ -25,7 +25,6 @@ import {
   NATIVE_OFFLOAD_CSUM,
   NATIVE_OFFLOAD_TSO4,
   NATIVE_OFFLOAD_TSO6,
-  RX_READ_MAX,
   TX_CSUM_OFFSET,
   TX_CSUM_START,
   TX_DESC_WORDS,
@@ -252,6 +251,3 @@ export function openTap(options: TapLinkOptions): TapLink {
   const mtu = options.mtu ?? options.configure?.mtu ?? DEFAULT_TAP_MTU;
   return new TapLink(addon, attached.fd, attached, mtu, options);
 }
-
-/** Smallest batch area the native side accepts. */
-export const MIN_BATCH_BYTES = RX_READ_MAX;
