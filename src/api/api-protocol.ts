@@ -15,6 +15,7 @@
  */
 import { isIP } from 'node:net';
 import type { HostfwdControl, HostfwdProto } from '../hostfwd/hostfwd-control.js';
+import { getStatsResponse, type StatsSource } from './stats-request.js';
 
 /** A request this long or longer is refused, as slirp4netns's 4096-byte buffer does. */
 export const API_MAX_REQUEST = 4096;
@@ -44,6 +45,8 @@ export interface ApiContext {
   readonly defaultGuestAddress: string;
   /** Told why an add failed (the answer itself only says `slirp_add_hostfwd failed`). */
   readonly onAddFailure?: (error: unknown) => void;
+  /** Counters for `get_stats` (ours, beyond slirp4netns); absent: get_stats answers an error. */
+  readonly stats?: StatsSource;
 }
 
 /** Index just past the first JSON value in text starting at start, or -1 if it does not end. */
@@ -168,6 +171,8 @@ export async function handleApiRequest(request: Uint8Array, context: ApiContext)
       return listHostfwd(context);
     case 'remove_hostfwd':
       return removeHostfwd(args, context);
+    case 'get_stats':
+      return getStatsResponse(context.stats);
     default:
       return errorResponse(API_ERRORS.unknownExecute);
   }

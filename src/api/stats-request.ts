@@ -1,0 +1,83 @@
+/**
+ * `get_stats`, our API request beyond slirp4netns: `{"execute":"get_stats"}` answers
+ * `{"return":{"frames_in":…,"bytes_in":…,"frames_out":…,"bytes_out":…,"drops":{"bad_checksum":3,…},
+ * "drops_total":…,"tcp_flows":…,"udp_bindings":…,"forwards":…,"uptime_seconds":…}}` (plus "pcap":{…}
+ * while capturing). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
+ * engine does not have yet (no TCP engine plugged in) is absent rather than a made-up 0.
+ *
+ * Knows no sockets and no packets: it reads counters through a StatsSource that the process wiring
+ * (src/cli) fills in. Must never throw: a failing source is answered with an error object.
+ */
+import type { StatsSnapshot } from '../stack/stats.js';
+
+/** What the engine and its parts report; each optional part is left out when absent. */
+export interface StatsSource {
+  /** The stack's frame/byte/drop counters (Stack.stats.snapshot()). */
+  readonly engine: () => StatsSnapshot;
+  /** Open TCP flows (the TCP engine's table size). */
+  readonly tcpFlows?: () => number;
+  /** Open UDP bindings. */
+  readonly udpBindings?: () => number;
+  /** Published ports (HostfwdControl.list().length). */
+  readonly forwards?: () => number;
+  /** The pcap tee's counters, while `--pcap` is on. */
+  readonly pcap?: () => { recordsWritten: number; bytesWritten: number; recordsDroppedQueueFull: number; recordsDroppedStopped: number };
+  /** Milliseconds since the engine started (wall clock), for the uptime line. */
+  readonly startedAtMs?: number;
+}
+
+/** The `return` object of a get_stats answer. */
+export interface StatsReport {
+  frames_in: number;
+  bytes_in: number;
+  frames_out: number;
+  bytes_out: number;
+  drops: Record<string, number>;
+  drops_total: number;
+  tcp_flows?: number;
+  udp_bindings?: number;
+  forwards?: number;
+  uptime_seconds?: number;
+  pcap?: { records_written: number; bytes_written: number; records_dropped_queue_full: number; records_dropped_stopped: number };
+}
+
+export const GET_STATS_UNAVAILABLE = 'bad request: get_stats: not available';
+
+export function collectStats(source: StatsSource, nowMs: number = Date.now()): StatsReport {
+  const engine = source.engine();
+  let dropsTotal = 0;
+  for (const count of Object.values(engine.drops)) dropsTotal += count;
+  const report: StatsReport = {
+    frames_in: engine.framesIn,
+    bytes_in: engine.bytesIn,
+    frames_out: engine.framesOut,
+    bytes_out: engine.bytesOut,
+    drops: { ...engine.drops },
+    drops_total: dropsTotal,
+  };
+  if (source.tcpFlows) report.tcp_flows = source.tcpFlows();
+  if (source.udpBindings) report.udp_bindings = source.udpBindings();
+  if (source.forwards) report.forwards = source.forwards();
+  if (source.startedAtMs !== undefined) report.uptime_seconds = Math.max(0, Math.floor((nowMs - source.startedAtMs) / 1000));
+  if (source.pcap) {
+    const p = source.pcap();
+    report.pcap = {
+      records_written: p.recordsWritten,
+      bytes_written: p.bytesWritten,
+      records_dropped_queue_full: p.recordsDroppedQueueFull,
+      records_dropped_stopped: p.recordsDroppedStopped,
+    };
+  }
+  return report;
+}
+
+/** The whole answer to `{"execute":"get_stats"}` (one compact JSON line, as every API answer). */
+export function getStatsResponse(source: StatsSource | undefined): string {
+  if (source === undefined) return JSON.stringify({ error: { desc: GET_STATS_UNAVAILABLE } });
+  try {
+    return JSON.stringify({ return: collectStats(source) });
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return JSON.stringify({ error: { desc: `${GET_STATS_UNAVAILABLE}: ${why}` } });
+  }
+}
