@@ -1,0 +1,295 @@
+/**
+ * Published ports (slirp4netns `add_hostfwd`): listen on the host at exactly host_addr:host_port and
+ * carry each client into the guest **from the client's real address and port** (libslirp's rule),
+ * except loopback and unspecified clients, which appear as the gateway (10.0.2.2), as do IPv6
+ * clients, since the guest side is IPv4 only for now.
+ *
+ * TCP: a net.Server accepting paused sockets; each is handed to the TCP engine's openToGuest.
+ * UDP: one dgram socket per forward; each client address gets a mapping to a guest-visible source
+ * (its own address and port where free) that lives while it is used and expires after idleMs of
+ * silence; guest replies to that source go back out of the same host socket to the client.
+ *
+ * remove(): a TCP forward stops accepting and open connections continue (their sockets belong to the
+ * engine); a UDP forward closes its socket, and its mappings with it (a reply could not leave from
+ * any other host port anyway). Must never throw on a client's input.
+ */
+import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram';
+import { isIP, createServer, type Server, type Socket } from 'node:net';
+import type { Clock, TimerHandle } from '../stack/clock.js';
+import type { NetworkConfig } from '../stack/config.js';
+import { silentLogger, type Logger } from '../stack/logger.js';
+import type { GuestConnector, UdpService } from './guest-connector.js';
+import type { HostfwdControl, HostfwdEntry, HostfwdRequest } from './hostfwd-control.js';
+
+/** libslirp keeps an idle UDP socket for SO_EXPIRE = 240 s. */
+export const DEFAULT_UDP_IDLE_MS = 240_000;
+/** Bound on UDP client mappings per forward (DESIGN.md §6): a newcomer beyond it is dropped. */
+export const DEFAULT_UDP_MAPPINGS = 4096;
+
+export interface HostfwdTableOptions {
+  readonly config: NetworkConfig;
+  readonly connector: GuestConnector;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  readonly udpIdleMs?: number;
+  readonly udpMappingsPerForward?: number;
+}
+
+function parseIpv4(text: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  const p = m.slice(1).map(Number);
+  if (p.some((x) => x > 255)) return undefined;
+  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+}
+
+/**
+ * The guest-visible source for a host client address: the address itself, or the gateway for
+ * loopback (127/8, ::1), unspecified, IPv6, and addresses that would collide with the virtual network.
+ */
+export function guestVisibleSource(config: NetworkConfig, clientAddress: string | undefined): number {
+  if (clientAddress === undefined) return config.gateway;
+  const text = clientAddress.toLowerCase().startsWith('::ffff:') && clientAddress.includes('.') ? clientAddress.slice(7) : clientAddress;
+  const address = parseIpv4(text);
+  if (address === undefined) return config.gateway;
+  if (address >>> 24 === 127 || address === 0) return config.gateway;
+  if (((address & config.netmask) >>> 0) === config.network) return config.gateway;
+  return address;
+}
+
+interface UdpMapping {
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly source: number;
+  readonly sourcePort: number;
+  lastUsed: number;
+}
+
+abstract class Forward {
+  constructor(
+    readonly entry: HostfwdEntry,
+    readonly guest: number,
+  ) {}
+  abstract close(): Promise<void>;
+}
+
+class TcpForward extends Forward {
+  constructor(
+    entry: HostfwdEntry,
+    guest: number,
+    private readonly server: Server,
+  ) {
+    super(entry, guest);
+  }
+  close(): Promise<void> {
+    // Stops accepting; connections already handed to the engine are not ours to end. (close()'s
+    // callback waits for them all, so do not wait for it: the listening fd is closed right away.)
+    this.server.close();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+class UdpForward extends Forward {
+  /** By client "address|port" (host side). */
+  readonly byClient = new Map<string, UdpMapping>();
+  /** By guest-visible source: source * 65536 + port (numeric key). */
+  readonly bySource = new Map<number, UdpMapping>();
+  timer: TimerHandle | undefined;
+  closed = false;
+  constructor(
+    entry: HostfwdEntry,
+    guest: number,
+    readonly socket: DgramSocket,
+  ) {
+    super(entry, guest);
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    this.byClient.clear();
+    this.bySource.clear();
+    return new Promise((resolve) => {
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}
+
+export class HostfwdTable implements HostfwdControl {
+  private readonly forwards: Forward[] = [];
+  private nextId = 1;
+  private readonly logger: Logger;
+  private readonly udpIdleMs: number;
+  private readonly udpMappingsPerForward: number;
+  private readonly removeUdpService: () => void;
+  private closed = false;
+  /** Guest datagrams answering a UDP client go back out of the forward's host socket. */
+  readonly udpService: UdpService = {
+    receiveUdp: (source, sourcePort, destination, destinationPort, payload) => this.udpFromGuest(source, sourcePort, destination, destinationPort, payload),
+  };
+
+  constructor(private readonly options: HostfwdTableOptions) {
+    this.logger = options.logger ?? silentLogger();
+    this.udpIdleMs = options.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
+    this.udpMappingsPerForward = options.udpMappingsPerForward ?? DEFAULT_UDP_MAPPINGS;
+    this.removeUdpService = options.connector.udp.addUdpService(this.udpService);
+  }
+
+  list(): readonly HostfwdEntry[] {
+    return this.forwards.map((f) => f.entry);
+  }
+
+  async add(request: HostfwdRequest): Promise<number> {
+    if (this.closed) throw new Error('hostfwd table is closed');
+    const family = isIP(request.hostAddr);
+    if (family === 0) throw new Error(`host address ${request.hostAddr} is not numeric`);
+    const guest = parseIpv4(request.guestAddr);
+    if (guest === undefined) throw new Error(`guest address ${request.guestAddr} is not IPv4`);
+    if (!(request.hostPort >= 1 && request.hostPort <= 65535 && request.guestPort >= 1 && request.guestPort <= 65535)) {
+      throw new Error('ports must be 1-65535');
+    }
+    // The id is taken only once the listener is up: a failed add consumes none (as slirp4netns).
+    const reserve = (): HostfwdEntry => ({ id: this.nextId++, ...request });
+    let forward: Forward;
+    if (request.proto === 'tcp') {
+      const server = await this.listenTcp(request, family);
+      forward = new TcpForward(reserve(), guest, server);
+      server.on('connection', (socket) => this.acceptTcp(forward, socket));
+    } else {
+      const socket = await this.bindUdp(request, family);
+      const udp = new UdpForward(reserve(), guest, socket);
+      socket.on('message', (message, remote) => this.udpFromClient(udp, message, remote));
+      forward = udp;
+    }
+    if (this.closed) {
+      await forward.close();
+      throw new Error('hostfwd table is closed');
+    }
+    this.forwards.push(forward);
+    this.logger.info({ hostfwd: forward.entry }, 'hostfwd added');
+    return forward.entry.id;
+  }
+
+  async remove(id: number): Promise<boolean> {
+    const index = this.forwards.findIndex((f) => f.entry.id === id);
+    if (index < 0) return false;
+    const [forward] = this.forwards.splice(index, 1);
+    await forward.close();
+    this.logger.info({ hostfwd: forward.entry }, 'hostfwd removed');
+    return true;
+  }
+
+  /** Closes every listener (orderly exit). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeUdpService();
+    await Promise.all(this.forwards.splice(0).map((f) => f.close()));
+  }
+
+  private listenTcp(request: HostfwdRequest, family: number): Promise<Server> {
+    return new Promise((resolve, reject) => {
+      // Paused until the engine has the guest's SYN-ACK: nothing read is lost or buffered twice.
+      const server = createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true });
+      server.once('error', reject);
+      server.listen({ host: request.hostAddr, port: request.hostPort, exclusive: true, ipv6Only: family === 6 }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logger.warn({ err, hostfwd: request }, 'hostfwd listener error'));
+        resolve(server);
+      });
+    });
+  }
+
+  private bindUdp(request: HostfwdRequest, family: number): Promise<DgramSocket> {
+    return new Promise((resolve, reject) => {
+      const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+      socket.once('error', reject);
+      socket.bind({ address: request.hostAddr, port: request.hostPort, exclusive: true }, () => {
+        socket.off('error', reject);
+        socket.on('error', (err) => this.logger.warn({ err, hostfwd: request }, 'hostfwd UDP socket error'));
+        resolve(socket);
+      });
+    });
+  }
+
+  private acceptTcp(forward: Forward, socket: Socket): void {
+    const source = guestVisibleSource(this.options.config, socket.remoteAddress);
+    const sourcePort = socket.remotePort ?? 0;
+    if (sourcePort === 0) {
+      socket.destroy();
+      return;
+    }
+    try {
+      this.options.connector.tcp.openToGuest({ socket, source, sourcePort, destination: forward.guest, destinationPort: forward.entry.guestPort });
+    } catch (err) {
+      this.logger.warn({ err, hostfwd: forward.entry }, 'cannot open a flow into the guest');
+      socket.destroy();
+    }
+  }
+
+  private udpFromClient(forward: UdpForward, message: Buffer, remote: RemoteInfo): void {
+    if (forward.closed) return;
+    const key = `${remote.address}|${remote.port}`;
+    const now = this.options.clock.now();
+    let mapping = forward.byClient.get(key);
+    if (mapping === undefined) {
+      if (forward.byClient.size >= this.udpMappingsPerForward) {
+        this.logger.debug({ hostfwd: forward.entry, client: key }, 'UDP hostfwd mapping table full: datagram dropped');
+        return;
+      }
+      const source = guestVisibleSource(this.options.config, remote.address);
+      const sourcePort = this.freeSourcePort(forward, source, remote.port);
+      if (sourcePort === 0) return;
+      mapping = { clientAddress: remote.address, clientPort: remote.port, source, sourcePort, lastUsed: now };
+      forward.byClient.set(key, mapping);
+      forward.bySource.set(source * 65536 + sourcePort, mapping);
+      this.scheduleExpiry(forward);
+    }
+    mapping.lastUsed = now;
+    this.options.connector.udp.sendToGuest(mapping.source, mapping.sourcePort, forward.guest, forward.entry.guestPort, message);
+  }
+
+  /** The client's own port when free for that guest-visible source, else another (loopback clients share the gateway). */
+  private freeSourcePort(forward: UdpForward, source: number, wanted: number): number {
+    if (!forward.bySource.has(source * 65536 + wanted)) return wanted;
+    for (let i = 0; i < 16384; i++) {
+      const port = 49152 + ((wanted + i * 7919) % 16384);
+      if (!forward.bySource.has(source * 65536 + port)) return port;
+    }
+    return 0;
+  }
+
+  private udpFromGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): boolean {
+    const key = destination * 65536 + destinationPort;
+    for (let i = 0; i < this.forwards.length; i++) {
+      const forward = this.forwards[i];
+      if (!(forward instanceof UdpForward) || forward.guest !== source || forward.entry.guestPort !== sourcePort) continue;
+      const mapping = forward.bySource.get(key);
+      if (mapping === undefined) continue;
+      mapping.lastUsed = this.options.clock.now();
+      // payload is a view valid only during this call; dgram keeps its buffer until sent.
+      forward.socket.send(Buffer.from(payload), mapping.clientPort, mapping.clientAddress);
+      return true;
+    }
+    return false;
+  }
+
+  private scheduleExpiry(forward: UdpForward): void {
+    if (forward.timer !== undefined || forward.closed) return;
+    const clock = this.options.clock;
+    forward.timer = clock.setTimer(() => {
+      forward.timer = undefined;
+      if (forward.closed) return;
+      const now = clock.now();
+      for (const [key, mapping] of forward.byClient) {
+        if (now - mapping.lastUsed >= this.udpIdleMs) {
+          forward.byClient.delete(key);
+          forward.bySource.delete(mapping.source * 65536 + mapping.sourcePort);
+        }
+      }
+      if (forward.byClient.size > 0) this.scheduleExpiry(forward);
+    }, Math.max(1000, this.udpIdleMs / 4));
+  }
+}
