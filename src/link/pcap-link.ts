@@ -92,7 +92,8 @@ export class PcapLink implements Link {
     this.offloads = inner.offloads;
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_PCAP_MAX_FILE_BYTES;
     this.maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_PCAP_MAX_QUEUED_BYTES;
-    this.now = options.now ?? Date.now;
+    // performance.timeOrigin + now(): wall time with sub-millisecond resolution for the µs field.
+    this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.onStop = options.onStop;
     // Opened synchronously so a bad path fails at start-up, with the header already in place.
     const fd = openSync(options.path, 'w', 0o600);

@@ -1,0 +1,197 @@
+/**
+ * `tslirp run [OPTION]... [--] CMD [ARGS]...`: one command that gives CMD its own networked namespace.
+ *
+ * Order of work: private resolv.conf (nameserver 10.0.2.3) in a temporary folder → namespaces with
+ * CMD waiting (run-namespace.ts) → TAP attached and configured (10.0.2.100/24, gateway 10.0.2.2, MTU)
+ * → optional pcap tee → engine (run-engine.ts) → published ports → optional API socket → one progress
+ * line on stderr → CMD released. SIGINT/SIGTERM/SIGHUP are forwarded to CMD; when it exits,
+ * everything is torn down (API socket, ports, engine, TAP, capture flushed, temporary folder) and
+ * tslirp exits with CMD's status, 128+N if a signal N killed it.
+ *
+ * Logs stay pino JSON on stderr (level warn unless TSLIRP_LOG_LEVEL says otherwise, so CMD's own
+ * output is not buried); the progress line is for a person and goes away with --quiet.
+ * Must never: leave CMD or its namespaces behind on any error path, or run CMD before its network is up.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import type { ApiServer } from '../api/api-server.js';
+import type { Link } from '../link/link.js';
+import type { PcapLink } from '../link/pcap-link.js';
+import { formatIpv4 } from '../wire/bytes.js';
+import { formatPublish, parseRunArgs, RUN_USAGE, type RunArgs } from './run-args.js';
+import type { RunningEngine } from './run-engine.js';
+import { LAUNCH_FAILED_STATUS, launchNamespace, type LaunchedNamespace } from './run-namespace.js';
+
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** 128+N for a signal name, as shells report it. */
+export function signalStatus(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}
+
+/** The one line printed when the network is up. */
+export function networkUpLine(args: RunArgs, tapName: string, guest: string, gateway: string, dns: string): string {
+  const ports = args.publish.length > 0 ? `; published ${args.publish.map(formatPublish).join(', ')}` : '';
+  const pcap = args.pcap !== undefined ? `; capturing to ${args.pcap}` : '';
+  return `tslirp: network up: ${tapName} ${guest} gateway ${gateway} dns ${dns} mtu ${args.mtu}${ports}${pcap}\n`;
+}
+
+interface Session {
+  namespace?: LaunchedNamespace;
+  link?: Link;
+  pcap?: PcapLink;
+  engine?: RunningEngine;
+  api?: ApiServer;
+  tempDir?: string;
+}
+
+async function teardown(session: Session): Promise<void> {
+  const steps: (() => Promise<void> | void)[] = [
+    () => session.api?.close(),
+    () => session.engine?.close(),
+    // Without an engine the link was never handed over: close it here (idempotent otherwise).
+    () => session.link?.close(),
+    () => session.pcap?.whenClosed(),
+    () => {
+      if (session.tempDir !== undefined) rmSync(session.tempDir, { recursive: true, force: true });
+    },
+  ];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      process.stderr.write(`tslirp: while tearing down: ${message(error)}\n`);
+    }
+  }
+}
+
+/** Ends the launcher child when setup failed: first by EOF on its go pipe, then SIGKILL by PID. */
+async function abandon(namespace: LaunchedNamespace): Promise<void> {
+  const child = namespace.child;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  namespace.abort();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 1000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function run(args: RunArgs): Promise<number> {
+  const session: Session = {};
+  // Signals that arrive before CMD runs end the setup; afterwards they go to CMD.
+  let pendingSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const child = session.namespace?.child;
+    if (child && child.exitCode === null && child.signalCode === null && released) child.kill(signal);
+    else pendingSignal ??= signal;
+  };
+  let released = false;
+  for (const s of FORWARDED_SIGNALS) process.on(s, onSignal);
+  try {
+    const { pino } = await import('pino');
+    const logger = pino({ level: process.env.TSLIRP_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+
+    session.tempDir = mkdtempSync(join(tmpdir(), 'tslirp-run-'));
+    const resolvConf = join(session.tempDir, 'resolv.conf');
+    writeFileSync(resolvConf, 'nameserver 10.0.2.3\n', { mode: 0o644 });
+
+    session.namespace = await launchNamespace({ command: args.command, resolvConf });
+    // The bind mount holds the file now; the folder can go at once.
+    rmSync(session.tempDir, { recursive: true, force: true });
+    session.tempDir = undefined;
+    if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
+
+    const { openTap } = await import('../link/tap-link.js');
+    const tap = openTap({
+      target: { pid: session.namespace.pid },
+      configure: { mtu: args.mtu },
+      mtu: args.mtu,
+      offloads: args.offloads,
+      onError: (error) => logger.error({ err: error }, 'tap device failed'),
+    });
+    session.link = tap;
+    if (args.pcap !== undefined) {
+      const { PcapLink } = await import('../link/pcap-link.js');
+      session.pcap = new PcapLink(tap, {
+        path: args.pcap,
+        maxFileBytes: args.pcapMaxBytes,
+        onStop: (reason) => logger.warn(reason),
+      });
+      session.link = session.pcap;
+    }
+    const { startEngine } = await import('./run-engine.js');
+    const engine = await startEngine(session.link, {
+      mtu: args.mtu,
+      disableHostLoopback: args.disableHostLoopback,
+      dnsUpstream: args.dnsUpstream,
+      logger,
+    });
+    session.engine = engine;
+    const pcap = session.pcap;
+    const stats = pcap ? { ...engine.stats, pcap: () => pcap.stats() } : engine.stats;
+
+    if (args.publish.length > 0 && engine.hostfwd === undefined) {
+      throw new Error('-p/--publish needs the TCP/UDP engines, which this build does not have yet');
+    }
+    const config = engine.stack.config;
+    for (const p of args.publish) {
+      try {
+        await engine.hostfwd!.add({ proto: p.proto, hostAddr: p.hostAddr, hostPort: p.hostPort, guestAddr: formatIpv4(config.guest), guestPort: p.guestPort });
+      } catch (error) {
+        throw new Error(`cannot publish ${formatPublish(p)}: ${message(error)}`);
+      }
+    }
+    if (args.apiSocket !== undefined) {
+      const { ApiServer } = await import('../api/api-server.js');
+      const hostfwd = engine.hostfwd ?? {
+        add: () => Promise.reject(new Error('no TCP/UDP engine in this build')),
+        remove: async () => false,
+        list: () => [],
+      };
+      session.api = await ApiServer.listen({ path: args.apiSocket, hostfwd, defaultGuestAddress: formatIpv4(config.guest), stats });
+    }
+    if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
+
+    if (!args.quiet) {
+      process.stderr.write(networkUpLine(args, tap.name, `${formatIpv4(config.guest)}/${config.prefixLength}`, formatIpv4(config.gateway), formatIpv4(config.dns)));
+    }
+    const child = session.namespace.child;
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+      else child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    released = true;
+    session.namespace.go();
+    const { code, signal } = await exit;
+    return signal !== null ? signalStatus(signal) : (code ?? 1);
+  } catch (error) {
+    process.stderr.write(`tslirp: ${message(error)}\n`);
+    if (session.namespace) await abandon(session.namespace);
+    return LAUNCH_FAILED_STATUS;
+  } finally {
+    for (const s of FORWARDED_SIGNALS) process.off(s, onSignal);
+    await teardown(session);
+  }
+}
+
+/** `tslirp run ARGS`; resolves with the exit status for the process. */
+export async function runMain(argv: readonly string[]): Promise<number> {
+  let args: RunArgs;
+  try {
+    args = parseRunArgs(argv);
+  } catch (error) {
+    process.stderr.write(`tslirp: ${message(error)}\n`);
+    return LAUNCH_FAILED_STATUS;
+  }
+  if (args.help) {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  return run(args);
+}

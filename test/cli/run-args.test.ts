@@ -1,0 +1,82 @@
+import { describe, expect, test } from 'vitest';
+import { formatPublish, parsePublish, parseRunArgs } from '../../src/cli/run-args.js';
+import { networkUpLine, signalStatus } from '../../src/cli/run-command.js';
+
+describe('tslirp run arguments', () => {
+  test('defaults, and options end at -- or at the first non-option', () => {
+    expect(parseRunArgs(['--', 'sh', '-c', 'echo hi'])).toEqual({
+      help: false,
+      publish: [],
+      mtu: 1500,
+      pcap: undefined,
+      pcapMaxBytes: undefined,
+      quiet: false,
+      dnsUpstream: undefined,
+      apiSocket: undefined,
+      disableHostLoopback: false,
+      offloads: false,
+      command: ['sh', '-c', 'echo hi'],
+    });
+    expect(parseRunArgs(['-q', 'curl', '-p', 'x']).command).toEqual(['curl', '-p', 'x']);
+    expect(parseRunArgs(['--', '--weird']).command).toEqual(['--weird']);
+  });
+
+  test('every option in its spellings', () => {
+    const args = parseRunArgs([
+      '-p', '8080:80',
+      '--publish=127.0.0.1:5353:53/udp',
+      '-p[::1]:9090:90/tcp',
+      '--mtu', '65520',
+      '--pcap=/tmp/x.pcap',
+      '--pcap-max-bytes', '1000',
+      '--quiet',
+      '--dns-upstream=127.0.0.1:5300',
+      '-a', '/tmp/api.sock',
+      '--disable-host-loopback',
+      '--enable-offloads',
+      'true',
+    ]);
+    expect(args.publish).toEqual([
+      { proto: 'tcp', hostAddr: '0.0.0.0', hostPort: 8080, guestPort: 80 },
+      { proto: 'udp', hostAddr: '127.0.0.1', hostPort: 5353, guestPort: 53 },
+      { proto: 'tcp', hostAddr: '::1', hostPort: 9090, guestPort: 90 },
+    ]);
+    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: '127.0.0.1:5300', apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, command: ['true'] });
+    expect(args.publish.map(formatPublish)).toEqual(['0.0.0.0:8080->80/tcp', '127.0.0.1:5353->53/udp', '[::1]:9090->90/tcp']);
+    expect(parseRunArgs(['-h']).help).toBe(true);
+    expect(parseRunArgs(['-m9000', 'x']).mtu).toBe(9000);
+  });
+
+  test.each([
+    [[], /no command given/],
+    [['--mtu', '40', 'x'], /invalid MTU "40"/],
+    [['--mtu'], /needs a value/],
+    [['--bogus', 'x'], /unknown option --bogus/],
+    [['-z', 'x'], /unknown option -z/],
+    [['--quiet=1', 'x'], /takes no value/],
+    [['-p', '80', 'x'], /invalid publish "80"/],
+    [['-p', '0:80', 'x'], /invalid host port/],
+    [['-p', '80:70000', 'x'], /invalid guest port/],
+    [['-p', '80:80/sctp', 'x'], /invalid protocol/],
+    [['-p', 'localhost:80:80', 'x'], /invalid host address "localhost"/],
+    [['-p', '[1.2.3.4]:80:80', 'x'], /invalid host address/],
+    [['-p', '80:80', '-p', '0.0.0.0:80:81', 'x'], /published twice/],
+    [['--pcap=', 'x'], /needs a file name/],
+  ])('%j is refused in one line', (argv, error) => {
+    expect(() => parseRunArgs(argv)).toThrow(error);
+  });
+
+  test('udp and tcp may share a host port', () => {
+    expect(parseRunArgs(['-p', '53:53/udp', '-p', '53:53', 'x']).publish).toHaveLength(2);
+    expect(parsePublish('1:2')).toEqual({ proto: 'tcp', hostAddr: '0.0.0.0', hostPort: 1, guestPort: 2 });
+  });
+
+  test('status of a killed CMD, and the progress line', () => {
+    expect(signalStatus('SIGTERM')).toBe(143);
+    expect(signalStatus('SIGKILL')).toBe(137);
+    const args = parseRunArgs(['-p', '127.0.0.1:8080:80', '--pcap', 'f.pcap', 'x']);
+    expect(networkUpLine(args, 'tap0', '10.0.2.100/24', '10.0.2.2', '10.0.2.3')).toBe(
+      'tslirp: network up: tap0 10.0.2.100/24 gateway 10.0.2.2 dns 10.0.2.3 mtu 1500; published 127.0.0.1:8080->80/tcp; capturing to f.pcap\n',
+    );
+  });
+});
