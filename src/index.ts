@@ -20,3 +20,27 @@ export {
 } from './link/link.js';
 export { DropReason, dropReasonName } from './wire/drop-reason.js';
 export { formatIpv4, formatMac, parseIpv4, parseMac } from './wire/bytes.js';
+
+// Capture: tee any Link into a pcap file (what `--pcap` uses).
+export { PcapLink, PCAP_SNAPLEN, type PcapLinkOptions, type PcapStats } from './link/pcap-link.js';
+
+// Wire codecs for packet-level tests: build frames as a guest would, read what the engine sends.
+export { BROADCAST_MAC } from './wire/bytes.js';
+export { ETHERNET_HEADER_LENGTH, EtherType, EthernetFrame, writeEthernetHeader } from './wire/ethernet.js';
+export { ARP_LENGTH, ArpOperation, ArpPacket, writeArp } from './wire/arp.js';
+export { IPV4_HEADER_LENGTH, IpProtocol, Ipv4Packet, writeIpv4Header } from './wire/ipv4.js';
+export { ICMPV4_HEADER_LENGTH, Icmpv4Type, Icmpv4Packet, writeIcmpv4Echo } from './wire/icmpv4.js';
+export {
+  TCP_ACK,
+  TCP_FIN,
+  TCP_HEADER_LENGTH,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  TcpOptions,
+  TcpSegment,
+  fillTcpChecksumIpv4,
+  parseTcpOptions,
+  writeMssOption,
+  writeTcpHeader,
+} from './wire/tcp.js';
