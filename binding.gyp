@@ -6,7 +6,8 @@
         "native/tslirp_native.c",
         "native/napi_util.c",
         "native/ns_attach.c",
-        "native/tap_io.c"
+        "native/tap_io.c",
+        "native/sandbox.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

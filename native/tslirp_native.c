@@ -8,6 +8,7 @@
 
 #include "napi_util.h"
 #include "ns_attach.h"
+#include "sandbox.h"
 #include "tap_io.h"
 
 static int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
@@ -129,6 +130,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tapIoFlush", NULL, tap_io_flush, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoClose", NULL, tap_io_close, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoStats", NULL, tap_io_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"sandboxApply", NULL, sandbox_apply_js, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

@@ -59,6 +59,8 @@ export interface CliOptions {
   readonly dnsUpstream: HostEndpointOption | undefined;
   /** IFF_VNET_HDR with checksum/TSO offloads on the TAP. */
   readonly offloads: boolean;
+  /** Tee every frame to and from the guest into this pcap file. */
+  readonly pcap: string | undefined;
   /** PID (netnsType pid) or network namespace path (netnsType path). */
   readonly target: string;
   readonly tapName: string;
@@ -100,6 +102,7 @@ User-mode networking for unprivileged network namespaces (slirp4netns ${SLIRP4NE
 --dns-upstream=ADDR[:PORT] resolver for 10.0.2.3:53 (default: first nameserver in /etc/resolv.conf)
 --enable-offloads        use IFF_VNET_HDR with checksum and TSO offloads on the TAP${DEFAULT_OFFLOADS ? ' (default)' : ''}
 --disable-offloads       plain TAP frames without offloads${DEFAULT_OFFLOADS ? '' : ' (default)'}
+--pcap=FILE              capture every frame to and from the guest into FILE (pcap, readable by tcpdump)
 -h, --help               show this help and exit
 -v, --version            show version and exit
 `;
@@ -139,6 +142,7 @@ const SPECS: readonly OptionSpec[] = [
   { long: 'dns-upstream', arity: 'required' },
   { long: 'enable-offloads', arity: 'none' },
   { long: 'disable-offloads', arity: 'none' },
+  { long: 'pcap', arity: 'required' },
   { long: 'help', short: 'h', arity: 'none' },
   { long: 'version', short: 'v', arity: 'none' },
 ];
@@ -335,6 +339,8 @@ export function parseCommandLine(argv: readonly string[]): CliCommand {
   if (dnsUpstream && disableDns) throw new CliError('--dns-upstream conflicts with --disable-dns');
   if (has('enable-offloads') && has('disable-offloads')) throw new CliError('--enable-offloads conflicts with --disable-offloads');
   const offloads = has('enable-offloads') ? true : has('disable-offloads') ? false : DEFAULT_OFFLOADS;
+  const pcap = value('pcap');
+  if (pcap !== undefined && pcap.length === 0) throw new CliError('--pcap needs a file name');
 
   if (positional.length < 1) throw new CliError('missing PID|PATH (usage: tslirp [OPTION]... PID|PATH [TAPNAME]; see --help)');
   if (positional.length > 2) warnings.push(`too many arguments: ignoring ${positional.slice(2).join(' ')}`);
@@ -370,6 +376,7 @@ export function parseCommandLine(argv: readonly string[]): CliCommand {
       logLevel,
       dnsUpstream,
       offloads,
+      pcap,
       target,
       tapName,
     },

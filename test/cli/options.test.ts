@@ -55,7 +55,7 @@ describe('parseCommandLine: defaults', () => {
         configure: false, exitFd: undefined, readyFd: undefined, mtu: 1500, enableIpv6: false, apiSocket: undefined,
         cidr: '10.0.2.0/24', disableHostLoopback: false, netnsType: 'pid', usernsPath: undefined, enableSandbox: false,
         enableSeccomp: false, outboundAddr: undefined, outboundAddr6: undefined, disableDns: false, macAddress: undefined,
-        targetType: 'netns', logLevel: undefined, dnsUpstream: undefined, offloads: DEFAULT_OFFLOADS, target: '42', tapName: 'tap0',
+        targetType: 'netns', logLevel: undefined, dnsUpstream: undefined, offloads: DEFAULT_OFFLOADS, pcap: undefined, target: '42', tapName: 'tap0',
       },
     });
   });
@@ -86,6 +86,7 @@ describe('parseCommandLine: every option in each spelling', () => {
     ['dns-upstream', [['--dns-upstream=192.0.2.53'], ['--dns-upstream', '192.0.2.53']], { dnsUpstream: { address: '192.0.2.53', port: 53 } }],
     ['enable-offloads', [['--enable-offloads']], { offloads: true }],
     ['disable-offloads', [['--disable-offloads']], { offloads: false }],
+    ['pcap', [['--pcap=/tmp/x.pcap'], ['--pcap', '/tmp/x.pcap']], { pcap: '/tmp/x.pcap' }],
   ];
   for (const [name, spellings, expected] of cases) {
     it(name, () => {
@@ -164,6 +165,7 @@ describe('parseCommandLine: errors are one line, before any namespace work', () 
     ['dns upstream port', ['--dns-upstream=192.0.2.1:0', '7'], /port must be 1-65535/],
     ['dns upstream with disable-dns', ['--dns-upstream=192.0.2.1', '--disable-dns', '7'], /conflicts with --disable-dns/],
     ['offloads both ways', ['--enable-offloads', '--disable-offloads', '7'], /conflicts/],
+    ['empty pcap', ['--pcap=', '7'], /--pcap needs a file name/],
     ['empty api socket', ['--api-socket=', '7'], /needs a path/],
     ['api socket too long', [`--api-socket=/${'x'.repeat(120)}`, '7'], /too long/],
     ['bad tap name', ['7', 'a/b'], /invalid interface name/],

@@ -1,0 +1,64 @@
+/**
+ * Where the transport engines plug into the process: given the running Stack and the host-side
+ * settings, install TCP and UDP (and their services) and hand back the GuestConnector that published
+ * ports use, plus the counters `get_stats` reports.
+ *
+ * The TCP engine (src/stack/tcp/) and UDP engine (src/stack/udp/) are written in parallel with this
+ * file; until one is present its half of the connector refuses politely (a published TCP port resets
+ * the client, a UDP datagram is dropped), logged once, so the rest of the process (TAP, ARP, ping,
+ * API socket, listeners) still runs. Replace the marked lines when an engine lands.
+ */
+import type { GuestConnector, GuestTcpOpen, UdpService } from '../hostfwd/guest-connector.js';
+import type { HostEndpoint } from '../stack/host-address-map.js';
+import type { Logger } from '../stack/logger.js';
+import type { Stack } from '../stack/stack.js';
+
+export interface EngineSettings {
+  /** --outbound-addr / --outbound-addr6, resolved to numeric addresses: host sockets bind to these. */
+  readonly outboundAddr: string | undefined;
+  readonly outboundAddr6: string | undefined;
+  /** --dns-upstream; undefined: the first nameserver of /etc/resolv.conf. */
+  readonly dnsUpstream: HostEndpoint | undefined;
+  readonly logger: Logger;
+}
+
+export interface InstalledEngines {
+  readonly connector: GuestConnector;
+  readonly tcpFlows?: () => number;
+  readonly udpBindings?: () => number;
+  /** Names of the parts that are running, for the start-up lines. */
+  readonly parts: readonly string[];
+}
+
+/** A connector for when an engine is missing: refuses, and says so once. */
+export function refusingConnector(logger: Logger): GuestConnector {
+  let warnedTcp = false;
+  let warnedUdp = false;
+  const services: UdpService[] = [];
+  return {
+    tcp: {
+      openToGuest(open: GuestTcpOpen): void {
+        if (!warnedTcp) logger.warn('published TCP port used, but no TCP engine is installed: connection reset');
+        warnedTcp = true;
+        open.socket.destroy();
+      },
+    },
+    udp: {
+      sendToGuest(): void {
+        if (!warnedUdp) logger.warn('published UDP port used, but no UDP engine is installed: datagram dropped');
+        warnedUdp = true;
+      },
+      addUdpService(service: UdpService): () => void {
+        services.push(service);
+        return () => services.splice(services.indexOf(service), 1);
+      },
+    },
+  };
+}
+
+export async function installEngines(stack: Stack, settings: EngineSettings): Promise<InstalledEngines> {
+  // TCP engine: install here (stack.setIpv4Receiver(IpProtocol.Tcp, …)) and use its openToGuest.
+  // UDP engine: install here with its services (DHCP, DNS forwarder) and addUdpService/sendToGuest.
+  void stack;
+  return { connector: refusingConnector(settings.logger), parts: [] };
+}

@@ -1,0 +1,266 @@
+/**
+ * The slirp4netns-compatible entry: `tslirp [OPTION]... PID|PATH [TAPNAME]` (and `tslirp stats …`).
+ *
+ * Order of start-up, as slirp4netns 1.2: parse and check every option (a bad one ends the process
+ * with one line and status 1 before any namespace is touched) → attach the TAP in the target
+ * namespace → engine, transports, published-port table → sandbox → API socket listening → progress
+ * lines → the ready fd gets exactly "1" and is closed. Then it runs until SIGTERM/SIGINT, the exit fd
+ * reporting hang-up (or anything readable, as slirp4netns polls it), or a device error; an orderly
+ * stop closes the listeners, removes the API socket file, closes the TAP and exits 0.
+ *
+ * `--help` and `--version` must stay fast (podman runs `--help` once and RootlessKit twice before every
+ * start): only options.ts is imported statically; the engine, pino and the native addon are loaded
+ * with dynamic import() after parsing.
+ */
+import { closeSync, existsSync, fstatSync, readFileSync, writeSync } from 'node:fs';
+import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function fail(message: string): number {
+  process.stderr.write(`tslirp: ${message}\n`);
+  return 1;
+}
+
+function packageVersion(): string {
+  // Two levels below the package root both as src/cli/main.ts and as dist/cli/main.js.
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Writes "1" to the ready fd and closes it (slirp4netns's contract; EOF without data means failure). */
+function signalReady(fd: number, warn: (message: string) => void): void {
+  try {
+    writeSync(fd, '1');
+  } catch (error) {
+    warn(`cannot write to ready-fd ${fd}: ${describe(error)}`);
+  }
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed by someone else: nothing to release
+  }
+}
+
+/**
+ * Calls onEvent once when fd becomes readable or hangs up (slirp4netns polls the exit fd for any
+ * event). Pipes and sockets are watched by libuv without a thread; anything else by a read stream.
+ */
+async function watchExitFd(fd: number, onEvent: () => void): Promise<() => void> {
+  let fired = false;
+  const fire = (): void => {
+    if (!fired) {
+      fired = true;
+      onEvent();
+    }
+  };
+  const stat = fstatSync(fd);
+  if (stat.isFIFO() || stat.isSocket()) {
+    const { Socket } = await import('node:net');
+    const socket = new Socket({ fd, readable: true, writable: false, allowHalfOpen: true });
+    socket.on('data', fire);
+    socket.on('end', fire);
+    socket.on('close', fire);
+    socket.on('error', fire);
+    return () => {
+      fired = true;
+      socket.destroy();
+    };
+  }
+  const { createReadStream } = await import('node:fs');
+  const stream = createReadStream('', { fd, autoClose: false });
+  stream.on('data', fire);
+  stream.on('end', fire);
+  stream.on('error', fire);
+  return () => {
+    fired = true;
+    stream.destroy();
+  };
+}
+
+function formatIpv4(address: number): string {
+  return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
+}
+
+async function run(options: CliOptions, host: HostEnvironment, warnings: readonly string[]): Promise<number> {
+  for (const warning of warnings) process.stderr.write(`WARNING: ${warning}\n`);
+
+  // Resolved once, by the first of: a signal (0), the exit fd (0), a device error (1).
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  // Registered before attaching: a stop requested while starting still ends in an orderly exit.
+  const onSignal = (): void => finish(0);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+
+  const [{ openTap }, { Stack }, { pino }, { HostfwdTable }, { ApiServer }, { installEngines }, { applySandbox }] = await Promise.all([
+    import('../link/tap-link.js'),
+    import('../stack/stack.js'),
+    import('pino'),
+    import('../hostfwd/hostfwd-table.js'),
+    import('../api/api-server.js'),
+    import('./engines.js'),
+    import('./sandbox.js'),
+  ]);
+  const level = options.logLevel ?? (process.env.TSLIRP_LOG_LEVEL || 'info');
+  const logger = pino({ name: 'tslirp', level }, pino.destination({ fd: 2, sync: true }));
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const step of cleanups.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        logger.warn({ err }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    let deviceFailed = false;
+    const tap = openTap({
+      target: options.netnsType === 'pid' ? { pid: Number(options.target) } : { path: options.target },
+      usernsPath: options.usernsPath,
+      tapName: options.tapName,
+      configure: options.configure ? { mtu: options.mtu, macAddress: options.macAddress, cidr: options.cidr } : undefined,
+      offloads: options.offloads,
+      mtu: options.mtu,
+      onError: (error) => {
+        if (deviceFailed) return;
+        deviceFailed = true;
+        logger.error({ err: error }, 'TAP device failed');
+        finish(1);
+      },
+    });
+    process.stderr.write(`attached to ${tap.name} in ${options.netnsType === 'pid' ? `PID ${options.target}` : options.target}\n`);
+    let link: import('../link/link.js').Link = tap;
+    let pcapStats: (() => { recordsWritten: number; bytesWritten: number; recordsDroppedQueueFull: number; recordsDroppedStopped: number }) | undefined;
+    if (options.pcap !== undefined) {
+      const { PcapLink } = await import('../link/pcap-link.js');
+      const pcap = new PcapLink(tap, { path: options.pcap, onStop: (reason) => logger.warn({ reason }, 'pcap capture stopped') });
+      pcapStats = () => pcap.stats();
+      link = pcap;
+    }
+    const stack = new Stack(link, {
+      config: { cidr: options.cidr, mtu: options.mtu, disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
+      logger,
+    });
+    cleanups.push(() => stack.close()); // closes the link: reader thread stopped, TAP fd closed
+
+    const engines = await installEngines(stack, {
+      outboundAddr: host.outboundAddr,
+      outboundAddr6: host.outboundAddr6,
+      dnsUpstream: options.dnsUpstream,
+      logger,
+    });
+    const hostfwd = new HostfwdTable({ config: stack.config, connector: engines.connector, clock: stack.clock, logger });
+    cleanups.push(() => hostfwd.close());
+
+    // After attaching (which needs the privileges) and before any thread of ours reads the TAP.
+    if (options.enableSandbox || options.enableSeccomp) {
+      for (const line of applySandbox({ sandbox: options.enableSandbox, seccomp: options.enableSeccomp })) process.stderr.write(`${line}\n`);
+    }
+
+    const startedAtMs = Date.now();
+    let api: import('../api/api-server.js').ApiServer | undefined;
+    if (options.apiSocket !== undefined) {
+      api = await ApiServer.listen({
+        path: options.apiSocket,
+        hostfwd,
+        defaultGuestAddress: formatIpv4(stack.config.guest),
+        onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
+        onRequest: (request, response) => logger.info({ request: request.trim(), response }, 'api request'),
+        stats: {
+          engine: () => stack.stats.snapshot(),
+          tcpFlows: engines.tcpFlows,
+          udpBindings: engines.udpBindings,
+          forwards: () => hostfwd.list().length,
+          pcap: pcapStats,
+          startedAtMs,
+        },
+      });
+      const listening = api;
+      cleanups.push(() => listening.close());
+    }
+
+    stack.start();
+    const config = stack.config;
+    const offloads = tap.offloads.tso ? `, offloads: csum${tap.rxTso ? '+tso' : ''}` : '';
+    const lines = [
+      `starting slirp, MTU=${config.mtu}${offloads}`,
+      `* MTU:             ${config.mtu}`,
+      `* Network:         ${formatIpv4(config.network)}`,
+      `* Netmask:         ${formatIpv4(config.netmask)}`,
+      `* Gateway:         ${formatIpv4(config.gateway)}`,
+      `* DNS:             ${formatIpv4(config.dns)}`,
+      `* DHCP begin:      ${formatIpv4(config.dhcpStart)}`,
+      `* DHCP end:        ${formatIpv4(config.dhcpStart + 15)}`,
+      `* Recommended IP:  ${formatIpv4(config.guest)}`,
+    ];
+    if (options.apiSocket !== undefined) lines.push(`* API Socket:      ${options.apiSocket}`);
+    if (host.outboundAddr !== undefined) lines.push(`* Outbound IPv4:    ${host.outboundAddr}`);
+    if (host.outboundAddr6 !== undefined) lines.push(`* Outbound IPv6:    ${host.outboundAddr6}`);
+    if (options.macAddress !== undefined) lines.push(`* MAC address:     ${options.macAddress}`);
+    lines.push(`* Engines:         ${engines.parts.length > 0 ? engines.parts.join(', ') : 'none (ARP and ICMP echo only)'}`);
+    if (!options.disableHostLoopback) {
+      lines.push(
+        `WARNING: 127.0.0.1:* on the host is accessible as ${formatIpv4(config.gateway)} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)`,
+      );
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+
+    if (options.exitFd !== undefined) {
+      const stopWatching = await watchExitFd(options.exitFd, () => {
+        logger.info('exit-fd event: exiting');
+        finish(0);
+      });
+      cleanups.push(stopWatching);
+    }
+    if (options.readyFd !== undefined) signalReady(options.readyFd, (message) => logger.warn(message));
+    logger.info({ tap: tap.name, mtu: config.mtu, api: options.apiSocket }, 'ready');
+
+    const code = await finished;
+    await cleanup();
+    return code;
+  } catch (error) {
+    await cleanup();
+    return fail(describe(error));
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'stats') {
+    const { statsMain } = await import('./stats-command.js');
+    return statsMain(argv.slice(1));
+  }
+  let command;
+  let host: HostEnvironment;
+  try {
+    command = parseCommandLine(argv);
+    if (command.kind === 'help') {
+      process.stdout.write(HELP_TEXT);
+      return 0;
+    }
+    if (command.kind === 'version') {
+      process.stdout.write(versionText(packageVersion()));
+      return 0;
+    }
+    host = checkHostEnvironment(command.options, systemHostProbe({ existsSync, fstatSync }));
+  } catch (error) {
+    if (error instanceof CliError) return fail(error.message);
+    throw error;
+  }
+  return run(command.options, host, command.warnings);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => process.exit(fail(describe(error))),
+);
