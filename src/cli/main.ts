@@ -1,5 +1,6 @@
 /**
- * The slirp4netns-compatible entry: `tslirp [OPTION]... PID|PATH [TAPNAME]` (and `tslirp stats …`).
+ * The slirp4netns-compatible entry: `tslirp [OPTION]... PID|PATH [TAPNAME]` (bin/tslirp.js sends the
+ * `run` and `stats` subcommands to subcommand-main.ts instead).
  *
  * Order of start-up, as slirp4netns 1.2: parse and check every option (a bad one ends the process
  * with one line and status 1 before any namespace is touched) → attach the TAP in the target
@@ -236,10 +237,6 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'stats') {
-    const { statsMain } = await import('./stats-command.js');
-    return statsMain(argv.slice(1));
-  }
   let command;
   let host: HostEnvironment;
   try {
