@@ -5,6 +5,7 @@
  * CMD's own options are never ours). Pure: no I/O, no engine; every error is one line (an Error).
  */
 import { isIP } from 'node:net';
+import { parseDnsUpstream, type HostEndpointOption } from './options.js';
 
 export interface PublishSpec {
   readonly proto: 'tcp' | 'udp';
@@ -22,8 +23,8 @@ export interface RunArgs {
   /** Stop capturing at this many bytes (default: PcapLink's 1 GiB). */
   readonly pcapMaxBytes: number | undefined;
   readonly quiet: boolean;
-  /** Where 10.0.2.3:53 forwards to, "ADDR:PORT" or "ADDR"; default: the host's resolv.conf. */
-  readonly dnsUpstream: string | undefined;
+  /** Where 10.0.2.3:53 forwards to (`ADDR[:PORT]`, `[V6]:PORT`); default: the host's resolv.conf. */
+  readonly dnsUpstream: HostEndpointOption | undefined;
   /** Serve the slirp4netns API (and get_stats) on this unix socket while CMD runs. */
   readonly apiSocket: string | undefined;
   readonly disableHostLoopback: boolean;
@@ -107,7 +108,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   let pcapMaxBytes: number | undefined;
   let quiet = false;
   let help = false;
-  let dnsUpstream: string | undefined;
+  let dnsUpstream: HostEndpointOption | undefined;
   let apiSocket: string | undefined;
   let disableHostLoopback = false;
   let offloads = false;
@@ -162,7 +163,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
         break;
       }
       case 'dns-upstream':
-        dnsUpstream = take(shown, inline);
+        dnsUpstream = parseDnsUpstream(take(shown, inline));
         break;
       case 'api-socket':
         apiSocket = take(shown, inline);

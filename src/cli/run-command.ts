@@ -12,7 +12,7 @@
  * output is not buried); the progress line is for a person and goes away with --quiet.
  * Must never: leave CMD or its namespaces behind on any error path, or run CMD before its network is up.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants } from 'node:os';
@@ -49,6 +49,8 @@ interface Session {
   engine?: RunningEngine;
   api?: ApiServer;
   tempDir?: string;
+  /** CMD's network namespace (link text of /proc/PID/ns/net), to find what it left running. */
+  netns?: string;
 }
 
 async function teardown(session: Session): Promise<void> {
@@ -69,6 +71,42 @@ async function teardown(session: Session): Promise<void> {
       process.stderr.write(`tslirp: while tearing down: ${message(error)}\n`);
     }
   }
+}
+
+/** The PIDs of processes in the network namespace `netns` (a /proc/PID/ns/net link text). */
+function processesIn(netns: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/net`) === netns) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to look at (then not in our namespace either)
+    }
+  }
+  return pids;
+}
+
+/**
+ * CMD is gone, but what it started in the background would keep its namespaces alive: end every
+ * process still in CMD's network namespace (all descendants of CMD, started by us), by PID.
+ */
+async function endLeftovers(netns: string): Promise<number> {
+  let ended = 0;
+  for (let round = 0; round < 50; round++) {
+    const pids = processesIn(netns);
+    if (pids.length === 0) return ended;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        ended++;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return ended;
 }
 
 /** Ends the launcher child when setup failed: first by EOF on its go pipe, then SIGKILL by PID. */
@@ -102,6 +140,7 @@ async function run(args: RunArgs): Promise<number> {
     writeFileSync(resolvConf, 'nameserver 10.0.2.3\n', { mode: 0o644 });
 
     session.namespace = await launchNamespace({ command: args.command, resolvConf });
+    session.netns = readlinkSync(`/proc/${session.namespace.pid}/ns/net`);
     // The bind mount holds the file now; the folder can go at once.
     rmSync(session.tempDir, { recursive: true, force: true });
     session.tempDir = undefined;
@@ -136,25 +175,21 @@ async function run(args: RunArgs): Promise<number> {
     const pcap = session.pcap;
     const stats = pcap ? { ...engine.stats, pcap: () => pcap.stats() } : engine.stats;
 
-    if (args.publish.length > 0 && engine.hostfwd === undefined) {
-      throw new Error('-p/--publish needs the TCP/UDP engines, which this build does not have yet');
-    }
     const config = engine.stack.config;
     for (const p of args.publish) {
       try {
-        await engine.hostfwd!.add({ proto: p.proto, hostAddr: p.hostAddr, hostPort: p.hostPort, guestAddr: formatIpv4(config.guest), guestPort: p.guestPort });
+        await engine.hostfwd.add({ proto: p.proto, hostAddr: p.hostAddr, hostPort: p.hostPort, guestAddr: formatIpv4(config.guest), guestPort: p.guestPort });
       } catch (error) {
         throw new Error(`cannot publish ${formatPublish(p)}: ${message(error)}`);
       }
     }
     if (args.apiSocket !== undefined) {
       const { ApiServer } = await import('../api/api-server.js');
-      const hostfwd = engine.hostfwd ?? {
-        add: () => Promise.reject(new Error('no TCP/UDP engine in this build')),
-        remove: async () => false,
-        list: () => [],
-      };
-      session.api = await ApiServer.listen({ path: args.apiSocket, hostfwd, defaultGuestAddress: formatIpv4(config.guest), stats });
+      session.api = await ApiServer.listen({
+        path: args.apiSocket,
+        hostfwd: engine.hostfwd,
+        onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
+        defaultGuestAddress: formatIpv4(config.guest), stats });
     }
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
 
@@ -169,6 +204,8 @@ async function run(args: RunArgs): Promise<number> {
     released = true;
     session.namespace.go();
     const { code, signal } = await exit;
+    const ended = await endLeftovers(session.netns);
+    if (ended > 0) logger.warn({ processes: ended }, 'ended processes CMD left running in its namespace');
     return signal !== null ? signalStatus(signal) : (code ?? 1);
   } catch (error) {
     process.stderr.write(`tslirp: ${message(error)}\n`);

@@ -1,51 +1,73 @@
 /**
- * Assembles the engine on an open Link for `tslirp run`: the Stack and whatever transports,
- * services and published-port table exist, plus the counters get_stats reads.
+ * Assembles the engine on an open Link for `tslirp run`, the same way the slirp4netns-compatible CLI
+ * (main.ts) does: the Stack, the transports and services from engines.ts (installEngines: TCP, UDP,
+ * DNS forwarder as they land), the published-port table, and the counters get_stats reads.
  *
- * This is the one place `run` learns which engine parts exist. The TCP engine (src/stack/tcp), the
- * UDP engine (src/stack/udp), the DNS forwarder and the hostfwd table are plugged in here as they
- * land; until the TCP engine exists, `hostfwd` is undefined and run refuses `-p`. The
- * slirp4netns-compatible CLI (src/cli/main.ts) needs the same assembly: the two should share it.
+ * Until an engine is present, engines.ts's connector refuses politely (a published TCP port resets
+ * its clients), so `run` starts anyway and says which parts are missing in its log.
  */
-import type { HostfwdControl } from '../hostfwd/hostfwd-control.js';
-import type { Link } from '../link/link.js';
 import type { StatsSource } from '../api/stats-request.js';
+import type { HostfwdControl } from '../hostfwd/hostfwd-control.js';
+import { HostfwdTable } from '../hostfwd/hostfwd-table.js';
+import type { Link } from '../link/link.js';
 import { SystemClock } from '../stack/clock.js';
+import type { HostEndpoint } from '../stack/host-address-map.js';
 import type { Logger } from '../stack/logger.js';
 import { Stack } from '../stack/stack.js';
+import { installEngines } from './engines.js';
 
 export interface EngineOptions {
   readonly mtu: number;
   readonly disableHostLoopback: boolean;
-  /** "ADDR[:PORT]" the DNS forwarder at 10.0.2.3 uses; undefined: the host's resolv.conf. */
-  readonly dnsUpstream: string | undefined;
+  /** The resolver 10.0.2.3 forwards to; undefined: the host's resolv.conf. */
+  readonly dnsUpstream: HostEndpoint | undefined;
   readonly logger: Logger;
 }
 
 export interface RunningEngine {
   readonly stack: Stack;
-  /** The published-port table; undefined while no TCP engine is plugged in. */
-  readonly hostfwd: HostfwdControl | undefined;
+  readonly hostfwd: HostfwdControl;
   readonly stats: StatsSource;
+  /** Names of the engine parts running (engines.ts). */
+  readonly parts: readonly string[];
   /** Closes published ports, host sockets and the link. */
   close(): Promise<void>;
 }
 
 export async function startEngine(link: Link, options: EngineOptions): Promise<RunningEngine> {
+  const { logger } = options;
   const stack = new Stack(link, {
     config: { mtu: options.mtu, disableHostLoopback: options.disableHostLoopback },
     clock: new SystemClock(),
-    logger: options.logger,
+    logger,
   });
-  stack.start();
-  const startedAtMs = Date.now();
-  const stats: StatsSource = { engine: () => stack.stats.snapshot(), startedAtMs };
-  return {
-    stack,
-    hostfwd: undefined,
-    stats,
-    close: async () => {
-      stack.close();
-    },
-  };
+  try {
+    const engines = await installEngines(stack, { outboundAddr: undefined, outboundAddr6: undefined, dnsUpstream: options.dnsUpstream, logger });
+    const hostfwd = new HostfwdTable({ config: stack.config, connector: engines.connector, clock: stack.clock, logger });
+    stack.start();
+    if (engines.parts.length === 0) logger.warn('no TCP/UDP engine in this build: only ARP and ICMP echo work');
+    const stats: StatsSource = {
+      engine: () => stack.stats.snapshot(),
+      tcpFlows: engines.tcpFlows,
+      udpBindings: engines.udpBindings,
+      forwards: () => hostfwd.list().length,
+      startedAtMs: Date.now(),
+    };
+    return {
+      stack,
+      hostfwd,
+      stats,
+      parts: engines.parts,
+      close: async () => {
+        try {
+          await hostfwd.close();
+        } finally {
+          stack.close();
+        }
+      },
+    };
+  } catch (error) {
+    stack.close();
+    throw error;
+  }
 }

@@ -41,7 +41,7 @@ describe('tslirp run arguments', () => {
       { proto: 'udp', hostAddr: '127.0.0.1', hostPort: 5353, guestPort: 53 },
       { proto: 'tcp', hostAddr: '::1', hostPort: 9090, guestPort: 90 },
     ]);
-    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: '127.0.0.1:5300', apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, command: ['true'] });
+    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: { address: '127.0.0.1', port: 5300 }, apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, command: ['true'] });
     expect(args.publish.map(formatPublish)).toEqual(['0.0.0.0:8080->80/tcp', '127.0.0.1:5353->53/udp', '[::1]:9090->90/tcp']);
     expect(parseRunArgs(['-h']).help).toBe(true);
     expect(parseRunArgs(['-m9000', 'x']).mtu).toBe(9000);
@@ -62,6 +62,7 @@ describe('tslirp run arguments', () => {
     [['-p', '[1.2.3.4]:80:80', 'x'], /invalid host address/],
     [['-p', '80:80', '-p', '0.0.0.0:80:81', 'x'], /published twice/],
     [['--pcap=', 'x'], /needs a file name/],
+    [['--dns-upstream', 'resolver.example:53', 'x'], /--dns-upstream needs a numeric address/],
   ])('%j is refused in one line', (argv, error) => {
     expect(() => parseRunArgs(argv)).toThrow(error);
   });
