@@ -13,7 +13,7 @@
  * start): only options.ts is imported statically; the engine, pino and the native addon are loaded
  * with dynamic import() after parsing.
  */
-import { closeSync, existsSync, fstatSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, readFileSync, writeSync } from 'node:fs';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 
 function describe(error: unknown): string {
@@ -249,7 +249,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(versionText(packageVersion()));
       return 0;
     }
-    host = checkHostEnvironment(command.options, systemHostProbe({ existsSync, fstatSync }));
+    host = checkHostEnvironment(command.options, systemHostProbe());
   } catch (error) {
     if (error instanceof CliError) return fail(error.message);
     throw error;

@@ -11,6 +11,7 @@
  * a namespace or a file; checks that need the file system (paths exist, interface names) are in
  * checkHostEnvironment(). Every error is one line, thrown as a CliError.
  */
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 
@@ -393,22 +394,37 @@ export interface HostProbe {
   exists(path: string): boolean;
   /** Numeric addresses of an interface by family, [] when there is no such interface. */
   interfaceAddresses(name: string, family: 4 | 6): string[];
-  /** Whether fd is an open descriptor of this process. */
-  fdOpen(fd: number): boolean;
+  /** Whether fd is open and was inherited from the caller (not one of Node's own descriptors). */
+  fdInherited(fd: number): boolean;
 }
 
-export function systemHostProbe(fs: { existsSync(path: string): boolean; fstatSync(fd: number): unknown }): HostProbe {
+export function systemHostProbe(): HostProbe {
   return {
-    exists: (path) => fs.existsSync(path),
+    exists: (path) => existsSync(path),
     interfaceAddresses: (name, family) =>
       (networkInterfaces()[name] ?? []).filter((a) => a.family === (family === 4 ? 'IPv4' : 'IPv6')).map((a) => a.address),
-    fdOpen: (fd) => {
+    // Node keeps descriptors of its own (epoll, eventfd, its signal pipes with both ends held here);
+    // writing "1" into one of those would break the event loop, so a number naming one is refused.
+    // A descriptor a client passes is a pipe end, socket, file or device whose other end is elsewhere.
+    fdInherited: (fd) => {
+      let target: string;
       try {
-        fs.fstatSync(fd);
-        return true;
+        target = readlinkSync(`/proc/self/fd/${fd}`);
       } catch {
         return false;
       }
+      if (target.startsWith('anon_inode:')) return false;
+      if (target.startsWith('pipe:')) {
+        for (const other of readdirSync('/proc/self/fd')) {
+          if (Number(other) === fd) continue;
+          try {
+            if (readlinkSync(`/proc/self/fd/${other}`) === target) return false;
+          } catch {
+            // closed meanwhile (the directory's own fd): not a second end
+          }
+        }
+      }
+      return true;
     },
   };
 }
@@ -422,7 +438,7 @@ export function checkHostEnvironment(options: CliOptions, probe: HostProbe): Hos
   if (options.netnsType === 'path' && !probe.exists(options.target)) throw new CliError(`existing path expected when --netns-type=path: ${options.target}`);
   if (options.netnsType === 'pid' && !probe.exists(`/proc/${options.target}`)) throw new CliError(`no process with PID ${options.target}`);
   for (const [fd, name] of [[options.exitFd, 'exit-fd'], [options.readyFd, 'ready-fd']] as const) {
-    if (fd !== undefined && !probe.fdOpen(fd)) throw new CliError(`${name} ${fd} is not an open file descriptor`);
+    if (fd !== undefined && !probe.fdInherited(fd)) throw new CliError(`${name} ${fd} is not an open file descriptor passed to tslirp`);
   }
   const resolve = (given: string | undefined, family: 4 | 6, flag: string): string | undefined => {
     if (given === undefined || isIP(given) === family) return given;

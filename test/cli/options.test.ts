@@ -188,7 +188,7 @@ describe('checkHostEnvironment', () => {
   const probe = (over: Partial<HostProbe> = {}): HostProbe => ({
     exists: () => true,
     interfaceAddresses: (name, family) => (name === 'eth0' ? (family === 4 ? ['192.0.2.7'] : ['fe80::1', '2001:db8::7']) : []),
-    fdOpen: () => true,
+    fdInherited: () => true,
     ...over,
   });
 
@@ -204,6 +204,6 @@ describe('checkHostEnvironment', () => {
     expect(() => checkHostEnvironment(opts(['--userns-path=/x', '7']), probe({ exists: (p) => p !== '/x' }))).toThrow(/userns path doesn't exist/);
     expect(() => checkHostEnvironment(opts(['--netns-type=path', '/x']), probe({ exists: (p) => p !== '/x' }))).toThrow(/existing path expected/);
     expect(() => checkHostEnvironment(opts(['99999']), probe({ exists: () => false }))).toThrow(/no process with PID 99999/);
-    expect(() => checkHostEnvironment(opts(['-r', '9', '7']), probe({ fdOpen: () => false }))).toThrow(/ready-fd 9 is not an open file descriptor/);
+    expect(() => checkHostEnvironment(opts(['-r', '9', '7']), probe({ fdInherited: () => false }))).toThrow(/ready-fd 9 is not an open file descriptor passed to tslirp/);
   });
 });
