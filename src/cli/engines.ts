@@ -14,7 +14,11 @@ import type { Logger } from '../stack/logger.js';
 import type { Stack } from '../stack/stack.js';
 
 export interface EngineSettings {
-  /** --outbound-addr / --outbound-addr6, resolved to numeric addresses: host sockets bind to these. */
+  /**
+   * --outbound-addr / --outbound-addr6, resolved to numeric addresses: the host ports bind their
+   * sockets with outboundLocalAddress({ ipv4: outboundAddr, ipv6: outboundAddr6 }, destination)
+   * from src/host/outbound-bind.ts.
+   */
   readonly outboundAddr: string | undefined;
   readonly outboundAddr6: string | undefined;
   /** --dns-upstream; undefined: the first nameserver of /etc/resolv.conf. */
