@@ -1,0 +1,163 @@
+/**
+ * RootlessKit 1.1.0 (Debian `rootlesskit`) with tslirp as its slirp4netns binary and port driver, as
+ * CLIENTS.md's recipe: an unprivileged user with /etc/subuid and /etc/subgid ranges, /dev/net/tun
+ * open to all, `rootlesskit --net=slirp4netns --slirp4netns-binary=bin/tslirp.js
+ * --port-driver=slirp4netns`, then `rootlessctl add-ports` publishes a server of the child.
+ *
+ * Checked always: RootlessKit accepts our --help (it refuses a binary without --netns-type), starts us
+ * (ready fd), and add-ports/list-ports/remove-ports go through our API socket. With the TCP engine
+ * plugged in, also: a host client reaches the child's server through the published port, and the
+ * child reaches a host server via 10.0.2.2.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { asUser, ensureTestUser, namespacePrerequisite, nsExec, openTunToAll, OutputLog, ProcessTracker, requireOrSkip, waitFor, type RunAs } from '../support/netns.js';
+import { builtCliPrerequisite, engineMissing, TSLIRP_BIN } from '../support/tslirp-process.js';
+
+const execFileAsync = promisify(execFile);
+const tracker = new ProcessTracker();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  await tracker.killAll(3000);
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function rootlesskitPrerequisite(): string | undefined {
+  for (const tool of ['rootlesskit', 'rootlessctl', 'newuidmap', 'socat']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `needs ${tool} (apt-get install rootlesskit uidmap socat)`;
+    }
+  }
+  return undefined;
+}
+
+/** The test user with subordinate id ranges (RootlessKit maps them into the child's user namespace). */
+function rootlessUser(): RunAs {
+  const user = ensureTestUser();
+  const name = execFileSync('id', ['-un', String(user.uid)], { encoding: 'utf8' }).trim();
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    if (!text.split('\n').some((line) => line.startsWith(`${name}:`))) writeFileSync(file, `${text}${text && !text.endsWith('\n') ? '\n' : ''}${name}:200000:65536\n`);
+  }
+  return user;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function readAll(host: string, port: number, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer from ${host}:${port} (got "${text}")`));
+    }, timeoutMs);
+    socket.on('data', (d: Buffer) => (text += d.toString()));
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+}
+
+describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', () => {
+  it('starts tslirp, publishes a port with rootlessctl, and (with the TCP engine) carries traffic both ways', async (ctx) => {
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? rootlesskitPrerequisite() ?? builtCliPrerequisite());
+    const user = rootlessUser();
+    cleanups.push(openTunToAll());
+    const dir = mkdtempSync(join(tmpdir(), 'tslirp-rk-'));
+    chmodSync(dir, 0o755);
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const stateDir = join(dir, 'state');
+    execFileSync('install', ['-d', '-o', String(user.uid), '-g', String(user.gid), stateDir]);
+
+    // A host server the child reaches via 10.0.2.2 (host loopback is allowed in this run).
+    const hostServer: Server = createServer((socket) => socket.end('host says hi\n'));
+    await new Promise<void>((resolve) => hostServer.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => hostServer.close(() => resolve())));
+    const hostPort = (hostServer.address() as { port: number }).port;
+
+    const childScript = [
+      'socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:"echo child says hi; echo peer \\$SOCAT_PEERADDR" &',
+      'echo $! > ' + join(stateDir, 'socat.pid'),
+      'exec sleep 600',
+    ].join('\n');
+    const [command, args] = asUser(user, 'rootlesskit', [
+      '--net=slirp4netns',
+      `--slirp4netns-binary=${TSLIRP_BIN}`,
+      '--port-driver=slirp4netns',
+      `--state-dir=${stateDir}`,
+      '--copy-up=/etc',
+      'sh',
+      '-c',
+      childScript,
+    ]);
+    const env = { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/usr/bin` };
+    const rootlesskit = tracker.spawn(command, args, undefined, env);
+    const log = new OutputLog(rootlesskit);
+    const apiSocket = join(stateDir, 'api.sock');
+    await waitFor(
+      'rootlesskit to start (child pid and API socket)',
+      () => {
+        if (rootlesskit.exitCode !== null) throw new Error(`rootlesskit exited ${rootlesskit.exitCode}: ${log.text}`);
+        return existsSync(join(stateDir, 'child_pid')) && existsSync(apiSocket) && existsSync(join(stateDir, '.s4nn.sock'));
+      },
+      20_000,
+      50,
+    );
+    const childPid = Number(readFileSync(join(stateDir, 'child_pid'), 'utf8'));
+    // The child's background server outlives RootlessKit's SIGTERM: end it by its PID afterwards.
+    await waitFor('the child server pid', () => existsSync(join(stateDir, 'socat.pid')) && readFileSync(join(stateDir, 'socat.pid'), 'utf8').trim() !== '');
+    const socatPid = Number(readFileSync(join(stateDir, 'socat.pid'), 'utf8'));
+    cleanups.push(() => {
+      try {
+        process.kill(socatPid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    });
+    // tslirp is running as RootlessKit's slirp4netns, as the unprivileged user.
+    const ps = execFileSync('ps', ['-o', 'user=,args=', '--ppid', String(rootlesskit.pid)], { encoding: 'utf8' });
+    expect(ps).toMatch(/tslirp\.js --mtu 65520 -r 3 .*--api-socket \S+\.s4nn\.sock \d+ tap0/);
+
+    const rootlessctl = async (...argv: string[]): Promise<string> => {
+      const [c, a] = asUser(user, 'rootlessctl', ['--socket', apiSocket, ...argv]);
+      return (await execFileAsync(c, a, { encoding: 'utf8', timeout: 10_000 })).stdout;
+    };
+    const published = await freePort();
+    expect(await rootlessctl('add-ports', `127.0.0.1:${published}:8080/tcp`)).toMatch(/^1\s*$/m);
+    expect(await rootlessctl('list-ports')).toMatch(new RegExp(`^1\\s+tcp\\s+127\\.0\\.0\\.1\\s+${published}\\s+8080\\s*$`, 'm'));
+
+    const missing = await engineMissing('tcp');
+    if (missing === undefined) {
+      // Host client → published port → child's server; a loopback client appears as 10.0.2.2.
+      const answer = await readAll('127.0.0.1', published);
+      expect(answer).toBe('child says hi\npeer 10.0.2.2\n');
+      // Child → 10.0.2.2 → host loopback server.
+      const fromChild = await nsExec(childPid, 'socat', ['-T', '5', '-', `TCP:10.0.2.2:${hostPort}`], 15_000);
+      expect(fromChild).toBe('host says hi\n');
+    } else {
+      ctx.annotate?.(`data path not checked: ${missing}`);
+    }
+
+    expect(await rootlessctl('remove-ports', '1')).toMatch(/^1\s*$/m);
+    expect(await rootlessctl('list-ports')).not.toContain(String(published));
+  });
+});
