@@ -21,11 +21,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installEngines } from '../../src/cli/engines.js';
-import { MemoryLink } from '../../src/link/memory-link.js';
-import { FakeClock } from '../../src/stack/clock.js';
-import { silentLogger } from '../../src/stack/logger.js';
-import { Stack } from '../../src/stack/stack.js';
 import {
   createNamespace,
   ensureTestUser,
@@ -38,6 +33,7 @@ import {
   type RunAs,
   type TestNamespace,
 } from '../support/netns.js';
+import { engineMissing } from '../support/tslirp-process.js';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'localhost/bb:latest';
@@ -213,15 +209,10 @@ afterAll(async () => {
   }
 }, 60_000);
 
-/** A feature not yet plugged into engines.ts skips its test (also in CI: not a missing prerequisite). */
+/** A feature not yet plugged into engines.ts skips its test (see engineMissing). */
 async function skipWithoutTcpEngine(ctx: { skip: (note?: string) => void }): Promise<void> {
-  const stack = new Stack(new MemoryLink(), { clock: new FakeClock() });
-  try {
-    const engines = await installEngines(stack, { outboundAddr: undefined, outboundAddr6: undefined, dnsUpstream: undefined, logger: silentLogger() });
-    if (!engines.parts.some((p) => /tcp/i.test(p))) ctx.skip('needs the TCP engine in src/cli/engines.ts (not plugged in yet)');
-  } finally {
-    stack.close();
-  }
+  const why = await engineMissing('tcp');
+  if (why !== undefined) ctx.skip(why);
 }
 
 async function freePort(): Promise<number> {

@@ -15,11 +15,6 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { installEngines } from '../../src/cli/engines.js';
-import { MemoryLink } from '../../src/link/memory-link.js';
-import { FakeClock } from '../../src/stack/clock.js';
-import { silentLogger } from '../../src/stack/logger.js';
-import { Stack } from '../../src/stack/stack.js';
 import {
   ensureTestUser,
   exitOf,
@@ -33,6 +28,7 @@ import {
   requireOrSkip,
   type RunAs,
 } from '../support/netns.js';
+import { engineMissing } from '../support/tslirp-process.js';
 
 const RUN = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/subcommand-main.ts'), 'run'];
 const tracker = new ProcessTracker();
@@ -73,23 +69,9 @@ function who(ctx: { skip: (note?: string) => void }, mode: 'root' | 'user'): Run
   return ensureTestUser();
 }
 
-/**
- * Which engine parts engines.ts installs (the TCP and UDP engines are written in parallel). A test
- * that needs a missing part is skipped with that reason, also in CI: it is a feature not yet plugged
- * in, not a missing privilege or tool. Remove this gate once both engines are in.
- */
-async function engineMissing(part: RegExp, what: string): Promise<string | undefined> {
-  const stack = new Stack(new MemoryLink(), { clock: new FakeClock() });
-  try {
-    const engines = await installEngines(stack, { outboundAddr: undefined, outboundAddr6: undefined, dnsUpstream: undefined, logger: silentLogger() });
-    return engines.parts.some((p) => part.test(p)) ? undefined : `needs the ${what} in src/cli/engines.ts (not plugged in yet)`;
-  } finally {
-    stack.close();
-  }
-}
-
-async function skipWithoutEngine(ctx: { skip: (note?: string) => void }, part: RegExp, what: string): Promise<void> {
-  const missing = await engineMissing(part, what);
+/** Skips a test that moves data while engines.ts lacks that engine (see engineMissing). */
+async function skipWithoutEngine(ctx: { skip: (note?: string) => void }, ...parts: ('tcp' | 'udp')[]): Promise<void> {
+  const missing = await engineMissing(...parts);
   if (missing !== undefined) ctx.skip(missing);
 }
 
@@ -264,7 +246,7 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
 
   it('reaches a host loopback server via 10.0.2.2, and the capture shows the handshake in tcpdump', async (ctx) => {
     const as = who(ctx, mode);
-    await skipWithoutEngine(ctx, /tcp/i, 'TCP engine');
+    await skipWithoutEngine(ctx, 'tcp');
     const server = await hostServer();
     const pcap = join(scratchDir(), 'run.pcap');
     const script = `${IDENTIFY}; echo from-guest | socat -t5 - TCP:10.0.2.2:${server.port},connect-timeout=5`;
@@ -281,7 +263,7 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
 
   it('resolves names through 10.0.2.3 and a stub upstream on the host loopback', async (ctx) => {
     const as = who(ctx, mode);
-    await skipWithoutEngine(ctx, /dns/i, 'DNS forwarder');
+    await skipWithoutEngine(ctx, 'udp');
     const resolver = await stubResolver('tslirp.test', '192.0.2.55');
     const script = `${IDENTIFY}; getent hosts tslirp.test`;
     const { status, output } = await tslirpRun(['--dns-upstream', `127.0.0.1:${resolver.port}`, '--', 'sh', '-c', script], as);
@@ -293,7 +275,7 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
 
   it('publishes a guest port on the host loopback (-p 127.0.0.1:HOSTPORT:8080)', async (ctx) => {
     const as = who(ctx, mode);
-    await skipWithoutEngine(ctx, /tcp/i, 'TCP engine');
+    await skipWithoutEngine(ctx, 'tcp');
     const hostPort = await freePort();
     const script = `${IDENTIFY}; echo from-the-guest | busybox nc -l -p 8080`;
     const { child, log } = startRun(['-p', `127.0.0.1:${hostPort}:8080`, '--', 'sh', '-c', script], as);
