@@ -1,7 +1,11 @@
 /**
  * BOOTP/DHCP messages (RFC 2131, options RFC 2132): a checked view with an allocation-free option
- * walker, and a reply writer. Option overload (52) is ignored: the options field alone is read.
- * Never throws on guest input.
+ * walker, and reply writers. Option overload (52) is ignored: the options field alone is read, the
+ * sname/file fields are never parsed as options.
+ *
+ * Never throws on guest input (returns a DropReason); never allocates. Writers zero every byte they
+ * do not set (sname, file, chaddr padding, the padding to 300 bytes), so a reused frame buffer never
+ * leaks an earlier frame's bytes to the guest.
  */
 import { DropReason } from './drop-reason.js';
 import { EMPTY_BYTES, readMac, readUint16, readUint32, writeMac, writeUint16, writeUint32 } from './bytes.js';
@@ -162,11 +166,39 @@ export class DhcpMessage {
   addressOption(code: number): number {
     return this.findOption(code) === 4 ? readUint32(this.bytes, this.optionDataOffset) : 0;
   }
+
+  /** Requested IP address (option 50), or 0. */
+  get requestedIp(): number {
+    return this.addressOption(DhcpOption.RequestedIpAddress);
+  }
+  /** Server identifier (option 54), or 0. */
+  get serverIdentifier(): number {
+    return this.addressOption(DhcpOption.ServerIdentifier);
+  }
+  /** Parameter request list (55): its length, data at optionDataOffset; -1 when absent. */
+  findParameterRequestList(): number {
+    return this.findOption(DhcpOption.ParameterRequestList);
+  }
+  /** Client identifier (61): its length, data at optionDataOffset; -1 when absent. */
+  findClientIdentifier(): number {
+    return this.findOption(DhcpOption.ClientIdentifier);
+  }
+  /** Host name (12): its length, data at optionDataOffset; -1 when absent. */
+  findHostName(): number {
+    return this.findOption(DhcpOption.HostName);
+  }
+  /** True when the parameter request list (55) asks for option `code`. */
+  requestsParameter(code: number): boolean {
+    const length = this.findOption(DhcpOption.ParameterRequestList);
+    for (let k = 0; k < length; k++) if (this.bytes[this.optionDataOffset + k] === code) return true;
+    return false;
+  }
 }
 
 /**
  * Writes the fixed part of a reply (op 2) echoing the request's xid, flags, giaddr and chaddr, plus
- * the magic cookie. Returns the offset where options start. The caller zero-fills buf beforehand.
+ * the magic cookie; sname, file and the chaddr padding are zeroed. Returns the offset where options
+ * start.
  */
 export function writeDhcpReplyHeader(
   buf: Uint8Array,
@@ -191,6 +223,7 @@ export function writeDhcpReplyHeader(
   writeUint32(buf, offset + SIADDR, siaddr);
   writeUint32(buf, offset + GIADDR, giaddr);
   writeMac(buf, offset + CHADDR, chaddr);
+  buf.fill(0, offset + CHADDR + 6, offset + COOKIE); // chaddr padding (10), sname (64), file (128)
   writeUint32(buf, offset + COOKIE, DHCP_MAGIC_COOKIE);
   return offset + DHCP_OPTIONS_OFFSET;
 }
@@ -219,8 +252,60 @@ export function writeDhcpUint32Option(buf: Uint8Array, offset: number, code: num
   return offset + 6;
 }
 
-/** Writes the End option; returns the message length from `start`, padded to BOOTP's 300-byte minimum. */
+/** Writes option code with a list of 4-byte addresses taken from addresses[0, count) (e.g. 6 DNS servers). */
+export function writeDhcpAddressListOption(buf: Uint8Array, offset: number, code: number, addresses: ArrayLike<number>, count: number): number {
+  buf[offset] = code;
+  buf[offset + 1] = 4 * count;
+  for (let k = 0; k < count; k++) writeUint32(buf, offset + 2 + 4 * k, addresses[k]);
+  return offset + 2 + 4 * count;
+}
+
+/**
+ * Writes the End option and zero-pads up to BOOTP's 300-byte minimum (buf must have room for it);
+ * returns the message length from `start`.
+ */
 export function writeDhcpEnd(buf: Uint8Array, offset: number, start: number): number {
   buf[offset] = DhcpOption.End;
-  return Math.max(offset + 1 - start, BOOTP_MIN_LENGTH);
+  const length = Math.max(offset + 1 - start, BOOTP_MIN_LENGTH);
+  buf.fill(0, offset + 1, start + length);
+  return length;
+}
+
+/** The most bytes writeDhcpReply writes (its options fit well inside the 300-byte minimum). */
+export const DHCP_REPLY_MAX_LENGTH = BOOTP_MIN_LENGTH;
+
+/**
+ * Writes a whole DHCP reply (OFFER, ACK or NAK) at offset: the fixed part, then options 53 message
+ * type, 54 server id, and unless a NAK 51 lease time, 1 subnet mask, 3 router, 6 DNS server, 26
+ * interface MTU (0 leaves it out), then 255 End, zero-padded to 300 bytes. Returns the message length.
+ * buf needs DHCP_REPLY_MAX_LENGTH bytes from offset.
+ */
+export function writeDhcpReply(
+  buf: Uint8Array,
+  offset: number,
+  messageType: DhcpMessageType,
+  xid: number,
+  flags: number,
+  yiaddr: number,
+  giaddr: number,
+  chaddr: number,
+  serverIdentifier: number,
+  leaseSeconds: number,
+  subnetMask: number,
+  router: number,
+  dnsServer: number,
+  mtu: number,
+): number {
+  const nak = messageType === DhcpMessageType.Nak;
+  let at = writeDhcpReplyHeader(buf, offset, xid, flags, 0, nak ? 0 : yiaddr, 0, giaddr, chaddr);
+  at = writeDhcpByteOption(buf, at, DhcpOption.MessageType, messageType);
+  at = writeDhcpUint32Option(buf, at, DhcpOption.ServerIdentifier, serverIdentifier);
+  if (!nak) {
+    at = writeDhcpUint32Option(buf, at, DhcpOption.LeaseTime, leaseSeconds);
+    at = writeDhcpUint32Option(buf, at, DhcpOption.SubnetMask, subnetMask);
+    at = writeDhcpUint32Option(buf, at, DhcpOption.Router, router);
+    at = writeDhcpUint32Option(buf, at, DhcpOption.DomainNameServer, dnsServer);
+    if (mtu !== 0) at = writeDhcpUint16Option(buf, at, DhcpOption.InterfaceMtu, mtu);
+  }
+  return writeDhcpEnd(buf, at, offset);
 }

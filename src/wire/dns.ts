@@ -1,7 +1,8 @@
 /**
  * DNS messages (RFC 1035): the header, and a bounded walk over the first question's name
- * (compression pointers followed with a hop limit) to read its type and class. Enough for a
- * forwarder that relays answers unchanged. Never throws on guest input.
+ * (compression pointers followed only backwards and with a hop limit, names capped at 255 bytes)
+ * to read its type and class. Enough for a forwarder that relays answers unchanged.
+ * Never throws on guest input (returns a DropReason or -1); never allocates.
  */
 import { DropReason } from './drop-reason.js';
 import { EMPTY_BYTES, readUint16, writeUint16 } from './bytes.js';
@@ -10,6 +11,22 @@ export const DNS_HEADER_LENGTH = 12;
 /** RFC 1035 §2.3.4: names are at most 255 bytes on the wire. */
 const MAX_NAME_LENGTH = 255;
 const MAX_POINTER_HOPS = 16;
+
+/** Header flag bits (RFC 1035 §4.1.1). */
+export const DNS_FLAG_QR = 0x8000;
+export const DNS_FLAG_AA = 0x0400;
+export const DNS_FLAG_TC = 0x0200;
+export const DNS_FLAG_RD = 0x0100;
+export const DNS_FLAG_RA = 0x0080;
+
+export enum DnsRcode {
+  NoError = 0,
+  FormatError = 1,
+  ServerFailure = 2,
+  NameError = 3,
+  NotImplemented = 4,
+  Refused = 5,
+}
 
 const ID = 0;
 const FLAGS = 2;
@@ -22,6 +39,10 @@ export class DnsMessage {
   bytes: Uint8Array = EMPTY_BYTES;
   offset = 0;
   length = 0;
+  /** Set by parseFirstQuestion: the question's type and class, and where the question ends. */
+  questionType = 0;
+  questionClass = 0;
+  questionEnd = 0;
 
   wrap(bytes: Uint8Array, offset: number, length: number): DropReason {
     this.bytes = bytes;
@@ -87,6 +108,34 @@ export class DnsMessage {
       if (nameLength > MAX_NAME_LENGTH) return -1;
       i += label + 1;
     }
+  }
+
+  /**
+   * Reads the first question into questionType/questionClass/questionEnd. Truncated when its
+   * type/class are cut off; Malformed when there is no question or its name is bad (runs past the
+   * message, pointer loop or forward pointer, longer than 255 bytes, reserved label type).
+   */
+  parseFirstQuestion(): DropReason {
+    this.questionType = 0;
+    this.questionClass = 0;
+    this.questionEnd = 0;
+    if (this.questionCount === 0) return DropReason.Malformed;
+    const start = this.offset + DNS_HEADER_LENGTH;
+    const after = this.skipName(start);
+    if (after === -1) return DropReason.Malformed;
+    if (after + 4 > this.offset + this.length) return DropReason.Truncated;
+    this.questionType = readUint16(this.bytes, after);
+    this.questionClass = readUint16(this.bytes, after + 2);
+    this.questionEnd = after + 4;
+    return DropReason.None;
+  }
+
+  /** Class of the first question, or -1 when there is none or it is malformed. */
+  get firstQuestionClass(): number {
+    if (this.questionCount === 0) return -1;
+    const after = this.skipName(this.offset + DNS_HEADER_LENGTH);
+    if (after === -1 || after + 4 > this.offset + this.length) return -1;
+    return readUint16(this.bytes, after + 2);
   }
 
   /** Type of the first question, or -1 when there is none or it is malformed. */

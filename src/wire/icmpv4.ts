@@ -1,5 +1,9 @@
 /**
- * ICMPv4 (RFC 792): a checked view, echo and error writers. Never throws on guest input.
+ * ICMPv4 (RFC 792): a checked view, echo and error writers, type and code constants.
+ *
+ * Errors quote the offending packet's IP header and its first 8 data bytes (RFC 792; RFC 1812 §4.3.2.3
+ * allows more, we keep the classic size so the reply always fits a minimum MTU).
+ * Never throws on guest input (returns a DropReason); writers never allocate.
  */
 import { DropReason } from './drop-reason.js';
 import { EMPTY_BYTES, readUint16, writeUint16 } from './bytes.js';
@@ -20,7 +24,19 @@ export enum Icmpv4UnreachableCode {
   Protocol = 2,
   Port = 3,
   FragmentationNeeded = 4,
+  SourceRouteFailed = 5,
+  NetUnknown = 6,
+  HostUnknown = 7,
+  NetProhibited = 9,
+  HostProhibited = 10,
   AdministrativelyProhibited = 13,
+}
+
+export enum Icmpv4TimeExceededCode {
+  /** TTL reached zero in transit. */
+  TtlExceeded = 0,
+  /** Fragment reassembly time exceeded. */
+  FragmentReassembly = 1,
 }
 
 const TYPE = 0;
@@ -63,6 +79,15 @@ export class Icmpv4Packet {
   get sequence(): number {
     return readUint16(this.bytes, this.offset + SEQUENCE);
   }
+  /** Next-hop MTU of a "fragmentation needed" error (RFC 1191); 0 from old routers. */
+  get nextHopMtu(): number {
+    return readUint16(this.bytes, this.offset + SEQUENCE);
+  }
+  /** True for the error types that quote an offending packet (destination unreachable, time exceeded). */
+  get isError(): boolean {
+    const t = this.bytes[this.offset + TYPE];
+    return t === Icmpv4Type.DestinationUnreachable || t === Icmpv4Type.TimeExceeded;
+  }
   /** Absolute index of the data after the 8-byte header. */
   get dataOffset(): number {
     return this.offset + ICMPV4_HEADER_LENGTH;
@@ -94,9 +119,18 @@ export function writeIcmpv4Echo(
 }
 
 /**
+ * How many bytes of an offending IPv4 packet an error quotes: its header and the first 8 bytes of
+ * its data, never more than the packet has.
+ */
+export function icmpv4ErrorQuoteLength(ipHeaderLength: number, ipTotalLength: number): number {
+  return Math.min(ipHeaderLength + ICMPV4_ERROR_QUOTE_DATA, ipTotalLength);
+}
+
+/**
  * Writes an error message (destination unreachable, time exceeded) quoting the offending packet's
- * IP header and first 8 data bytes, copied from original[originalOffset, +originalHeaderLength+8).
- * The caller passes the quote length it has room for. Returns the offset after the message.
+ * IP header and first 8 data bytes, copied from original[originalOffset, +quoteLength) (see
+ * icmpv4ErrorQuoteLength). original may be buf itself, even overlapping. Returns the offset after
+ * the message.
  */
 export function writeIcmpv4Error(
   buf: Uint8Array,
@@ -113,7 +147,7 @@ export function writeIcmpv4Error(
   writeUint16(buf, offset + CHECKSUM, 0);
   writeUint16(buf, offset + IDENTIFIER, 0);
   writeUint16(buf, offset + SEQUENCE, nextHopMtu); // RFC 1191: next-hop MTU for "fragmentation needed"
-  buf.set(original.subarray(originalOffset, originalOffset + quoteLength), offset + ICMPV4_HEADER_LENGTH);
+  copyBytes(original, originalOffset, buf, offset + ICMPV4_HEADER_LENGTH, quoteLength);
   const length = ICMPV4_HEADER_LENGTH + quoteLength;
   fillIcmpv4Checksum(buf, offset, length, null);
   return offset + length;
@@ -125,4 +159,14 @@ export function fillIcmpv4Checksum(buf: Uint8Array, offset: number, headerLength
   let sum = sumBytes(buf, offset, headerLength);
   if (data) sum = sumBytes(data, 0, data.length, sum);
   writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+}
+
+/** Copies length bytes without allocating a subarray view; safe when source and target overlap. */
+function copyBytes(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number, length: number): void {
+  // Overlapping memory with the target after the source must be copied from the end backwards.
+  if (src.buffer === dst.buffer && dst.byteOffset + dstOffset > src.byteOffset + srcOffset) {
+    for (let k = length - 1; k >= 0; k--) dst[dstOffset + k] = src[srcOffset + k];
+  } else {
+    for (let k = 0; k < length; k++) dst[dstOffset + k] = src[srcOffset + k];
+  }
 }

@@ -1,11 +1,14 @@
 /**
  * TCP segments (RFC 9293) and their options (MSS, window scale, SACK-permitted, SACK blocks,
  * timestamps: RFC 7323, RFC 2018): a checked view, an allocation-free options parser into a reusable
- * TcpOptions, and writers. Never throws on guest input.
+ * TcpOptions, header/option writers and the checksum over IPv4 or IPv6 pseudo-headers.
+ *
+ * Never throws on guest input (returns a DropReason) and never allocates on the read path: the
+ * engine reuses one TcpSegment and one TcpOptions for every frame of a batch.
  */
 import { DropReason } from './drop-reason.js';
 import { EMPTY_BYTES, readUint16, readUint32, writeUint16, writeUint32 } from './bytes.js';
-import { finishChecksum, ipv4PseudoHeaderSum, sumBytes } from './checksum.js';
+import { finishChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, sumBytes } from './checksum.js';
 import { IpProtocol } from './ipv4.js';
 
 export const TCP_HEADER_LENGTH = 20;
@@ -98,9 +101,16 @@ export class TcpSegment {
     return this.length - this.headerLength;
   }
 
+  /** True when the checksum over the whole segment verifies against the IPv4 pseudo-header. */
   verifyChecksumIpv4(source: number, destination: number): boolean {
     const sum = sumBytes(this.bytes, this.offset, this.length, ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, this.length));
     return finishChecksum(sum) === 0;
+  }
+
+  /** True when the checksum verifies against the IPv6 pseudo-header (addresses are 16-byte ranges). */
+  verifyChecksumIpv6(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number): boolean {
+    const pseudo = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, this.length);
+    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudo)) === 0;
   }
 }
 
@@ -129,7 +139,12 @@ export class TcpOptions {
   }
 }
 
-/** Parses the options of a wrapped segment into out. Unknown options are skipped by their length. */
+/**
+ * Parses the options of a wrapped segment into out. EOL ends the list, NOP is skipped, unknown
+ * options are skipped by their length; a length that is < 2, runs past the header, or does not fit
+ * its kind (MSS 4, WS 3, SACK-permitted 2, timestamps 10, SACK 2 + 8n) is BadOption. A SACK option
+ * with no blocks is accepted and yields sackBlockCount 0.
+ */
 export function parseTcpOptions(segment: TcpSegment, out: TcpOptions): DropReason {
   out.reset();
   const b = segment.bytes;
@@ -246,6 +261,16 @@ export function writeTimestampOption(buf: Uint8Array, offset: number, value: num
   return offset + 12;
 }
 
+/**
+ * Pads options written from optionsStart up to offset with NOPs to the next 4-byte boundary (the
+ * header length is in 32-bit words). Returns the aligned offset.
+ */
+export function writeTcpOptionPadding(buf: Uint8Array, optionsStart: number, offset: number): number {
+  let at = offset;
+  while (((at - optionsStart) & 3) !== 0) buf[at++] = TCP_OPTION_NOP;
+  return at;
+}
+
 /** NOP NOP + SACK with count blocks from edges [l0, r0, l1, r1, ...] (4 + 8n bytes, aligned). */
 export function writeSackOption(buf: Uint8Array, offset: number, edges: Uint32Array, count: number): number {
   buf[offset] = TCP_OPTION_NOP;
@@ -263,7 +288,8 @@ export function writeSackOption(buf: Uint8Array, offset: number, edges: Uint32Ar
 
 /**
  * Fills the TCP checksum (IPv4 pseudo-header) of the header at buf[offset, +headerLength) followed
- * by payload (which may live in another buffer).
+ * by payload (which may live in another buffer). For a segment already contiguous in buf, pass its
+ * whole length as headerLength and null as payload.
  */
 export function fillTcpChecksumIpv4(
   buf: Uint8Array,
@@ -276,6 +302,27 @@ export function fillTcpChecksumIpv4(
   const length = headerLength + (payload?.length ?? 0);
   writeUint16(buf, offset + CHECKSUM, 0);
   let sum = sumBytes(buf, offset, headerLength, ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, length));
+  if (payload) sum = sumBytes(payload, 0, payload.length, sum);
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+}
+
+/**
+ * Fills the TCP checksum with the IPv6 pseudo-header (RFC 8200 §8.1); otherwise as
+ * fillTcpChecksumIpv4. Addresses are 16-byte ranges.
+ */
+export function fillTcpChecksumIpv6(
+  buf: Uint8Array,
+  offset: number,
+  headerLength: number,
+  source: Uint8Array,
+  sourceOffset: number,
+  destination: Uint8Array,
+  destinationOffset: number,
+  payload: Uint8Array | null,
+): void {
+  const length = headerLength + (payload?.length ?? 0);
+  writeUint16(buf, offset + CHECKSUM, 0);
+  let sum = sumBytes(buf, offset, headerLength, ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, length));
   if (payload) sum = sumBytes(payload, 0, payload.length, sum);
   writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
 }

@@ -1,10 +1,12 @@
 /**
  * UDP (RFC 768): a checked view and header/checksum writers. The length field is checked against the
- * bytes present; a zero checksum means "none" over IPv4. Never throws on guest input.
+ * bytes present (bytes after it, e.g. Ethernet padding, are not part of the datagram); a zero
+ * checksum means "none" over IPv4 but is invalid over IPv6 (RFC 8200 §8.1).
+ * Never throws on guest input (returns a DropReason); never allocates.
  */
 import { DropReason } from './drop-reason.js';
 import { EMPTY_BYTES, readUint16, writeUint16 } from './bytes.js';
-import { finishChecksum, ipv4PseudoHeaderSum, sumBytes } from './checksum.js';
+import { finishChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, sumBytes } from './checksum.js';
 import { IpProtocol } from './ipv4.js';
 
 export const UDP_HEADER_LENGTH = 8;
@@ -55,11 +57,71 @@ export class UdpPacket {
     const sum = sumBytes(this.bytes, this.offset, this.length, ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, this.length));
     return finishChecksum(sum) === 0;
   }
+
+  /** True when the checksum verifies against the IPv6 pseudo-header (zero is invalid over IPv6). */
+  verifyChecksumIpv6(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number): boolean {
+    if (this.checksum === 0) return false;
+    const pseudo = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Udp, this.length);
+    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudo)) === 0;
+  }
+}
+
+/**
+ * Writes a UDP header at offset with a zero checksum (fill it afterwards, or leave 0 = none over
+ * IPv4). Returns the offset after the header, where the payload goes.
+ */
+export function writeUdpHeader(
+  buf: Uint8Array,
+  offset: number,
+  sourcePort: number,
+  destinationPort: number,
+  payloadLength: number,
+): number {
+  writeUint16(buf, offset + SOURCE_PORT, sourcePort);
+  writeUint16(buf, offset + DESTINATION_PORT, destinationPort);
+  writeUint16(buf, offset + LENGTH, UDP_HEADER_LENGTH + payloadLength);
+  writeUint16(buf, offset + CHECKSUM, 0);
+  return offset + UDP_HEADER_LENGTH;
+}
+
+/**
+ * Fills the checksum of the UDP header at buf[offset, +8) with the IPv4 pseudo-header. The datagram
+ * length comes from the header's length field. With payload null the payload follows the header in
+ * buf; otherwise it is `payload` (which may live in another buffer; its length must match the field).
+ */
+export function fillUdpChecksumIpv4(
+  buf: Uint8Array,
+  offset: number,
+  source: number,
+  destination: number,
+  payload: Uint8Array | null = null,
+): void {
+  const length = readUint16(buf, offset + LENGTH);
+  writeUint16(buf, offset + CHECKSUM, 0);
+  const sum = sumDatagram(buf, offset, length, payload, ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, length));
+  // RFC 768: a computed zero is sent as all ones, since zero means "no checksum".
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum) || 0xffff);
+}
+
+/** As fillUdpChecksumIpv4, with the IPv6 pseudo-header (addresses are 16-byte ranges). */
+export function fillUdpChecksumIpv6(
+  buf: Uint8Array,
+  offset: number,
+  source: Uint8Array,
+  sourceOffset: number,
+  destination: Uint8Array,
+  destinationOffset: number,
+  payload: Uint8Array | null = null,
+): void {
+  const length = readUint16(buf, offset + LENGTH);
+  writeUint16(buf, offset + CHECKSUM, 0);
+  const pseudo = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Udp, length);
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sumDatagram(buf, offset, length, payload, pseudo)) || 0xffff);
 }
 
 /**
  * Writes a UDP header at offset with its IPv4 checksum over header + payload (payload may live in
- * another buffer). Returns the offset after the header.
+ * another buffer; null means no payload). Returns the offset after the header.
  */
 export function writeUdpHeaderIpv4(
   buf: Uint8Array,
@@ -70,14 +132,12 @@ export function writeUdpHeaderIpv4(
   destinationPort: number,
   payload: Uint8Array | null,
 ): number {
-  const length = UDP_HEADER_LENGTH + (payload?.length ?? 0);
-  writeUint16(buf, offset + SOURCE_PORT, sourcePort);
-  writeUint16(buf, offset + DESTINATION_PORT, destinationPort);
-  writeUint16(buf, offset + LENGTH, length);
-  writeUint16(buf, offset + CHECKSUM, 0);
-  let sum = sumBytes(buf, offset, UDP_HEADER_LENGTH, ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, length));
-  if (payload) sum = sumBytes(payload, 0, payload.length, sum);
-  // RFC 768: a computed zero is sent as all ones, since zero means "no checksum".
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum) || 0xffff);
-  return offset + UDP_HEADER_LENGTH;
+  const next = writeUdpHeader(buf, offset, sourcePort, destinationPort, payload?.length ?? 0);
+  fillUdpChecksumIpv4(buf, offset, source, destination, payload ?? EMPTY_BYTES);
+  return next;
+}
+
+function sumDatagram(buf: Uint8Array, offset: number, length: number, payload: Uint8Array | null, initial: number): number {
+  if (payload === null) return sumBytes(buf, offset, length, initial);
+  return sumBytes(payload, 0, payload.length, sumBytes(buf, offset, UDP_HEADER_LENGTH, initial));
 }
