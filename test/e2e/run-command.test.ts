@@ -244,6 +244,26 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
     expect(usage.output).toBe('tslirp: invalid MTU "10" (68-65521)\n');
   });
 
+  it('serves get_stats on --api-socket while CMD runs; `tslirp stats` prints it; the socket goes with tslirp', async (ctx) => {
+    const as = who(ctx, mode);
+    const socket = join(scratchDir(), 'api.sock');
+    const { child, log } = startRun(['-q', '--api-socket', socket, '--', 'sh', '-c', `${IDENTIFY}; ping -c2 -i0.2 -W3 10.0.2.2 >/dev/null && echo pinged; sleep 300`], as);
+    await log.waitFor(/pinged/, child, 20_000);
+    const stats = tracker.spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/subcommand-main.ts'), 'stats', '--api-socket', socket], as);
+    const statsLog = new OutputLog(stats);
+    expect(await exitOf(stats), statsLog.text).toBe(0);
+    const framesIn = Number(/^frames from guest\s+(\d+)/m.exec(statsLog.text)?.[1]);
+    const framesOut = Number(/^frames to guest\s+(\d+)/m.exec(statsLog.text)?.[1]);
+    expect(framesIn, statsLog.text).toBeGreaterThanOrEqual(3); // ARP request + 2 echo requests
+    expect(framesOut, statsLog.text).toBeGreaterThanOrEqual(3);
+    expect(statsLog.text).toMatch(/^forwarded ports\s+0$/m);
+    expect(statsLog.text).toMatch(/^uptime\s+\d+s$/m);
+    process.kill(child.pid!, 'SIGTERM');
+    expect(await exitOf(child)).toBe(143);
+    expect(existsSync(socket)).toBe(false);
+    expectNothingLeft(log.text);
+  });
+
   it('reaches a host loopback server via 10.0.2.2, and the capture shows the handshake in tcpdump', async (ctx) => {
     const as = who(ctx, mode);
     await skipWithoutEngine(ctx, 'tcp');
