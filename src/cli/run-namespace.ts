@@ -9,6 +9,9 @@
  * mount namespaces can be. As root no user namespace is made. `unshare --mount` makes the mounts
  * private, so the resolv.conf bind never reaches the host.
  *
+ * CMD is exec'd through `setpriv --pdeathsig KILL` when setpriv exists (util-linux), so a tslirp
+ * killed outright does not leave CMD running without its network.
+ *
  * Must never: leave the child waiting forever (EOF on fd 3 ends it with status 125), or pass fds 3/4
  * on to CMD.
  */
@@ -28,6 +31,8 @@ exec 4>&-
 read -r go <&3 || exit ${LAUNCH_FAILED_STATUS}
 [ "$go" = go ] || exit ${LAUNCH_FAILED_STATUS}
 exec 3<&-
+# If tslirp dies without tearing down (SIGKILL), CMD goes too rather than living on without network.
+if command -v setpriv >/dev/null 2>&1; then exec setpriv --pdeathsig KILL -- "$@"; fi
 exec "$@"
 `;
 

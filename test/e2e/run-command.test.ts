@@ -244,6 +244,18 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
     expect(usage.output).toBe('tslirp: invalid MTU "10" (68-65521)\n');
   });
 
+  it('a tslirp killed outright takes CMD with it (no process left without its network)', async (ctx) => {
+    const as = who(ctx, mode);
+    const { child, log } = startRun(['-q', '--', 'sh', '-c', `${IDENTIFY}; echo started; exec sleep 300`], as);
+    await log.waitFor(/started/, child, 20_000);
+    process.kill(child.pid!, 'SIGKILL');
+    expect(await exitOf(child)).toBe('SIGKILL');
+    const pid = Number(/cmdpid=(\d+)/.exec(log.text)?.[1]);
+    const deadline = Date.now() + 5000;
+    while (existsSync(`/proc/${pid}`) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expectNothingLeft(log.text);
+  });
+
   it('serves get_stats on --api-socket while CMD runs; `tslirp stats` prints it; the socket goes with tslirp', async (ctx) => {
     const as = who(ctx, mode);
     const socket = join(scratchDir(), 'api.sock');
