@@ -1,0 +1,87 @@
+/**
+ * Published ports keep the client's source address (libslirp's rule, CLIENTS.md): a client in a
+ * namespace joined to ours by a veth (198.18.0.2) reaching a published port on 198.18.0.1 is seen
+ * by the guest's server as 198.18.0.2, for TCP and UDP; a host loopback client appears as 10.0.2.2.
+ * Run against the real slirp4netns too, as the reference that proves the scenario itself (one quirk
+ * of it noted below: it answers a non-loopback UDP client from the wrong port).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { namespacePrerequisite, ProcessTracker, requireOrSkip } from '../support/netns.js';
+import { createVethClient, SLIRP4NETNS, startPublishedGuest, type Implementation } from '../support/published-guest.js';
+import { builtCliPrerequisite, engineMissing, stopAllTslirp } from '../support/tslirp-process.js';
+
+const execFileAsync = promisify(execFile);
+const tracker = new ProcessTracker();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  await stopAllTslirp();
+  await tracker.killAll();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Runs socat as a client (in a namespace when pid is given); returns what the server answered. */
+async function socatClient(pid: number | undefined, target: string, input = ''): Promise<string> {
+  const socat = ['socat', '-T', '3', '-', target];
+  const [command, args] = pid === undefined ? [socat[0], socat.slice(1)] : ['nsenter', ['-t', String(pid), '-n', ...socat]];
+  const child = execFileAsync(command, args, { encoding: 'utf8', timeout: 15_000 });
+  child.child.stdin?.end(input);
+  return (await child).stdout;
+}
+
+/** Retries a UDP exchange (the first datagram may race the server's start). */
+async function udpExchange(pid: number | undefined, target: string): Promise<string> {
+  let answer = '';
+  for (let i = 0; i < 5 && answer === ''; i++) answer = await socatClient(pid, target, 'who am i\n').catch(() => '');
+  return answer;
+}
+
+const impls: Implementation[] = ['slirp4netns', 'tslirp'];
+for (const impl of impls) {
+  describe(`source address through published ports: ${impl}`, () => {
+    it('TCP and UDP from the veth client keep 198.18.0.2; loopback clients appear as 10.0.2.2', async (ctx) => {
+      requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite()));
+      if (impl === 'tslirp') {
+        const missing = await engineMissing('tcp', 'udp');
+        if (missing) ctx.skip(missing);
+      }
+      const guest = await startPublishedGuest(impl, tracker, cleanups);
+      guest.spawnInGuest('socat', ['TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+      guest.spawnInGuest('socat', ['UDP-RECVFROM:8081,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+      // A second server: slirp4netns mixes up two UDP forwards to the same guest port.
+      guest.spawnInGuest('socat', ['UDP-RECVFROM:8082,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+      const client = await createVethClient(tracker, cleanups);
+      const [tcpPort, udpPort, udpLoopPort] = [await freePort(), await freePort(), await freePort()];
+      expect(await guest.publish('tcp', '0.0.0.0', tcpPort, 8080)).toBe('{"return":{"id":1}}');
+      expect(await guest.publish('udp', '198.18.0.1', udpPort, 8081)).toBe('{"return":{"id":2}}');
+      expect(await guest.publish('udp', '127.0.0.1', udpLoopPort, 8082)).toBe('{"return":{"id":3}}');
+
+      let tcpFromVeth = '';
+      for (let i = 0; i < 20 && tcpFromVeth === ''; i++) {
+        tcpFromVeth = await socatClient(client.pid, `TCP:198.18.0.1:${tcpPort}`).catch(() => '');
+        if (tcpFromVeth === '') await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(tcpFromVeth, guest.log.text).toBe('198.18.0.2\n');
+      expect(await socatClient(undefined, `TCP:127.0.0.1:${tcpPort}`)).toBe('10.0.2.2\n');
+      // UDP-DATAGRAM takes the answer from any source port: slirp4netns 1.2 answers a non-loopback
+      // client from the guest's port (8081) instead of the published one, which a connected client drops.
+      expect(await udpExchange(client.pid, `UDP-DATAGRAM:198.18.0.1:${udpPort}`)).toBe('198.18.0.2\n');
+      expect(await udpExchange(undefined, `UDP:127.0.0.1:${udpLoopPort}`)).toBe('10.0.2.2\n');
+      if (impl === 'tslirp') {
+        // Ours answers from the published port, so a connected UDP client works too.
+        expect(await udpExchange(client.pid, `UDP:198.18.0.1:${udpPort}`)).toBe('198.18.0.2\n');
+      }
+    });
+  });
+}
