@@ -61,6 +61,9 @@ for (const impl of impls) {
       guest.spawnInGuest('socat', ['UDP-RECVFROM:8081,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
       // A second server: slirp4netns mixes up two UDP forwards to the same guest port.
       guest.spawnInGuest('socat', ['UDP-RECVFROM:8082,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
+      await guest.waitListening('tcp', 8080);
+      await guest.waitListening('udp', 8081);
+      await guest.waitListening('udp', 8082);
       const client = await createVethClient(tracker, cleanups);
       const [tcpPort, udpPort, udpLoopPort] = [await freePort(), await freePort(), await freePort()];
       expect(await guest.publish('tcp', '0.0.0.0', tcpPort, 8080)).toBe('{"return":{"id":1}}');

@@ -24,6 +24,8 @@ export interface PublishedGuest {
   /** Starts a long-running command inside the guest namespace (ended by the tracker). */
   spawnInGuest(command: string, args: readonly string[]): void;
   readonly log: OutputLog;
+  /** Resolves once a server in the guest listens on port (TCP) or is bound to it (UDP). */
+  waitListening(proto: 'tcp' | 'udp', port: number): Promise<void>;
 }
 
 export async function startPublishedGuest(impl: Implementation, tracker: ProcessTracker, cleanups: (() => void | Promise<void>)[]): Promise<PublishedGuest> {
@@ -62,6 +64,15 @@ export async function startPublishedGuest(impl: Implementation, tracker: Process
       (await apiRequest(apiSocket, JSON.stringify({ execute: 'add_hostfwd', arguments: { proto, host_addr: hostAddr, host_port: hostPort, guest_addr: '10.0.2.100', guest_port: guestPort } }))).text,
     spawnInGuest: (command, args) => {
       tracker.spawn('nsenter', ['-t', String(ns.pid), '-n', command, ...args]);
+    },
+    waitListening: async (proto, port) => {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const out = await ns.exec('ss', [proto === 'tcp' ? '-ltnH' : '-lunH', `sport = :${port}`]).catch(() => '');
+        if (out.trim() !== '') return;
+        if (Date.now() > deadline) throw new Error(`nothing listens on ${proto} port ${port} in the guest`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
   };
 }
