@@ -4,7 +4,8 @@
  * Order of work: private resolv.conf (nameserver 10.0.2.3) in a temporary folder → namespaces with
  * CMD waiting (run-namespace.ts) → TAP attached and configured (10.0.2.100/24, gateway 10.0.2.2, MTU)
  * → optional pcap tee → engine (run-engine.ts) → published ports → optional API socket → one progress
- * line on stderr → CMD released. SIGINT/SIGTERM/SIGHUP are forwarded to CMD; when it exits,
+ * line on stderr → CMD released. SIGINT/SIGTERM/SIGHUP are forwarded to CMD (SIGINT/SIGHUP not when
+ * they came from our terminal, which already sent them to CMD, our group-mate); when it exits,
  * everything is torn down (API socket, ports, engine, TAP, capture flushed, temporary folder) and
  * tslirp exits with CMD's status, 128+N if a signal N killed it.
  *
@@ -12,7 +13,7 @@
  * output is not buried); the progress line is for a person and goes away with --quiet.
  * Must never: leave CMD or its namespaces behind on any error path, or run CMD before its network is up.
  */
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants } from 'node:os';
@@ -33,6 +34,18 @@ function message(error: unknown): string {
 /** 128+N for a signal name, as shells report it. */
 export function signalStatus(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
+}
+
+/**
+ * Whether we run in the foreground process group of a terminal (so CMD, which shares our group,
+ * receives the terminal's SIGINT/SIGHUP itself). From /proc/self/stat: pgrp, tty_nr, tpgid.
+ */
+export function terminalSignalsOurGroup(stat: string = readFileSync('/proc/self/stat', 'utf8')): boolean {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const pgrp = Number(fields[2]);
+  const ttyNr = Number(fields[4]);
+  const tpgid = Number(fields[5]);
+  return ttyNr !== 0 && tpgid === pgrp;
 }
 
 /** The one line printed when the network is up. */
@@ -126,8 +139,12 @@ async function run(args: RunArgs): Promise<number> {
   let pendingSignal: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     const child = session.namespace?.child;
-    if (child && child.exitCode === null && child.signalCode === null && released) child.kill(signal);
-    else pendingSignal ??= signal;
+    if (child && child.exitCode === null && child.signalCode === null && released) {
+      // Ctrl-C / hang-up: the terminal signals its whole foreground group, CMD included; a second
+      // copy from us would read as "pressed twice" (force quit) to many programs.
+      if (signal !== 'SIGTERM' && terminalSignalsOurGroup()) return;
+      child.kill(signal);
+    } else pendingSignal ??= signal;
   };
   let released = false;
   for (const s of FORWARDED_SIGNALS) process.on(s, onSignal);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { formatPublish, parsePublish, parseRunArgs } from '../../src/cli/run-args.js';
-import { networkUpLine, signalStatus } from '../../src/cli/run-command.js';
+import { networkUpLine, signalStatus, terminalSignalsOurGroup } from '../../src/cli/run-command.js';
 
 describe('tslirp run arguments', () => {
   test('defaults, and options end at -- or at the first non-option', () => {
@@ -79,5 +79,13 @@ describe('tslirp run arguments', () => {
     expect(networkUpLine(args, 'tap0', '10.0.2.100/24', '10.0.2.2', '10.0.2.3')).toBe(
       'tslirp: network up: tap0 10.0.2.100/24 gateway 10.0.2.2 dns 10.0.2.3 mtu 1500; published 127.0.0.1:8080->80/tcp; capturing to f.pcap\n',
     );
+  });
+
+  test('a terminal signal is not forwarded twice: foreground group of a tty, read from /proc/self/stat', () => {
+    // pid (comm) state ppid pgrp session tty_nr tpgid ...
+    expect(terminalSignalsOurGroup('4242 (node (x)) S 100 4242 100 34816 4242 4194304 0')).toBe(true);
+    expect(terminalSignalsOurGroup('4242 (node) S 100 4242 100 34816 5000 4194304 0')).toBe(false); // background
+    expect(terminalSignalsOurGroup('4242 (node) S 100 4242 100 0 -1 4194304 0')).toBe(false); // no terminal
+    expect(typeof terminalSignalsOurGroup()).toBe('boolean');
   });
 });
