@@ -89,6 +89,9 @@ function formatIpv4(address: number): string {
 }
 
 async function run(options: CliOptions, host: HostEnvironment, warnings: readonly string[]): Promise<number> {
+  // A client that stops reading our output (a closed log pipe) must not take the network down.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   for (const warning of warnings) process.stderr.write(`WARNING: ${warning}\n`);
 
   // Resolved once, by the first of: a signal (0), the exit fd (0), a device error (1).
