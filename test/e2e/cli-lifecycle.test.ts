@@ -4,7 +4,7 @@
  * (listeners closed, API socket removed, TAP gone), SIGKILL leftovers, and bad options refused before
  * any namespace is touched. Needs no transport engine: ping to the gateway and the API suffice.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +88,16 @@ describe('podman 4.3.1 invocation', () => {
     expect(tslirp.log.text).toMatch(/sandbox: no_new_privs set/);
     expect(tslirp.log.text).toMatch(/seccomp: deny-list filter installed/);
     expect(tslirp.log.text).not.toMatch(/accessible as 10\.0\.2\.2/); // --disable-host-loopback
+    // The sandbox holds on every thread: no_new_privs, the seccomp filter, and (as root) only
+    // CAP_NET_BIND_SERVICE left, except Node's inspector signal thread, which blocks every signal.
+    const threads = readdirSync(`/proc/${tslirp.child.pid}/task`).map((tid) => readFileSync(`/proc/${tslirp.child.pid}/task/${tid}/status`, 'utf8'));
+    const field = (status: string, name: string): string => new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1] ?? '';
+    expect(threads.every((t) => field(t, 'NoNewPrivs') === '1')).toBe(true);
+    expect(threads.every((t) => field(t, 'Seccomp') === '2')).toBe(true);
+    const unrestricted = threads.filter((t) => field(t, 'CapEff') !== '0000000000000400');
+    expect(unrestricted.length).toBeLessThanOrEqual(1);
+    // (signal SIGRTMAX-3 = 61, bit 60 of SigBlk: the one sandbox.c broadcasts)
+    for (const t of unrestricted) expect(BigInt(`0x${field(t, 'SigBlk')}`) & (1n << 60n)).not.toBe(0n);
 
     tslirp.exitFd?.destroy(); // conmon goes away
     expect(await exitOf(tslirp.child)).toBe(0);
