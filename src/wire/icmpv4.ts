@@ -142,12 +142,13 @@ export function writeIcmpv4Error(
   quoteLength: number,
   nextHopMtu = 0,
 ): number {
+  // Quote first: the original may sit where the header goes (an error built in place of its packet).
+  copyBytes(original, originalOffset, buf, offset + ICMPV4_HEADER_LENGTH, quoteLength);
   buf[offset + TYPE] = type;
   buf[offset + CODE] = code;
   writeUint16(buf, offset + CHECKSUM, 0);
   writeUint16(buf, offset + IDENTIFIER, 0);
   writeUint16(buf, offset + SEQUENCE, nextHopMtu); // RFC 1191: next-hop MTU for "fragmentation needed"
-  copyBytes(original, originalOffset, buf, offset + ICMPV4_HEADER_LENGTH, quoteLength);
   const length = ICMPV4_HEADER_LENGTH + quoteLength;
   fillIcmpv4Checksum(buf, offset, length, null);
   return offset + length;
