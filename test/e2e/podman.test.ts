@@ -10,6 +10,9 @@
  * from a client in a test namespace joined by a veth (198.18.0.2 → 198.18.0.1, seen as 198.18.0.2);
  * a host loopback server reached from inside via 10.0.2.2 with allow_host_loopback=true.
  *
+ * Every scenario also runs with the real slirp4netns in tslirp's place (CONTAINERS_CONF swaps the
+ * configuration), as the reference that proves the test itself right.
+ *
  * Network rule: traffic only to 127.0.0.1, the veth pair and namespace this test creates, and the
  * container's namespace. Cleanup by PID: tslirp processes (their PIDs are logged by the wrapper),
  * podman's pause process (pause.pid); containers are removed with podman itself.
@@ -20,7 +23,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createNamespace,
   ensureTestUser,
@@ -39,11 +42,13 @@ const execFileAsync = promisify(execFile);
 const IMAGE = 'localhost/bb:latest';
 const VETH_HOST = 'tslpm-veth0';
 const VETH_PEER = 'tslpm-veth1';
+const SLIRP4NETNS = '/usr/bin/slirp4netns';
 
 const tracker = new ProcessTracker();
 let missing: string | undefined;
 let user: RunAs;
 let dir: string;
+let runDir: string;
 let restoreTun: (() => void) | undefined;
 const servers: Server[] = [];
 
@@ -60,8 +65,8 @@ function prerequisite(): string | undefined {
   if (!IS_ROOT) return 'needs root (to make the podman test user and open /dev/net/tun to it)';
   const ns = namespacePrerequisite({ root: true });
   if (ns) return ns;
-  for (const [tool, pkg] of [['podman', 'podman'], ['runc', 'runc'], ['newuidmap', 'uidmap'], ['newgidmap', 'uidmap'], ['busybox', 'busybox']]) {
-    if (!command(tool)) return `needs ${tool} (apt-get install podman runc uidmap busybox)`;
+  for (const tool of ['podman', 'runc', 'newuidmap', 'newgidmap', 'busybox', 'slirp4netns']) {
+    if (!command(tool)) return `needs ${tool} (apt-get install podman runc uidmap busybox slirp4netns)`;
   }
   if (!existsSync(join(REPO_ROOT, 'dist/cli/main.js'))) return 'needs dist/ (npm run build): podman runs bin/tslirp.js';
   return undefined;
@@ -76,24 +81,31 @@ function ensureSubIds(name: string): void {
   }
 }
 
+/** Which binary podman runs as its slirp4netns: ours (the recipe), or the real one as the reference. */
+type NetworkBinary = 'tslirp' | 'slirp4netns';
+let binary: NetworkBinary = 'tslirp';
+
 function podmanEnv(): NodeJS.ProcessEnv {
-  return {
+  const env: NodeJS.ProcessEnv = {
     PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
     HOME: join(dir, 'home'),
-    XDG_RUNTIME_DIR: join(dir, 'run'),
+    XDG_RUNTIME_DIR: runDir,
     XDG_CONFIG_HOME: join(dir, 'home/.config'),
   };
+  // The reference run swaps the whole configuration for one naming the real slirp4netns.
+  if (binary === 'slirp4netns') env.CONTAINERS_CONF = join(dir, 'containers-reference.conf');
+  return env;
 }
 
-/** Runs podman as the test user; resolves with stdout, rejects with the output and tslirp's log. */
-async function podman(args: readonly string[], timeoutMs = 60_000): Promise<string> {
+/** Runs podman as the test user; resolves with stdout, rejects with the output and the network binary's log. */
+async function podman(args: readonly string[], timeoutMs = 60_000, withStderr = false): Promise<string> {
   const argv = [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', 'podman', ...args];
   try {
-    const { stdout } = await execFileAsync('setpriv', argv, { cwd: dir, env: podmanEnv(), timeout: timeoutMs, encoding: 'utf8' });
-    return stdout;
+    const { stdout, stderr } = await execFileAsync('setpriv', argv, { cwd: dir, env: podmanEnv(), timeout: timeoutMs, encoding: 'utf8' });
+    return withStderr ? stdout + stderr : stdout;
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`podman ${args.join(' ')} failed: ${e.stderr || e.message}\n${e.stdout ?? ''}\ntslirp log:\n${tslirpLog()}`);
+    throw new Error(`podman ${args.join(' ')} failed: ${e.stderr || e.message}\n${e.stdout ?? ''}\n${binary} log:\n${tslirpLog()}`);
   }
 }
 
@@ -162,20 +174,24 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tslirp-podman-'));
   chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'home/.config/containers'), { recursive: true });
-  mkdirSync(join(dir, 'run'), { mode: 0o700 });
-  // The tslirp executable podman runs (network_cmd_path takes one path): records its PID, then execs.
+  // Under /run like a real /run/user/UID: slirp4netns's sandbox keeps /run (and so the API socket
+  // podman puts in the runtime dir) but not /tmp.
+  runDir = mkdtempSync('/run/tslirp-podman-');
+  chmodSync(runDir, 0o700);
+  // The executables podman runs (network_cmd_path takes one path): each records its PID, then execs.
   const wrapper = join(dir, 'tslirp');
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\necho $$ >> ${dir}/tslirp.pids\nexec ${process.execPath} ${join(REPO_ROOT, 'bin/tslirp.js')} "$@" 2>>${dir}/tslirp.log\n`,
-    { mode: 0o755 },
-  );
-  writeFileSync(
-    join(dir, 'home/.config/containers/containers.conf'),
-    `[engine]\nnetwork_cmd_path = "${wrapper}"\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n`,
-  );
+  const reference = join(dir, 'slirp4netns-reference');
+  for (const [path, target] of [
+    [wrapper, `${process.execPath} ${join(REPO_ROOT, 'bin/tslirp.js')}`],
+    [reference, SLIRP4NETNS],
+  ]) {
+    writeFileSync(path, `#!/bin/sh\necho $$ >> ${dir}/tslirp.pids\nexec ${target} "$@" 2>>${dir}/tslirp.log\n`, { mode: 0o755 });
+  }
+  const conf = (cmd: string): string => `[engine]\nnetwork_cmd_path = "${cmd}"\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n`;
+  writeFileSync(join(dir, 'home/.config/containers/containers.conf'), conf(wrapper));
+  writeFileSync(join(dir, 'containers-reference.conf'), conf(reference), { mode: 0o644 });
   const tar = buildImageTar();
-  for (const path of [join(dir, 'home'), join(dir, 'home/.config'), join(dir, 'home/.config/containers'), join(dir, 'home/.config/containers/containers.conf'), join(dir, 'run'), tar]) {
+  for (const path of [join(dir, 'home'), join(dir, 'home/.config'), join(dir, 'home/.config/containers'), join(dir, 'home/.config/containers/containers.conf'), runDir, tar]) {
     chownSync(path, user.uid, user.gid);
   }
   writeFileSync(join(dir, 'tslirp.pids'), '', { mode: 0o666 });
@@ -188,9 +204,10 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     if (dir !== undefined) {
+      binary = 'tslirp';
       await podman(['rm', '-af', '-t', '1']).catch(() => undefined);
       for (const pid of tslirpPids().filter(alive)) process.kill(pid, 'SIGKILL');
-      const pausePid = join(dir, 'run/libpod/tmp/pause.pid');
+      const pausePid = join(runDir, 'libpod/tmp/pause.pid');
       if (existsSync(pausePid)) {
         const pid = Number(readFileSync(pausePid, 'utf8'));
         if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
@@ -205,6 +222,7 @@ afterAll(async () => {
     await tracker.killAll();
     for (const server of servers) server.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    if (runDir !== undefined) rmSync(runDir, { recursive: true, force: true });
     restoreTun?.();
   }
 }, 60_000);
@@ -241,8 +259,12 @@ async function vethClient(): Promise<TestNamespace> {
   return ns;
 }
 
-describe('podman with tslirp as its slirp4netns', () => {
-  it('runs a container on tslirp: tap0 10.0.2.100, ping 10.0.2.2; tslirp exits with the container', async (ctx) => {
+describe.each(['tslirp', 'slirp4netns'] as const)('podman with %s as its slirp4netns', (network) => {
+  beforeEach(() => {
+    binary = network;
+  });
+
+  it('runs a container on it: tap0 10.0.2.100, ping 10.0.2.2; the network process exits with the container', async (ctx) => {
     requireOrSkip(ctx, missing);
     const before = tslirpPids().length;
     const out = await podman(['run', '--rm', '--cap-add', 'NET_RAW', '--network', 'slirp4netns', IMAGE, 'sh', '-c', 'ip addr show tap0 && ping -c1 -W3 10.0.2.2']);
@@ -251,13 +273,13 @@ describe('podman with tslirp as its slirp4netns', () => {
     const started = tslirpPids().slice(before);
     expect(started.length, tslirpLog()).toBeGreaterThanOrEqual(1);
     // podman ran tslirp with its usual flags (CLIENTS.md), and tslirp answered ready and exited.
-    expect(tslirpLog()).toMatch(/attached to tap0/);
+    if (network === 'tslirp') expect(tslirpLog()).toMatch(/attached to tap0/);
     expect(await waitGone(started)).toEqual([]);
   });
 
   it('publishes -p HOSTPORT:80 to httpd: host loopback client seen as 10.0.2.2, veth client as 198.18.0.2', async (ctx) => {
     requireOrSkip(ctx, missing);
-    await skipWithoutTcpEngine(ctx);
+    if (network === 'tslirp') await skipWithoutTcpEngine(ctx);
     const hostPort = await freePort();
     const before = tslirpPids().length;
     const id = (
@@ -277,7 +299,12 @@ describe('podman with tslirp as its slirp4netns', () => {
       const remote = await client.exec('busybox', ['wget', '-q', '-O', '-', `http://198.18.0.1:${hostPort}/`]);
       expect(remote).toBe('hello from the container\n');
 
-      const logs = await podman(['logs', id]);
+      // httpd -v logs each request's peer; the log reaches podman a moment after the answer.
+      let logs = '';
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 200))) {
+        logs = await podman(['logs', id], 60_000, true); // the container's stderr comes out on podman's
+        if (/198\.18\.0\.2/.test(logs)) break;
+      }
       expect(logs).toMatch(/10\.0\.2\.2/); // the loopback client, as the gateway
       expect(logs).toMatch(/198\.18\.0\.2/); // the real client address
     } finally {
@@ -288,7 +315,7 @@ describe('podman with tslirp as its slirp4netns', () => {
 
   it('reaches a host loopback server via 10.0.2.2 with allow_host_loopback=true', async (ctx) => {
     requireOrSkip(ctx, missing);
-    await skipWithoutTcpEngine(ctx);
+    if (network === 'tslirp') await skipWithoutTcpEngine(ctx);
     const server = createServer((socket) => socket.end('HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello from host'));
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
