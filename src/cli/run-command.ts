@@ -225,7 +225,10 @@ async function run(args: RunArgs): Promise<number> {
     if (ended > 0) logger.warn({ processes: ended }, 'ended processes CMD left running in its namespace');
     return signal !== null ? signalStatus(signal) : (code ?? 1);
   } catch (error) {
-    process.stderr.write(`tslirp: ${message(error)}\n`);
+    const text = message(error);
+    // The one set-up step a user can fix by hand: distributions differ on /dev/net/tun's mode.
+    const hint = /\/dev\/net\/tun.*(permission denied|EACCES)/i.test(text) ? ' (an unprivileged user needs /dev/net/tun mode 0666)' : '';
+    process.stderr.write(`tslirp: ${text}${hint}\n`);
     if (session.namespace) await abandon(session.namespace);
     return LAUNCH_FAILED_STATUS;
   } finally {
