@@ -63,6 +63,38 @@ describe('internet checksum (RFC 1071)', () => {
     expect(internetChecksum(bytes, 0, bytes.length)).toBe(0);
   });
 
+  test('every alignment of the range and of its buffer view agrees with the naive sum (wide and narrow paths)', () => {
+    const random = seeded(4);
+    const memory = randomBytes(random, 5000);
+    for (let viewStart = 0; viewStart < 4; viewStart++) {
+      const view = memory.subarray(viewStart);
+      for (let offset = 0; offset < 8; offset++) {
+        for (const length of [0, 1, 2, 3, 127, 128, 129, 130, 131, 132, 1499, 1500, 4000]) {
+          const expected = naiveChecksum(view.subarray(offset, offset + length));
+          expect(internetChecksum(view, offset, length), `view+${viewStart} offset ${offset} length ${length}`).toBe(expected);
+        }
+      }
+    }
+  });
+
+  test('alternating buffers, Node Buffer pool slices and a buffer replaced under the same view length', () => {
+    const random = seeded(5);
+    const a = randomBytes(random, 2000);
+    const b = randomBytes(random, 3000);
+    for (let round = 0; round < 20; round++) {
+      const src = round % 2 === 0 ? a : b;
+      expect(internetChecksum(src, 2, 1800)).toBe(naiveChecksum(src.subarray(2, 1802)));
+    }
+    for (let round = 0; round < 20; round++) {
+      const pooled = Buffer.from(randomBytes(random, 200 + round)); // shares Node's 8 KiB pool, any byteOffset
+      expect(internetChecksum(pooled, 0, pooled.length)).toBe(naiveChecksum(pooled));
+    }
+    const small = new Uint8Array(256).fill(1);
+    expect(internetChecksum(small, 0, 256)).toBe(naiveChecksum(small));
+    const large = new Uint8Array(70000).fill(0xfe);
+    expect(internetChecksum(large, 4, 65535)).toBe(naiveChecksum(large.subarray(4, 65539)));
+  });
+
   test('a sum over several even pieces equals the sum over their concatenation', () => {
     const random = seeded(7);
     for (let round = 0; round < 200; round++) {
