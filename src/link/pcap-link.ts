@@ -2,8 +2,9 @@
  * A Link decorator that tees every frame to and from the guest into a pcap file (`--pcap FILE`):
  * classic libpcap format, LINKTYPE_ETHERNET, microsecond timestamps, readable by tcpdump/tshark.
  *
- * Capture records of one wakeup (a received batch, or everything transmitted up to a flush) are
- * gathered in one buffer and handed to a write stream with a single write per wakeup. The data path
+ * Capture records are gathered in one buffer per wakeup (a received batch, or everything transmitted
+ * up to a flush; one timestamp per wakeup) and handed to a write stream in writes of 64 KiB, or 20 ms
+ * after the first record when traffic is light; close() writes what is left. The data path
  * never waits for the disk: when the stream's queue is already holding maxQueuedBytes, records are
  * dropped and counted instead (a capture with holes beats a stalled guest). At maxFileBytes the
  * capture stops for good, with one log line.
@@ -25,6 +26,12 @@ const RECORD_HEADER_LENGTH = 16;
 export const PCAP_SNAPLEN = 262_144;
 
 export const DEFAULT_PCAP_MAX_FILE_BYTES = 1 << 30;
+/** Gathered records are written once they reach this many bytes… */
+const WRITE_BYTES = 64 * 1024;
+/** …or this long after the first of them, whichever comes first. */
+const WRITE_DELAY_MS = 20;
+/** Initial size of the gathering buffer (grows for super-frames). */
+const PENDING_BYTES = 128 * 1024;
 export const DEFAULT_PCAP_MAX_QUEUED_BYTES = 8 << 20;
 
 export interface PcapLinkOptions {
@@ -73,10 +80,14 @@ export class PcapLink implements Link {
   private readonly now: () => number;
   private readonly onStop: ((reason: string) => void) | undefined;
   private readonly statsValue: PcapStats;
-  /** Records of the current wakeup, not yet handed to the stream. */
-  private pending: Buffer = Buffer.allocUnsafe(64 * 1024);
+  /** Records not yet handed to the stream (gathered over wakeups up to WRITE_BYTES or WRITE_DELAY_MS). */
+  private pending: Buffer = Buffer.allocUnsafe(PENDING_BYTES);
   private pendingLength = 0;
   private pendingRecords = 0;
+  private writeTimer: NodeJS.Timeout | undefined;
+  /** Timestamp of the current wakeup (one per batch, as the frames arrived together); -1: not taken. */
+  private stampSeconds = -1;
+  private stampMicros = 0;
   /** No more records: the size cap was reached or the file failed. */
   private stopped = false;
   /** The file failed: even records already gathered are dropped. */
@@ -116,7 +127,7 @@ export class PcapLink implements Link {
     const tee: FrameSink = {
       receiveBatch: (batch: FrameBatch) => {
         if (!this.closed) this.recordBatch(batch);
-        this.commit();
+        this.endOfWakeup();
         sink.receiveBatch(batch);
       },
     };
@@ -130,14 +141,14 @@ export class PcapLink implements Link {
 
   flush(): void {
     this.inner.flush();
-    this.commit();
+    this.endOfWakeup();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.inner.close();
-    this.commit();
+    this.writeOut();
     this.stream.end();
   }
 
@@ -147,7 +158,12 @@ export class PcapLink implements Link {
   }
 
   stats(): PcapStats {
-    return { ...this.statsValue };
+    const stats = { ...this.statsValue };
+    if (!this.failed) {
+      stats.recordsWritten += this.pendingRecords;
+      stats.bytesWritten += this.pendingLength;
+    }
+    return stats;
   }
 
   private recordBatch(batch: FrameBatch): void {
@@ -178,16 +194,25 @@ export class PcapLink implements Link {
     this.reserve(recordLength);
     const out = this.pending;
     let at = this.pendingLength;
-    const ms = this.now();
-    const seconds = Math.floor(ms / 1000);
-    out.writeUInt32LE(seconds >>> 0, at);
-    out.writeUInt32LE(Math.floor((ms - seconds * 1000) * 1000) % 1_000_000, at + 4);
+    if (this.stampSeconds < 0) {
+      const ms = this.now();
+      this.stampSeconds = Math.floor(ms / 1000);
+      this.stampMicros = Math.floor((ms - this.stampSeconds * 1000) * 1000) % 1_000_000;
+    }
+    out.writeUInt32LE(this.stampSeconds >>> 0, at);
+    out.writeUInt32LE(this.stampMicros, at + 4);
     out.writeUInt32LE(captured, at + 8);
     out.writeUInt32LE(length, at + 12);
     at += RECORD_HEADER_LENGTH;
-    const headPart = Math.min(head.length, captured);
-    out.set(head.subarray(0, headPart), at);
-    if (body !== null && captured > headPart) out.set(body.subarray(0, captured - headPart), at + headPart);
+    if (captured === length) {
+      // The common case: whole frame, no views to make.
+      out.set(head, at);
+      if (body !== null) out.set(body, at + head.length);
+    } else {
+      const headPart = Math.min(head.length, captured);
+      out.set(headPart === head.length ? head : head.subarray(0, headPart), at);
+      if (body !== null && captured > headPart) out.set(body.subarray(0, captured - headPart), at + headPart);
+    }
     this.pendingLength += recordLength;
     this.pendingRecords++;
   }
@@ -199,18 +224,38 @@ export class PcapLink implements Link {
     this.pending = grown;
   }
 
-  /** Hands this wakeup's records to the stream in one write; the stream owns that buffer afterwards. */
-  private commit(): void {
+  /**
+   * End of a wakeup: the next record gets a new timestamp; the gathered records go to the stream
+   * once they fill WRITE_BYTES, else within WRITE_DELAY_MS, so a busy link costs one write per
+   * 64 KiB and an idle one still reaches the disk promptly.
+   */
+  private endOfWakeup(): void {
+    this.stampSeconds = -1;
+    if (this.pendingLength >= WRITE_BYTES) this.writeOut();
+    else if (this.pendingLength > 0 && this.writeTimer === undefined) {
+      this.writeTimer = setTimeout(() => {
+        this.writeTimer = undefined;
+        this.writeOut();
+      }, WRITE_DELAY_MS);
+      this.writeTimer.unref();
+    }
+  }
+
+  /** Hands the gathered records to the stream in one write; the stream owns that buffer afterwards. */
+  private writeOut(): void {
+    if (this.writeTimer !== undefined) {
+      clearTimeout(this.writeTimer);
+      this.writeTimer = undefined;
+    }
     if (this.pendingLength === 0) return;
-    const chunk = this.pending.subarray(0, this.pendingLength);
     const stats = this.statsValue;
     if (this.failed) {
       stats.recordsDroppedStopped += this.pendingRecords;
     } else {
-      this.stream.write(chunk);
+      this.stream.write(this.pending.subarray(0, this.pendingLength));
       stats.recordsWritten += this.pendingRecords;
       stats.bytesWritten += this.pendingLength;
-      this.pending = Buffer.allocUnsafe(Math.max(64 * 1024, Math.min(this.pending.length, 1 << 20)));
+      this.pending = Buffer.allocUnsafe(Math.max(PENDING_BYTES, Math.min(this.pending.length, 1 << 20)));
     }
     this.pendingLength = 0;
     this.pendingRecords = 0;

@@ -192,6 +192,21 @@ describe('PcapLink', () => {
     expect(readPcap(readFileSync(path)).records).toHaveLength(4);
   });
 
+  test('a light trickle reaches the file within a few tens of ms, without close()', async () => {
+    const path = tempFile('trickle.pcap');
+    const memory = new MemoryLink();
+    const pcap = new PcapLink(memory, { path });
+    pcap.start({ receiveBatch: () => undefined });
+    memory.inject(arpRequest(GATEWAY_IP));
+    expect(statSync(path).size).toBe(24); // gathered, not yet written
+    expect(pcap.stats().recordsWritten).toBe(1); // but counted
+    const deadline = Date.now() + 2000;
+    while (statSync(path).size < 24 + 16 + 60 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(readPcap(readFileSync(path)).records).toHaveLength(1);
+    pcap.close();
+    await pcap.whenClosed();
+  });
+
   test('a path that cannot be created fails at construction', () => {
     expect(() => new PcapLink(new MemoryLink(), { path: '/nonexistent-dir/x.pcap' })).toThrow(/ENOENT/);
   });
