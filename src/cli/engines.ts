@@ -61,8 +61,30 @@ export function refusingConnector(logger: Logger): GuestConnector {
 }
 
 export async function installEngines(stack: Stack, settings: EngineSettings): Promise<InstalledEngines> {
-  // TCP engine: install here (stack.setIpv4Receiver(IpProtocol.Tcp, …)) and use its openToGuest.
+  const [{ installTcp }, { NodeTcpPort, adoptSocket }, { HostAddressMap }] = await Promise.all([
+    import('../stack/tcp/tcp-engine.js'),
+    import('../host/node-tcp-port.js'),
+    import('../stack/host-address-map.js'),
+  ]);
+  const bind = { ipv4: settings.outboundAddr, ipv6: settings.outboundAddr6 };
+  const upstream = settings.dnsUpstream;
+  const addressMap = new HostAddressMap(stack.config, () => upstream);
+  const tcp = installTcp(stack, { hostPort: new NodeTcpPort(bind), addressMap });
+  const refusing = refusingConnector(settings.logger);
   // UDP engine: install here with its services (DHCP, DNS forwarder) and addUdpService/sendToGuest.
-  void stack;
-  return { connector: refusingConnector(settings.logger), parts: [] };
+  const connector: GuestConnector = {
+    tcp: {
+      openToGuest(open: GuestTcpOpen): void {
+        const tuple = {
+          guestAddress: open.destination,
+          guestPort: open.destinationPort,
+          remoteAddress: open.source,
+          remotePort: open.sourcePort,
+        };
+        if (!tcp.openToGuest(tuple, (events) => adoptSocket(open.socket, events))) open.socket.destroy();
+      },
+    },
+    udp: refusing.udp,
+  };
+  return { connector, tcpFlows: () => tcp.size, parts: ['tcp'] };
 }

@@ -1,0 +1,121 @@
+/**
+ * One guest TCP connection and its host socket: the state every part of the engine shares.
+ * Fields are plain numbers and flags (passt's lesson: compact, explicit state), grouped by the half
+ * that owns them: the sender (bytes host → guest) and the receiver (bytes guest → host).
+ */
+import type { HostStream } from './host-tcp-port.js';
+import { ReorderQueue } from './reorder-queue.js';
+import { SendQueue } from './send-queue.js';
+import type { WheelEntry } from './timer-wheel.js';
+
+export enum FlowState {
+  /** Guest sent SYN; we are connecting the host socket and have not answered yet. */
+  HostConnecting,
+  /** We sent SYN-ACK (guest opened) and wait for the guest's ACK. */
+  SynReceived,
+  /** We sent SYN to the guest (published port) and wait for its SYN-ACK. */
+  SynSent,
+  Established,
+  /** Both directions finished; lingering briefly to re-acknowledge a retransmitted FIN. */
+  TimeWait,
+  Closed,
+}
+
+/** Receive buffer bound per flow: guest bytes queued to the host plus out-of-order bytes. */
+export const RECEIVE_BUFFER = 4 * 1024 * 1024;
+/** Our window scale: 65535 << 7 ≈ 8 MiB, above RECEIVE_BUFFER. */
+export const OUR_WINDOW_SCALE = 7;
+/** Host bytes we hold (unacknowledged) before pausing the host socket. */
+export const SEND_BUFFER = 4 * 1024 * 1024;
+
+export interface FlowTuple {
+  /** The guest's address and port. */
+  guestAddress: number;
+  guestPort: number;
+  /** The other end as the guest sees it (a real address, the gateway, …). */
+  remoteAddress: number;
+  remotePort: number;
+}
+
+export class Flow implements WheelEntry, FlowTuple {
+  state = FlowState.HostConnecting;
+  host: HostStream | null = null;
+
+  // Timer wheel bookkeeping (one deadline at a time: the earliest of the timers below).
+  wheelDeadline = -1;
+  wheelSlot = 0;
+  /** Retransmission (or SYN/SYN-ACK/persist) deadline, -1 when idle. */
+  rtoAt = -1;
+  /** Linger / idle / handshake-lifetime deadline, -1 when none. */
+  lifeAt = -1;
+
+  // Options agreed in the handshake.
+  sendMss = 536;
+  sendWindowShift = 0;
+  receiveWindowShift = 0;
+  sackPermitted = false;
+  timestamps = false;
+  /** Last timestamp value from the guest, echoed back (RFC 7323). */
+  tsRecent = 0;
+
+  // Sender: host → guest.
+  readonly sendQueue = new SendQueue();
+  /** Next new sequence number to send. */
+  sendNext = 0;
+  /** Highest sequence number sent so far (sendNext can move back on RTO). */
+  sendMax = 0;
+  /** The guest's receive window, scaled, as of the last ACK. */
+  sendWindow = 0;
+  congestionWindow = 0;
+  slowStartThreshold = 0x7fffffff;
+  duplicateAcks = 0;
+  /** Fast recovery: until sendUna passes recoverSeq. */
+  inRecovery = false;
+  recoverSeq = 0;
+  /** Next hole to retransmit during recovery (SACK-driven). */
+  retransmitNext = 0;
+  /** SACK scoreboard: ranges the guest holds above sendUna, flat [l0, r0, l1, r1, ...], merged. */
+  sacked: number[] = [];
+  retransmitCount = 0;
+  smoothedRtt = 0;
+  rttVariance = 0;
+  rto = 1000;
+  /** Host said FIN: we send ours once the queue is empty. */
+  hostEnded = false;
+  finSent = false;
+  finAcked = false;
+  hostPaused = false;
+
+  // Receiver: guest → host.
+  receiveNext = 0;
+  readonly reorder = new ReorderQueue(1024 * 1024);
+  guestFinReceived = false;
+  /** Window we last advertised (unscaled bytes), to decide when an update is worth sending. */
+  advertisedWindow = 0;
+  /** An ACK is owed (sent once per batch). */
+  ackPending = false;
+  /** Queued in the engine's dirty list for this batch. */
+  dirty = false;
+
+  /** For an ICMP error if the host connect fails: the guest SYN's IP header + 8 bytes. */
+  synQuote: Uint8Array | null = null;
+  synRetries = 0;
+
+  constructor(
+    readonly guestAddress: number,
+    readonly guestPort: number,
+    readonly remoteAddress: number,
+    readonly remotePort: number,
+    readonly key: number,
+    private readonly timerCallback: (flow: Flow, now: number) => void,
+  ) {}
+
+  onTimer(now: number): void {
+    this.timerCallback(this, now);
+  }
+
+  /** Bytes sent and not yet acknowledged. */
+  get inFlight(): number {
+    return (this.sendMax - this.sendQueue.baseSeq) >>> 0;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The TCP engine's view of a host socket. The engine declares what it needs; src/host/ implements it
+ * with Node's net.Socket. Nothing here knows Node: tests drive the engine with a fake.
+ */
+import type { HostEndpoint } from '../host-address-map.js';
+
+/** Why a host connection failed, as the engine needs to tell the guest (RST or ICMP). */
+export enum HostConnectError {
+  Refused, // ECONNREFUSED: the guest gets RST|ACK
+  Unreachable, // EHOSTUNREACH, ENETUNREACH, ETIMEDOUT, …: the guest gets ICMP host unreachable
+}
+
+/** Events from one host connection, delivered to the flow that owns it. */
+export interface HostStreamEvents {
+  onConnect(): void;
+  /** Bytes read from the host. The engine keeps chunk (no copy) until the guest acknowledges it. */
+  onData(chunk: Uint8Array): void;
+  /** The host half-closed its side (FIN). */
+  onEnd(): void;
+  /** The connection failed or was reset; onClose follows. */
+  onError(error: HostConnectError, code: string): void;
+  /** The write side drained: the engine may advertise a bigger window again. */
+  onDrain(): void;
+  onClose(): void;
+}
+
+export interface HostStream {
+  /** Queues bytes to the host (the engine passes a copy it no longer touches). */
+  write(data: Uint8Array): void;
+  /** Bytes queued to the host and not yet written by the OS: shrinks our advertised window. */
+  readonly pendingWriteBytes: number;
+  /** Half-close after everything written. */
+  end(): void;
+  /** Abort (the guest reset the flow): RST to the host where the platform allows. */
+  reset(): void;
+  /** Close quietly (the flow is over). */
+  destroy(): void;
+  /** Stop/start reading from the host (the guest's window is closed, or our send buffer is full). */
+  pause(): void;
+  resume(): void;
+}
+
+export interface HostTcpPort {
+  /** Opens a connection to endpoint; events arrive on `events`. Never throws: failures come as onError. */
+  connect(endpoint: HostEndpoint, events: HostStreamEvents): HostStream;
+}
+
+/** Binds a HostStream (e.g. an accepted socket of a published port) to a flow's events, later. */
+export type HostStreamFactory = (events: HostStreamEvents) => HostStream;

@@ -1,0 +1,300 @@
+/**
+ * The sending half of a flow (host → guest): new data within min(guest window, congestion window),
+ * RTO per RFC 6298 with backoff, fast retransmit on three duplicate ACKs, SACK-driven hole repair
+ * during recovery (RFC 6675 in spirit), zero-window probes, and our FIN once the host has ended.
+ *
+ * Congestion control is NewReno-like but gentler than a WAN stack's (β = 0.7, floor of 10 segments):
+ * the "network" is a TAP queue, where loss is a full queue or a test's random drop, not a shared
+ * bottleneck; the floor keeps a 2%-loss link near line rate, the window keeps bursts under the
+ * kernel's backlog.
+ */
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from '../../wire/tcp-seq.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH } from '../../wire/tcp.js';
+import type { Flow } from './flow.js';
+import type { SegmentEmitter } from './segment-emitter.js';
+
+export const MIN_RTO_MS = 200;
+export const MAX_RTO_MS = 60_000;
+export const INITIAL_RTO_MS = 1000;
+/** RTOs in a row before the flow is given up (≈ 2 minutes with backoff). */
+export const MAX_RETRANSMITS = 10;
+const MIN_CWND_SEGMENTS = 10;
+/** Largest IP packet: a TSO super-segment's payload must fit 65535 - IP - TCP headers. */
+const MAX_SUPER_SEGMENT = 65535 - 20 - 60;
+/** Holes repaired per ACK during recovery, so one ACK cannot trigger an unbounded burst. */
+const REPAIRS_PER_ACK = 16;
+
+export interface SenderContext {
+  readonly emitter: SegmentEmitter;
+  readonly tso: boolean;
+  now(): number;
+  /** The window to advertise now (unscaled bytes); also records it as advertised. */
+  receiveWindowField(flow: Flow): number;
+  /** (Re)computes the flow's timer deadline on the wheel. */
+  reschedule(flow: Flow): void;
+  /** Gives up the flow: RST to the guest, host socket reset. */
+  abort(flow: Flow, reason: string): void;
+}
+
+export class TcpSender {
+  private readonly scratch = new Uint8Array(MAX_SUPER_SEGMENT);
+
+  constructor(private readonly ctx: SenderContext) {}
+
+  /** Starts the sender after the handshake: una = iss + 1. */
+  start(flow: Flow, firstSeq: number, guestWindow: number): void {
+    flow.sendQueue.reset(firstSeq);
+    flow.sendNext = firstSeq;
+    flow.sendMax = firstSeq;
+    flow.sendWindow = guestWindow;
+    flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
+  }
+
+  /** Largest payload of one segment we may emit (a super-segment with TSO). */
+  private segmentLimit(flow: Flow): number {
+    if (!this.ctx.tso) return flow.sendMss;
+    return Math.max(flow.sendMss, Math.floor(MAX_SUPER_SEGMENT / flow.sendMss) * flow.sendMss);
+  }
+
+  /** Sends whatever the windows allow: new data, then FIN when due. */
+  transmit(flow: Flow): void {
+    const queue = flow.sendQueue;
+    const una = queue.baseSeq;
+    const windowLimit = Math.min(flow.sendWindow, flow.congestionWindow);
+    const segmentLimit = this.segmentLimit(flow);
+    const dataEnd = queue.endSeq;
+    let sent = false;
+    while (seqLt(flow.sendNext, dataEnd)) {
+      const inFlight = seqDiff(flow.sendNext, una);
+      const room = windowLimit - inFlight;
+      if (room <= 0) break;
+      // Skip what the guest already holds (after an RTO rewound sendNext).
+      const skipTo = this.sackedEnd(flow, flow.sendNext);
+      if (skipTo !== flow.sendNext) {
+        flow.sendNext = skipTo;
+        continue;
+      }
+      const holeEnd = this.nextSackedStart(flow, flow.sendNext, dataEnd);
+      const available = seqDiff(holeEnd, flow.sendNext);
+      // Avoid tiny segments at the window edge unless that is all the data there is (silly window).
+      let length = Math.min(available, segmentLimit, room);
+      if (length < flow.sendMss && length < available && inFlight > 0) break;
+      length = Math.max(1, length);
+      this.sendData(flow, flow.sendNext, length);
+      flow.sendNext = seqAdd(flow.sendNext, length);
+      flow.sendMax = seqMax(flow.sendMax, flow.sendNext);
+      sent = true;
+    }
+    if (flow.hostEnded && !flow.finAcked && !flow.finSent && flow.sendNext === dataEnd) {
+      this.ctx.emitter.send(flow, dataEnd, TCP_FIN | TCP_ACK, null, this.ctx.receiveWindowField(flow));
+      flow.finSent = true;
+      flow.sendNext = seqAdd(dataEnd, 1);
+      flow.sendMax = seqMax(flow.sendMax, flow.sendNext);
+      flow.ackPending = false;
+      sent = true;
+    }
+    if (sent || (flow.sendWindow === 0 && queue.length > 0)) this.armRetransmit(flow);
+  }
+
+  /** Emits length bytes at seq (a view of the send queue, gathered only when chunks are small). */
+  private sendData(flow: Flow, seq: number, length: number): void {
+    const payload = flow.sendQueue.gather(seq, length, this.scratch);
+    if (payload.length === 0) return;
+    const gso = payload.length > flow.sendMss ? flow.sendMss : 0;
+    this.ctx.emitter.send(flow, seq, TCP_ACK | TCP_PSH, payload, this.ctx.receiveWindowField(flow), gso);
+    flow.ackPending = false;
+  }
+
+  /**
+   * Processes the ACK number, window and SACK blocks of a segment from the guest (state Established
+   * or later). sackEdges holds sackCount [left, right) pairs.
+   */
+  onAck(flow: Flow, ack: number, window: number, sackEdges: Uint32Array, sackCount: number, tsEcho: number, hasPayloadOrFin: boolean): void {
+    const queue = flow.sendQueue;
+    const una = queue.baseSeq;
+    if (seqGt(ack, flow.sendMax)) return; // acknowledges what we never sent: ignore (RFC 9293 sends an ACK; the caller does)
+    const previousWindow = flow.sendWindow;
+    flow.sendWindow = window;
+    if (sackCount > 0 && flow.sackPermitted) this.recordSacks(flow, sackEdges, sackCount, ack);
+    if (seqGt(ack, una)) {
+      const acked = seqDiff(ack, una);
+      if (tsEcho !== 0 && flow.timestamps) this.sampleRtt(flow, (Math.floor(this.ctx.now()) - tsEcho) | 0);
+      queue.acknowledge(ack);
+      // Only our FIN occupies the sequence number after the data.
+      if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) flow.finAcked = true;
+      if (seqLt(flow.sendNext, ack)) flow.sendNext = ack;
+      this.dropSacksBelow(flow, ack);
+      flow.duplicateAcks = 0;
+      flow.retransmitCount = 0;
+      if (flow.inRecovery) {
+        if (seqGe(ack, flow.recoverSeq)) {
+          flow.inRecovery = false;
+          flow.congestionWindow = Math.max(flow.slowStartThreshold, MIN_CWND_SEGMENTS * flow.sendMss);
+        } else {
+          // Partial ACK: the next hole starts at the new una.
+          if (seqLt(flow.retransmitNext, ack)) flow.retransmitNext = ack;
+          this.repairHoles(flow, true);
+        }
+      } else if (flow.congestionWindow < flow.slowStartThreshold) {
+        flow.congestionWindow += acked;
+      } else {
+        flow.congestionWindow += Math.max(1, Math.floor((flow.sendMss * flow.sendMss) / flow.congestionWindow));
+      }
+      flow.congestionWindow = Math.min(flow.congestionWindow, 64 * 1024 * 1024);
+      this.armRetransmit(flow);
+    } else if (ack === una && flow.inFlight > 0 && !hasPayloadOrFin && window === previousWindow) {
+      flow.duplicateAcks++;
+      if (!flow.inRecovery && (flow.duplicateAcks === 3 || (flow.sackPermitted && this.sackedBytes(flow) >= 3 * flow.sendMss))) {
+        this.enterRecovery(flow);
+      } else if (flow.inRecovery) {
+        this.repairHoles(flow, false);
+      }
+    }
+    this.transmit(flow);
+  }
+
+  private enterRecovery(flow: Flow): void {
+    const flight = flow.inFlight;
+    flow.inRecovery = true;
+    flow.recoverSeq = flow.sendMax;
+    flow.slowStartThreshold = Math.max(Math.floor(flight * 0.7), MIN_CWND_SEGMENTS * flow.sendMss);
+    flow.congestionWindow = flow.slowStartThreshold;
+    flow.retransmitNext = flow.sendQueue.baseSeq;
+    this.repairHoles(flow, true);
+  }
+
+  /**
+   * Retransmits unSACKed ranges between retransmitNext and the highest SACKed byte (or just the first
+   * segment without SACK information). Each hole is sent once per recovery episode.
+   */
+  private repairHoles(flow: Flow, force: boolean): void {
+    const una = flow.sendQueue.baseSeq;
+    if (seqLt(flow.retransmitNext, una)) flow.retransmitNext = una;
+    const sacked = flow.sacked;
+    const highest = sacked.length > 0 ? sacked[sacked.length - 1] : una;
+    const limit = sacked.length > 0 ? highest : seqAdd(una, force ? flow.sendMss : 0);
+    let repairs = 0;
+    while (seqLt(flow.retransmitNext, limit) && repairs < REPAIRS_PER_ACK) {
+      const start = this.sackedEnd(flow, flow.retransmitNext);
+      if (!seqLt(start, limit)) break;
+      const holeEnd = this.nextSackedStart(flow, start, limit);
+      const length = Math.min(seqDiff(holeEnd, start), flow.sendMss, seqDiff(flow.sendQueue.endSeq, start));
+      if (length <= 0) break;
+      this.sendData(flow, start, length);
+      flow.retransmitNext = seqAdd(start, length);
+      repairs++;
+    }
+    if (repairs > 0) this.armRetransmit(flow);
+  }
+
+  /** The retransmission timer fired. */
+  onRetransmitTimeout(flow: Flow): void {
+    const queue = flow.sendQueue;
+    const outstanding = flow.inFlight > 0 || (flow.hostEnded && !flow.finAcked && flow.finSent);
+    if (!outstanding) {
+      if (flow.sendWindow === 0 && queue.length > 0) this.probeZeroWindow(flow);
+      return;
+    }
+    flow.retransmitCount++;
+    if (flow.retransmitCount > MAX_RETRANSMITS) {
+      this.ctx.abort(flow, 'retransmission limit');
+      return;
+    }
+    flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
+    flow.slowStartThreshold = Math.max(Math.floor(flow.inFlight / 2), 2 * flow.sendMss);
+    flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
+    flow.inRecovery = false;
+    flow.duplicateAcks = 0;
+    flow.sacked.length = 0; // RFC 6675 §5.1: the receiver may have reneged; start over
+    flow.sendNext = queue.baseSeq;
+    if (flow.hostEnded) flow.finSent = false; // resent after the data, like everything else
+    this.transmit(flow);
+    this.armRetransmit(flow);
+  }
+
+  /** RFC 9293 §3.8.6.1: keep asking a closed window; an old-sequence ACK makes the guest answer with its window. */
+  private probeZeroWindow(flow: Flow): void {
+    this.ctx.emitter.send(flow, seqAdd(flow.sendQueue.baseSeq, -1), TCP_ACK, null, this.ctx.receiveWindowField(flow));
+    flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
+    flow.rtoAt = this.ctx.now() + flow.rto;
+    this.ctx.reschedule(flow);
+  }
+
+  private armRetransmit(flow: Flow): void {
+    const waiting = flow.inFlight > 0 || (flow.finSent && !flow.finAcked) || (flow.sendWindow === 0 && flow.sendQueue.length > 0);
+    flow.rtoAt = waiting ? this.ctx.now() + flow.rto : -1;
+    this.ctx.reschedule(flow);
+  }
+
+  private sampleRtt(flow: Flow, sample: number): void {
+    if (sample < 0 || sample > MAX_RTO_MS) return;
+    if (flow.smoothedRtt === 0) {
+      flow.smoothedRtt = sample;
+      flow.rttVariance = sample / 2;
+    } else {
+      flow.rttVariance = 0.75 * flow.rttVariance + 0.25 * Math.abs(flow.smoothedRtt - sample);
+      flow.smoothedRtt = 0.875 * flow.smoothedRtt + 0.125 * sample;
+    }
+    flow.rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, flow.smoothedRtt + Math.max(10, 4 * flow.rttVariance)));
+  }
+
+  // ---- SACK scoreboard: merged [left, right) ranges above una, sorted ----
+
+  private recordSacks(flow: Flow, edges: Uint32Array, count: number, ack: number): void {
+    for (let i = 0; i < count; i++) {
+      const left = edges[i * 2];
+      const right = edges[i * 2 + 1];
+      // Ignore D-SACKs and blocks outside what we sent.
+      if (!seqGt(right, left) || seqLt(left, ack) || seqGt(right, flow.sendMax)) continue;
+      this.addSackRange(flow, left, right);
+    }
+  }
+
+  private addSackRange(flow: Flow, left: number, right: number): void {
+    const s = flow.sacked;
+    let i = 0;
+    while (i < s.length && seqLt(s[i + 1], left)) i += 2;
+    let l = left;
+    let r = right;
+    let j = i;
+    while (j < s.length && !seqGt(s[j], r)) {
+      if (seqLt(s[j], l)) l = s[j];
+      if (seqGt(s[j + 1], r)) r = s[j + 1];
+      j += 2;
+    }
+    s.splice(i, j - i, l, r);
+    if (s.length > 64) s.splice(0, s.length - 64); // bounded: forget the oldest ranges
+  }
+
+  private dropSacksBelow(flow: Flow, una: number): void {
+    const s = flow.sacked;
+    let i = 0;
+    while (i < s.length && !seqGt(s[i + 1], una)) i += 2;
+    if (i > 0) s.splice(0, i);
+    if (s.length > 0 && seqLt(s[0], una)) s[0] = una;
+  }
+
+  private sackedBytes(flow: Flow): number {
+    let total = 0;
+    for (let i = 0; i < flow.sacked.length; i += 2) total += seqDiff(flow.sacked[i + 1], flow.sacked[i]);
+    return total;
+  }
+
+  /** If seq lies in a SACKed range, the end of that range; else seq. */
+  private sackedEnd(flow: Flow, seq: number): number {
+    const s = flow.sacked;
+    for (let i = 0; i < s.length; i += 2) {
+      if (seqGe(seq, s[i]) && seqLt(seq, s[i + 1])) return s[i + 1];
+    }
+    return seq;
+  }
+
+  /** The start of the first SACKed range after seq, capped at limit. */
+  private nextSackedStart(flow: Flow, seq: number, limit: number): number {
+    const s = flow.sacked;
+    for (let i = 0; i < s.length; i += 2) {
+      if (seqGt(s[i], seq)) return seqLt(s[i], limit) ? s[i] : limit;
+    }
+    return limit;
+  }
+}

@@ -1,0 +1,557 @@
+/**
+ * The TCP engine: terminates every guest TCP connection and re-originates it as a host socket, and
+ * opens flows into the guest for published ports (from any source address: the client's own).
+ *
+ * This file owns the flow table, the handshakes (guest active open: SYN-ACK only once the host socket
+ * is connected, RST on refusal, ICMP on unreachable; our active open: SYN with retries), teardown,
+ * timers and the per-batch ACK coalescing. Steady state lives in sender.ts and receiver.ts.
+ *
+ * Never throws on guest input: bad segments are counted drops. Bounded: flows by limits.tcpFlows
+ * (newcomers get RST), buffers per flow (flow.ts), handshakes and half-closed idles by time.
+ */
+import { randomBytes } from 'node:crypto';
+import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
+import { DropReason } from '../../wire/drop-reason.js';
+import { Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../../wire/icmpv4.js';
+import { IpProtocol, type Ipv4Packet } from '../../wire/ipv4.js';
+import { seqAdd, seqGe, seqLt } from '../../wire/tcp-seq.js';
+import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpOptions, TcpSegment } from '../../wire/tcp.js';
+import { L4_OFFSET } from '../ipv4-output.js';
+import type { HostAddressMap } from '../host-address-map.js';
+import type { BatchObserver, Ipv4Receiver, Stack } from '../stack.js';
+import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
+import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
+import { ReceiveResult, TcpReceiver } from './receiver.js';
+import { SegmentEmitter } from './segment-emitter.js';
+import { INITIAL_RTO_MS, TcpSender } from './sender.js';
+import { TimerWheel } from './timer-wheel.js';
+
+/** SYN or SYN-ACK retransmissions before a handshake is given up (1+2+4+8+16 s). */
+const HANDSHAKE_RETRIES = 5;
+/** A host connect that takes longer is abandoned (the guest gave up long before). */
+const HOST_CONNECT_TIMEOUT_MS = 75_000;
+/** Linger after both FINs, to re-acknowledge a retransmitted FIN. */
+const TIME_WAIT_MS = 2_000;
+/** A flow with one direction finished and no traffic for this long is reset. */
+const HALF_CLOSED_IDLE_MS = 10 * 60_000;
+
+export interface TcpEngineOptions {
+  readonly hostPort: HostTcpPort;
+  readonly addressMap: HostAddressMap;
+}
+
+export class TcpEngine implements Ipv4Receiver, BatchObserver {
+  private readonly flows = new Map<number, Map<number, Flow>>();
+  private flowCount = 0;
+  private readonly wheel: TimerWheel;
+  private readonly emitter: SegmentEmitter;
+  private readonly sender: TcpSender;
+  private readonly receiver = new TcpReceiver();
+  private readonly segment = new TcpSegment();
+  private readonly options = new TcpOptions();
+  private dirty: Flow[] = [];
+  private readonly hostPort: HostTcpPort;
+  private readonly addressMap: HostAddressMap;
+  private readonly onFlowTimer = (flow: Flow, now: number): void => this.handleTimer(flow, now);
+
+  constructor(
+    private readonly stack: Stack,
+    options: TcpEngineOptions,
+  ) {
+    if (stack.config.prefixLength < 11) throw new Error('the TCP engine needs a network of /11 or smaller');
+    this.hostPort = options.hostPort;
+    this.addressMap = options.addressMap;
+    this.wheel = new TimerWheel(stack.clock);
+    const clock = stack.clock;
+    this.emitter = new SegmentEmitter(stack.output, stack.link, stack.config.mtu - 40, () => clock.now());
+    this.sender = new TcpSender({
+      emitter: this.emitter,
+      tso: stack.link.offloads.tso,
+      now: () => clock.now(),
+      receiveWindowField: (flow) => this.receiver.windowField(flow),
+      reschedule: (flow) => this.reschedule(flow),
+      abort: (flow, reason) => this.abort(flow, reason),
+    });
+  }
+
+  /** Open flows (for stats). */
+  get size(): number {
+    return this.flowCount;
+  }
+
+  // ---- guest → engine ----
+
+  receiveIpv4(ip: Ipv4Packet, frameFlags: number): DropReason {
+    if (ip.isFragment) return DropReason.Fragment;
+    const seg = this.segment;
+    const reason = seg.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
+    if (reason !== DropReason.None) return reason;
+    if ((frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0 && !seg.verifyChecksumIpv4(ip.source, ip.destination)) {
+      return DropReason.BadChecksum;
+    }
+    const optionsReason = parseTcpOptions(seg, this.options);
+    if (optionsReason !== DropReason.None) return optionsReason;
+    const guestAddress = ip.source;
+    const flow = this.lookup(guestAddress, seg.sourcePort, ip.destination, seg.destinationPort);
+    const flags = seg.flags;
+    if (flow === undefined || flow.state === FlowState.Closed) {
+      return this.receiveWithoutFlow(ip, seg, flags);
+    }
+    if (flow.state === FlowState.TimeWait && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      this.remove(flow); // a new connection reusing the tuple
+      return this.receiveWithoutFlow(ip, seg, flags);
+    }
+    this.receiveForFlow(flow, seg, flags);
+    return DropReason.None;
+  }
+
+  afterBatch(): void {
+    const dirty = this.dirty;
+    if (dirty.length === 0) return;
+    this.dirty = [];
+    for (const flow of dirty) {
+      flow.dirty = false;
+      if (flow.ackPending && flow.state !== FlowState.Closed) this.sendAck(flow);
+    }
+  }
+
+  // ---- engine → guest (published ports) ----
+
+  /**
+   * Opens a flow into the guest from tuple.remote* (any address, e.g. a published port's client)
+   * to tuple.guest*. The host side is attached through hostStream once the flow exists; it is
+   * resumed when the guest answers, and destroyed if the guest refuses or never answers.
+   * Returns false (host stream never created) when the tuple is busy or the table is full.
+   */
+  openToGuest(tuple: FlowTuple, hostStream: HostStreamFactory): boolean {
+    if (this.lookup(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort) !== undefined) return false;
+    if (this.flowCount >= this.stack.config.limits.tcpFlows) {
+      this.stack.countDrop(DropReason.TableFull);
+      return false;
+    }
+    const flow = this.insert(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
+    flow.state = FlowState.SynSent;
+    flow.host = hostStream(this.hostEvents(flow));
+    flow.host.pause();
+    // Offer everything; the guest's SYN-ACK decides.
+    flow.receiveWindowShift = OUR_WINDOW_SCALE;
+    flow.sackPermitted = true;
+    flow.timestamps = true;
+    flow.sendMss = this.stack.config.mtu - 40;
+    const iss = randomSequence();
+    flow.sendQueue.reset(seqAdd(iss, 1));
+    flow.sendNext = iss;
+    this.sendSyn(flow);
+    flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
+    this.reschedule(flow);
+    this.stack.flushSoon();
+    return true;
+  }
+
+  close(): void {
+    for (const inner of this.flows.values()) {
+      for (const flow of inner.values()) {
+        flow.state = FlowState.Closed;
+        flow.host?.destroy();
+        flow.host = null;
+      }
+    }
+    this.flows.clear();
+    this.flowCount = 0;
+    this.wheel.close();
+  }
+
+  // ---- segments ----
+
+  private receiveWithoutFlow(ip: Ipv4Packet, seg: TcpSegment, flags: number): DropReason {
+    if (flags & TCP_RST) return DropReason.NoFlow;
+    if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN)) === TCP_SYN) return this.acceptGuestSyn(ip, seg);
+    // RFC 9293 §3.10.7.1: anything else for a connection that does not exist gets a reset.
+    this.resetFor(ip, seg, flags);
+    return DropReason.NoFlow;
+  }
+
+  private acceptGuestSyn(ip: Ipv4Packet, seg: TcpSegment): DropReason {
+    const endpoint = this.addressMap.toHost(ip.destination, seg.destinationPort);
+    if (endpoint === undefined) {
+      this.resetFor(ip, seg, seg.flags);
+      return DropReason.Blocked;
+    }
+    if (this.flowCount >= this.stack.config.limits.tcpFlows) {
+      this.resetFor(ip, seg, seg.flags);
+      return DropReason.TableFull;
+    }
+    const flow = this.insert(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
+    flow.state = FlowState.HostConnecting;
+    this.takeSynOptions(flow, seg.sequence);
+    // Keep the SYN's IP header + 8 bytes for an ICMP error, should the host be unreachable.
+    const quoteLength = Math.min(ip.headerLength + 8, ip.length);
+    flow.synQuote = ip.bytes.slice(ip.offset, ip.offset + quoteLength);
+    flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
+    this.reschedule(flow);
+    flow.host = this.hostPort.connect(endpoint, this.hostEvents(flow));
+    return DropReason.None;
+  }
+
+  /** Options from a SYN or SYN-ACK of the guest: MSS, window scale, SACK, timestamps. */
+  private takeSynOptions(flow: Flow, guestIsn: number): void {
+    const o = this.options;
+    flow.receiveNext = seqAdd(guestIsn, 1);
+    flow.timestamps = o.hasTimestamp;
+    flow.tsRecent = o.timestampValue;
+    flow.sackPermitted = o.sackPermitted;
+    if (o.windowScale >= 0) {
+      flow.sendWindowShift = o.windowScale;
+      flow.receiveWindowShift = OUR_WINDOW_SCALE;
+    } else {
+      flow.sendWindowShift = 0;
+      flow.receiveWindowShift = 0;
+    }
+    const guestMss = o.mss > 0 ? o.mss : 536;
+    flow.sendMss = Math.max(64, Math.min(guestMss, this.stack.config.mtu - 40) - (flow.timestamps ? 12 : 0));
+  }
+
+  private receiveForFlow(flow: Flow, seg: TcpSegment, flags: number): void {
+    switch (flow.state) {
+      case FlowState.HostConnecting:
+        if (flags & TCP_RST) this.remove(flow); // the guest gave up; duplicate SYNs are ignored
+        return;
+      case FlowState.SynSent:
+        this.receiveInSynSent(flow, seg, flags);
+        return;
+      case FlowState.SynReceived:
+        if (flags & TCP_RST) {
+          this.remove(flow);
+          return;
+        }
+        if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+          this.sendSyn(flow); // our SYN-ACK was lost
+          return;
+        }
+        if (!(flags & TCP_ACK)) return;
+        if (seg.acknowledgment !== flow.sendQueue.baseSeq) {
+          this.resetFor(null, seg, flags, flow);
+          return;
+        }
+        this.establish(flow, seg.window << flow.sendWindowShift);
+        this.receiveEstablished(flow, seg, flags);
+        return;
+      case FlowState.Established:
+      case FlowState.TimeWait:
+        this.receiveEstablished(flow, seg, flags);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private receiveInSynSent(flow: Flow, seg: TcpSegment, flags: number): void {
+    if ((flags & TCP_ACK) && seg.acknowledgment !== flow.sendQueue.baseSeq) {
+      if (!(flags & TCP_RST)) this.resetFor(null, seg, flags, flow);
+      return;
+    }
+    if (flags & TCP_RST) {
+      if (flags & TCP_ACK) this.remove(flow); // the guest refused: the host client sees the close
+      return;
+    }
+    if ((flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK)) return;
+    // Keep what we offered only where the guest agreed.
+    this.takeSynOptions(flow, seg.sequence);
+    this.establish(flow, seg.window); // the window of a SYN-ACK is never scaled
+    this.sendAck(flow);
+  }
+
+  private establish(flow: Flow, guestWindow: number): void {
+    flow.state = FlowState.Established;
+    flow.synQuote = null;
+    flow.rtoAt = -1;
+    flow.lifeAt = -1;
+    flow.rto = INITIAL_RTO_MS;
+    this.sender.start(flow, flow.sendQueue.baseSeq, guestWindow);
+    this.reschedule(flow);
+    flow.host?.resume();
+  }
+
+  private receiveEstablished(flow: Flow, seg: TcpSegment, flags: number): void {
+    if (flags & TCP_RST) {
+      // RFC 5961 §3: only a reset at the exact next sequence number is trusted; others get a challenge ACK.
+      if (seg.sequence === flow.receiveNext) {
+        flow.host?.reset();
+        flow.host = null;
+        this.remove(flow);
+      } else {
+        this.sendAck(flow);
+      }
+      return;
+    }
+    if (flags & TCP_SYN) {
+      this.sendAck(flow); // a retransmitted SYN-ACK (our ACK was lost) or a stray SYN: challenge ACK
+      return;
+    }
+    if (!(flags & TCP_ACK)) return;
+    const o = this.options;
+    if (flow.timestamps && o.hasTimestamp && seqGe(flow.receiveNext, seg.sequence)) flow.tsRecent = o.timestampValue;
+    const payloadLength = seg.payloadLength;
+    const fin = (flags & TCP_FIN) !== 0;
+    this.sender.onAck(
+      flow,
+      seg.acknowledgment,
+      seg.window << flow.sendWindowShift,
+      o.sackBlocks,
+      o.sackBlockCount,
+      o.hasTimestamp ? o.timestampEcho : 0,
+      payloadLength > 0 || fin,
+    );
+    if ((flow.state as FlowState) === FlowState.Closed) return; // the sender gave up
+    this.resumeHostIfRoom(flow);
+    if (payloadLength > 0 || fin) {
+      const result = this.receiver.receive(flow, seg.sequence, seg.bytes, seg.payloadOffset, payloadLength, fin);
+      if (result === ReceiveResult.AckNow) this.sendAck(flow);
+      else this.markAckPending(flow);
+    }
+    this.checkFinished(flow);
+    if (flow.guestFinReceived || flow.hostEnded) this.touchHalfClosed(flow);
+  }
+
+  /** Sends an ACK now (piggybacked state: our next sequence number, window, SACK blocks, timestamps). */
+  private sendAck(flow: Flow): void {
+    const seq = flow.finSent && !seqLt(flow.sendNext, seqAdd(flow.sendQueue.endSeq, 1)) ? seqAdd(flow.sendQueue.endSeq, 1) : flow.sendNext;
+    this.emitter.send(flow, seq, TCP_ACK, null, this.receiver.windowField(flow));
+    flow.ackPending = false;
+  }
+
+  private sendSyn(flow: Flow): void {
+    const iss = seqAdd(flow.sendQueue.baseSeq, -1);
+    const flags = flow.state === FlowState.SynSent ? TCP_SYN : TCP_SYN | TCP_ACK;
+    // A SYN's window is never scaled (RFC 7323 §2.2).
+    this.emitter.send(flow, iss, flags, null, Math.min(0xffff, this.receiver.receiveRoom(flow)));
+    flow.rtoAt = this.stack.clock.now() + INITIAL_RTO_MS * 2 ** flow.synRetries;
+    this.reschedule(flow);
+  }
+
+  private markAckPending(flow: Flow): void {
+    flow.ackPending = true;
+    if (!flow.dirty) {
+      flow.dirty = true;
+      this.dirty.push(flow);
+    }
+  }
+
+  /** RST for a segment that has no (acceptable) connection (RFC 9293 §3.10.7.1). */
+  private resetFor(ip: Ipv4Packet | null, seg: TcpSegment, flags: number, flow?: Flow): void {
+    const guest = flow ? flow.guestAddress : ip!.source;
+    const remote = flow ? flow.remoteAddress : ip!.destination;
+    if (flags & TCP_ACK) {
+      this.emitter.sendReset(remote, seg.destinationPort, guest, seg.sourcePort, seg.acknowledgment, 0, TCP_RST);
+    } else {
+      const length = seg.payloadLength + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
+      this.emitter.sendReset(remote, seg.destinationPort, guest, seg.sourcePort, 0, seqAdd(seg.sequence, length), TCP_RST | TCP_ACK);
+    }
+  }
+
+  // ---- host side ----
+
+  private hostEvents(flow: Flow): HostStreamEvents {
+    return {
+      onConnect: () => {
+        if (flow.state !== FlowState.HostConnecting) return;
+        flow.state = FlowState.SynReceived;
+        const iss = randomSequence();
+        flow.sendQueue.reset(seqAdd(iss, 1));
+        flow.host?.pause(); // until the guest completes the handshake
+        flow.lifeAt = -1;
+        this.sendSyn(flow);
+        this.stack.flushSoon();
+      },
+      onData: (chunk) => {
+        if (flow.state === FlowState.Closed) return;
+        flow.sendQueue.push(chunk);
+        if (!flow.hostPaused && flow.sendQueue.length > SEND_BUFFER) {
+          flow.hostPaused = true;
+          flow.host?.pause();
+        }
+        if (flow.state === FlowState.Established) {
+          this.sender.transmit(flow);
+          this.stack.flushSoon();
+        }
+      },
+      onEnd: () => {
+        if (flow.state === FlowState.Closed) return;
+        flow.hostEnded = true;
+        if (flow.state === FlowState.Established) {
+          this.sender.transmit(flow);
+          this.touchHalfClosed(flow);
+          this.stack.flushSoon();
+        }
+      },
+      onError: (error) => {
+        if (flow.state === FlowState.Closed) return;
+        if (flow.state === FlowState.HostConnecting) {
+          if (error === HostConnectError.Refused) {
+            this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
+          } else {
+            this.sendHostUnreachable(flow);
+          }
+          flow.host = null;
+          this.remove(flow);
+        } else if (flow.state === FlowState.SynSent) {
+          flow.host = null;
+          this.remove(flow);
+        } else {
+          flow.host = null;
+          this.abort(flow, 'host socket error');
+        }
+        this.stack.flushSoon();
+      },
+      onDrain: () => {
+        if (flow.state !== FlowState.Established) return;
+        // The host took what we queued: offer the guest the room again if it grew noticeably.
+        const room = this.receiver.receiveRoom(flow);
+        if (room - flow.advertisedWindow >= Math.max(2 * flow.sendMss, 64 * 1024) || flow.advertisedWindow === 0) {
+          this.sendAck(flow);
+          this.stack.flushSoon();
+        }
+      },
+      onClose: () => {
+        if (flow.state === FlowState.Closed || flow.state === FlowState.TimeWait) return;
+        if (flow.state === FlowState.Established && flow.hostEnded && flow.guestFinReceived) return;
+        // Closed under us without an orderly end in both directions: the guest must know.
+        flow.host = null;
+        if (flow.state === FlowState.Established) this.abort(flow, 'host socket closed');
+        else this.remove(flow);
+        this.stack.flushSoon();
+      },
+    };
+  }
+
+  private resumeHostIfRoom(flow: Flow): void {
+    if (flow.hostPaused && flow.sendQueue.length < SEND_BUFFER / 2) {
+      flow.hostPaused = false;
+      flow.host?.resume();
+    }
+  }
+
+  private sendHostUnreachable(flow: Flow): void {
+    const quote = flow.synQuote;
+    if (!quote) return;
+    const head = this.stack.output.head;
+    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host, quote, 0, quote.length);
+    this.stack.output.send(flow.remoteAddress, flow.guestAddress, IpProtocol.Icmp, end - L4_OFFSET, null);
+  }
+
+  // ---- lifecycle ----
+
+  private checkFinished(flow: Flow): void {
+    if (flow.state !== FlowState.Established || !flow.guestFinReceived || !flow.finAcked) return;
+    flow.state = FlowState.TimeWait;
+    flow.rtoAt = -1;
+    flow.lifeAt = this.stack.clock.now() + TIME_WAIT_MS;
+    flow.host?.destroy();
+    flow.host = null;
+    this.reschedule(flow);
+  }
+
+  private touchHalfClosed(flow: Flow): void {
+    if (flow.state !== FlowState.Established) return;
+    flow.lifeAt = this.stack.clock.now() + HALF_CLOSED_IDLE_MS;
+    this.reschedule(flow);
+  }
+
+  /** Gives up a flow: RST to the guest, reset to the host. */
+  private abort(flow: Flow, reason: string): void {
+    if (flow.state === FlowState.Closed) return;
+    if (flow.state === FlowState.Established || flow.state === FlowState.SynReceived) {
+      this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, flow.sendNext, flow.receiveNext, TCP_RST | TCP_ACK);
+    }
+    if (this.stack.logger.isLevelEnabled('debug')) this.stack.logger.debug({ guestPort: flow.guestPort, remotePort: flow.remotePort, reason }, 'tcp flow aborted');
+    flow.host?.reset();
+    flow.host = null;
+    this.remove(flow);
+  }
+
+  private handleTimer(flow: Flow, now: number): void {
+    if (flow.state === FlowState.Closed) return;
+    if (flow.lifeAt >= 0 && now >= flow.lifeAt) {
+      flow.lifeAt = -1;
+      if (flow.state === FlowState.Established) this.abort(flow, 'half-closed idle');
+      else this.remove(flow);
+      this.stack.flushSoon();
+      return;
+    }
+    if (flow.rtoAt >= 0 && now >= flow.rtoAt) {
+      flow.rtoAt = -1;
+      if (flow.state === FlowState.SynReceived || flow.state === FlowState.SynSent) {
+        if (++flow.synRetries > HANDSHAKE_RETRIES) {
+          if (flow.state === FlowState.SynReceived) this.abort(flow, 'handshake timeout');
+          else this.remove(flow);
+        } else {
+          this.sendSyn(flow);
+        }
+      } else if (flow.state === FlowState.Established) {
+        this.sender.onRetransmitTimeout(flow);
+      }
+      this.stack.flushSoon();
+    }
+    if ((flow.state as FlowState) !== FlowState.Closed) this.reschedule(flow);
+  }
+
+  private reschedule(flow: Flow): void {
+    let deadline = flow.rtoAt;
+    if (flow.lifeAt >= 0 && (deadline < 0 || flow.lifeAt < deadline)) deadline = flow.lifeAt;
+    if (deadline < 0) this.wheel.cancel(flow);
+    else if (deadline !== flow.wheelDeadline) this.wheel.schedule(flow, deadline);
+  }
+
+  // ---- flow table: numeric keys, no strings on the hot path ----
+
+  private innerKey(guestAddress: number, guestPort: number, remotePort: number): number {
+    const host = (guestAddress - this.stack.config.network) >>> 0;
+    return host * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
+  }
+
+  private lookup(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow | undefined {
+    return this.flows.get(remoteAddress)?.get(this.innerKey(guestAddress, guestPort, remotePort));
+  }
+
+  private insert(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow {
+    const key = this.innerKey(guestAddress, guestPort, remotePort);
+    const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, key, this.onFlowTimer);
+    let inner = this.flows.get(remoteAddress);
+    if (!inner) {
+      inner = new Map();
+      this.flows.set(remoteAddress, inner);
+    }
+    inner.set(key, flow);
+    this.flowCount++;
+    return flow;
+  }
+
+  private remove(flow: Flow): void {
+    if (flow.state === FlowState.Closed) return;
+    flow.state = FlowState.Closed;
+    this.wheel.cancel(flow);
+    flow.host?.destroy();
+    flow.host = null;
+    flow.sendQueue.reset(0);
+    flow.reorder.clear();
+    const inner = this.flows.get(flow.remoteAddress);
+    if (inner?.get(flow.key) === flow) {
+      inner.delete(flow.key);
+      if (inner.size === 0) this.flows.delete(flow.remoteAddress);
+      this.flowCount--;
+    }
+  }
+}
+
+function randomSequence(): number {
+  return randomBytes(4).readUInt32BE(0);
+}
+
+/** Installs the TCP engine on a stack (protocol 6, per-batch ACKs, cleanup on close). */
+export function installTcp(stack: Stack, options: TcpEngineOptions): TcpEngine {
+  const engine = new TcpEngine(stack, options);
+  stack.setIpv4Receiver(IpProtocol.Tcp, engine);
+  stack.addBatchObserver(engine);
+  stack.onClose(() => engine.close());
+  return engine;
+}
