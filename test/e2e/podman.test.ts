@@ -214,11 +214,7 @@ afterAll(async () => {
       }
     }
   } finally {
-    try {
-      execFileSync('ip', ['link', 'del', VETH_HOST], { stdio: 'ignore' });
-    } catch {
-      // not there
-    }
+    deleteVeth();
     await tracker.killAll();
     for (const server of servers) server.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -244,6 +240,15 @@ async function freePort(): Promise<number> {
 async function httpGet(url: string, timeoutMs = 5000): Promise<string> {
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   return response.text();
+}
+
+/** Removes the host end of the test veth (its peer goes with it), if present. */
+function deleteVeth(): void {
+  try {
+    execFileSync('ip', ['link', 'del', VETH_HOST], { stdio: 'ignore' });
+  } catch {
+    // not there
+  }
 }
 
 /** A client namespace joined to the host by a veth: 198.18.0.2 (inside) ↔ 198.18.0.1 (host). */
@@ -309,6 +314,8 @@ describe.each(['tslirp', 'slirp4netns'] as const)('podman with %s as its slirp4n
       expect(logs).toMatch(/198\.18\.0\.2/); // the real client address
     } finally {
       await podman(['stop', '-t', '1', id]).catch(() => undefined);
+      deleteVeth();
+      await tracker.killAll();
     }
     expect(await waitGone(tslirpPids().slice(before))).toEqual([]);
   });
