@@ -44,3 +44,10 @@ export {
   writeMssOption,
   writeTcpHeader,
 } from './wire/tcp.js';
+
+// TCP: the engine, the host-socket port it calls (fake it in tests; NodeTcpPort uses real sockets),
+// and the map from guest destinations to host endpoints (10.0.2.2 → host loopback, 10.0.2.3 → DNS).
+export { installTcp, type TcpEngine, type TcpEngineOptions } from './stack/tcp/tcp-engine.js';
+export { HostConnectError, type HostStream, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './stack/tcp/host-tcp-port.js';
+export { HostAddressMap, type DnsUpstream, type HostEndpoint } from './stack/host-address-map.js';
+export { NodeTcpPort } from './host/node-tcp-port.js';
