@@ -37,7 +37,8 @@ export interface SenderContext {
 }
 
 export class TcpSender {
-  private readonly scratch = new Uint8Array(MAX_SUPER_SEGMENT);
+  /** Gathers a segment that spans several host reads; as big as any IPv4 packet's payload. */
+  private readonly scratch = new Uint8Array(65536);
 
   constructor(private readonly ctx: SenderContext) {}
 
@@ -79,8 +80,8 @@ export class TcpSender {
       // Avoid tiny segments at the window edge unless that is all the data there is (silly window).
       let length = Math.min(available, segmentLimit, room);
       if (length < flow.sendMss && length < available && inFlight > 0) break;
-      length = Math.max(1, length);
-      this.sendData(flow, flow.sendNext, length);
+      length = this.sendData(flow, flow.sendNext, Math.max(1, length));
+      if (length === 0) break;
       flow.sendNext = seqAdd(flow.sendNext, length);
       flow.sendMax = seqMax(flow.sendMax, flow.sendNext);
       sent = true;
@@ -96,13 +97,18 @@ export class TcpSender {
     if (sent || (flow.sendWindow === 0 && queue.length > 0)) this.armRetransmit(flow);
   }
 
-  /** Emits length bytes at seq (a view of the send queue, gathered only when chunks are small). */
-  private sendData(flow: Flow, seq: number, length: number): void {
+  /**
+   * Emits up to length bytes at seq (a view of the send queue, gathered only when chunks are small).
+   * Returns how many bytes went out: callers advance their sequence numbers by that, never by what
+   * they asked for (a shorter gather must not leave a hole the guest waits for).
+   */
+  private sendData(flow: Flow, seq: number, length: number): number {
     const payload = flow.sendQueue.gather(seq, length, this.scratch);
-    if (payload.length === 0) return;
+    if (payload.length === 0) return 0;
     const gso = payload.length > flow.sendMss ? flow.sendMss : 0;
     this.ctx.emitter.send(flow, seq, TCP_ACK | TCP_PSH, payload, this.ctx.receiveWindowField(flow), gso);
     flow.ackPending = false;
+    return payload.length;
   }
 
   /**
@@ -180,8 +186,9 @@ export class TcpSender {
       const holeEnd = this.nextSackedStart(flow, start, limit);
       const length = Math.min(seqDiff(holeEnd, start), flow.sendMss, seqDiff(flow.sendQueue.endSeq, start));
       if (length <= 0) break;
-      this.sendData(flow, start, length);
-      flow.retransmitNext = seqAdd(start, length);
+      const sent = this.sendData(flow, start, length);
+      if (sent === 0) break;
+      flow.retransmitNext = seqAdd(start, sent);
       repairs++;
     }
     if (repairs > 0) this.armRetransmit(flow);
