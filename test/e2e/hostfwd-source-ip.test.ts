@@ -52,9 +52,11 @@ for (const impl of impls) {
   describe(`source address through published ports: ${impl}`, () => {
     it('TCP and UDP from the veth client keep 198.18.0.2; loopback clients appear as 10.0.2.2', async (ctx) => {
       requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite()));
+      let udpMissing: string | undefined;
       if (impl === 'tslirp') {
-        const missing = await engineMissing('tcp', 'udp');
+        const missing = await engineMissing('tcp');
         if (missing) ctx.skip(missing);
+        udpMissing = await engineMissing('udp');
       }
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       guest.spawnInGuest('socat', ['TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
@@ -77,6 +79,10 @@ for (const impl of impls) {
       }
       expect(tcpFromVeth, guest.log.text).toBe('198.18.0.2\n');
       expect(await socatClient(undefined, `TCP:127.0.0.1:${tcpPort}`)).toBe('10.0.2.2\n');
+      if (udpMissing !== undefined) {
+        ctx.annotate?.(`UDP part not checked: ${udpMissing}`);
+        return;
+      }
       // UDP-DATAGRAM takes the answer from any source port: slirp4netns 1.2 answers a non-loopback
       // client from the guest's port (8081) instead of the published one, which a connected client drops.
       expect(await udpExchange(client.pid, `UDP-DATAGRAM:198.18.0.1:${udpPort}`)).toBe('198.18.0.2\n');
