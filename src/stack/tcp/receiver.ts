@@ -35,7 +35,9 @@ export class TcpReceiver {
    */
   receive(flow: Flow, seq: number, bytes: Uint8Array, offset: number, length: number, fin: boolean): ReceiveResult {
     let next = flow.receiveNext;
-    const windowEnd = seqAdd(next, Math.max(flow.advertisedWindow, 1));
+    // Accept up to the larger of what we last advertised and the room we have now: never less than
+    // an edge we offered (RFC 9293 §3.8.6.2.2: a window must not shrink under the sender).
+    const windowEnd = seqAdd(next, Math.max(flow.advertisedWindow, this.receiveRoom(flow), 1));
     const end = seqAdd(seq, length);
     if (length > 0) {
       if (seqLe(end, next)) return ReceiveResult.AckNow; // all old: a retransmission we already have

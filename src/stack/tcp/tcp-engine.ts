@@ -323,8 +323,11 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private sendSyn(flow: Flow): void {
     const iss = seqAdd(flow.sendQueue.baseSeq, -1);
     const flags = flow.state === FlowState.SynSent ? TCP_SYN : TCP_SYN | TCP_ACK;
-    // A SYN's window is never scaled (RFC 7323 §2.2).
-    this.emitter.send(flow, iss, flags, null, Math.min(0xffff, this.receiver.receiveRoom(flow)));
+    // A SYN's window is never scaled (RFC 7323 §2.2). Recorded as advertised: the guest may send
+    // that much before our first ACK, and the receiver accepts up to it.
+    const window = Math.min(0xffff, this.receiver.receiveRoom(flow));
+    flow.advertisedWindow = window;
+    this.emitter.send(flow, iss, flags, null, window);
     flow.rtoAt = this.stack.clock.now() + INITIAL_RTO_MS * 2 ** flow.synRetries;
     this.reschedule(flow);
   }

@@ -1,0 +1,163 @@
+/**
+ * Guest active open, packet by packet: SYN-ACK only once the host socket connected, options agreed,
+ * refusal → RST, unreachable → ICMP, duplicate SYNs, blocked destinations, table limit.
+ */
+import { describe, expect, it } from 'vitest';
+import { FRAME_CHECKSUM_PARTIAL } from '../../src/link/link.js';
+import { parseIpv4 } from '../../src/wire/bytes.js';
+import {
+  flagNames,
+  GATEWAY_IP,
+  guestSegment,
+  GUEST_ISN,
+  GUEST_PORT,
+  HostConnectError,
+  TCP_ACK,
+  TCP_RST,
+  TCP_SYN,
+  TcpContext,
+} from '../support/tcp-context.js';
+
+describe('TCP handshake (guest opens)', () => {
+  it('connects the host socket first, then answers SYN-ACK with the agreed options', async () => {
+    const t = new TcpContext({ mtu: 1500 });
+    expect(t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, wscale: 7, sackPermitted: true, ts: [555, 0] })).toEqual([]);
+    expect(t.port.streams).toHaveLength(1);
+    expect(t.port.last.endpoint).toEqual({ address: '127.0.0.1', port: 80 });
+    t.port.last.events.onConnect();
+    const [synAck] = await t.drain();
+    expect(flagNames(synAck.flags)).toBe('SYN|ACK');
+    expect(synAck.ack).toBe(GUEST_ISN + 1);
+    expect(synAck.src).toBe(GATEWAY_IP);
+    expect(synAck.srcPort).toBe(80);
+    expect(synAck.dstPort).toBe(GUEST_PORT);
+    expect(synAck.mss).toBe(1460); // MTU 1500 - 40
+    expect(synAck.wscale).toBe(7);
+    expect(synAck.sackPermitted).toBe(true);
+    expect(synAck.ts?.[1]).toBe(555); // echoes the guest's TSval
+    expect(t.port.last.paused).toBe(true);
+    expect(t.inject({ seq: GUEST_ISN + 1, ack: synAck.seq + 1, flags: TCP_ACK })).toEqual([]);
+    expect(t.port.last.paused).toBe(false);
+    expect(t.engine.size).toBe(1);
+  });
+
+  it('offers only what the guest offered (no wscale/SACK/timestamps in the SYN-ACK)', async () => {
+    const t = new TcpContext({ mtu: 65520 });
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 65480 });
+    t.port.last.events.onConnect();
+    const [synAck] = await t.drain();
+    expect(synAck.mss).toBe(65480);
+    expect(synAck.wscale).toBe(-1);
+    expect(synAck.sackPermitted).toBe(false);
+    expect(synAck.ts).toBeNull();
+    expect(synAck.window).toBeLessThanOrEqual(0xffff);
+  });
+
+  it('answers a refused connect with RST|ACK acknowledging the SYN', async () => {
+    const t = new TcpContext();
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    t.port.last.events.onError(HostConnectError.Refused, 'ECONNREFUSED');
+    const out = await t.drain();
+    expect(out).toHaveLength(1);
+    expect(flagNames(out[0].flags)).toBe('RST|ACK');
+    expect(out[0].seq).toBe(0);
+    expect(out[0].ack).toBe(GUEST_ISN + 1);
+    expect(t.engine.size).toBe(0);
+  });
+
+  it('answers an unreachable host with ICMP host unreachable quoting the SYN', async () => {
+    const t = new TcpContext();
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, dst: parseIpv4('192.0.2.1')! });
+    expect(t.port.last.endpoint.address).toBe('192.0.2.1');
+    t.port.last.events.onError(HostConnectError.Unreachable, 'EHOSTUNREACH');
+    const out = await t.drain();
+    expect(out).toHaveLength(1);
+    expect(out[0].icmpType).toBe(3);
+    expect(out[0].icmpCode).toBe(1);
+    expect(out[0].src).toBe(parseIpv4('192.0.2.1'));
+    expect(t.engine.size).toBe(0);
+  });
+
+  it('gives up a host connect that never completes, and frees the flow', async () => {
+    const t = new TcpContext();
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    await t.advance(76_000);
+    expect(t.engine.size).toBe(0);
+    expect(t.port.last.destroyed).toBe(true);
+  });
+
+  it('does not open twice for duplicate SYNs while connecting', async () => {
+    const t = new TcpContext();
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    expect(t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+    expect(t.port.streams).toHaveLength(1);
+    t.port.last.events.onConnect();
+    expect(await t.drain()).toHaveLength(1);
+    // A SYN retransmitted after our SYN-ACK gets the SYN-ACK again, no new connect.
+    const again = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    expect(again.map((s) => flagNames(s.flags))).toEqual(['SYN|ACK']);
+    expect(t.port.streams).toHaveLength(1);
+  });
+
+  it('retransmits a lost SYN-ACK with backoff, then gives up with RST', async () => {
+    const t = new TcpContext();
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    t.port.last.events.onConnect();
+    const [first] = await t.drain();
+    expect(await t.advance(999)).toEqual([]);
+    const [second] = await t.advance(10);
+    expect(second.seq).toBe(first.seq);
+    expect(flagNames(second.flags)).toBe('SYN|ACK');
+    expect(await t.advance(1900)).toEqual([]);
+    expect(await t.advance(120)).toHaveLength(1);
+    const rest = await t.advance(120_000);
+    expect(rest.map((s) => flagNames(s.flags))).toEqual(['SYN|ACK', 'SYN|ACK', 'SYN|ACK', 'RST|ACK']);
+    expect(t.engine.size).toBe(0);
+    expect(t.port.last.wasReset || t.port.last.destroyed).toBe(true);
+  });
+
+  it('refuses a blocked destination (host loopback disabled) with RST and no connect', () => {
+    const t = new TcpContext({ config: { disableHostLoopback: true } });
+    const out = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    expect(out.map((s) => flagNames(s.flags))).toEqual(['RST|ACK']);
+    expect(out[0].ack).toBe(GUEST_ISN + 1);
+    expect(t.port.streams).toHaveLength(0);
+    expect(t.stack.stats.snapshot().drops.blocked).toBe(1);
+  });
+
+  it('resets a newcomer when the flow table is full, keeping existing flows', async () => {
+    const t = new TcpContext({ limits: { tcpFlows: 2 } });
+    await t.open({ srcPort: 1001 });
+    await t.open({ srcPort: 1002 });
+    const out = t.inject({ srcPort: 1003, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    expect(out.map((s) => flagNames(s.flags))).toEqual(['RST|ACK']);
+    expect(t.engine.size).toBe(2);
+    expect(t.port.streams).toHaveLength(2);
+  });
+
+  it('answers RST to segments for no connection, and nothing to a stray RST', () => {
+    const t = new TcpContext();
+    const out = t.inject({ seq: 5000, ack: 777, flags: TCP_ACK, payload: 'x' });
+    expect(out).toHaveLength(1);
+    expect(flagNames(out[0].flags)).toBe('RST');
+    expect(out[0].seq).toBe(777);
+    expect(t.inject({ seq: 5000, flags: TCP_RST })).toEqual([]);
+  });
+
+  it('verifies checksums, except on frames the link marks checksum-partial', () => {
+    const t = new TcpContext();
+    expect(t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, badChecksum: true })).toEqual([]);
+    expect(t.port.streams).toHaveLength(0);
+    expect(t.stack.stats.snapshot().drops.bad_checksum).toBe(1);
+    t.injectFrames([guestSegment({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, badChecksum: true })], [FRAME_CHECKSUM_PARTIAL]);
+    expect(t.port.streams).toHaveLength(1);
+  });
+
+  it('guest RST while the host connects abandons the connect', () => {
+    const t = new TcpContext();
+    t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    t.inject({ seq: GUEST_ISN + 1, flags: TCP_RST });
+    expect(t.engine.size).toBe(0);
+    expect(t.port.last.destroyed).toBe(true);
+  });
+});
