@@ -61,14 +61,24 @@ export function refusingConnector(logger: Logger): GuestConnector {
 }
 
 export async function installEngines(stack: Stack, settings: EngineSettings): Promise<InstalledEngines> {
-  const [{ installTcp }, { NodeTcpPort, adoptSocket }, { HostAddressMap }] = await Promise.all([
+  const [{ installTcp }, { NodeTcpPort, adoptSocket }, { HostAddressMap }, { createDnsUpstream }, { ResolvConfReader }] = await Promise.all([
     import('../stack/tcp/tcp-engine.js'),
     import('../host/node-tcp-port.js'),
     import('../stack/host-address-map.js'),
+    import('../stack/services/dns-upstream.js'),
+    import('../host/resolv-conf.js'),
   ]);
   const bind = { ipv4: settings.outboundAddr, ipv6: settings.outboundAddr6 };
-  const upstream = settings.dnsUpstream;
-  const addressMap = new HostAddressMap(stack.config, () => upstream);
+  // 10.0.2.3:53 (UDP and TCP): --dns-upstream, else the first nameserver of /etc/resolv.conf, re-read
+  // when it changes; nothing with --disable-dns. Read once now so a problem is logged at start-up.
+  const resolvConf = settings.dnsUpstream || stack.config.disableDns ? undefined : new ResolvConfReader({ logger: settings.logger });
+  resolvConf?.current();
+  const dnsUpstream = createDnsUpstream({
+    config: stack.config,
+    upstreams: settings.dnsUpstream ? [settings.dnsUpstream] : [],
+    fallback: resolvConf && (() => resolvConf.current()),
+  });
+  const addressMap = new HostAddressMap(stack.config, dnsUpstream);
   const tcp = installTcp(stack, { hostPort: new NodeTcpPort(bind), addressMap });
   const refusing = refusingConnector(settings.logger);
   // UDP engine: install here with its services (DHCP, DNS forwarder) and addUdpService/sendToGuest.
