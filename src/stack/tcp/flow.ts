@@ -77,6 +77,8 @@ export class Flow implements WheelEntry, FlowTuple {
   /** SACK scoreboard: ranges the guest holds above sendUna, flat [l0, r0, l1, r1, ...], merged. */
   sacked: number[] = [];
   retransmitCount = 0;
+  /** Zero-window probes sent since the guest last sent an ACK (bounds a vanished peer). */
+  probesUnanswered = 0;
   smoothedRtt = 0;
   rttVariance = 0;
   rto = 1000;
@@ -90,10 +92,20 @@ export class Flow implements WheelEntry, FlowTuple {
   receiveNext = 0;
   readonly reorder = new ReorderQueue(1024 * 1024);
   guestFinReceived = false;
+  /** A FIN arrived beyond a hole: taken once receiveNext reaches guestFinSeq. */
+  guestFinPending = false;
+  guestFinSeq = 0;
   /** Window we last advertised (unscaled bytes), to decide when an update is worth sending. */
   advertisedWindow = 0;
   /** An ACK is owed (sent once per batch). */
   ackPending = false;
+  /**
+   * In-order guest bytes taken this batch, not yet written to the host socket: [rxStart, rxEnd) of
+   * rxSlab (the receiver's shared slab). Written as one chunk at the end of the batch.
+   */
+  rxSlab: Uint8Array | null = null;
+  rxStart = 0;
+  rxEnd = 0;
   /** Queued in the engine's dirty list for this batch. */
   dirty = false;
 

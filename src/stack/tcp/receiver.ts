@@ -3,8 +3,12 @@
  * frame buffer is reused after the batch), out-of-order bytes wait in a bounded reorder queue,
  * duplicates and overlaps are trimmed, and the window we advertise is the real room left: the
  * receive budget minus what the host socket has not written yet minus what waits out of order.
+ *
+ * In-order bytes are copied into a shared slab and written to the host socket once per flow per
+ * batch (flushAll, called by the engine at the end of a wakeup), not once per segment: at MTU 1500
+ * a batch of 40 segments is one socket write instead of 40.
  */
-import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from '../../wire/tcp-seq.js';
+import { seqAdd, seqDiff, seqGt, seqLt } from '../../wire/tcp-seq.js';
 import { RECEIVE_BUFFER, type Flow } from './flow.js';
 
 export enum ReceiveResult {
@@ -14,11 +18,45 @@ export enum ReceiveResult {
   AckNow,
 }
 
+/** Size of the slab in-order bytes are gathered in (a new one once full; old ones live while written). */
+const SLAB_SIZE = 1024 * 1024;
+
 export class TcpReceiver {
+  private slab = new Uint8Array(0);
+  private slabFill = 0;
+  /** Flows with bytes gathered this batch (some may have been flushed already). */
+  private pending: Flow[] = [];
+
   /** Room we can offer the guest now, in bytes. */
   receiveRoom(flow: Flow): number {
-    const queued = flow.host ? flow.host.pendingWriteBytes : 0;
+    const queued = (flow.host ? flow.host.pendingWriteBytes : 0) + (flow.rxEnd - flow.rxStart);
     return Math.max(0, RECEIVE_BUFFER - queued - flow.reorder.bytes);
+  }
+
+  /** Writes every flow's gathered bytes to its host socket (end of batch). */
+  flushAll(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    for (let i = 0; i < pending.length; i++) this.flush(pending[i]);
+    pending.length = 0;
+  }
+
+  /** Writes this flow's gathered bytes now (before its FIN, or when its run is interrupted). */
+  flush(flow: Flow): void {
+    const slab = flow.rxSlab;
+    if (slab === null) return;
+    const data = slab.subarray(flow.rxStart, flow.rxEnd);
+    flow.rxSlab = null;
+    flow.rxStart = 0;
+    flow.rxEnd = 0;
+    flow.host?.write(data);
+  }
+
+  /** Forgets gathered bytes (the flow is gone). */
+  discard(flow: Flow): void {
+    flow.rxSlab = null;
+    flow.rxStart = 0;
+    flow.rxEnd = 0;
   }
 
   /** The 16-bit window field to send now; records the unscaled window as advertised. */
@@ -34,13 +72,13 @@ export class TcpReceiver {
    * Returns whether an immediate ACK is needed.
    */
   receive(flow: Flow, seq: number, bytes: Uint8Array, offset: number, length: number, fin: boolean): ReceiveResult {
-    let next = flow.receiveNext;
+    const next = flow.receiveNext;
     // Accept up to the larger of what we last advertised and the room we have now: never less than
     // an edge we offered (RFC 9293 §3.8.6.2.2: a window must not shrink under the sender).
     const windowEnd = seqAdd(next, Math.max(flow.advertisedWindow, this.receiveRoom(flow), 1));
+    // Where the FIN sits: after the segment's bytes, however many of them we already hold.
     const end = seqAdd(seq, length);
-    if (length > 0) {
-      if (seqLe(end, next)) return ReceiveResult.AckNow; // all old: a retransmission we already have
+    if (length > 0 && seqGt(end, next)) {
       if (!seqLt(seq, windowEnd)) return ReceiveResult.AckNow; // entirely beyond the window
       // Trim what we already have, and what lies beyond the window.
       let start = seq;
@@ -56,33 +94,65 @@ export class TcpReceiver {
       }
       if (start !== next) {
         // A hole before it: keep it for later (copied), tell the guest at once (fast retransmit).
-        flow.reorder.insert(start, bytes.subarray(offset, offset + length));
+        // A FIN after it is remembered and taken when the hole fills.
+        const kept = flow.reorder.insert(start, bytes.subarray(offset, offset + length));
+        if (kept && fin && !flow.guestFinReceived) {
+          flow.guestFinPending = true;
+          flow.guestFinSeq = end;
+        }
         return ReceiveResult.AckNow;
       }
-      this.deliver(flow, new Uint8Array(bytes.subarray(offset, offset + length))); // the frame buffer is reused after the batch
-      next = flow.receiveNext;
+      this.deliver(flow, bytes.subarray(offset, offset + length)); // copied into the slab: the frame buffer is reused after the batch
       // Anything waiting that now follows on.
-      for (let waiting = flow.reorder.takeFrom(next); waiting; waiting = flow.reorder.takeFrom(flow.receiveNext)) {
+      for (let waiting = flow.reorder.takeFrom(flow.receiveNext); waiting; waiting = flow.reorder.takeFrom(flow.receiveNext)) {
         this.deliver(flow, waiting);
       }
-    }
-    if (fin) {
-      const finSeq = seqAdd(seq, length);
-      if (finSeq === flow.receiveNext && !flow.guestFinReceived) {
-        flow.receiveNext = seqAdd(flow.receiveNext, 1);
-        flow.guestFinReceived = true;
-        flow.host?.end();
+      if (flow.guestFinPending && flow.guestFinSeq === flow.receiveNext && flow.reorder.isEmpty) {
+        this.takeFin(flow);
         return ReceiveResult.AckNow;
       }
-      if (!flow.guestFinReceived) return ReceiveResult.AckNow;
+    } else if (length > 0 && !fin) {
+      return ReceiveResult.AckNow; // all old: a retransmission we already have
+    } else {
+      length = 0; // at most a FIN is new
+    }
+    if (fin) {
+      if (end === flow.receiveNext && !flow.guestFinReceived) {
+        this.takeFin(flow);
+        return ReceiveResult.AckNow;
+      }
+      return ReceiveResult.AckNow; // a FIN beyond a hole (remembered above) or a retransmitted one
     }
     return length > 0 && flow.reorder.isEmpty ? ReceiveResult.InOrder : ReceiveResult.AckNow;
   }
 
-  /** data must be ours to give away (a copy): the host socket keeps it until written. */
+  private takeFin(flow: Flow): void {
+    flow.receiveNext = seqAdd(flow.receiveNext, 1);
+    flow.guestFinReceived = true;
+    flow.guestFinPending = false;
+    this.flush(flow); // the bytes gathered before the FIN go first
+    flow.host?.end();
+  }
+
+  /** Gathers data (copied into the slab) for the host socket; written at the end of the batch. */
   private deliver(flow: Flow, data: Uint8Array): void {
-    if (data.length === 0) return;
-    flow.host?.write(data);
-    flow.receiveNext = seqAdd(flow.receiveNext, data.length);
+    const length = data.length;
+    if (length === 0) return;
+    // Only a run adjacent to what this flow gathered last can grow; otherwise write that run first.
+    if (flow.rxSlab !== null && (flow.rxSlab !== this.slab || flow.rxEnd !== this.slabFill)) this.flush(flow);
+    if (this.slabFill + length > this.slab.length) {
+      this.flush(flow);
+      this.slab = new Uint8Array(Math.max(SLAB_SIZE, length));
+      this.slabFill = 0;
+    }
+    if (flow.rxSlab === null) {
+      flow.rxSlab = this.slab;
+      flow.rxStart = this.slabFill;
+      this.pending.push(flow);
+    }
+    this.slab.set(data, this.slabFill);
+    this.slabFill += length;
+    flow.rxEnd = this.slabFill;
+    flow.receiveNext = seqAdd(flow.receiveNext, length);
   }
 }

@@ -42,9 +42,12 @@ export class TcpSender {
 
   constructor(private readonly ctx: SenderContext) {}
 
-  /** Starts the sender after the handshake: una = iss + 1. */
+  /**
+   * Starts the sender after the handshake: una = iss + 1. The queue already starts there (reset when
+   * the ISS was chosen) and may hold bytes the host sent early: they are kept.
+   */
   start(flow: Flow, firstSeq: number, guestWindow: number): void {
-    flow.sendQueue.reset(firstSeq);
+    if (flow.sendQueue.baseSeq !== firstSeq) flow.sendQueue.reset(firstSeq);
     flow.sendNext = firstSeq;
     flow.sendMax = firstSeq;
     flow.sendWindow = guestWindow;
@@ -121,10 +124,14 @@ export class TcpSender {
     if (seqGt(ack, flow.sendMax)) return; // acknowledges what we never sent: ignore (RFC 9293 sends an ACK; the caller does)
     const previousWindow = flow.sendWindow;
     flow.sendWindow = window;
+    flow.probesUnanswered = 0;
     if (sackCount > 0 && flow.sackPermitted) this.recordSacks(flow, sackEdges, sackCount, ack);
     if (seqGt(ack, una)) {
       const acked = seqDiff(ack, una);
       if (tsEcho !== 0 && flow.timestamps) this.sampleRtt(flow, (Math.floor(this.ctx.now()) - tsEcho) | 0);
+      // New data got through: undo any RTO / probe backoff (there may be no RTT sample to do it:
+      // without timestamps none is taken, and a backed-off RTO would otherwise stay for good).
+      flow.rto = this.baseRto(flow);
       queue.acknowledge(ack);
       // Only our FIN occupies the sequence number after the data.
       if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) flow.finAcked = true;
@@ -197,11 +204,25 @@ export class TcpSender {
   /** The retransmission timer fired. */
   onRetransmitTimeout(flow: Flow): void {
     const queue = flow.sendQueue;
-    const outstanding = flow.inFlight > 0 || (flow.hostEnded && !flow.finAcked && flow.finSent);
-    if (!outstanding) {
-      if (flow.sendWindow === 0 && queue.length > 0) this.probeZeroWindow(flow);
+    if (flow.sendWindow === 0 && queue.length > 0) {
+      // The guest closed its window (maybe after dropping bytes in flight): nothing may be resent
+      // into it, so ask for the window instead; resend from una once it opens. A guest that stops
+      // answering probes is given up like one that stops acknowledging.
+      if (++flow.probesUnanswered > MAX_RETRANSMITS) {
+        this.ctx.abort(flow, 'zero-window probes unanswered');
+        return;
+      }
+      if (flow.inFlight > 0) {
+        flow.sendNext = queue.baseSeq;
+        flow.sacked.length = 0;
+        flow.inRecovery = false;
+        if (flow.hostEnded) flow.finSent = false;
+      }
+      this.probeZeroWindow(flow);
       return;
     }
+    const outstanding = flow.inFlight > 0 || (flow.hostEnded && !flow.finAcked && flow.finSent);
+    if (!outstanding) return;
     flow.retransmitCount++;
     if (flow.retransmitCount > MAX_RETRANSMITS) {
       this.ctx.abort(flow, 'retransmission limit');
@@ -242,7 +263,13 @@ export class TcpSender {
       flow.rttVariance = 0.75 * flow.rttVariance + 0.25 * Math.abs(flow.smoothedRtt - sample);
       flow.smoothedRtt = 0.875 * flow.smoothedRtt + 0.125 * sample;
     }
-    flow.rto = Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, flow.smoothedRtt + Math.max(10, 4 * flow.rttVariance)));
+    flow.rto = this.baseRto(flow);
+  }
+
+  /** The RTO from the RTT estimate, without backoff (RFC 6298 §2). */
+  private baseRto(flow: Flow): number {
+    if (flow.smoothedRtt === 0) return INITIAL_RTO_MS;
+    return Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, flow.smoothedRtt + Math.max(10, 4 * flow.rttVariance)));
   }
 
   // ---- SACK scoreboard: merged [left, right) ranges above una, sorted ----

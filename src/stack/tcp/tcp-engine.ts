@@ -106,6 +106,9 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   }
 
   afterBatch(): void {
+    // Guest bytes gathered this batch go to the host sockets first: the ACKs below then advertise
+    // the room left after them.
+    this.receiver.flushAll();
     const dirty = this.dirty;
     if (dirty.length === 0) return;
     this.dirty = [];
@@ -131,6 +134,10 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     }
     const flow = this.insert(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
     flow.state = FlowState.SynSent;
+    // The ISS first: the host stream may deliver bytes as soon as it exists, queued from iss + 1.
+    const iss = randomSequence();
+    flow.sendQueue.reset(seqAdd(iss, 1));
+    flow.sendNext = iss;
     flow.host = hostStream(this.hostEvents(flow));
     flow.host.pause();
     // Offer everything; the guest's SYN-ACK decides.
@@ -138,9 +145,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.sackPermitted = true;
     flow.timestamps = true;
     flow.sendMss = this.stack.config.mtu - 40;
-    const iss = randomSequence();
-    flow.sendQueue.reset(seqAdd(iss, 1));
-    flow.sendNext = iss;
     this.sendSyn(flow);
     flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
     this.reschedule(flow);
@@ -258,7 +262,10 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     // Keep what we offered only where the guest agreed.
     this.takeSynOptions(flow, seg.sequence);
     this.establish(flow, seg.window); // the window of a SYN-ACK is never scaled
-    this.sendAck(flow);
+    // Bytes (or an end) the host sent before the guest answered go out now, carrying the ACK.
+    flow.ackPending = true;
+    this.sender.transmit(flow);
+    if (flow.ackPending) this.sendAck(flow);
   }
 
   private establish(flow: Flow, guestWindow: number): void {
@@ -537,6 +544,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.host = null;
     flow.sendQueue.reset(0);
     flow.reorder.clear();
+    this.receiver.discard(flow);
     const inner = this.flows.get(flow.remoteAddress);
     if (inner?.get(flow.key) === flow) {
       inner.delete(flow.key);
