@@ -16,6 +16,7 @@ import { SystemClock, type Clock } from './clock.js';
 import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
 import { IcmpEchoResponder } from './icmp-echo.js';
 import { Ipv4Output } from './ipv4-output.js';
+import { Ipv4Reassembler } from './ipv4-reassembly.js';
 import { silentLogger, type Logger } from './logger.js';
 import { NeighborTable } from './neighbor-table.js';
 import { StackStats } from './stats.js';
@@ -55,6 +56,9 @@ export class Stack implements FrameSink {
   // One view object per layer, reused for every frame (STYLE.md: no allocation per frame).
   private readonly ethernet = new EthernetFrame();
   private readonly ipv4 = new Ipv4Packet();
+  /** View over a datagram the reassembler completed. */
+  private readonly reassembled = new Ipv4Packet();
+  private readonly reassembly: Ipv4Reassembler;
   private readonly debug: boolean;
   private flushScheduled = false;
   private started = false;
@@ -78,6 +82,8 @@ export class Stack implements FrameSink {
     this.output = new Ipv4Output(link, this.config, this.neighbors, this.stats);
     this.arp = new ArpResponder(link, this.config, this.neighbors, this.stats);
     this.icmpEcho = new IcmpEchoResponder(this.output);
+    this.reassembly = new Ipv4Reassembler(this.config.limits, this.clock);
+    this.onClose(() => this.reassembly.clear());
   }
 
   /** Starts receiving from the link. */
@@ -174,7 +180,7 @@ export class Stack implements FrameSink {
   }
 
   private receiveIpv4(ethernet: EthernetFrame, flags: number): DropReason {
-    const ip = this.ipv4;
+    let ip = this.ipv4;
     const reason = ip.wrap(ethernet.bytes, ethernet.payloadOffset, ethernet.payloadLength);
     if (reason !== DropReason.None) return reason;
     const source = ip.source;
@@ -183,8 +189,19 @@ export class Stack implements FrameSink {
       if (!isInNetwork(this.config, source) || this.isOwnAddress(source)) return DropReason.BadAddress;
       if (this.neighbors.learn(source, ethernet.source).newlyResolved) this.releaseResolved(source);
     }
+    if (ip.isFragment) {
+      // Receivers only ever see whole datagrams: fragments wait here (bounded) until complete.
+      const held = this.reassembly.receive(ip);
+      if (held !== DropReason.None) return held;
+      const whole = this.reassembly.takeCompleted();
+      if (whole === undefined) return DropReason.None;
+      ip = this.reassembled;
+      const wrapped = ip.wrap(whole, 0, whole.length);
+      if (wrapped !== DropReason.None) return wrapped;
+      flags = 0; // checksum offload flags describe the last fragment's frame, not the whole datagram
+    }
     const destination = ip.destination;
-    if (this.isOwnAddress(destination) && ip.protocol === IpProtocol.Icmp && !ip.isFragment) {
+    if (this.isOwnAddress(destination) && ip.protocol === IpProtocol.Icmp) {
       return this.icmpEcho.receive(ip, flags);
     }
     const receiver = this.receivers[ip.protocol];
