@@ -1,0 +1,353 @@
+/**
+ * The UDP engine: the Ipv4Receiver for protocol 17. Each datagram from the guest is validated
+ * (length, checksum unless the device left it partial or verified it; zero = none), offered to the
+ * registered UdpServices first (DHCP, published-port replies), and otherwise forwarded to the host:
+ * every guest (address, port) gets a Binding backed by host datagram sockets, so replies from any
+ * host peer come back to the same guest port (full cone, as libslirp). A reply appears to come from
+ * the peer's own address (host loopback as the gateway, HostAddressMap.toGuest), except replies from
+ * an endpoint the guest reached through a mapped address (the DNS upstream behind 10.0.2.3:53),
+ * which come from the address the guest sent to: a small reverse map per binding.
+ *
+ * Also the UdpGuestSender of services and published ports: sendToGuest() from any source address,
+ * fragmented when larger than the MTU.
+ *
+ * Bounded: bindings by limits.udpBindings (a newcomer is dropped and counted), idle bindings expire
+ * (240 s as libslirp's SO_EXPIRE; 10 s for bindings that only spoke DNS, as its SO_EXPIREFAST) on one
+ * sweep timer, not a timer per binding. Never throws on guest input: drops are counted.
+ */
+import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
+import { DropReason } from '../../wire/drop-reason.js';
+import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
+import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../wire/ipv4.js';
+import { fillUdpChecksumIpv4, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
+import type { TimerHandle } from '../clock.js';
+import { isInNetwork } from '../config.js';
+import type { HostAddressMap, HostEndpoint } from '../host-address-map.js';
+import { IPV4_MAX_PAYLOAD, Ipv4Fragmenter } from '../ipv4-fragmenter.js';
+import { L4_OFFSET } from '../ipv4-output.js';
+import type { Ipv4Receiver, Stack } from '../stack.js';
+import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from './host-udp-port.js';
+import type { UdpGuestSender, UdpService } from './udp-service.js';
+
+/** libslirp's SO_EXPIRE: an idle UDP socket is closed after 240 s. */
+export const UDP_IDLE_MS = 240_000;
+/** libslirp's SO_EXPIREFAST: a binding that only spoke to DNS (port 53) goes after 10 s. */
+export const UDP_DNS_IDLE_MS = 10_000;
+/** Expiry is checked at most this often (one sweep over all bindings). */
+const SWEEP_MIN_INTERVAL_MS = 1_000;
+/** Mapped destinations remembered per binding (in practice: the DNS upstream). */
+const REVERSE_MAP_LIMIT = 16;
+
+export interface UdpEngineOptions {
+  readonly hostPort: HostUdpPort;
+  readonly addressMap: HostAddressMap;
+  /** Offered every guest datagram before it is forwarded, in order. */
+  readonly services?: readonly UdpService[];
+  readonly idleMs?: number;
+  readonly dnsIdleMs?: number;
+}
+
+/** A guest-visible endpoint (address as uint32). */
+interface GuestEndpoint {
+  readonly address: number;
+  readonly port: number;
+}
+
+/** One guest (address, port) and the host sockets that speak for it. */
+export class UdpBinding {
+  socket4: HostUdpSocket | null = null;
+  socket6: HostUdpSocket | null = null;
+  lastUsed: number;
+  /** True while every destination so far was port 53: the short idle timeout applies. */
+  dnsOnly = true;
+  /** Host "address|port" → the guest-visible endpoint the guest addressed (only for mapped ones). */
+  reverse: Map<string, GuestEndpoint> | null = null;
+  /** The latest destination, host side and guest side, for errors the platform cannot attribute. */
+  lastHost: HostEndpoint | null = null;
+  lastGuest: GuestEndpoint | null = null;
+  closed = false;
+
+  constructor(
+    readonly key: number,
+    readonly guestAddress: number,
+    readonly guestPort: number,
+    now: number,
+  ) {
+    this.lastUsed = now;
+  }
+}
+
+function reverseKey(address: string, port: number): string {
+  return `${address.startsWith('::ffff:') ? address.slice(7) : address}|${port}`;
+}
+
+export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
+  private readonly bindings = new Map<number, UdpBinding>();
+  private readonly services: UdpService[];
+  private readonly udp = new UdpPacket();
+  private readonly fragmenter: Ipv4Fragmenter;
+  private readonly hostPort: HostUdpPort;
+  private readonly addressMap: HostAddressMap;
+  private readonly idleMs: number;
+  private readonly dnsIdleMs: number;
+  private sweepTimer: TimerHandle | null = null;
+  private sweepAt = Infinity;
+  private lastSweep = -Infinity;
+  private closed = false;
+  /** Scratch for the quote of an ICMP error about a datagram we no longer hold (host errors). */
+  private readonly quote = new Uint8Array(IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH);
+
+  constructor(
+    private readonly stack: Stack,
+    options: UdpEngineOptions,
+  ) {
+    this.hostPort = options.hostPort;
+    this.addressMap = options.addressMap;
+    this.services = [...(options.services ?? [])];
+    this.idleMs = options.idleMs ?? UDP_IDLE_MS;
+    this.dnsIdleMs = options.dnsIdleMs ?? UDP_DNS_IDLE_MS;
+    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu);
+  }
+
+  /** Live bindings (for stats). */
+  get bindingCount(): number {
+    return this.bindings.size;
+  }
+
+  /** The binding of a guest endpoint, if any (tests, stats). */
+  binding(guestAddress: number, guestPort: number): UdpBinding | undefined {
+    return this.bindings.get(bindingKey(guestAddress, guestPort));
+  }
+
+  /** Registers a service that sees every guest datagram before forwarding; returns its removal. */
+  addUdpService(service: UdpService): () => void {
+    this.services.push(service);
+    return () => {
+      const at = this.services.indexOf(service);
+      if (at >= 0) this.services.splice(at, 1);
+    };
+  }
+
+  // ---- guest → host ----
+
+  receiveIpv4(ip: Ipv4Packet, frameFlags: number): DropReason {
+    if (ip.isFragment) return DropReason.Fragment; // the Stack reassembles before dispatch
+    const udp = this.udp;
+    const reason = udp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
+    if (reason !== DropReason.None) return reason;
+    if ((frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0 && !udp.verifyChecksumIpv4(ip.source, ip.destination)) {
+      return DropReason.BadChecksum;
+    }
+    const source = ip.source;
+    const sourcePort = udp.sourcePort;
+    const destination = ip.destination;
+    const destinationPort = udp.destinationPort;
+    const payload = udp.bytes.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength);
+    const services = this.services;
+    for (let i = 0; i < services.length; i++) {
+      if (services[i].receiveUdp(source, sourcePort, destination, destinationPort, payload)) return DropReason.None;
+    }
+    // Beyond the services, only a configured guest with a real port may speak to the host.
+    if (source === 0 || sourcePort === 0 || destinationPort === 0) return DropReason.BadAddress;
+    const endpoint = this.addressMap.toHost(destination, destinationPort);
+    if (endpoint === undefined) return this.refuse(ip);
+    let binding = this.bindings.get(bindingKey(source, sourcePort));
+    if (binding === undefined) {
+      if (this.bindings.size >= this.stack.config.limits.udpBindings) return DropReason.TableFull;
+      binding = this.createBinding(source, sourcePort);
+    }
+    binding.lastUsed = this.stack.clock.now();
+    if (destinationPort !== 53) binding.dnsOnly = false;
+    this.remember(binding, endpoint, destination, destinationPort);
+    const family = endpoint.address.includes(':') ? 6 : 4;
+    const socket = family === 4 ? (binding.socket4 ??= this.openSocket(binding)) : (binding.socket6 ??= this.openSocket(binding));
+    socket.send(payload, endpoint);
+    return DropReason.None;
+  }
+
+  /** ICMP for a destination we will not forward to (libslirp's answers), or a silent drop. */
+  private refuse(ip: Ipv4Packet): DropReason {
+    const config = this.stack.config;
+    const destination = ip.destination;
+    const broadcast = (config.network | ~config.netmask) >>> 0;
+    // RFC 1122 §3.2.2: never an ICMP error about a broadcast or multicast datagram.
+    if (destination === 0xffffffff || destination === broadcast || destination >>> 28 === 0xe || destination >>> 28 === 0xf) {
+      return DropReason.Blocked;
+    }
+    let code: Icmpv4UnreachableCode;
+    if (destination === config.dns) code = Icmpv4UnreachableCode.Port; // nothing listens there but DNS
+    else if (destination === config.gateway || (destination >>> 24 === 127 || destination === 0)) code = Icmpv4UnreachableCode.Net; // libslirp: EPERM → net unreachable
+    else if (isInNetwork(config, destination)) code = Icmpv4UnreachableCode.Host; // no host behind it
+    else code = Icmpv4UnreachableCode.Net;
+    const quoteLength = icmpv4ErrorQuoteLength(ip.headerLength, ip.length);
+    const head = this.stack.output.head;
+    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, quoteLength);
+    const from = code === Icmpv4UnreachableCode.Port ? destination : config.gateway;
+    this.stack.output.send(from, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
+    return DropReason.Blocked;
+  }
+
+  private createBinding(address: number, port: number): UdpBinding {
+    const now = this.stack.clock.now();
+    const binding = new UdpBinding(bindingKey(address, port), address, port, now);
+    this.bindings.set(binding.key, binding);
+    this.armSweep(now + this.dnsIdleMs);
+    return binding;
+  }
+
+  private remember(binding: UdpBinding, endpoint: HostEndpoint, destination: number, destinationPort: number): void {
+    let guest: GuestEndpoint | null = binding.lastGuest;
+    if (guest === null || guest.address !== destination || guest.port !== destinationPort) {
+      guest = { address: destination, port: destinationPort };
+      binding.lastGuest = guest;
+    }
+    binding.lastHost = endpoint;
+    // A reply from endpoint would appear from toGuest(endpoint.address):endpoint.port; remember the
+    // guest's own view only when that differs (the DNS upstream, mapped from 10.0.2.3:53).
+    if (this.addressMap.toGuest(endpoint.address) === destination && endpoint.port === destinationPort) return;
+    const reverse = (binding.reverse ??= new Map());
+    const key = reverseKey(endpoint.address, endpoint.port);
+    if (reverse.has(key)) return;
+    if (reverse.size >= REVERSE_MAP_LIMIT) reverse.delete(reverse.keys().next().value as string);
+    reverse.set(key, guest);
+  }
+
+  private openSocket(binding: UdpBinding): HostUdpSocket {
+    const events: HostUdpSocketEvents = {
+      onMessage: (payload, address, port) => this.fromHost(binding, payload, address, port),
+      onError: (code, destination) => this.hostError(binding, code, destination),
+    };
+    return this.hostPort.open(events);
+  }
+
+  // ---- host → guest ----
+
+  private fromHost(binding: UdpBinding, payload: Uint8Array, address: string, port: number): void {
+    if (binding.closed || this.closed) return;
+    let source: number | undefined;
+    let sourcePort = port;
+    const mapped = binding.reverse?.get(reverseKey(address, port));
+    if (mapped !== undefined) {
+      source = mapped.address;
+      sourcePort = mapped.port;
+    } else {
+      source = this.addressMap.toGuest(address);
+    }
+    if (source === undefined || sourcePort === 0) {
+      this.stack.countDrop(DropReason.BadAddress);
+      return;
+    }
+    binding.lastUsed = this.stack.clock.now();
+    this.sendToGuest(source, sourcePort, binding.guestAddress, binding.guestPort, payload);
+    this.stack.flushSoon();
+  }
+
+  /**
+   * ECONNREFUSED (the host answered ICMP port unreachable) becomes port unreachable to the guest,
+   * from the destination the guest used; host/net unreachable likewise. Other errors are logged.
+   */
+  private hostError(binding: UdpBinding, code: string, destination: HostEndpoint | undefined): void {
+    if (binding.closed || this.closed) return;
+    let icmpCode: Icmpv4UnreachableCode;
+    if (code === 'ECONNREFUSED') icmpCode = Icmpv4UnreachableCode.Port;
+    else if (code === 'EHOSTUNREACH') icmpCode = Icmpv4UnreachableCode.Host;
+    else if (code === 'ENETUNREACH') icmpCode = Icmpv4UnreachableCode.Net;
+    else {
+      this.stack.logger.debug({ code, guestPort: binding.guestPort }, 'UDP host socket error');
+      this.stack.countDrop(DropReason.HostError);
+      return;
+    }
+    let guest: GuestEndpoint | null | undefined = null;
+    if (destination !== undefined) {
+      guest = binding.reverse?.get(reverseKey(destination.address, destination.port));
+      if (guest === undefined) {
+        const address = this.addressMap.toGuest(destination.address);
+        guest = address === undefined ? null : { address, port: destination.port };
+      }
+    } else {
+      guest = binding.lastGuest;
+    }
+    if (guest === null) return;
+    // The datagram is long gone: quote a header that names the guest's socket (addresses, ports),
+    // which is all a guest stack needs to find it.
+    const quote = this.quote;
+    writeIpv4Header(quote, 0, binding.guestAddress, guest.address, IpProtocol.Udp, UDP_HEADER_LENGTH, 64, 0, 0);
+    writeUdpHeader(quote, IPV4_HEADER_LENGTH, binding.guestPort, guest.port, 0);
+    const head = this.stack.output.head;
+    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, icmpCode, quote, 0, quote.length);
+    const from = icmpCode === Icmpv4UnreachableCode.Port ? guest.address : this.stack.config.gateway;
+    this.stack.output.send(from, binding.guestAddress, IpProtocol.Icmp, end - L4_OFFSET, null);
+    this.stack.flushSoon();
+  }
+
+  /**
+   * Sends a datagram into the guest from any source (services, published ports, host replies),
+   * fragmented when larger than the MTU. payload is lent to the Link until the next flush.
+   */
+  sendToGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): void {
+    if (this.closed) return;
+    if (UDP_HEADER_LENGTH + payload.length > IPV4_MAX_PAYLOAD) {
+      this.stack.countDrop(DropReason.BadLength);
+      return;
+    }
+    const head = this.stack.output.head;
+    writeUdpHeader(head, L4_OFFSET, sourcePort, destinationPort, payload.length);
+    fillUdpChecksumIpv4(head, L4_OFFSET, source, destination, payload);
+    this.fragmenter.send(source, destination, IpProtocol.Udp, UDP_HEADER_LENGTH, payload);
+  }
+
+  // ---- expiry ----
+
+  private armSweep(at: number): void {
+    if (this.closed) return;
+    const when = Math.max(at, this.lastSweep + SWEEP_MIN_INTERVAL_MS);
+    if (this.sweepTimer !== null && this.sweepAt <= when) return;
+    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
+    this.sweepAt = when;
+    this.sweepTimer = this.stack.clock.setTimer(() => this.sweep(), Math.max(0, when - this.stack.clock.now()));
+  }
+
+  /** One pass over every binding: close the idle ones, re-arm for the earliest next deadline. */
+  private sweep(): void {
+    this.sweepTimer = null;
+    this.sweepAt = Infinity;
+    const now = this.stack.clock.now();
+    this.lastSweep = now;
+    let next = Infinity;
+    for (const binding of this.bindings.values()) {
+      const deadline = binding.lastUsed + (binding.dnsOnly ? this.dnsIdleMs : this.idleMs);
+      if (deadline <= now) this.remove(binding);
+      else if (deadline < next) next = deadline;
+    }
+    if (next !== Infinity) this.armSweep(next);
+  }
+
+  private remove(binding: UdpBinding): void {
+    binding.closed = true;
+    this.bindings.delete(binding.key);
+    binding.socket4?.close();
+    binding.socket6?.close();
+    binding.socket4 = binding.socket6 = null;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const binding of [...this.bindings.values()]) this.remove(binding);
+    this.closed = true;
+    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+}
+
+/** Numeric key of a guest endpoint: address * 2^16 + port (below 2^48, exact as a double). */
+function bindingKey(address: number, port: number): number {
+  return (address >>> 0) * 0x10000 + port;
+}
+
+/** Creates the UDP engine, registers it for protocol 17 and its cleanup with the stack. */
+export function installUdp(stack: Stack, options: UdpEngineOptions): UdpEngine {
+  const engine = new UdpEngine(stack, options);
+  stack.setIpv4Receiver(IpProtocol.Udp, engine);
+  stack.onClose(() => engine.close());
+  return engine;
+}

@@ -1,0 +1,201 @@
+/**
+ * Packet-level UDP test context: a Stack with the UDP engine on a MemoryLink and a FakeClock, a fake
+ * host datagram port the test plays by hand, a builder for guest UDP frames (and IPv4 fragments of
+ * them) and a decoder for what the engine emits that is checked by the independent ip-packet decoder
+ * and a naive checksum (test/support/oracle.ts), never by our own codecs alone.
+ */
+import { expect } from 'vitest';
+import type { NetworkConfigInput } from '../../src/stack/config.js';
+import { HostAddressMap, type HostEndpoint } from '../../src/stack/host-address-map.js';
+import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from '../../src/stack/udp/host-udp-port.js';
+import { installUdp, type UdpEngine } from '../../src/stack/udp/udp-engine.js';
+import type { UdpService } from '../../src/stack/udp/udp-service.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/bytes.js';
+import { IpProtocol } from '../../src/wire/ipv4.js';
+import { decodeIpv4Frame, icmpChecksumValid, l4ChecksumValid, naiveChecksum } from './oracle.js';
+import { createStackContext, GUEST_IP, ipv4Frame, type StackContext } from './stack-context.js';
+
+export const ip = (text: string): number => parseIpv4(text)!;
+
+/** One host socket the engine opened; the test plays its peers. */
+export class FakeUdpSocket implements HostUdpSocket {
+  readonly sent: { payload: Uint8Array; destination: HostEndpoint }[] = [];
+  closed = false;
+  constructor(readonly events: HostUdpSocketEvents) {}
+  send(payload: Uint8Array, destination: HostEndpoint): void {
+    if (this.closed) throw new Error('send on a closed fake socket');
+    this.sent.push({ payload: payload.slice(), destination });
+  }
+  close(): void {
+    this.closed = true;
+  }
+  /** A datagram from a host peer arrives on this socket. */
+  deliver(payload: Uint8Array | string, address: string, port: number): void {
+    this.events.onMessage(typeof payload === 'string' ? Buffer.from(payload) : payload, address, port);
+  }
+}
+
+export class FakeUdpPort implements HostUdpPort {
+  readonly sockets: FakeUdpSocket[] = [];
+  open(events: HostUdpSocketEvents): HostUdpSocket {
+    const socket = new FakeUdpSocket(events);
+    this.sockets.push(socket);
+    return socket;
+  }
+  get last(): FakeUdpSocket {
+    const s = this.sockets[this.sockets.length - 1];
+    if (!s) throw new Error('no host socket was opened');
+    return s;
+  }
+  get open_(): FakeUdpSocket[] {
+    return this.sockets.filter((s) => !s.closed);
+  }
+}
+
+export interface GuestDatagram {
+  src?: number;
+  srcPort?: number;
+  dst: number;
+  dstPort: number;
+  payload?: Uint8Array | string;
+  /** Checksum field: 'good' (default), 'zero' (none), 'bad'. */
+  checksum?: 'good' | 'zero' | 'bad';
+  /** Override the UDP length field. */
+  udpLength?: number;
+  identification?: number;
+}
+
+/** The UDP datagram (header + payload) as the guest builds it, checksum per spec. */
+export function udpDatagram(d: GuestDatagram): Uint8Array {
+  const payload = typeof d.payload === 'string' ? Buffer.from(d.payload) : (d.payload ?? new Uint8Array(0));
+  const src = d.src ?? GUEST_IP;
+  const udp = new Uint8Array(8 + payload.length);
+  const srcPort = d.srcPort ?? 40000;
+  udp[0] = srcPort >> 8;
+  udp[1] = srcPort & 0xff;
+  udp[2] = d.dstPort >> 8;
+  udp[3] = d.dstPort & 0xff;
+  const length = udp.length;
+  udp[4] = length >> 8;
+  udp[5] = length & 0xff;
+  udp.set(payload, 8);
+  if ((d.checksum ?? 'good') !== 'zero') {
+    const pseudo = new Uint8Array(12);
+    new DataView(pseudo.buffer).setUint32(0, src);
+    new DataView(pseudo.buffer).setUint32(4, d.dst);
+    pseudo[9] = 17;
+    pseudo[10] = length >> 8;
+    pseudo[11] = length & 0xff;
+    let sum = naiveChecksum(pseudo, udp) || 0xffff;
+    if (d.checksum === 'bad') sum = sum ^ 0x5a5a;
+    udp[6] = sum >> 8;
+    udp[7] = sum & 0xff;
+  }
+  if (d.udpLength !== undefined) {
+    udp[4] = d.udpLength >> 8;
+    udp[5] = d.udpLength & 0xff;
+  }
+  return udp;
+}
+
+/** An Ethernet frame carrying the guest's datagram. */
+export function guestUdpFrame(d: GuestDatagram): Uint8Array {
+  return ipv4Frame(d.src ?? GUEST_IP, d.dst, IpProtocol.Udp, udpDatagram(d), { identification: d.identification ?? 1 });
+}
+
+/**
+ * Cuts an IP payload into fragment frames of at most `chunk` payload bytes each (a multiple of 8),
+ * as RFC 791 does; returns them in order (tests shuffle or drop them).
+ */
+export function fragmentFrames(src: number, dst: number, protocol: number, ipPayload: Uint8Array, chunk: number, identification: number): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let at = 0; at < ipPayload.length; at += chunk) {
+    const end = Math.min(at + chunk, ipPayload.length);
+    const more = end < ipPayload.length ? 0x2000 : 0;
+    frames.push(ipv4Frame(src, dst, protocol, ipPayload.subarray(at, end), { identification, fragmentField: more | (at >> 3) }));
+  }
+  return frames;
+}
+
+export interface EmittedUdp {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  payload: Buffer;
+}
+
+/** Decodes one emitted frame as a whole UDP datagram, checking both checksums independently. */
+export function decodeUdp(frame: Uint8Array): EmittedUdp {
+  const o = decodeIpv4Frame(frame);
+  expect(o.ipChecksumValid).toBe(true);
+  expect(o.ip.protocol).toBe(17);
+  expect(o.ip.fragmentOffset).toBe(0);
+  expect(o.ip.flags & 1).toBe(0); // no More Fragments
+  const data = Buffer.from(o.ip.data);
+  expect(data.readUInt16BE(4)).toBe(data.length);
+  expect(l4ChecksumValid(o.ip)).toBe(true);
+  return { src: o.ip.sourceIp, dst: o.ip.destinationIp, srcPort: data.readUInt16BE(0), dstPort: data.readUInt16BE(2), payload: data.subarray(8) };
+}
+
+export interface EmittedIcmp {
+  src: string;
+  dst: string;
+  type: number;
+  code: number;
+  /** The message after the 8-byte ICMP header (the quote, for errors). */
+  body: Buffer;
+  /** The 4 bytes after type/code/checksum (identifier+sequence, or unused/next-hop MTU). */
+  rest: number;
+}
+
+export function decodeIcmp(frame: Uint8Array): EmittedIcmp {
+  const o = decodeIpv4Frame(frame);
+  expect(o.ipChecksumValid).toBe(true);
+  expect(o.ip.protocol).toBe(1);
+  expect(icmpChecksumValid(o.ip)).toBe(true);
+  const data = Buffer.from(o.ip.data);
+  return { src: o.ip.sourceIp, dst: o.ip.destinationIp, type: data[0], code: data[1], rest: data.readUInt32BE(4), body: data.subarray(8) };
+}
+
+export interface UdpContext extends StackContext {
+  engine: UdpEngine;
+  port: FakeUdpPort;
+  upstream: HostEndpoint | undefined;
+  /** Sends guest datagrams (one batch) and returns the emitted frames. */
+  send(...datagrams: GuestDatagram[]): Uint8Array[];
+  /** Frames the engine emitted since the last take (after letting flushSoon's microtask run). */
+  emitted(): Promise<Uint8Array[]>;
+  drops(name: string): number;
+}
+
+export function createUdpContext(
+  options: { config?: NetworkConfigInput; services?: UdpService[]; upstream?: HostEndpoint; mtu?: number } = {},
+): UdpContext {
+  const ctx = createStackContext({ config: options.config, link: { mtu: options.mtu ?? 1500 } });
+  const port = new FakeUdpPort();
+  const holder = { upstream: options.upstream };
+  const addressMap = new HostAddressMap(ctx.stack.config, () => holder.upstream);
+  const engine = installUdp(ctx.stack, { hostPort: port, addressMap, services: options.services });
+  const result: UdpContext = {
+    ...ctx,
+    engine,
+    port,
+    get upstream() {
+      return holder.upstream;
+    },
+    set upstream(value) {
+      holder.upstream = value;
+    },
+    send: (...datagrams) => ctx.exchange(datagrams.map(guestUdpFrame)),
+    emitted: async () => {
+      await Promise.resolve();
+      await Promise.resolve();
+      return ctx.link.take();
+    },
+    drops: (name) => ctx.stack.stats.snapshot().drops[name] ?? 0,
+  };
+  return result;
+}
+
+export { formatIpv4, GUEST_IP };
