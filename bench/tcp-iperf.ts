@@ -1,6 +1,7 @@
 /**
  * iperf3 through tslirp and through the real slirp4netns, same namespace setup, interleaved
- * (A B A B …), several runs, medians: `npx tsx bench/tcp-iperf.ts [--runs=3] [--seconds=5] [--quick]`.
+ * (A B A B …), several runs, medians:
+ * `npx tsx bench/tcp-iperf.ts [--runs=3] [--seconds=5] [--quick (no published port)] [--only=1500|65520|offloads]`.
  *
  * Configurations: MTU 65520, MTU 1500, and MTU 1500 with tslirp's --enable-offloads (slirp4netns has
  * no offloads: plain 1500 there). Directions: guest→host (`iperf3 -c 10.0.2.2` inside, server
@@ -34,6 +35,8 @@ const arg = (name: string, fallback: number): number => {
 const RUNS = arg('runs', 3);
 const SECONDS = arg('seconds', 5);
 const QUICK = argv.includes('--quick');
+/** --only=1500 (or 65520, offloads): just the configurations whose name contains it. */
+const ONLY = argv.find((a) => a.startsWith('--only='))?.split('=')[1];
 
 type Impl = 'tslirp' | 'slirp4netns';
 interface Config {
@@ -58,6 +61,12 @@ interface Sample {
 }
 
 const tracker = new ProcessTracker();
+/** tslirp and slirp4netns processes (spawned here for their fd 3, so not through the tracker). */
+const engines = new Set<ChildProcess>();
+const stopEverything = async (): Promise<void> => {
+  await Promise.all([...engines].map((child) => stopProcess(child, 3000)));
+  await tracker.killAll();
+};
 const dir = mkdtempSync(join(tmpdir(), 'tslirp-iperf-'));
 
 async function freePort(): Promise<number> {
@@ -90,6 +99,8 @@ async function start(impl: Impl, config: Config): Promise<Instance> {
       : ['--configure', `--mtu=${config.mtu}`, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
   const command = impl === 'tslirp' ? process.execPath : SLIRP4NETNS;
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn' } });
+  engines.add(child);
+  child.once('exit', () => engines.delete(child));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -156,6 +167,7 @@ async function main(): Promise<void> {
     { name: 'MTU 1500', mtu: 1500, offloads: false },
     { name: 'MTU 1500 +offloads', mtu: 1500, offloads: true },
   ];
+  const selected = ONLY ? configs.filter((c) => c.name.includes(ONLY)) : configs;
   const directions: Direction[] = QUICK ? ['guest→host', 'host→guest'] : ['guest→host', 'host→guest', 'pub host→guest', 'pub guest→host'];
   const hostServerPort = await freePort();
   const hostServer = tracker.spawn('iperf3', ['-s', '-B', '127.0.0.1', '-p', String(hostServerPort)]);
@@ -163,7 +175,7 @@ async function main(): Promise<void> {
   if (hostServer.exitCode !== null) throw new Error('iperf3 server did not start');
 
   const rows: string[][] = [];
-  for (const config of configs) {
+  for (const config of selected) {
     const instances: Record<Impl, Instance> = {
       tslirp: await start('tslirp', config),
       slirp4netns: await start('slirp4netns', { ...config, offloads: false }),
@@ -218,12 +230,22 @@ async function main(): Promise<void> {
   for (const row of rows) console.log(line(row));
 }
 
+// Interrupted: end what we started (by PID) before leaving.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void stopEverything().finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
 main()
   .catch((error: unknown) => {
     process.stderr.write(`tcp-iperf: ${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = 1;
   })
   .finally(async () => {
-    await tracker.killAll();
+    await stopEverything();
     rmSync(dir, { recursive: true, force: true });
   });
