@@ -7,7 +7,8 @@
         "native/napi_util.c",
         "native/ns_attach.c",
         "native/tap_io.c",
-        "native/sandbox.c"
+        "native/sandbox.c",
+        "native/icmp_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

@@ -1,0 +1,191 @@
+/**
+ * ICMP echo to destinations other than our own addresses (the Stack answers 10.0.2.2/.3 itself
+ * before this receiver is asked): each guest (address, echo identifier) gets a host echo socket;
+ * requests go out through it, and replies come back from the peer's guest-visible address with the
+ * guest's identifier restored (the host kernel replaced it with the socket's own) and the checksum
+ * redone; replies larger than the MTU are fragmented. Registered for protocol 1.
+ *
+ * When the host refuses echo sockets (net.ipv4.ping_group_range excludes our group), the request is
+ * dropped and counted, with one clear warning for the process's life, as slirp4netns does; opening is
+ * retried on later requests, so fixing the sysctl needs no restart.
+ *
+ * Bounded: MAX_ECHO_SESSIONS sockets (a newcomer is dropped), idle sessions closed after 60 s on one
+ * sweep timer. Only echo requests are forwarded; other guest ICMP is dropped. Never throws on guest
+ * input.
+ */
+import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../link/link.js';
+import { writeUint16 } from '../wire/bytes.js';
+import { DropReason } from '../wire/drop-reason.js';
+import { fillIcmpv4Checksum, ICMPV4_HEADER_LENGTH, Icmpv4Packet, Icmpv4Type } from '../wire/icmpv4.js';
+import { IpProtocol, type Ipv4Packet } from '../wire/ipv4.js';
+import type { TimerHandle } from './clock.js';
+import type { HostAddressMap } from './host-address-map.js';
+import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
+import { Ipv4Fragmenter } from './ipv4-fragmenter.js';
+import { L4_OFFSET } from './ipv4-output.js';
+import type { Ipv4Receiver, Stack } from './stack.js';
+
+export const ECHO_IDLE_MS = 60_000;
+export const MAX_ECHO_SESSIONS = 256;
+const SWEEP_MIN_INTERVAL_MS = 1_000;
+
+export interface IcmpForwarderOptions {
+  readonly hostPort: HostIcmpPort;
+  readonly addressMap: HostAddressMap;
+  readonly maxSessions?: number;
+  readonly idleMs?: number;
+}
+
+interface EchoSession {
+  readonly key: number;
+  readonly guestAddress: number;
+  readonly identifier: number;
+  readonly socket: HostIcmpSocket;
+  lastUsed: number;
+  closed: boolean;
+}
+
+export class IcmpForwarder implements Ipv4Receiver {
+  private readonly sessions = new Map<number, EchoSession>();
+  private readonly icmp = new Icmpv4Packet();
+  private readonly fragmenter: Ipv4Fragmenter;
+  private readonly maxSessions: number;
+  private readonly idleMs: number;
+  private warnedRefused = false;
+  private sweepTimer: TimerHandle | null = null;
+  private sweepAt = Infinity;
+  private lastSweep = -Infinity;
+  private closed = false;
+
+  constructor(
+    private readonly stack: Stack,
+    private readonly options: IcmpForwarderOptions,
+  ) {
+    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu);
+    this.maxSessions = options.maxSessions ?? MAX_ECHO_SESSIONS;
+    this.idleMs = options.idleMs ?? ECHO_IDLE_MS;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  receiveIpv4(ip: Ipv4Packet, frameFlags: number): DropReason {
+    if (ip.isFragment) return DropReason.Fragment; // the Stack reassembles before dispatch
+    const icmp = this.icmp;
+    const verify = (frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0;
+    const reason = icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength, verify);
+    if (reason !== DropReason.None) return reason;
+    if (icmp.type !== Icmpv4Type.EchoRequest || icmp.code !== 0) return DropReason.UnsupportedProtocol;
+    const source = ip.source;
+    const destination = ip.destination;
+    if (source === 0) return DropReason.BadAddress;
+    const config = this.stack.config;
+    const broadcast = (config.network | ~config.netmask) >>> 0;
+    // No echo to broadcast or multicast through us (no amplification), nor to blocked or virtual hosts.
+    if (destination === 0xffffffff || destination === broadcast || destination >>> 28 >= 0xe) return DropReason.Blocked;
+    const endpoint = this.options.addressMap.toHost(destination, 0);
+    if (endpoint === undefined || endpoint.address.includes(':')) return DropReason.Blocked;
+    const key = (source >>> 0) * 0x10000 + icmp.identifier;
+    let session = this.sessions.get(key);
+    if (session === undefined) {
+      if (this.sessions.size >= this.maxSessions) return DropReason.TableFull;
+      const opened = this.open(key, source, icmp.identifier);
+      if (opened === undefined) return DropReason.HostError;
+      session = opened;
+    }
+    session.lastUsed = this.stack.clock.now();
+    session.socket.send(icmp.bytes.subarray(icmp.offset, icmp.offset + icmp.length), endpoint.address);
+    return DropReason.None;
+  }
+
+  private open(key: number, guestAddress: number, identifier: number): EchoSession | undefined {
+    let session: EchoSession | undefined;
+    const socket = this.options.hostPort.open({
+      onMessage: (message, address) => {
+        if (session !== undefined) this.fromHost(session, message, address);
+      },
+    });
+    if (typeof socket === 'string') {
+      if (!this.warnedRefused) {
+        this.warnedRefused = true;
+        const gid = process.getgid?.();
+        this.stack.logger.warn(
+          { code: socket },
+          `ICMP echo to hosts other than the gateway is dropped: the host refuses ping sockets (${socket}); allow group ${gid ?? '?'} with sysctl -w net.ipv4.ping_group_range="${gid ?? 0} ${gid ?? 0}"`,
+        );
+      }
+      return undefined;
+    }
+    session = { key, guestAddress, identifier, socket, lastUsed: this.stack.clock.now(), closed: false };
+    this.sessions.set(key, session);
+    this.armSweep(session.lastUsed + this.idleMs);
+    return session;
+  }
+
+  private fromHost(session: EchoSession, message: Uint8Array, address: string): void {
+    if (session.closed || this.closed) return;
+    if (message.length < ICMPV4_HEADER_LENGTH || message[0] !== Icmpv4Type.EchoReply) {
+      this.stack.countDrop(DropReason.UnsupportedProtocol);
+      return;
+    }
+    const source = this.options.addressMap.toGuest(address);
+    if (source === undefined) {
+      this.stack.countDrop(DropReason.BadAddress);
+      return;
+    }
+    session.lastUsed = this.stack.clock.now();
+    const head = this.stack.output.head;
+    head.set(message.subarray(0, ICMPV4_HEADER_LENGTH), L4_OFFSET);
+    writeUint16(head, L4_OFFSET + 4, session.identifier);
+    const data = message.subarray(ICMPV4_HEADER_LENGTH);
+    fillIcmpv4Checksum(head, L4_OFFSET, ICMPV4_HEADER_LENGTH, data);
+    this.fragmenter.send(source, session.guestAddress, IpProtocol.Icmp, ICMPV4_HEADER_LENGTH, data);
+    this.stack.flushSoon();
+  }
+
+  private armSweep(at: number): void {
+    if (this.closed) return;
+    const when = Math.max(at, this.lastSweep + SWEEP_MIN_INTERVAL_MS);
+    if (this.sweepTimer !== null && this.sweepAt <= when) return;
+    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
+    this.sweepAt = when;
+    this.sweepTimer = this.stack.clock.setTimer(() => this.sweep(), Math.max(0, when - this.stack.clock.now()));
+  }
+
+  private sweep(): void {
+    this.sweepTimer = null;
+    this.sweepAt = Infinity;
+    const now = this.stack.clock.now();
+    this.lastSweep = now;
+    let next = Infinity;
+    for (const session of this.sessions.values()) {
+      const deadline = session.lastUsed + this.idleMs;
+      if (deadline <= now) this.remove(session);
+      else if (deadline < next) next = deadline;
+    }
+    if (next !== Infinity) this.armSweep(next);
+  }
+
+  private remove(session: EchoSession): void {
+    session.closed = true;
+    this.sessions.delete(session.key);
+    session.socket.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const session of [...this.sessions.values()]) this.remove(session);
+    this.closed = true;
+    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+}
+
+/** Creates the forwarder, registers it for protocol 1 and its cleanup with the stack. */
+export function installIcmpForward(stack: Stack, options: IcmpForwarderOptions): IcmpForwarder {
+  const forwarder = new IcmpForwarder(stack, options);
+  stack.setIpv4Receiver(IpProtocol.Icmp, forwarder);
+  stack.onClose(() => forwarder.close());
+  return forwarder;
+}
