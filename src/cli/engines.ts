@@ -61,12 +61,24 @@ export function refusingConnector(logger: Logger): GuestConnector {
 }
 
 export async function installEngines(stack: Stack, settings: EngineSettings): Promise<InstalledEngines> {
-  const [{ installTcp }, { NodeTcpPort, adoptSocket }, { HostAddressMap }, { createDnsUpstream }, { ResolvConfReader }] = await Promise.all([
+  const [
+    { installTcp },
+    { NodeTcpPort, adoptSocket },
+    { HostAddressMap },
+    { createDnsUpstream },
+    { ResolvConfReader },
+    { installUdp },
+    { NodeUdpPort },
+    { installDhcp },
+  ] = await Promise.all([
     import('../stack/tcp/tcp-engine.js'),
     import('../host/node-tcp-port.js'),
     import('../stack/host-address-map.js'),
     import('../stack/services/dns-upstream.js'),
     import('../host/resolv-conf.js'),
+    import('../stack/udp/udp-engine.js'),
+    import('../host/node-udp-port.js'),
+    import('../stack/services/dhcp-server.js'),
   ]);
   const bind = { ipv4: settings.outboundAddr, ipv6: settings.outboundAddr6 };
   // 10.0.2.3:53 (UDP and TCP): --dns-upstream, else the first nameserver of /etc/resolv.conf, re-read
@@ -80,8 +92,10 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   });
   const addressMap = new HostAddressMap(stack.config, dnsUpstream);
   const tcp = installTcp(stack, { hostPort: new NodeTcpPort(bind), addressMap });
-  const refusing = refusingConnector(settings.logger);
-  // UDP engine: install here with its services (DHCP, DNS forwarder) and addUdpService/sendToGuest.
+  // UDP: bindings to host dgram sockets (10.0.2.3:53 relayed to the upstream through the address map),
+  // with the DHCP server as its first service.
+  const udp = installUdp(stack, { hostPort: new NodeUdpPort(bind), addressMap });
+  installDhcp(stack, udp);
   const connector: GuestConnector = {
     tcp: {
       openToGuest(open: GuestTcpOpen): void {
@@ -94,7 +108,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
         if (!tcp.openToGuest(tuple, (events) => adoptSocket(open.socket, events))) open.socket.destroy();
       },
     },
-    udp: refusing.udp,
+    udp,
   };
-  return { connector, tcpFlows: () => tcp.size, parts: ['tcp'] };
+  return { connector, tcpFlows: () => tcp.size, udpBindings: () => udp.bindingCount, parts: ['tcp', 'udp', 'dhcp', 'dns'] };
 }
