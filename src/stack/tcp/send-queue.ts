@@ -1,6 +1,7 @@
 /**
  * Bytes read from the host and not yet acknowledged by the guest, kept as the chunks the host socket
- * handed us (no copy): segments are views into them, and retransmissions re-read them. Sequence
+ * handed us (no copy; contiguous reads merged): segments are views into them, and retransmissions
+ * re-read them. Sequence
  * numbers are tracked relative to `baseSeq` (the sequence number of the first kept byte).
  */
 import { seqAdd, seqDiff } from '../../wire/tcp-seq.js';
@@ -22,9 +23,19 @@ export class SendQueue {
     this.length = 0;
   }
 
+  /**
+   * Appends bytes read from the host. A chunk that continues the previous one in the same memory
+   * (the host port reads into a slab, each read right after the last) extends it, so segments can
+   * be cut across read boundaries as plain views.
+   */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
+    const last = this.chunks.length > this.head ? this.chunks[this.chunks.length - 1] : undefined;
+    if (last !== undefined && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
+      this.chunks[this.chunks.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + chunk.length);
+    } else {
+      this.chunks.push(chunk);
+    }
     this.length += chunk.length;
   }
 

@@ -1,0 +1,160 @@
+/**
+ * NodeTcpPort against real loopback sockets: starts paused, reads land contiguously in our slab
+ * (views the engine may keep), pause from inside onData stops reading, end/half-close both ways,
+ * refusal classified for an RST, and adoptSocket for accepted sockets. Loopback only.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NodeTcpPort, adoptSocket } from '../../src/host/node-tcp-port.js';
+import { HostConnectError, type HostStream, type HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
+
+const servers: Server[] = [];
+const accepted = new Set<Socket>();
+afterEach(async () => {
+  for (const s of accepted) s.destroy();
+  accepted.clear();
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+});
+
+async function listen(onSocket: (s: Socket) => void): Promise<number> {
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    accepted.add(s);
+    onSocket(s);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as { port: number }).port;
+}
+
+interface Recorder extends HostStreamEvents {
+  log: string[];
+  chunks: Uint8Array[];
+  connected: Promise<void>;
+  closed: Promise<void>;
+  ended: Promise<void>;
+}
+
+function recorder(onData?: (chunk: Uint8Array) => void): Recorder {
+  let connected!: () => void;
+  let closed!: () => void;
+  let ended!: () => void;
+  const r: Recorder = {
+    log: [],
+    chunks: [],
+    connected: new Promise((res) => (connected = res)),
+    closed: new Promise((res) => (closed = res)),
+    ended: new Promise((res) => (ended = res)),
+    onConnect: () => {
+      r.log.push('connect');
+      connected();
+    },
+    onData: (chunk) => {
+      r.chunks.push(chunk);
+      onData?.(chunk);
+    },
+    onEnd: () => {
+      r.log.push('end');
+      ended();
+    },
+    onError: (error, code) => r.log.push(`error ${HostConnectError[error]} ${code}`),
+    onDrain: () => undefined,
+    onClose: () => {
+      r.log.push('close');
+      closed();
+    },
+  };
+  return r;
+}
+
+const total = (chunks: Uint8Array[]): number => chunks.reduce((n, c) => n + c.length, 0);
+
+describe('NodeTcpPort', { timeout: 5000 }, () => {
+  it('connects paused, reads nothing until resumed, then delivers every byte and the end', async () => {
+    const payload = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+    const port = await listen((s) => s.end(payload));
+    const events = recorder();
+    const stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(events.chunks).toHaveLength(0);
+    stream.resume();
+    await events.ended;
+    expect(Buffer.concat(events.chunks).equals(payload)).toBe(true);
+    // Reads land one after another in the same slab: the engine's queue can merge them.
+    const contiguous = events.chunks.slice(1).filter((c, i) => c.buffer === events.chunks[i].buffer && c.byteOffset === events.chunks[i].byteOffset + events.chunks[i].length);
+    expect(contiguous.length).toBeGreaterThan(0);
+    stream.end();
+    await events.closed;
+  });
+
+  it('pausing from inside onData stops reading until resume (backpressure, no copies)', async () => {
+    const port = await listen((s) => s.end(Buffer.alloc(8 * 1024 * 1024, 1)));
+    let stream: HostStream | undefined;
+    let seen = 0;
+    const events = recorder((chunk) => {
+      seen += chunk.length;
+      if (seen >= 1024 * 1024) stream?.pause();
+    });
+    stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await new Promise((r) => setTimeout(r, 200));
+    const atPause = total(events.chunks);
+    expect(atPause).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(atPause).toBeLessThan(8 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(total(events.chunks)).toBe(atPause);
+    seen = -1e12;
+    stream.resume();
+    await events.ended;
+    expect(total(events.chunks)).toBe(8 * 1024 * 1024);
+    stream.destroy();
+  });
+
+  it('writes and half-closes towards the host; the host end arrives as onEnd', async () => {
+    let received = '';
+    const port = await listen((s) => {
+      s.on('data', (d: Buffer) => (received += d.toString()));
+      s.on('end', () => s.end('bye'));
+    });
+    const events = recorder();
+    const stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    stream.write(Buffer.from('hello'));
+    stream.end();
+    await events.ended;
+    expect(received).toBe('hello');
+    expect(Buffer.concat(events.chunks).toString()).toBe('bye');
+    await events.closed;
+  });
+
+  it('classifies a refused connect', async () => {
+    const port = await listen(() => undefined);
+    await new Promise((r) => servers.pop()!.close(r));
+    const events = recorder();
+    new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.closed;
+    expect(events.log).toEqual(['error Refused ECONNREFUSED', 'close']);
+  });
+
+  it('adopts an accepted socket (data events) with the same stream surface', async () => {
+    let accepted!: (s: Socket) => void;
+    const acceptedSocket = new Promise<Socket>((r) => (accepted = r));
+    const port = await listen((s) => accepted(s));
+    const { connect } = await import('node:net');
+    const client = connect({ host: '127.0.0.1', port });
+    const socket = await acceptedSocket;
+    const events = recorder();
+    const stream = adoptSocket(socket, events);
+    client.end('from client');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(events.chunks).toHaveLength(0); // paused until the engine resumes it
+    stream.resume();
+    await events.ended;
+    expect(Buffer.concat(events.chunks).toString()).toBe('from client');
+    stream.destroy();
+    client.destroy();
+  });
+});
