@@ -70,6 +70,8 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     { installUdp },
     { NodeUdpPort },
     { installDhcp },
+    { installIcmpForward },
+    { NodeIcmpPort },
   ] = await Promise.all([
     import('../stack/tcp/tcp-engine.js'),
     import('../host/node-tcp-port.js'),
@@ -79,6 +81,8 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     import('../stack/udp/udp-engine.js'),
     import('../host/node-udp-port.js'),
     import('../stack/services/dhcp-server.js'),
+    import('../stack/icmp-forward.js'),
+    import('../host/node-icmp-port.js'),
   ]);
   const bind = { ipv4: settings.outboundAddr, ipv6: settings.outboundAddr6 };
   // 10.0.2.3:53 (UDP and TCP): --dns-upstream, else the first nameserver of /etc/resolv.conf, re-read
@@ -96,6 +100,8 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   // with the DHCP server as its first service.
   const udp = installUdp(stack, { hostPort: new NodeUdpPort(bind), addressMap });
   installDhcp(stack, udp);
+  // ICMP echo to other hosts through unprivileged ping sockets (our own addresses: the Stack answers).
+  installIcmpForward(stack, { hostPort: new NodeIcmpPort(), addressMap });
   const connector: GuestConnector = {
     tcp: {
       openToGuest(open: GuestTcpOpen): void {
@@ -110,5 +116,5 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     },
     udp,
   };
-  return { connector, tcpFlows: () => tcp.size, udpBindings: () => udp.bindingCount, parts: ['tcp', 'udp', 'dhcp', 'dns'] };
+  return { connector, tcpFlows: () => tcp.size, udpBindings: () => udp.bindingCount, parts: ['tcp', 'udp', 'dhcp', 'dns', 'icmp'] };
 }

@@ -38,15 +38,26 @@ class NodeIcmpSocket implements HostIcmpSocket {
 }
 
 export class NodeIcmpPort implements HostIcmpPort {
-  private readonly open_: () => number;
+  private open_: (() => number) | undefined;
 
-  constructor(addon: IcmpAddon = loadNativeAddon() as unknown as IcmpAddon) {
+  /** addon: for tests; by default the native addon, loaded on the first echo request (not at start-up). */
+  constructor(private readonly addon?: IcmpAddon) {}
+
+  private opener(): () => number {
+    if (this.open_ !== undefined) return this.open_;
+    let addon: IcmpAddon | undefined = this.addon;
+    try {
+      addon ??= loadNativeAddon() as unknown as IcmpAddon;
+    } catch {
+      addon = {};
+    }
     const open = addon.icmpSocketOpen;
-    this.open_ = typeof open === 'function' ? open : () => -(constants.errno.ENOSYS ?? 38);
+    this.open_ = typeof open === 'function' ? open : () => -constants.errno.ENOSYS;
+    return this.open_;
   }
 
   open(events: HostIcmpSocketEvents): HostIcmpSocket | string {
-    const fd = this.open_();
+    const fd = this.opener()();
     if (fd < 0) return errnoName(-fd);
     const socket = dgram.createSocket('udp4');
     socket.on('message', (message, remote) => events.onMessage(message, remote.address));

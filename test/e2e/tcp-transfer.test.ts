@@ -52,6 +52,7 @@ elif mode == 'get':
     n = 0
     t0 = time.monotonic()
     s = socket.create_connection((host, port))
+    connected = time.monotonic() - t0
     buf = bytearray(1 << 20)
     while True:
         k = s.recv_into(buf)
@@ -59,7 +60,7 @@ elif mode == 'get':
         h.update(memoryview(buf)[:k])
         n += k
     s.close()
-    print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0}))
+    print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0, 'connect_seconds': connected}))
 elif mode == 'many':
     count, size, hold = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -182,7 +183,7 @@ async function guestGet(
   servers: HostServers,
   size: number,
   timeoutMs: number,
-): Promise<{ sha256: string; length: number; seconds: number; sent: string }> {
+): Promise<{ sha256: string; length: number; seconds: number; connect_seconds: number; sent: string }> {
   servers.sourceSize = size;
   const before = servers.sent.length;
   const got = JSON.parse(await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', '10.0.2.2', String(servers.sourcePort)], timeoutMs));
@@ -201,7 +202,9 @@ async function expectGetIntact(ns: TestNamespace, servers: HostServers, size: nu
   const get = await guestGet(ns, servers, size, timeoutMs);
   expect(get.length).toBe(size);
   expect(get.sha256).toBe(get.sent);
-  console.log(`${label}: ${size / MB} MB host→guest in ${get.seconds.toFixed(2)} s (${((size * 8) / get.seconds / 1e9).toFixed(2)} Gbit/s)`);
+  console.log(
+    `${label}: ${size / MB} MB host→guest in ${get.seconds.toFixed(2)} s (${((size * 8) / get.seconds / 1e9).toFixed(2)} Gbit/s; connect ${get.connect_seconds.toFixed(2)} s)`,
+  );
   return get.seconds;
 }
 

@@ -21,7 +21,10 @@ import {
   DhcpOption,
 } from '../../src/wire/dhcp.js';
 import { DropReason } from '../../src/wire/drop-reason.js';
-import { createStackContext, type StackContext } from '../support/stack-context.js';
+import { decodeIpv4Frame } from '../support/oracle.js';
+import { createStackContext, ipv4Frame, type StackContext } from '../support/stack-context.js';
+import { createUdpContext, decodeUdp, udpDatagram } from '../support/udp-context.js';
+import { VETH_DHCP_DISCOVER } from '../wire/captured.js';
 
 const BROADCAST = 0xffffffff;
 const GATEWAY = parseIpv4('10.0.2.2')!;
@@ -492,5 +495,65 @@ describe('DHCP server', () => {
     expect(sender.take()).toHaveLength(1);
     ctx.stack.close();
     expect(services).toEqual([]);
+  });
+});
+
+describe('DHCP through the UDP engine (frames in, frames out, checked by ip-packet)', () => {
+  const CAPTURED_MAC = 0x5254_0012_3456;
+  const CAPTURED_MAC_TEXT = '52:54:00:12:34:56';
+
+  /** A client message as a frame: from 0.0.0.0 to the Ethernet and IP broadcast, or unicast from src. */
+  function clientFrame(payload: Uint8Array, src = 0, dst = BROADCAST): Uint8Array {
+    const udp = udpDatagram({ src, srcPort: 68, dst, dstPort: 67, payload });
+    return ipv4Frame(src, dst, 17, udp, { sourceMac: CAPTURED_MAC, destinationMac: dst === BROADCAST ? 0xffff_ffff_ffff : undefined });
+  }
+
+  test('captured udhcpc DISCOVER → OFFER broadcast from 10.0.2.2:67; REQUEST → ACK; renewal ACK unicast to the guest MAC; nothing reaches the host', async () => {
+    const ctx = createUdpContext();
+    context = ctx;
+    const server = installDhcp(ctx.stack, ctx.engine);
+    const [offerFrame, ...more] = ctx.exchange(VETH_DHCP_DISCOVER);
+    expect(more).toEqual([]);
+    const frame = decodeIpv4Frame(offerFrame);
+    expect(frame.destinationMac).toBe('ff:ff:ff:ff:ff:ff');
+    expect(frame.sourceMac).toBe('52:55:0a:00:02:02');
+    const offer = decodeUdp(offerFrame);
+    expect([offer.src, offer.srcPort, offer.dst, offer.dstPort]).toEqual(['10.0.2.2', 67, '255.255.255.255', 68]);
+    const o = decode(offer.payload);
+    expect(o.xid).toBe(0x5177750c);
+    expect(o.chaddr).toBe(CAPTURED_MAC);
+    expect(formatIpv4(o.yiaddr)).toBe('10.0.2.15');
+
+    // udhcpc's REQUEST carries the same client identifier (61: 01 + MAC) as its DISCOVER.
+    const clientId = [1, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+    const request = clientMessage({ type: DhcpMessageType.Request, mac: CAPTURED_MAC, clientId, requested: o.yiaddr, serverId: GATEWAY });
+    const [ackFrame] = ctx.exchange(clientFrame(request));
+    const ack = decodeUdp(ackFrame);
+    expect(ack.dst).toBe('255.255.255.255');
+    expect(decode(ack.payload).type).toBe(DhcpMessageType.Ack);
+    expect(server.describeLeases()).toEqual([{ address: '10.0.2.15', state: 'bound', key: 'id:01525400123456' }]);
+
+    // RENEWING: unicast from the configured address; the answer goes to that address and MAC.
+    const renew = clientMessage({ type: DhcpMessageType.Request, mac: CAPTURED_MAC, clientId, ciaddr: ip('10.0.2.15') });
+    const [renewFrame] = ctx.exchange(clientFrame(renew, ip('10.0.2.15'), GATEWAY));
+    expect(decodeIpv4Frame(renewFrame).destinationMac).toBe(CAPTURED_MAC_TEXT);
+    const renewed = decodeUdp(renewFrame);
+    expect([renewed.dst, renewed.dstPort]).toEqual(['10.0.2.15', 68]);
+    expect(formatIpv4(decode(renewed.payload).yiaddr)).toBe('10.0.2.15');
+
+    expect(ctx.port.sockets).toHaveLength(0);
+    expect(ctx.stack.stats.totalDrops).toBe(0);
+  });
+
+  test('malformed DHCP frames are counted once and not forwarded to the host', () => {
+    const ctx = createUdpContext();
+    context = ctx;
+    installDhcp(ctx.stack, ctx.engine);
+    const bad = clientMessage({ type: DhcpMessageType.Discover });
+    bad[236] ^= 0xff; // magic cookie
+    expect(ctx.exchange([clientFrame(bad), clientFrame(bad.slice(0, 100))])).toEqual([]);
+    expect(ctx.drops('malformed')).toBe(1);
+    expect(ctx.drops('truncated')).toBe(1);
+    expect(ctx.port.sockets).toHaveLength(0);
   });
 });

@@ -83,4 +83,26 @@ describe('TCP edge cases', () => {
     expect(c.stream.ended).toBe(true);
     expect(filled.map((s) => s.ack)).toEqual([seq(c.guestNext, 7)]);
   });
+
+  it('keeps new data flowing during SACK recovery, and repairs a hole again when its repair is lost', async () => {
+    const t = new TcpContext();
+    const c = await t.open({ mss: 1000, sackPermitted: true });
+    const first = await t.hostData(c, 'd'.repeat(30_000));
+    expect(first).toHaveLength(10); // initial congestion window: 10 segments
+    const at = (n: number): number => seq(c.remoteFirst, n);
+    const dupAck = (sackEnd: number) => t.inject(t.spec(c, { flags: TCP_ACK, ack: at(0), sack: [[at(1000), at(sackEnd)]] }));
+    // Limited transmit (RFC 3042): the first two duplicates each let one new segment out.
+    expect(dupAck(2000).map((s) => s.seq)).toEqual([at(10_000)]);
+    expect(dupAck(3000).map((s) => s.seq)).toEqual([at(11_000)]);
+    // Third: repair the hole; SACKed bytes do not count as in flight, so new data keeps going.
+    expect(dupAck(4000).map((s) => s.seq)).toEqual([at(0), at(12_000)]);
+    // That repair is lost. Each further SACK lets more new data out...
+    expect(dupAck(5000).map((s) => s.seq)).toEqual([at(13_000)]);
+    expect(dupAck(11_000).map((s) => s.seq)).toEqual([14, 15, 16, 17, 18, 19].map((k) => at(k * 1000)));
+    expect(dupAck(13_000).map((s) => s.seq)).toEqual([at(20_000), at(21_000)]);
+    // ...and once 3 segments sent after the repair pass began (12000 on) are SACKed while the hole is
+    // still open, the repair is taken as lost and sent again (not left to the RTO).
+    expect(dupAck(15_000).map((s) => s.seq)).toEqual([at(0), at(22_000), at(23_000)]);
+    expect(dupAck(16_000).map((s) => s.seq)).toEqual([at(24_000)]);
+  });
 });

@@ -287,6 +287,10 @@ async function transfer(seed: number, faults: FaultProbabilities) {
   let hostEnded = false;
   let connected = false;
   let rounds = 0;
+  const start = clock.now();
+  /** Fake milliseconds until each direction had all its bytes. */
+  let downMs = -1;
+  let upMs = -1;
   const done = (): boolean =>
     guest.finReceived && guest.una === SIZE + 1 && port.streams.length > 0 && port.last.ended && engine.size === 0;
   while (!done() && rounds++ < 400_000) {
@@ -311,12 +315,14 @@ async function transfer(seed: number, faults: FaultProbabilities) {
       stream.events.onEnd();
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
+    if (downMs < 0 && guest.rcvNext >= SIZE) downMs = clock.now() - start;
+    if (upMs < 0 && port.streams.length > 0 && port.last.written.reduce((n, c) => n + c.length, 0) >= SIZE) upMs = clock.now() - start;
     if (!busy && guest.inbox.length === 0) {
       link.releaseHeld();
       clock.advance(10);
     }
   }
-  return { port, engine, guest, link, up, down, clock, rounds };
+  return { port, engine, guest, link, up, down, clock, rounds, downMs, upMs };
 }
 
 describe('TCP through a FaultLink', () => {

@@ -74,6 +74,8 @@ export class Flow implements WheelEntry, FlowTuple {
   recoverSeq = 0;
   /** Next hole to retransmit during recovery (SACK-driven). */
   retransmitNext = 0;
+  /** sendMax when the current pass of hole repairs began (to notice repairs lost in turn). */
+  repairMark = 0;
   /** SACK scoreboard: ranges the guest holds above sendUna, flat [l0, r0, l1, r1, ...], merged. */
   sacked: number[] = [];
   retransmitCount = 0;

@@ -67,9 +67,12 @@ export class TcpSender {
     const windowLimit = Math.min(flow.sendWindow, flow.congestionWindow);
     const segmentLimit = this.segmentLimit(flow);
     const dataEnd = queue.endSeq;
+    // RFC 6675 "pipe": bytes the guest SACKed have left the network; counting them would stall new
+    // data during recovery (no new data, no new SACKs, a lost repair waits for the RTO).
+    const sackedBytes = flow.sacked.length > 0 ? this.sackedBytes(flow) : 0;
     let sent = false;
     while (seqLt(flow.sendNext, dataEnd)) {
-      const inFlight = seqDiff(flow.sendNext, una);
+      const inFlight = seqDiff(flow.sendNext, una) - sackedBytes;
       const room = windowLimit - inFlight;
       if (room <= 0) break;
       // Skip what the guest already holds (after an RTO rewound sendNext).
@@ -173,6 +176,7 @@ export class TcpSender {
     flow.slowStartThreshold = Math.max(Math.floor(flight * 0.7), MIN_CWND_SEGMENTS * flow.sendMss);
     flow.congestionWindow = flow.slowStartThreshold;
     flow.retransmitNext = flow.sendQueue.baseSeq;
+    flow.repairMark = flow.sendMax;
     this.repairHoles(flow, true);
   }
 
@@ -185,6 +189,12 @@ export class TcpSender {
     if (seqLt(flow.retransmitNext, una)) flow.retransmitNext = una;
     const sacked = flow.sacked;
     const highest = sacked.length > 0 ? sacked[sacked.length - 1] : una;
+    // A repair that was lost too: the guest has SACKed 3 segments sent after this repair pass began,
+    // yet holes below the repairs are still open. Start the pass again (RACK's reasoning, simply).
+    if (sacked.length > 0 && seqGt(flow.retransmitNext, una) && seqGe(highest, seqAdd(flow.repairMark, 3 * flow.sendMss))) {
+      flow.retransmitNext = una;
+      flow.repairMark = flow.sendMax;
+    }
     const limit = sacked.length > 0 ? highest : seqAdd(una, force ? flow.sendMss : 0);
     let repairs = 0;
     while (seqLt(flow.retransmitNext, limit) && repairs < REPAIRS_PER_ACK) {
