@@ -248,7 +248,7 @@ async function benchAttach(runs: number): Promise<string[]> {
   } else {
     lines.push('process start → configured link: skipped (run npm run build for dist/)');
   }
-  if (existsSync(join(ROOT, 'dist/cli/attach-main.js'))) {
+  if (existsSync(join(ROOT, 'dist/cli/main.js'))) {
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const pid = await makeNamespace();

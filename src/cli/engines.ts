@@ -1,14 +1,10 @@
 /**
  * Where the transport engines plug into the process: given the running Stack and the host-side
- * settings, install TCP and UDP (and their services) and hand back the GuestConnector that published
- * ports use, plus the counters `get_stats` reports.
- *
- * The TCP engine (src/stack/tcp/) and UDP engine (src/stack/udp/) are written in parallel with this
- * file; until one is present its half of the connector refuses politely (a published TCP port resets
- * the client, a UDP datagram is dropped), logged once, so the rest of the process (TAP, ARP, ping,
- * API socket, listeners) still runs. Replace the marked lines when an engine lands.
+ * settings, install TCP, UDP (with the DHCP server and the DNS relay) and ICMP echo forwarding on
+ * their Node host ports, and hand back the GuestConnector that published ports use, plus the
+ * counters `get_stats` reports. The only file that pairs engine parts with Node sockets.
  */
-import type { GuestConnector, GuestTcpOpen, UdpService } from '../hostfwd/guest-connector.js';
+import type { GuestConnector, GuestTcpOpen } from '../hostfwd/guest-connector.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
 import type { Logger } from '../stack/logger.js';
 import type { Stack } from '../stack/stack.js';
@@ -28,38 +24,13 @@ export interface EngineSettings {
 
 export interface InstalledEngines {
   readonly connector: GuestConnector;
-  readonly tcpFlows?: () => number;
-  readonly udpBindings?: () => number;
+  readonly tcpFlows: () => number;
+  readonly udpBindings: () => number;
   /** Names of the parts that are running, for the start-up lines. */
   readonly parts: readonly string[];
 }
 
-/** A connector for when an engine is missing: refuses, and says so once. */
-export function refusingConnector(logger: Logger): GuestConnector {
-  let warnedTcp = false;
-  let warnedUdp = false;
-  const services: UdpService[] = [];
-  return {
-    tcp: {
-      openToGuest(open: GuestTcpOpen): void {
-        if (!warnedTcp) logger.warn('published TCP port used, but no TCP engine is installed: connection reset');
-        warnedTcp = true;
-        open.socket.destroy();
-      },
-    },
-    udp: {
-      sendToGuest(): void {
-        if (!warnedUdp) logger.warn('published UDP port used, but no UDP engine is installed: datagram dropped');
-        warnedUdp = true;
-      },
-      addUdpService(service: UdpService): () => void {
-        services.push(service);
-        return () => services.splice(services.indexOf(service), 1);
-      },
-    },
-  };
-}
-
+// Imported when the network starts, not when the module loads: --help and option errors stay fast.
 export async function installEngines(stack: Stack, settings: EngineSettings): Promise<InstalledEngines> {
   const [
     { installTcp },

@@ -14,6 +14,7 @@
  * with dynamic import() after parsing.
  */
 import { closeSync, fstatSync, readFileSync, writeSync } from 'node:fs';
+import { describeFaultSpec, faultLinkOptions, faultSpecFromEnvironment, FaultSpecError, FAULTS_ENVIRONMENT_VARIABLE, type FaultSpec } from './fault-injection.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 
 function describe(error: unknown): string {
@@ -88,7 +89,7 @@ function formatIpv4(address: number): string {
   return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
 }
 
-async function run(options: CliOptions, host: HostEnvironment, warnings: readonly string[]): Promise<number> {
+async function run(options: CliOptions, host: HostEnvironment, warnings: readonly string[], faults: FaultSpec | undefined): Promise<number> {
   // A client that stops reading our output (a closed log pipe) must not take the network down.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
@@ -142,10 +143,22 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
     });
     process.stderr.write(`attached to ${tap.name} in ${options.netnsType === 'pid' ? `PID ${options.target}` : options.target}\n`);
     let link: import('../link/link.js').Link = tap;
+    if (faults !== undefined) {
+      // Innermost, so a --pcap capture shows what the engine received and sent, faults included.
+      const { FaultLink } = await import('../link/fault-link.js');
+      const faulty = new FaultLink(tap, faultLinkOptions(faults));
+      process.stderr.write(`WARNING: ${FAULTS_ENVIRONMENT_VARIABLE}: injecting faults (for tests only): ${describeFaultSpec(faults)}\n`);
+      // At exit, so a test can check that faults were really injected (before the link closes).
+      cleanups.push(() => {
+        const counters = { receive: faulty.receiveCounters, transmit: faulty.transmitCounters };
+        process.stderr.write(`fault injection counters: ${JSON.stringify(counters)}\n`);
+      });
+      link = faulty;
+    }
     let pcapStats: (() => { recordsWritten: number; bytesWritten: number; recordsDroppedQueueFull: number; recordsDroppedStopped: number }) | undefined;
     if (options.pcap !== undefined) {
       const { PcapLink } = await import('../link/pcap-link.js');
-      const pcap = new PcapLink(tap, { path: options.pcap, onStop: (reason) => logger.warn({ reason }, 'pcap capture stopped') });
+      const pcap = new PcapLink(link, { path: options.pcap, onStop: (reason) => logger.warn({ reason }, 'pcap capture stopped') });
       pcapStats = () => pcap.stats();
       link = pcap;
     }
@@ -209,7 +222,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
     if (host.outboundAddr !== undefined) lines.push(`* Outbound IPv4:    ${host.outboundAddr}`);
     if (host.outboundAddr6 !== undefined) lines.push(`* Outbound IPv6:    ${host.outboundAddr6}`);
     if (options.macAddress !== undefined) lines.push(`* MAC address:     ${options.macAddress}`);
-    lines.push(`* Engines:         ${engines.parts.length > 0 ? engines.parts.join(', ') : 'none (ARP and ICMP echo only)'}`);
+    lines.push(`* Engines:         ${engines.parts.join(', ')}`);
     if (!options.disableHostLoopback) {
       lines.push(
         `WARNING: 127.0.0.1:* on the host is accessible as ${formatIpv4(config.gateway)} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)`,
@@ -242,6 +255,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
 export async function main(argv: readonly string[]): Promise<number> {
   let command;
   let host: HostEnvironment;
+  let faults: FaultSpec | undefined;
   try {
     command = parseCommandLine(argv);
     if (command.kind === 'help') {
@@ -252,12 +266,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(versionText(packageVersion()));
       return 0;
     }
+    faults = faultSpecFromEnvironment(process.env, command.options);
     host = checkHostEnvironment(command.options, systemHostProbe());
   } catch (error) {
-    if (error instanceof CliError) return fail(error.message);
+    if (error instanceof CliError || error instanceof FaultSpecError) return fail(error.message);
     throw error;
   }
-  return run(command.options, host, command.warnings);
+  return run(command.options, host, command.warnings, faults);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,10 +1,7 @@
 /**
  * Assembles the engine on an open Link for `tslirp run`, the same way the slirp4netns-compatible CLI
  * (main.ts) does: the Stack, the transports and services from engines.ts (installEngines: TCP, UDP,
- * DNS forwarder as they land), the published-port table, and the counters get_stats reads.
- *
- * Until an engine is present, engines.ts's connector refuses politely (a published TCP port resets
- * its clients), so `run` starts anyway and says which parts are missing in its log.
+ * DHCP, DNS relay, ICMP echo), the published-port table, and the counters get_stats reads.
  */
 import type { StatsSource } from '../api/stats-request.js';
 import type { HostfwdControl } from '../hostfwd/hostfwd-control.js';
@@ -45,7 +42,6 @@ export async function startEngine(link: Link, options: EngineOptions): Promise<R
     const engines = await installEngines(stack, { outboundAddr: undefined, outboundAddr6: undefined, dnsUpstream: options.dnsUpstream, logger });
     const hostfwd = new HostfwdTable({ config: stack.config, connector: engines.connector, clock: stack.clock, logger });
     stack.start();
-    if (engines.parts.length === 0) logger.warn('no TCP/UDP engine in this build: only ARP and ICMP echo work');
     const stats: StatsSource = {
       engine: () => stack.stats.snapshot(),
       tcpFlows: engines.tcpFlows,

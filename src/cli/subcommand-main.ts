@@ -1,7 +1,7 @@
 /**
  * Entry for tslirp's own subcommands (`tslirp run …`, `tslirp stats …`), which bin/tslirp.js picks
  * before the slirp4netns-compatible command line (whose positionals are a PID or a path, never these
- * words). Runs on import, like attach-main.ts; exits with the subcommand's status.
+ * words). Runs on import, like main.ts; exits with the subcommand's status.
  */
 const [subcommand, ...rest] = process.argv.slice(2);
 

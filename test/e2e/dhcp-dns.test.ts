@@ -30,7 +30,6 @@ import {
   requireOrSkip,
   type TestNamespace,
 } from '../support/netns.js';
-import { engineMissing } from '../support/tslirp-process.js';
 
 const TSLIRP = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts')];
 const SLIRP4NETNS = '/usr/bin/slirp4netns';
@@ -58,11 +57,6 @@ function toolsMissing(extra: readonly string[] = []): string | undefined {
   return undefined;
 }
 
-/** Skips while the UDP engine (which carries DHCP and DNS over UDP) is not plugged into engines.ts. */
-async function skipWithoutUdp(ctx: { skip: (note?: string) => void }): Promise<void> {
-  const missing = await engineMissing('udp');
-  if (missing !== undefined) ctx.skip(missing);
-}
 
 function scratchDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tslirp-dhcp-e2e-'));
@@ -233,7 +227,6 @@ async function dnsQuery(ns: TestNamespace, transport: 'udp' | 'tcp', name = NAME
 describe.each(['tslirp', 'slirp4netns'] as const)('DHCP from %s (tap0 attached without --configure)', (impl) => {
   it('busybox udhcpc obtains 10.0.2.15, router 10.0.2.2, DNS 10.0.2.3, lease 86400', async (ctx) => {
     requireOrSkip(ctx, toolsMissing(impl === 'slirp4netns' ? [SLIRP4NETNS] : []));
-    if (impl === 'tslirp') await skipWithoutUdp(ctx);
     const { ns } = await attached(impl);
     const got = await runUdhcpc(ns);
     console.log(`${impl} udhcpc:`, JSON.stringify(got));
@@ -245,7 +238,6 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DHCP from %s (tap0 attached w
 
   it('ISC dhclient obtains 10.0.2.15, router 10.0.2.2, DNS 10.0.2.3, lease 86400', async (ctx) => {
     requireOrSkip(ctx, toolsMissing(['dhclient', ...(impl === 'slirp4netns' ? [SLIRP4NETNS] : [])]));
-    if (impl === 'tslirp') await skipWithoutUdp(ctx);
     const { ns } = await attached(impl, ['--mtu', '65520']);
     const got = await runDhclient(ns);
     console.log(`${impl} dhclient:`, JSON.stringify(got));
@@ -257,7 +249,6 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DHCP from %s (tap0 attached w
 describe('DNS through 10.0.2.3 with a stub upstream on the host loopback (tslirp)', () => {
   it('a DHCP-configured guest resolves a name over UDP and over TCP', async (ctx) => {
     requireOrSkip(ctx, toolsMissing());
-    await skipWithoutUdp(ctx);
     const resolver = await stubResolver();
     const { ns } = await attached('tslirp', ['--dns-upstream', `127.0.0.1:${resolver.port}`]);
     const got = await runUdhcpc(ns);
@@ -286,13 +277,11 @@ describe('DNS through 10.0.2.3 with a stub upstream on the host loopback (tslirp
     const { ns } = await attached('tslirp', ['--disable-dns']);
     await ns.exec('ip', ['addr', 'add', '10.0.2.100/24', 'dev', 'tap0']);
     expect(await dnsQuery(ns, 'tcp')).toMatch(/^no-answer /);
-    if ((await engineMissing('udp')) === undefined) {
-      expect(await dnsQuery(ns, 'udp')).toMatch(/^no-answer /);
-      await ns.exec('ip', ['addr', 'flush', 'dev', 'tap0']);
-      const got = await runUdhcpc(ns);
-      expect(got.ip).toBe('10.0.2.15');
-      expect(got.dns).toBe('');
-    }
+    expect(await dnsQuery(ns, 'udp')).toMatch(/^no-answer /);
+    await ns.exec('ip', ['addr', 'flush', 'dev', 'tap0']);
+    const got = await runUdhcpc(ns);
+    expect(got.ip).toBe('10.0.2.15');
+    expect(got.dns).toBe('');
     expect(resolver.queries).toEqual([]);
   });
 });

@@ -36,7 +36,6 @@ import {
   type RunAs,
   type TestNamespace,
 } from '../support/netns.js';
-import { engineMissing } from '../support/tslirp-process.js';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'localhost/bb:latest';
@@ -223,12 +222,6 @@ afterAll(async () => {
   }
 }, 60_000);
 
-/** A feature not yet plugged into engines.ts skips its test (see engineMissing). */
-async function skipWithoutTcpEngine(ctx: { skip: (note?: string) => void }): Promise<void> {
-  const why = await engineMissing('tcp');
-  if (why !== undefined) ctx.skip(why);
-}
-
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -284,7 +277,6 @@ describe.each(['tslirp', 'slirp4netns'] as const)('podman with %s as its slirp4n
 
   it('publishes -p HOSTPORT:80 to httpd: host loopback client seen as 10.0.2.2, veth client as 198.18.0.2', async (ctx) => {
     requireOrSkip(ctx, missing);
-    if (network === 'tslirp') await skipWithoutTcpEngine(ctx);
     const hostPort = await freePort();
     const before = tslirpPids().length;
     const id = (
@@ -322,7 +314,6 @@ describe.each(['tslirp', 'slirp4netns'] as const)('podman with %s as its slirp4n
 
   it('reaches a host loopback server via 10.0.2.2 with allow_host_loopback=true', async (ctx) => {
     requireOrSkip(ctx, missing);
-    if (network === 'tslirp') await skipWithoutTcpEngine(ctx);
     const server = createServer((socket) => socket.end('HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello from host'));
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

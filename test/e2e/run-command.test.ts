@@ -28,7 +28,6 @@ import {
   requireOrSkip,
   type RunAs,
 } from '../support/netns.js';
-import { engineMissing } from '../support/tslirp-process.js';
 
 const RUN = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/subcommand-main.ts'), 'run'];
 const tracker = new ProcessTracker();
@@ -67,12 +66,6 @@ function who(ctx: { skip: (note?: string) => void }, mode: 'root' | 'user'): Run
   if (!IS_ROOT) return undefined; // already unprivileged: run as ourselves
   restoreTun ??= openTunToAll();
   return ensureTestUser();
-}
-
-/** Skips a test that moves data while engines.ts lacks that engine (see engineMissing). */
-async function skipWithoutEngine(ctx: { skip: (note?: string) => void }, ...parts: ('tcp' | 'udp')[]): Promise<void> {
-  const missing = await engineMissing(...parts);
-  if (missing !== undefined) ctx.skip(missing);
 }
 
 /** A folder the runner of tslirp may write (captures); removed after the test. */
@@ -278,7 +271,6 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
 
   it('reaches a host loopback server via 10.0.2.2, and the capture shows the handshake in tcpdump', async (ctx) => {
     const as = who(ctx, mode);
-    await skipWithoutEngine(ctx, 'tcp');
     const server = await hostServer();
     const pcap = join(scratchDir(), 'run.pcap');
     const script = `${IDENTIFY}; echo from-guest | socat -t5 - TCP:10.0.2.2:${server.port},connect-timeout=5`;
@@ -295,7 +287,6 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
 
   it('resolves names through 10.0.2.3 and a stub upstream on the host loopback', async (ctx) => {
     const as = who(ctx, mode);
-    await skipWithoutEngine(ctx, 'udp');
     const resolver = await stubResolver('tslirp.test', '192.0.2.55');
     const script = `${IDENTIFY}; getent hosts tslirp.test`;
     const { status, output } = await tslirpRun(['--dns-upstream', `127.0.0.1:${resolver.port}`, '--', 'sh', '-c', script], as);
@@ -307,7 +298,6 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
 
   it('publishes a guest port on the host loopback (-p 127.0.0.1:HOSTPORT:8080)', async (ctx) => {
     const as = who(ctx, mode);
-    await skipWithoutEngine(ctx, 'tcp');
     const hostPort = await freePort();
     const script = `${IDENTIFY}; echo from-the-guest | busybox nc -l -p 8080`;
     const { child, log } = startRun(['-p', `127.0.0.1:${hostPort}:8080`, '--', 'sh', '-c', script], as);

@@ -28,7 +28,7 @@ import {
   type TestNamespace,
 } from '../support/netns.js';
 
-const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/attach-main.ts')];
+const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts')];
 const tracker = new ProcessTracker();
 let restoreTun: (() => void) | undefined;
 
@@ -168,7 +168,7 @@ describe('tslirp attach errors', () => {
   it('reports a PID that does not exist in one line', async () => {
     const { code, output } = await runTslirp(['--configure', '2147483646', 'tap0']);
     expect(code).toBe(1);
-    expect(output).toBe('tslirp: cannot open /proc/2147483646/ns/net: No such file or directory\n');
+    expect(output).toBe('tslirp: no process with PID 2147483646\n');
   });
 
   it('refuses a bad MTU', async () => {
@@ -203,7 +203,7 @@ describe('tslirp attach errors', () => {
   });
 
   it('bin/tslirp.js runs the built CLI', async (ctx) => {
-    const built = join(REPO_ROOT, 'dist/cli/attach-main.js');
+    const built = join(REPO_ROOT, 'dist/cli/main.js');
     if (!existsSync(built)) requireOrSkip(ctx, 'dist/ not built (npm run build)');
     const child = tracker.spawn(join(REPO_ROOT, 'bin/tslirp.js'), ['--help']);
     const log = new OutputLog(child);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../support/api-client.js';
 import { createNamespace, namespacePrerequisite, ProcessTracker, requireOrSkip, type TestNamespace } from '../support/netns.js';
-import { builtCliPrerequisite, engineMissing, startTslirp, stopAllTslirp, type TslirpProcess } from '../support/tslirp-process.js';
+import { builtCliPrerequisite, startTslirp, stopAllTslirp, type TslirpProcess } from '../support/tslirp-process.js';
 
 const MB = 1024 * 1024;
 
@@ -249,7 +249,7 @@ interface Setup {
 
 /** Returns why the suite cannot run, or undefined. */
 async function prerequisites(): Promise<string | undefined> {
-  return namespacePrerequisite({ root: true }) ?? builtCliPrerequisite() ?? (await engineMissing('tcp'));
+  return namespacePrerequisite({ root: true }) ?? builtCliPrerequisite();
 }
 
 function suite(name: string, mtu: number, offloads: boolean, body: (get: () => Setup) => void): void {
