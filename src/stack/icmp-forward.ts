@@ -18,7 +18,7 @@ import { writeUint16 } from '../wire/bytes.js';
 import { DropReason } from '../wire/drop-reason.js';
 import { fillIcmpv4Checksum, ICMPV4_HEADER_LENGTH, Icmpv4Packet, Icmpv4Type } from '../wire/icmpv4.js';
 import { IpProtocol, type Ipv4Packet } from '../wire/ipv4.js';
-import type { TimerHandle } from './clock.js';
+import { IdleSweeper } from './idle-sweeper.js';
 import type { HostAddressMap } from './host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
 import { Ipv4Fragmenter } from './ipv4-fragmenter.js';
@@ -27,7 +27,6 @@ import type { Ipv4Receiver, Stack } from './stack.js';
 
 export const ECHO_IDLE_MS = 60_000;
 export const MAX_ECHO_SESSIONS = 256;
-const SWEEP_MIN_INTERVAL_MS = 1_000;
 
 export interface IcmpForwarderOptions {
   readonly hostPort: HostIcmpPort;
@@ -52,9 +51,7 @@ export class IcmpForwarder implements Ipv4Receiver {
   private readonly maxSessions: number;
   private readonly idleMs: number;
   private warnedRefused = false;
-  private sweepTimer: TimerHandle | null = null;
-  private sweepAt = Infinity;
-  private lastSweep = -Infinity;
+  private readonly sweeper: IdleSweeper;
   private closed = false;
 
   constructor(
@@ -64,6 +61,7 @@ export class IcmpForwarder implements Ipv4Receiver {
     this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu);
     this.maxSessions = options.maxSessions ?? MAX_ECHO_SESSIONS;
     this.idleMs = options.idleMs ?? ECHO_IDLE_MS;
+    this.sweeper = new IdleSweeper(stack.clock, (now) => this.sweep(now));
   }
 
   get sessionCount(): number {
@@ -119,7 +117,7 @@ export class IcmpForwarder implements Ipv4Receiver {
     }
     session = { key, guestAddress, identifier, socket, lastUsed: this.stack.clock.now(), closed: false };
     this.sessions.set(key, session);
-    this.armSweep(session.lastUsed + this.idleMs);
+    this.sweeper.arm(session.lastUsed + this.idleMs);
     return session;
   }
 
@@ -144,27 +142,15 @@ export class IcmpForwarder implements Ipv4Receiver {
     this.stack.flushSoon();
   }
 
-  private armSweep(at: number): void {
-    if (this.closed) return;
-    const when = Math.max(at, this.lastSweep + SWEEP_MIN_INTERVAL_MS);
-    if (this.sweepTimer !== null && this.sweepAt <= when) return;
-    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
-    this.sweepAt = when;
-    this.sweepTimer = this.stack.clock.setTimer(() => this.sweep(), Math.max(0, when - this.stack.clock.now()));
-  }
-
-  private sweep(): void {
-    this.sweepTimer = null;
-    this.sweepAt = Infinity;
-    const now = this.stack.clock.now();
-    this.lastSweep = now;
+  /** One pass over every session: close the idle ones, report the earliest deadline left. */
+  private sweep(now: number): number {
     let next = Infinity;
     for (const session of this.sessions.values()) {
       const deadline = session.lastUsed + this.idleMs;
       if (deadline <= now) this.remove(session);
       else if (deadline < next) next = deadline;
     }
-    if (next !== Infinity) this.armSweep(next);
+    return next;
   }
 
   private remove(session: EchoSession): void {
@@ -177,8 +163,7 @@ export class IcmpForwarder implements Ipv4Receiver {
     if (this.closed) return;
     for (const session of [...this.sessions.values()]) this.remove(session);
     this.closed = true;
-    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
-    this.sweepTimer = null;
+    this.sweeper.close();
   }
 }
 

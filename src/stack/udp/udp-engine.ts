@@ -20,7 +20,7 @@ import { DropReason } from '../../wire/drop-reason.js';
 import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../wire/ipv4.js';
 import { fillUdpChecksumIpv4, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
-import type { TimerHandle } from '../clock.js';
+import { IdleSweeper } from '../idle-sweeper.js';
 import { isInNetwork } from '../config.js';
 import type { HostAddressMap, HostEndpoint } from '../host-address-map.js';
 import { IPV4_MAX_PAYLOAD, Ipv4Fragmenter } from '../ipv4-fragmenter.js';
@@ -33,8 +33,6 @@ import type { UdpGuestSender, UdpService } from './udp-service.js';
 export const UDP_IDLE_MS = 240_000;
 /** libslirp's SO_EXPIREFAST: a binding that only spoke to DNS (port 53) goes after 10 s. */
 export const UDP_DNS_IDLE_MS = 10_000;
-/** Expiry is checked at most this often (one sweep over all bindings). */
-const SWEEP_MIN_INTERVAL_MS = 1_000;
 /** Mapped destinations remembered per binding (in practice: the DNS upstream). */
 const REVERSE_MAP_LIMIT = 16;
 
@@ -90,9 +88,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   private readonly addressMap: HostAddressMap;
   private readonly idleMs: number;
   private readonly dnsIdleMs: number;
-  private sweepTimer: TimerHandle | null = null;
-  private sweepAt = Infinity;
-  private lastSweep = -Infinity;
+  private readonly sweeper: IdleSweeper;
   private closed = false;
   /** Scratch for the quote of an ICMP error about a datagram we no longer hold (host errors). */
   private readonly quote = new Uint8Array(IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH);
@@ -107,6 +103,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     this.idleMs = options.idleMs ?? UDP_IDLE_MS;
     this.dnsIdleMs = options.dnsIdleMs ?? UDP_DNS_IDLE_MS;
     this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu);
+    this.sweeper = new IdleSweeper(stack.clock, (now) => this.sweep(now));
   }
 
   /** Live bindings (for stats). */
@@ -191,7 +188,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     const now = this.stack.clock.now();
     const binding = new UdpBinding(bindingKey(address, port), address, port, now);
     this.bindings.set(binding.key, binding);
-    this.armSweep(now + this.dnsIdleMs);
+    this.sweeper.arm(now + this.dnsIdleMs);
     return binding;
   }
 
@@ -298,28 +295,15 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
 
   // ---- expiry ----
 
-  private armSweep(at: number): void {
-    if (this.closed) return;
-    const when = Math.max(at, this.lastSweep + SWEEP_MIN_INTERVAL_MS);
-    if (this.sweepTimer !== null && this.sweepAt <= when) return;
-    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
-    this.sweepAt = when;
-    this.sweepTimer = this.stack.clock.setTimer(() => this.sweep(), Math.max(0, when - this.stack.clock.now()));
-  }
-
-  /** One pass over every binding: close the idle ones, re-arm for the earliest next deadline. */
-  private sweep(): void {
-    this.sweepTimer = null;
-    this.sweepAt = Infinity;
-    const now = this.stack.clock.now();
-    this.lastSweep = now;
+  /** One pass over every binding: close the idle ones, report the earliest deadline left. */
+  private sweep(now: number): number {
     let next = Infinity;
     for (const binding of this.bindings.values()) {
       const deadline = binding.lastUsed + (binding.dnsOnly ? this.dnsIdleMs : this.idleMs);
       if (deadline <= now) this.remove(binding);
       else if (deadline < next) next = deadline;
     }
-    if (next !== Infinity) this.armSweep(next);
+    return next;
   }
 
   private remove(binding: UdpBinding): void {
@@ -334,8 +318,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     if (this.closed) return;
     for (const binding of [...this.bindings.values()]) this.remove(binding);
     this.closed = true;
-    if (this.sweepTimer !== null) this.stack.clock.clearTimer(this.sweepTimer);
-    this.sweepTimer = null;
+    this.sweeper.close();
   }
 }
 
