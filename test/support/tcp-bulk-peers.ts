@@ -1,0 +1,158 @@
+/**
+ * The two ends of a bulk TCP transfer checked by sha256, for end-to-end tests with the kernel as the
+ * guest: host servers on 127.0.0.1 in the test process (random ports; the guest reaches them as
+ * 10.0.2.2) and a python3 client run inside the test's namespace. The same shape as
+ * test/e2e/tcp-transfer.test.ts (which keeps its own copy with more modes).
+ *
+ * - sink: reads everything, answers the sha256 hex of what it read, then ends;
+ * - source: writes `sourceSize` random bytes and ends; the hash of what it sent is recorded.
+ *
+ * Only loopback servers; the caller closes them (every socket destroyed) in its cleanup.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { TestNamespace } from './netns.js';
+
+export const MB = 1024 * 1024;
+
+/** Guest side: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT` reads to EOF; one JSON line. */
+const GUEST_CLIENT = String.raw`
+import hashlib, json, os, socket, sys, time
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+h = hashlib.sha256()
+t0 = time.monotonic()
+s = socket.create_connection((host, port), timeout=30)
+s.settimeout(None)
+if mode == 'put':
+    left = int(sys.argv[4])
+    while left > 0:
+        chunk = os.urandom(min(left, 1 << 20))
+        h.update(chunk)
+        s.sendall(chunk)
+        left -= len(chunk)
+    s.shutdown(socket.SHUT_WR)
+    reply = b''
+    while True:
+        d = s.recv(4096)
+        if not d: break
+        reply += d
+    s.close()
+    print(json.dumps({'sha256': h.hexdigest(), 'reply': reply.decode().strip(), 'seconds': time.monotonic() - t0}))
+else:
+    n = 0
+    buf = bytearray(1 << 20)
+    while True:
+        k = s.recv_into(buf)
+        if k == 0: break
+        h.update(memoryview(buf)[:k])
+        n += k
+    s.close()
+    print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0}))
+`;
+
+export interface BulkServers {
+  readonly sinkPort: number;
+  readonly sourcePort: number;
+  /** Bytes the source writes to its next connection. */
+  sourceSize: number;
+  /** One entry per source connection: the sha256 hex of what it wrote, once written. */
+  readonly sent: Promise<string>[];
+  close(): Promise<void>;
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 128, resolve));
+  return (server.address() as { port: number }).port;
+}
+
+function writeRandom(socket: Socket, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  return new Promise((resolve, reject) => {
+    let left = size;
+    const pump = (): void => {
+      while (left > 0) {
+        const chunk = randomBytes(Math.min(left, MB));
+        hash.update(chunk);
+        left -= chunk.length;
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end(() => resolve(hash.digest('hex')));
+    };
+    socket.once('error', reject);
+    pump();
+  });
+}
+
+export async function startBulkServers(): Promise<BulkServers> {
+  const sockets = new Set<Socket>();
+  const track = (s: Socket): void => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+  };
+  const sink = createServer((socket) => {
+    track(socket);
+    const hash = createHash('sha256');
+    socket.on('data', (chunk: Buffer) => hash.update(chunk));
+    socket.once('end', () => socket.end(`${hash.digest('hex')}\n`));
+  });
+  const sent: Promise<string>[] = [];
+  const servers = {
+    sinkPort: await listen(sink),
+    sourcePort: 0,
+    sourceSize: 0,
+    sent,
+    close: async (): Promise<void> => {
+      for (const s of sockets) s.destroy();
+      await Promise.all([sink, source].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    },
+  };
+  const source = createServer((socket) => {
+    track(socket);
+    socket.on('data', () => undefined);
+    const written = writeRandom(socket, servers.sourceSize);
+    written.catch(() => undefined); // awaited by the test; an early rejection must not be unhandled
+    sent.push(written);
+  });
+  servers.sourcePort = await listen(source);
+  return servers;
+}
+
+export interface PutResult {
+  /** What the guest sent, and what the host sink says it received. */
+  readonly sha256: string;
+  readonly reply: string;
+  readonly seconds: number;
+}
+
+export interface GetResult {
+  /** What the guest received, and what the host source says it sent. */
+  readonly sha256: string;
+  readonly sent: string;
+  readonly length: number;
+  readonly seconds: number;
+}
+
+/** The guest sends `size` bytes to the sink at 10.0.2.2. */
+export async function guestPut(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number): Promise<PutResult> {
+  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'put', '10.0.2.2', String(servers.sinkPort), String(size)], timeoutMs);
+  return JSON.parse(out) as PutResult;
+}
+
+/** The guest reads `size` bytes from the source at 10.0.2.2. */
+export async function guestGet(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number): Promise<GetResult> {
+  servers.sourceSize = size;
+  const before = servers.sent.length;
+  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', '10.0.2.2', String(servers.sourcePort)], timeoutMs);
+  const got = JSON.parse(out) as Omit<GetResult, 'sent'>;
+  if (servers.sent.length !== before + 1) throw new Error(`expected one source connection, saw ${servers.sent.length - before}`);
+  return { ...got, sent: await servers.sent[before] };
+}
+
+/** "20 MB in 1.23 s (0.14 Gbit/s)". */
+export function throughput(size: number, seconds: number): string {
+  return `${size / MB} MB in ${seconds.toFixed(2)} s (${((size * 8) / seconds / 1e9).toFixed(3)} Gbit/s)`;
+}
