@@ -79,6 +79,10 @@ export class Flow implements WheelEntry, FlowTuple {
   /** SACK scoreboard: ranges the guest holds above sendUna, flat [l0, r0, l1, r1, ...], merged. */
   sacked: number[] = [];
   retransmitCount = 0;
+  /** rtoAt is armed as a tail loss probe (RFC 8985 §7), due before the RTO. */
+  tailProbeArmed = false;
+  /** A tail loss probe went out and nothing new was acknowledged or SACKed since: next comes the RTO. */
+  tailProbeSent = false;
   /** Zero-window probes sent since the guest last sent an ACK (bounds a vanished peer). */
   probesUnanswered = 0;
   smoothedRtt = 0;

@@ -23,6 +23,8 @@ const MIN_CWND_SEGMENTS = 10;
 const MAX_SUPER_SEGMENT = 65535 - 20 - 60;
 /** Holes repaired per ACK during recovery, so one ACK cannot trigger an unbounded burst. */
 const REPAIRS_PER_ACK = 16;
+/** Earliest tail loss probe (the timer wheel ticks every 10 ms anyway). */
+const MIN_TAIL_PROBE_MS = 10;
 
 export interface SenderContext {
   readonly emitter: SegmentEmitter;
@@ -128,7 +130,12 @@ export class TcpSender {
     const previousWindow = flow.sendWindow;
     flow.sendWindow = window;
     flow.probesUnanswered = 0;
-    if (sackCount > 0 && flow.sackPermitted) this.recordSacks(flow, sackEdges, sackCount, ack);
+    // RFC 6675 §2: an ACK that SACKs bytes not SACKed before is a duplicate ACK whatever else it
+    // carries. The classic definition (same window, no data) alone misses nearly all of them from a
+    // guest whose application keeps reading: its window changes on every ACK, and every loss then
+    // waited for the RTO.
+    const newlySacked = sackCount > 0 && flow.sackPermitted && this.recordSacks(flow, sackEdges, sackCount, ack);
+    if (newlySacked || seqGt(ack, una)) flow.tailProbeSent = false; // the guest is answering: probe again next time
     if (seqGt(ack, una)) {
       const acked = seqDiff(ack, una);
       if (tsEcho !== 0 && flow.timestamps) this.sampleRtt(flow, (Math.floor(this.ctx.now()) - tsEcho) | 0);
@@ -157,8 +164,11 @@ export class TcpSender {
         flow.congestionWindow += Math.max(1, Math.floor((flow.sendMss * flow.sendMss) / flow.congestionWindow));
       }
       flow.congestionWindow = Math.min(flow.congestionWindow, 64 * 1024 * 1024);
+      // The new una is itself a hole with 3 segments' worth SACKed above it (RFC 6675 IsLost): repair
+      // it now; no duplicate ACK for it may follow (the ACK that said so may have been the last).
+      if (!flow.inRecovery && flow.sacked.length > 0 && this.sackedBytes(flow) >= 3 * flow.sendMss) this.enterRecovery(flow);
       this.armRetransmit(flow);
-    } else if (ack === una && flow.inFlight > 0 && !hasPayloadOrFin && window === previousWindow) {
+    } else if (ack === una && flow.inFlight > 0 && (newlySacked || (!hasPayloadOrFin && window === previousWindow))) {
       flow.duplicateAcks++;
       if (!flow.inRecovery && (flow.duplicateAcks === 3 || (flow.sackPermitted && this.sackedBytes(flow) >= 3 * flow.sendMss))) {
         this.enterRecovery(flow);
@@ -233,6 +243,13 @@ export class TcpSender {
     }
     const outstanding = flow.inFlight > 0 || (flow.hostEnded && !flow.finAcked && flow.finSent);
     if (!outstanding) return;
+    if (flow.tailProbeArmed) {
+      flow.tailProbeArmed = false;
+      flow.tailProbeSent = true;
+      this.sendTailProbe(flow);
+      this.armRetransmit(flow); // the RTO proper, from now
+      return;
+    }
     flow.retransmitCount++;
     if (flow.retransmitCount > MAX_RETRANSMITS) {
       this.ctx.abort(flow, 'retransmission limit');
@@ -255,13 +272,49 @@ export class TcpSender {
     this.ctx.emitter.send(flow, seqAdd(flow.sendQueue.baseSeq, -1), TCP_ACK, null, this.ctx.receiveWindowField(flow));
     flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
     flow.rtoAt = this.ctx.now() + flow.rto;
+    flow.tailProbeArmed = false;
     this.ctx.reschedule(flow);
   }
 
   private armRetransmit(flow: Flow): void {
     const waiting = flow.inFlight > 0 || (flow.finSent && !flow.finAcked) || (flow.sendWindow === 0 && flow.sendQueue.length > 0);
-    flow.rtoAt = waiting ? this.ctx.now() + flow.rto : -1;
+    const probe = waiting ? this.tailProbeTimeout(flow) : Infinity;
+    flow.tailProbeArmed = probe < flow.rto;
+    flow.rtoAt = waiting ? this.ctx.now() + Math.min(probe, flow.rto) : -1;
     this.ctx.reschedule(flow);
+  }
+
+  /**
+   * Tail loss probe (RFC 8985 §7): when the last ACKs of a flight are lost, or the last segments,
+   * nothing comes back to start a recovery, and the sender would sit out the RTO (200 ms at least)
+   * on a link whose round trip is well under a millisecond. A Linux guest acknowledges a burst with
+   * one stretch ACK, so one lost frame was enough. After 2·SRTT with no answer, one segment goes
+   * out to make the guest say what it holds. Infinity when no probe is due: no RTT estimate, the
+   * RTO already fired, a probe is unanswered, a closed window, or a single segment in flight (its
+   * ACK may be delayed: RFC 8985 waits as long as the RTO then).
+   */
+  private tailProbeTimeout(flow: Flow): number {
+    if (flow.tailProbeSent || flow.smoothedRtt === 0 || flow.retransmitCount > 0 || flow.sendWindow === 0) return Infinity;
+    if (flow.inFlight <= flow.sendMss || seqLt(flow.sendNext, flow.sendMax)) return Infinity;
+    return Math.max(2 * flow.smoothedRtt, MIN_TAIL_PROBE_MS);
+  }
+
+  /** The probe: one new segment if the guest's window takes it (not the congestion window: it is one segment), else the last one again. */
+  private sendTailProbe(flow: Flow): void {
+    const queue = flow.sendQueue;
+    const una = queue.baseSeq;
+    if (seqLt(flow.sendNext, queue.endSeq)) {
+      const length = Math.min(flow.sendMss, seqDiff(queue.endSeq, flow.sendNext));
+      if (seqDiff(flow.sendNext, una) + length <= flow.sendWindow) {
+        const sent = this.sendData(flow, flow.sendNext, length);
+        flow.sendNext = seqAdd(flow.sendNext, sent);
+        flow.sendMax = seqMax(flow.sendMax, flow.sendNext);
+        if (sent > 0) return;
+      }
+    }
+    const dataEnd = seqLt(flow.sendMax, queue.endSeq) ? flow.sendMax : queue.endSeq;
+    const length = Math.min(flow.sendMss, seqDiff(dataEnd, una));
+    if (length > 0) this.sendData(flow, seqAdd(dataEnd, -length), length);
   }
 
   private sampleRtt(flow: Flow, sample: number): void {
@@ -284,7 +337,9 @@ export class TcpSender {
 
   // ---- SACK scoreboard: merged [left, right) ranges above una, sorted ----
 
-  private recordSacks(flow: Flow, edges: Uint32Array, count: number, ack: number): void {
+  /** Adds the guest's SACK blocks to the scoreboard; whether they SACKed any byte not SACKed before. */
+  private recordSacks(flow: Flow, edges: Uint32Array, count: number, ack: number): boolean {
+    const before = this.sackedBytes(flow);
     for (let i = 0; i < count; i++) {
       const left = edges[i * 2];
       const right = edges[i * 2 + 1];
@@ -292,6 +347,7 @@ export class TcpSender {
       if (!seqGt(right, left) || seqLt(left, ack) || seqGt(right, flow.sendMax)) continue;
       this.addSackRange(flow, left, right);
     }
+    return this.sackedBytes(flow) > before;
   }
 
   private addSackRange(flow: Flow, left: number, right: number): void {
