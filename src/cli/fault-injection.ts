@@ -9,7 +9,12 @@
  * - `receive.KIND` / `transmit.KIND`: the same for one direction only (guest → engine / engine →
  *   guest), overriding the two-way value whatever the order;
  * - `seed`: integer 0 … 2^32−1 of the PRNG (default 1), so a failing run can be replayed;
- * - `distance`: frames a reordered frame waits behind (integer 1 … 1000, default 1).
+ * - `distance`: frames a reordered frame waits behind (integer 1 … 1000, default 1);
+ * - `hold`: milliseconds after which held (reordered) frames go anyway (integer 0 … 60000, default
+ *   10; 0: no bound). FaultLink releases a held frame only when `distance` more frames pass; once
+ *   traffic thins out (a peer in RTO backoff sends one segment per timeout) that is no reordering
+ *   any more but a delay of seconds that grows with each backoff, and the run stalls for the
+ *   link's sake, not the stack's.
  *
  * A bad spec is a FaultSpecError with a one-line message; the CLI reports it and exits 1 before it
  * touches any namespace. Corruption with offloads is refused: with virtio-net checksum offload the
@@ -27,6 +32,8 @@ type Direction = (typeof DIRECTIONS)[number];
 
 const DEFAULT_SEED = 1;
 const MAX_DISTANCE = 1000;
+const DEFAULT_HOLD_MS = 10;
+const MAX_HOLD_MS = 60_000;
 
 export class FaultSpecError extends Error {}
 
@@ -34,6 +41,8 @@ export class FaultSpecError extends Error {}
 export interface FaultSpec {
   readonly seed: number;
   readonly reorderDistance: number;
+  /** Held frames are released after at most this long; 0: only by `reorderDistance`. */
+  readonly holdMs: number;
   readonly receive: Readonly<Required<FaultProbabilities>>;
   readonly transmit: Readonly<Required<FaultProbabilities>>;
 }
@@ -68,6 +77,7 @@ function parseInteger(key: string, text: string, min: number, max: number): numb
 export function parseFaultSpec(text: string): FaultSpec {
   let seed = DEFAULT_SEED;
   let reorderDistance = 1;
+  let holdMs = DEFAULT_HOLD_MS;
   const both: Partial<Record<FaultKind, number>> = {};
   const one: Record<Direction, Partial<Record<FaultKind, number>>> = { receive: {}, transmit: {} };
   const seen = new Set<string>();
@@ -86,13 +96,15 @@ export function parseFaultSpec(text: string): FaultSpec {
       seed = parseInteger(key, value, 0, 0xffffffff);
     } else if (key === 'distance') {
       reorderDistance = parseInteger(key, value, 1, MAX_DISTANCE);
+    } else if (key === 'hold') {
+      holdMs = parseInteger(key, value, 0, MAX_HOLD_MS);
     } else if (isKind(key)) {
       both[key] = parseProbability(key, value);
     } else if (dot > 0 && isDirection(key.slice(0, dot)) && isKind(key.slice(dot + 1))) {
       one[key.slice(0, dot) as Direction][key.slice(dot + 1) as FaultKind] = parseProbability(key, value);
     } else {
       throw new FaultSpecError(
-        `unknown key "${key}" (known: seed, distance, ${KINDS.join(', ')}, and receive.KIND / transmit.KIND for one direction)`,
+        `unknown key "${key}" (known: seed, distance, hold, ${KINDS.join(', ')}, and receive.KIND / transmit.KIND for one direction)`,
       );
     }
   }
@@ -102,7 +114,7 @@ export function parseFaultSpec(text: string): FaultSpec {
     duplicate: one[d].duplicate ?? both.duplicate ?? 0,
     corrupt: one[d].corrupt ?? both.corrupt ?? 0,
   });
-  return { seed, reorderDistance, receive: direction('receive'), transmit: direction('transmit') };
+  return { seed, reorderDistance, holdMs, receive: direction('receive'), transmit: direction('transmit') };
 }
 
 /**
@@ -131,8 +143,8 @@ export function faultLinkOptions(spec: FaultSpec): FaultLinkOptions {
   return { seed: spec.seed, reorderDistance: spec.reorderDistance, receive: { ...spec.receive }, transmit: { ...spec.transmit } };
 }
 
-/** One line for the start-up warning, e.g. `seed=7 distance=1 receive drop=0.01 … transmit …`. */
+/** One line for the start-up warning, e.g. `seed=7 distance=1 hold=10ms; receive (…): drop=0.01 …; transmit …`. */
 export function describeFaultSpec(spec: FaultSpec): string {
   const side = (p: Required<FaultProbabilities>): string => KINDS.map((k) => `${k}=${p[k]}`).join(' ');
-  return `seed=${spec.seed} distance=${spec.reorderDistance}; receive (guest → engine): ${side(spec.receive)}; transmit (engine → guest): ${side(spec.transmit)}`;
+  return `seed=${spec.seed} distance=${spec.reorderDistance} hold=${spec.holdMs}ms; receive (guest → engine): ${side(spec.receive)}; transmit (engine → guest): ${side(spec.transmit)}`;
 }

@@ -143,6 +143,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
     });
     process.stderr.write(`attached to ${tap.name} in ${options.netnsType === 'pid' ? `PID ${options.target}` : options.target}\n`);
     let link: import('../link/link.js').Link = tap;
+    let releaseHeldFrames: (() => void) | undefined;
     if (faults !== undefined) {
       // Innermost, so a --pcap capture shows what the engine received and sent, faults included.
       const { FaultLink } = await import('../link/fault-link.js');
@@ -153,6 +154,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
         const counters = { receive: faulty.receiveCounters, transmit: faulty.transmitCounters };
         process.stderr.write(`fault injection counters: ${JSON.stringify(counters)}\n`);
       });
+      if (faults.holdMs > 0) releaseHeldFrames = () => faulty.releaseHeld();
       link = faulty;
     }
     let pcapStats: (() => { recordsWritten: number; bytesWritten: number; recordsDroppedQueueFull: number; recordsDroppedStopped: number }) | undefined;
@@ -167,6 +169,12 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
       logger,
     });
     cleanups.push(() => stack.close()); // closes the link: reader thread stopped, TAP fd closed
+    if (releaseHeldFrames !== undefined && faults !== undefined) {
+      // A reordered frame waits at most holdMs (fault-injection.ts says why). Stopped before the
+      // stack closes the link (cleanups run in reverse).
+      const timer = setInterval(releaseHeldFrames, faults.holdMs);
+      cleanups.push(() => clearInterval(timer));
+    }
 
     const engines = await installEngines(stack, {
       outboundAddr: host.outboundAddr,

@@ -31,11 +31,16 @@ describe('parseFaultSpec', () => {
   it('reads the two-way kinds, seed and distance', () => {
     const spec = parseFaultSpec('seed=7,drop=0.01,reorder=0.02,duplicate=0.01,corrupt=0.01,distance=3');
     const both = { drop: 0.01, reorder: 0.02, duplicate: 0.01, corrupt: 0.01 };
-    expect(spec).toEqual<FaultSpec>({ seed: 7, reorderDistance: 3, receive: both, transmit: both });
+    expect(spec).toEqual<FaultSpec>({ seed: 7, reorderDistance: 3, holdMs: 10, receive: both, transmit: both });
   });
 
-  it('defaults: seed 1, distance 1, every kind not named is 0', () => {
-    expect(parseFaultSpec('drop=0.5')).toEqual<FaultSpec>({ seed: 1, reorderDistance: 1, receive: { ...none, drop: 0.5 }, transmit: { ...none, drop: 0.5 } });
+  it('defaults: seed 1, distance 1, hold 10 ms, every kind not named is 0', () => {
+    expect(parseFaultSpec('drop=0.5')).toEqual<FaultSpec>({ seed: 1, reorderDistance: 1, holdMs: 10, receive: { ...none, drop: 0.5 }, transmit: { ...none, drop: 0.5 } });
+  });
+
+  it('reads hold: 0 (no time bound) to 60000 ms', () => {
+    expect(parseFaultSpec('reorder=0.1,hold=0').holdMs).toBe(0);
+    expect(parseFaultSpec('reorder=0.1,hold=60000').holdMs).toBe(60_000);
   });
 
   it('a one-direction key overrides the two-way value, whatever the order', () => {
@@ -56,7 +61,7 @@ describe('parseFaultSpec', () => {
     fails(' , ', /empty spec/);
     fails('drop=0.1,,reorder=0.1', /empty item/);
     fails('drop', /"drop" is not key=value/);
-    fails('loss=0.1', /unknown key "loss".*seed, distance, drop, reorder, duplicate, corrupt/);
+    fails('loss=0.1', /unknown key "loss".*seed, distance, hold, drop, reorder, duplicate, corrupt/);
     fails('rx.drop=0.1', /unknown key "rx.drop"/);
     fails('receive.seed=3', /unknown key "receive.seed"/);
     fails('drop=1.5', /drop: 1.5 is not a probability/);
@@ -67,6 +72,8 @@ describe('parseFaultSpec', () => {
     fails('seed=1.5', /seed: 1.5 is not an integer in 0 … 4294967295/);
     fails('seed=4294967296', /not an integer/);
     fails('distance=0', /distance: 0 is not an integer in 1 … 1000/);
+    fails('hold=60001', /hold: 60001 is not an integer in 0 … 60000/);
+    fails('hold=1.5', /hold: 1.5 is not an integer/);
     fails('drop=0.1,drop=0.2', /drop given twice/);
   });
 });
@@ -88,10 +95,10 @@ describe('faultSpecFromEnvironment', () => {
   });
 
   it('builds FaultLink options and a one-line description', () => {
-    const spec = parseFaultSpec('seed=9,receive.drop=0.25,distance=2');
+    const spec = parseFaultSpec('seed=9,receive.drop=0.25,distance=2,hold=5');
     expect(faultLinkOptions(spec)).toEqual({ seed: 9, reorderDistance: 2, receive: { ...none, drop: 0.25 }, transmit: none });
     expect(describeFaultSpec(spec)).toBe(
-      'seed=9 distance=2; receive (guest → engine): drop=0.25 reorder=0 duplicate=0 corrupt=0; transmit (engine → guest): drop=0 reorder=0 duplicate=0 corrupt=0',
+      'seed=9 distance=2 hold=5ms; receive (guest → engine): drop=0.25 reorder=0 duplicate=0 corrupt=0; transmit (engine → guest): drop=0 reorder=0 duplicate=0 corrupt=0',
     );
   });
 
