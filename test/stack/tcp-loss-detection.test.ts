@@ -7,6 +7,10 @@
  *   window, no data) and no loss was repaired before the RTO;
  * - tail loss probes (RFC 8985 §7): Linux acknowledges a burst with one stretch ACK; when that ACK
  *   (or the burst's last segments) is lost, nothing comes back to start a recovery.
+ * And one on the receiving side (guest → host), found when 5% faults stalled a guest → host run:
+ * - SACK blocks most recent first (RFC 2018 §4): with more holes than the option holds, lowest-first
+ *   never told the guest of newer segments; it resent what we held and took RTT samples seconds
+ *   long from the ACK that finally named them, until its RTO backed off for good.
  */
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_PSH, TcpContext } from '../support/tcp-context.js';
@@ -121,5 +125,39 @@ describe('TCP loss detection: tail loss probe (host → guest)', () => {
     const d = await u.open({ mss: 1000, window: 65535 }); // no timestamps: no RTT samples
     await u.hostData(d, 'u'.repeat(5000));
     expect(await u.advance(990)).toEqual([]);
+  });
+});
+
+describe('TCP loss detection: the SACK blocks we send (guest → host)', () => {
+  it('names the block of the segment that triggered the ACK first, then the most recent ones', async () => {
+    const t = new TcpContext();
+    const c = await t.open({ mss: 1000, window: 65535, ts: true, sackPermitted: true }); // 3 blocks fit beside timestamps
+    const g = (n: number): number => seq(c.guestNext, n);
+    const sacks: [number, number][][] = [];
+    // Segments 1, 3, 5, 7, 9 arrive (0, 2, 4, 6, 8 lost): five holes, room for three blocks.
+    for (const k of [1, 3, 5, 7, 9]) {
+      const [ack] = t.inject(t.spec(c, { flags: TCP_ACK | TCP_PSH, seq: g(k * 100), payload: 'x'.repeat(100) }));
+      expect(ack.ack).toBe(c.guestNext);
+      sacks.push(ack.sack);
+    }
+    expect(sacks[4]).toEqual([
+      [g(900), g(1000)],
+      [g(700), g(800)],
+      [g(500), g(600)],
+    ]);
+    // A copy of segment 3 (a duplicate, or a spurious retransmission): its block comes first again.
+    const [again] = t.inject(t.spec(c, { flags: TCP_ACK | TCP_PSH, seq: g(300), payload: 'x'.repeat(100) }));
+    expect(again.sack).toEqual([
+      [g(300), g(400)],
+      [g(900), g(1000)],
+      [g(700), g(800)],
+    ]);
+    // Segment 4 joins 3 and 5 into one block, named first.
+    const [joined] = t.inject(t.spec(c, { flags: TCP_ACK | TCP_PSH, seq: g(400), payload: 'x'.repeat(100) }));
+    expect(joined.sack).toEqual([
+      [g(300), g(600)],
+      [g(900), g(1000)],
+      [g(700), g(800)],
+    ]);
   });
 });
