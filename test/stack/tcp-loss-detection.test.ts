@@ -10,7 +10,9 @@
  * And one on the receiving side (guest → host), found when 5% faults stalled a guest → host run:
  * - SACK blocks most recent first (RFC 2018 §4): with more holes than the option holds, lowest-first
  *   never told the guest of newer segments; it resent what we held and took RTT samples seconds
- *   long from the ACK that finally named them, until its RTO backed off for good.
+ *   long from the ACK that finally named them, until its RTO backed off for good;
+ * - the timestamp we echo only moves forward (RFC 7323 §4.3): a delayed or duplicated copy of an
+ *   old segment set it back, and the guest measured the delay as round-trip time.
  */
 import { describe, expect, it } from 'vitest';
 import { TCP_ACK, TCP_PSH, TcpContext } from '../support/tcp-context.js';
@@ -159,5 +161,23 @@ describe('TCP loss detection: the SACK blocks we send (guest → host)', () => {
       [g(900), g(1000)],
       [g(700), g(800)],
     ]);
+  });
+});
+
+describe('TCP loss detection: the timestamp we echo (guest → host)', () => {
+  it('does not move TS.Recent back for a delayed copy of an old segment', async () => {
+    const t = new TcpContext();
+    const c = await t.open({ mss: 1012, window: 65535, ts: true });
+    const first = c.guestNext;
+    const [a] = t.guestData(c, 'a'.repeat(100), c.remoteFirst, { ts: [5000, c.lastRemoteTs] });
+    expect(a.ts![1]).toBe(5000);
+    // The same segment again, from before (TSval 4000): acknowledged, but 5000 stays the echo.
+    const [old] = t.inject(t.spec(c, { flags: TCP_ACK | TCP_PSH, seq: first, payload: 'a'.repeat(100), ts: [4000, c.lastRemoteTs] }));
+    expect(old.ack).toBe(c.guestNext);
+    expect(old.ts![1]).toBe(5000);
+    // New data with a newer TSval moves it on.
+    const [b] = t.guestData(c, 'b'.repeat(100), c.remoteFirst, { ts: [5100, c.lastRemoteTs] });
+    expect(b.ts![1]).toBe(5100);
+    expect(c.stream.text()).toBe('a'.repeat(100) + 'b'.repeat(100));
   });
 });

@@ -297,7 +297,11 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     }
     if (!(flags & TCP_ACK)) return;
     const o = this.options;
-    if (flow.timestamps && o.hasTimestamp && seqGe(flow.receiveNext, seg.sequence)) flow.tsRecent = o.timestampValue;
+    // RFC 7323 §4.3: TS.Recent only moves forward. A copy the network delayed or duplicated carries
+    // an older TSval; echoing it would make the guest measure the delay as round-trip time.
+    if (flow.timestamps && o.hasTimestamp && seqGe(flow.receiveNext, seg.sequence) && seqGe(o.timestampValue, flow.tsRecent)) {
+      flow.tsRecent = o.timestampValue;
+    }
     const payloadLength = seg.payloadLength;
     const fin = (flags & TCP_FIN) !== 0;
     this.sender.onAck(
