@@ -4,9 +4,9 @@
  * reorders, duplicates and flips one bit of frames in both directions, from a seed. A python3 client
  * in a namespace this test made sends and fetches bulk data to and from servers on host 127.0.0.1
  * (reached as 10.0.2.2); both ends hash what they saw: no corruption, no stall (each transfer has a
- * deadline), no lost bytes. Then it checks that the faults really happened: the engine counted bad
- * checksums, the guest kernel counted checksum errors, and tslirp's exit line shows every kind of
- * fault injected in both directions.
+ * deadline), no lost bytes; the same with 8 connections each way at once. Then it checks that the
+ * faults really happened: the engine counted bad checksums, the guest kernel counted checksum
+ * errors, and tslirp's exit line shows every kind of fault injected in both directions.
  *
  * Offloads are off (--disable-offloads): with virtio-net checksum offload our frames to the guest
  * carry partial checksums that the kernel completes after the bit was flipped, so corruption would
@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultCounters } from '../../src/link/fault-link.js';
 import { apiRequest } from '../support/api-client.js';
 import { createNamespace, namespacePrerequisite, ProcessTracker, requireOrSkip, stopProcess, type TestNamespace } from '../support/netns.js';
-import { guestGet, guestPut, MB, startBulkServers, throughput, type BulkServers } from '../support/tcp-bulk-peers.js';
+import { guestGet, guestGetMany, guestPut, MB, startBulkServers, throughput, type BulkServers } from '../support/tcp-bulk-peers.js';
 import { builtCliPrerequisite, startTslirp, stopAllTslirp, type TslirpProcess } from '../support/tslirp-process.js';
 
 /**
@@ -33,6 +33,9 @@ import { builtCliPrerequisite, startTslirp, stopAllTslirp, type TslirpProcess } 
  */
 const FAULTS = process.env.TSLIRP_FAULTS_E2E_SPEC ?? 'seed=7,drop=0.01,reorder=0.02,duplicate=0.01,corrupt=0.01,distance=2';
 const SIZE = Number(process.env.TSLIRP_FAULTS_E2E_MB ?? 100) * MB;
+/** Connections each way in the concurrent test, and bytes each. */
+const CONCURRENT = 8;
+const CONCURRENT_SIZE = 4 * MB;
 /** Generous: a healthy run takes a few seconds; a stalled flow would wait forever. */
 const TRANSFER_DEADLINE_MS = 50_000;
 /** slirp4netns's (and our) default gateway MAC, pinned in the guest (see beforeAll). */
@@ -132,6 +135,28 @@ function suite(mtu: number): void {
       expect(got.length).toBe(SIZE);
       expect(got.sha256).toBe(got.sent);
       console.log(`faults, MTU ${mtu}: host → guest ${throughput(SIZE, got.seconds)}`);
+    });
+
+    e2e(`${CONCURRENT} connections each way at once, ${CONCURRENT_SIZE / MB} MB each, all intact`, TRANSFER_DEADLINE_MS + 10_000, async () => {
+      // Many flows in one batch: out-of-order queues, SACK scoreboards and timers of different flows
+      // side by side, and every flow's ACKs among the faults.
+      const { ns, servers, tslirp } = get();
+      const started = Date.now();
+      const [puts, gets] = await withLog(tslirp, () =>
+        Promise.all([
+          Promise.all(Array.from({ length: CONCURRENT }, () => guestPut(ns, servers, CONCURRENT_SIZE, TRANSFER_DEADLINE_MS))),
+          guestGetMany(ns, servers, CONCURRENT, CONCURRENT_SIZE, TRANSFER_DEADLINE_MS),
+        ]),
+      );
+      for (const put of puts) expect(put.reply).toBe(put.sha256);
+      expect(gets.sent).toHaveLength(CONCURRENT);
+      for (const got of gets.got) {
+        expect(got.length).toBe(CONCURRENT_SIZE);
+        expect(gets.sent).toContain(got.sha256);
+      }
+      expect(new Set(gets.got.map((g) => g.sha256)).size).toBe(CONCURRENT);
+      const slowest = Math.max(...puts.map((p) => p.seconds), ...gets.got.map((g) => g.seconds));
+      console.log(`faults, MTU ${mtu}: ${CONCURRENT}+${CONCURRENT} connections of ${CONCURRENT_SIZE / MB} MB in ${((Date.now() - started) / 1000).toFixed(2)} s (slowest ${slowest.toFixed(2)} s)`);
     });
 
     e2e('the faults really happened: corruption caught on both sides, every kind injected both ways', 20_000, async () => {

@@ -152,6 +152,28 @@ export async function guestGet(ns: TestNamespace, servers: BulkServers, size: nu
   return { ...got, sent: await servers.sent[before] };
 }
 
+/**
+ * `count` guests read from the source at once, each `size` bytes. Returns what each received and
+ * the hashes of what the source sent (in connection order, which need not match the guests').
+ */
+export async function guestGetMany(
+  ns: TestNamespace,
+  servers: BulkServers,
+  count: number,
+  size: number,
+  timeoutMs: number,
+): Promise<{ got: Omit<GetResult, 'sent'>[]; sent: string[] }> {
+  servers.sourceSize = size;
+  const before = servers.sent.length;
+  const got = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', '10.0.2.2', String(servers.sourcePort)], timeoutMs);
+      return JSON.parse(out) as Omit<GetResult, 'sent'>;
+    }),
+  );
+  return { got, sent: await Promise.all(servers.sent.slice(before)) };
+}
+
 /** "20 MB in 1.23 s (0.14 Gbit/s)". */
 export function throughput(size: number, seconds: number): string {
   return `${size / MB} MB in ${seconds.toFixed(2)} s (${((size * 8) / seconds / 1e9).toFixed(3)} Gbit/s)`;
