@@ -66,6 +66,9 @@ export class Flow implements WheelEntry, FlowTuple {
   sendMax = 0;
   /** The guest's receive window, scaled, as of the last ACK. */
   sendWindow = 0;
+  /** SND.WL1 / SND.WL2 (RFC 9293 §3.10.7.4): sequence and ACK numbers of the segment that last set sendWindow. */
+  windowSeq = 0;
+  windowAck = 0;
   congestionWindow = 0;
   slowStartThreshold = 0x7fffffff;
   duplicateAcks = 0;

@@ -312,6 +312,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       o.sackBlockCount,
       o.hasTimestamp ? o.timestampEcho : 0,
       payloadLength > 0 || fin,
+      seg.sequence,
     );
     if ((flow.state as FlowState) === FlowState.Closed) return; // the sender gave up
     this.resumeHostIfRoom(flow);
