@@ -1,8 +1,8 @@
 /**
  * 100 MB through a published TCP port in each direction, sha256-verified: host client → guest server
  * and guest server → host client, over loopback (127.0.0.1) into a guest namespace the test created.
- * Run against the real slirp4netns as the reference, and against tslirp once the TCP engine is in;
- * each direction's time is reported (not asserted).
+ * Run against the real slirp4netns as the reference and against tslirp; each direction's time is
+ * reported (not asserted).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { namespacePrerequisite, ProcessTracker, requireOrSkip, waitFor } from '../support/netns.js';
 import { SLIRP4NETNS, startPublishedGuest, type Implementation } from '../support/published-guest.js';
-import { builtCliPrerequisite, engineMissing, stopAllTslirp } from '../support/tslirp-process.js';
+import { builtCliPrerequisite, stopAllTslirp } from '../support/tslirp-process.js';
 
 const SIZE = 100 * 1024 * 1024;
 const tracker = new ProcessTracker();
@@ -78,10 +78,6 @@ for (const impl of impls) {
   describe(`100 MB through a published port: ${impl}`, () => {
     it('host → guest and guest → host, sha256 verified', { timeout: 240_000 }, async (ctx) => {
       requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite()));
-      if (impl === 'tslirp') {
-        const missing = await engineMissing('tcp');
-        if (missing) ctx.skip(missing);
-      }
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       const data = randomBytes(SIZE);
       const expected = createHash('sha256').update(data).digest('hex');
