@@ -8,7 +8,8 @@
         "native/ns_attach.c",
         "native/tap_io.c",
         "native/sandbox.c",
-        "native/icmp_socket.c"
+        "native/icmp_socket.c",
+        "native/checksum.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

@@ -6,6 +6,7 @@
 #include <node_api.h>
 #include <string.h>
 
+#include "checksum.h"
 #include "icmp_socket.h"
 #include "napi_util.h"
 #include "ns_attach.h"
@@ -133,6 +134,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tapIoStats", NULL, tap_io_stats, NULL, NULL, NULL, napi_default, NULL},
       {"sandboxApply", NULL, sandbox_apply_js, NULL, NULL, NULL, napi_default, NULL},
       {"icmpSocketOpen", NULL, icmp_socket_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"checksumSum", NULL, checksum_sum_js, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

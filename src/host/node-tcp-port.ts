@@ -9,8 +9,12 @@
  * contiguous run of bytes and cuts 64 KiB segments out of it as views, copying only where a segment
  * straddles two slabs; returning
  * false from the callback stops reading (backpressure without copies). A slab starts small (an idle
- * flow costs little) and doubles up to SLAB_MAX while a flow keeps reading; a slab is garbage once
- * the guest acknowledged every byte in it.
+ * flow costs little) and doubles up to SLAB_MAX while a flow keeps reading. The engine tells us
+ * (release) as the guest acknowledges bytes: a slab whose bytes are all acknowledged is read into
+ * again (the current one from its start, full-size retired ones through a small shared pool), so a
+ * bulk flow cycles through a few slabs instead of leaving a megabyte of garbage per megabyte read
+ * for the garbage collector to find (that garbage was most of the peak RSS of a host → guest
+ * transfer, and allocating it a visible share of the CPU).
  *
  * Sockets handed to us by a net.Server (published ports) cannot take onread; there we keep the
  * Buffer each 'data' event gives. Either way the engine gets the same HostStream.
@@ -34,12 +38,29 @@ const SLAB_MAX = 1024 * 1024;
 const READ_MAX = 128 * 1024;
 /** A read region smaller than this is not worth a syscall: start a new slab. */
 const MIN_READ = 16 * 1024;
+/**
+ * Fully acknowledged SLAB_MAX slabs kept for reuse, shared by all flows (an idle flow holds only its
+ * current slab). One batch of guest ACKs often releases several megabytes at once and the host
+ * refills them just as fast, so a bulk flow cycles through about SEND_BUFFER / SLAB_MAX + 1 slabs:
+ * with fewer spare slots it needed a fresh megabyte per megabyte read again. Bounded, so a burst of
+ * many flows leaves at most this much behind.
+ */
+const POOL_SLABS = 8;
+const pool: Buffer[] = [];
 
 class NodeHostStream implements HostStream {
   /** Whether the engine asked us to stop reading (returned from the onread callback). */
   paused = true;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(
+    private readonly socket: Socket,
+    /** Where reads land (outbound sockets); null for adopted sockets, whose Buffers Node owns. */
+    private readonly slab: ReadSlab | null = null,
+  ) {}
+
+  release(bytes: number): void {
+    this.slab?.release(bytes);
+  }
 
   write(data: Uint8Array): void {
     if (!this.socket.destroyed) this.socket.write(data);
@@ -72,27 +93,74 @@ class NodeHostStream implements HostStream {
   }
 }
 
-/** Where one outbound socket's reads land: a run of slabs, each read right after the last. */
+/** A slab and how many of the bytes read into it the guest has not acknowledged yet. */
+interface SlabUse {
+  readonly buffer: Buffer;
+  unreleased: number;
+}
+
+/**
+ * Where one outbound socket's reads land: a run of slabs, each read right after the last. Bytes are
+ * released in the order they were read, so the oldest slab in `held` is always the one they
+ * belong to.
+ */
 class ReadSlab {
   private slab: Buffer = Buffer.allocUnsafe(0);
   private used = 0;
+  /** Where the last region handed to Node starts: take() claims from there. */
+  private regionAt = 0;
   private nextSize = SLAB_MIN;
+  /** Slabs with bytes the engine may still hold, oldest first; the last is the current slab. */
+  private readonly held: SlabUse[] = [];
 
   /** The region for the next read (called by Node before each read). */
   region = (): Uint8Array => {
-    if (this.slab.length - this.used < MIN_READ) {
-      this.slab = Buffer.allocUnsafe(this.nextSize);
-      this.used = 0;
-      this.nextSize = Math.min(this.nextSize * 2, SLAB_MAX);
-    }
+    if (this.slab.length - this.used < MIN_READ) this.nextSlab();
+    this.regionAt = this.used;
     return this.slab.subarray(this.used, this.used + READ_MAX);
   };
 
   /** Claims the n bytes just read and returns them as a view the engine may keep. */
   take(n: number): Uint8Array {
-    const chunk = this.slab.subarray(this.used, this.used + n);
-    this.used += n;
+    const chunk = this.slab.subarray(this.regionAt, this.regionAt + n);
+    this.used = this.regionAt + n;
+    if (n > 0) this.held[this.held.length - 1].unreleased += n;
     return chunk;
+  }
+
+  /** The engine no longer holds the oldest `bytes` it was given. */
+  release(bytes: number): void {
+    while (bytes > 0 && this.held.length > 0) {
+      const oldest = this.held[0];
+      const n = Math.min(bytes, oldest.unreleased);
+      oldest.unreleased -= n;
+      bytes -= n;
+      if (oldest.unreleased > 0) break;
+      if (this.held.length === 1) {
+        // Nothing held at all: read into the current slab from its start again.
+        this.used = 0;
+        break;
+      }
+      this.held.shift();
+      this.recycle(oldest.buffer);
+    }
+  }
+
+  private nextSlab(): void {
+    const current = this.held[this.held.length - 1];
+    if (current !== undefined && current.unreleased === 0) {
+      this.held.pop();
+      this.recycle(current.buffer);
+    }
+    const size = this.nextSize;
+    this.slab = (size === SLAB_MAX ? pool.pop() : undefined) ?? Buffer.allocUnsafe(size);
+    this.used = 0;
+    this.held.push({ buffer: this.slab, unreleased: 0 });
+    this.nextSize = Math.min(size * 2, SLAB_MAX);
+  }
+
+  private recycle(buffer: Buffer): void {
+    if (buffer.length === SLAB_MAX && pool.length < POOL_SLABS) pool.push(buffer);
   }
 }
 
@@ -141,7 +209,7 @@ export class NodeTcpPort implements HostTcpPort {
       },
     };
     const socket = new Socket(options);
-    stream = new NodeHostStream(socket);
+    stream = new NodeHostStream(socket, slab);
     socket.pause();
     wireEvents(socket, events);
     const localAddress = outboundLocalAddress(this.bind, endpoint.address);

@@ -90,6 +90,8 @@ export interface NativeAddon {
   tapIoFlush(handle: object, count: number): number;
   tapIoClose(handle: object): void;
   tapIoStats(handle: object): NativeTapStats;
+  /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
+  readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;
 }
 

@@ -12,14 +12,32 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const WIDE_MIN_LENGTH = 128;
 /** 2^20 words per block keeps the double accumulators below 2^53, so they stay exact. */
 const WIDE_BLOCK_WORDS = 1 << 20;
+/**
+ * Below this a call into native code costs more than the JavaScript loop (a call is ~130 ns; at 1448
+ * bytes native is 2.4x faster, at 64 KiB 3x: 4.9 µs against 15 µs, Node 20 on x86-64).
+ */
+const NATIVE_MIN_LENGTH = 128;
 let wideBuffer: ArrayBufferLike | null = null;
 let wideWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+/** Folded big-endian one's-complement sum of bytes[offset, offset+length), computed natively. */
+export type NativeSum = (bytes: Uint8Array, offset: number, length: number) => number;
+let nativeSum: NativeSum | null = null;
+
+/**
+ * Lets long ranges be summed by native code (the TAP link installs the addon's checksumSum when it
+ * loads the addon). This module stays pure: without it, or in tests, the JavaScript loops below run.
+ */
+export function useNativeSum(sum: NativeSum | null): void {
+  nativeSum = sum;
+}
 
 /**
  * Adds bytes[offset, offset+length) to a running one's-complement sum (not folded).
  * An odd length is padded with a zero byte, so only the last piece of a message may be odd.
  */
 export function sumBytes(bytes: Uint8Array, offset: number, length: number, initial = 0): number {
+  if (length >= NATIVE_MIN_LENGTH && nativeSum !== null) return initial + nativeSum(bytes, offset, length);
   if (length >= WIDE_MIN_LENGTH && LITTLE_ENDIAN && ((bytes.byteOffset + offset) & 1) === 0) {
     return sumBytesWide(bytes, offset, length, initial);
   }

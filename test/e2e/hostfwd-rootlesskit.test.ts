@@ -6,10 +6,12 @@
  *
  * Checked always: RootlessKit accepts our --help (it refuses a binary without --netns-type), starts us
  * (ready fd), add-ports/list-ports/remove-ports go through our API socket, a host client reaches the
- * child's server through the published port, and the child reaches a host server via 10.0.2.2.
+ * child's TCP and UDP servers through published ports (as 10.0.2.2), and the child reaches a host
+ * server via 10.0.2.2.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +58,30 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** Sends a datagram to 127.0.0.1:port until an answer comes (the first may race the server). */
+async function udpExchange(port: number): Promise<string> {
+  const socket = createSocket('udp4');
+  try {
+    const answer = new Promise<string>((resolve) => socket.once('message', (m: Buffer) => resolve(m.toString())));
+    for (let attempt = 0; attempt < 20; attempt++) {
+      socket.send('who am i\n', port, '127.0.0.1');
+      const got = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))]);
+      if (got !== undefined) return got;
+    }
+    throw new Error(`no UDP answer through 127.0.0.1:${port}`);
+  } finally {
+    socket.close();
+  }
+}
+
 function readAll(host: string, port: number, timeoutMs = 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
@@ -96,6 +122,8 @@ describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', 
     const childScript = [
       'socat TCP-LISTEN:8080,reuseaddr,fork SYSTEM:"echo child says hi; echo peer \\$SOCAT_PEERADDR" &',
       'echo $! > ' + join(stateDir, 'socat.pid'),
+      'socat UDP-RECVFROM:8081,fork SYSTEM:"echo udp peer \\$SOCAT_PEERADDR" &',
+      'echo $! > ' + join(stateDir, 'socat-udp.pid'),
       'exec sleep 600',
     ].join('\n');
     const [command, args] = asUser(user, 'rootlesskit', [
@@ -123,15 +151,18 @@ describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', 
     );
     const childPid = Number(readFileSync(join(stateDir, 'child_pid'), 'utf8'));
     // The child's background server outlives RootlessKit's SIGTERM: end it by its PID afterwards.
-    await waitFor('the child server pid', () => existsSync(join(stateDir, 'socat.pid')) && readFileSync(join(stateDir, 'socat.pid'), 'utf8').trim() !== '');
-    const socatPid = Number(readFileSync(join(stateDir, 'socat.pid'), 'utf8'));
-    cleanups.push(() => {
-      try {
-        process.kill(socatPid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    });
+    for (const name of ['socat.pid', 'socat-udp.pid']) {
+      const file = join(stateDir, name);
+      await waitFor(`the child server pid (${name})`, () => existsSync(file) && readFileSync(file, 'utf8').trim() !== '');
+      const pid = Number(readFileSync(file, 'utf8'));
+      cleanups.push(() => {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      });
+    }
     // tslirp is running as RootlessKit's slirp4netns, as the unprivileged user.
     const ps = execFileSync('ps', ['-o', 'user=,args=', '--ppid', String(rootlesskit.pid)], { encoding: 'utf8' });
     expect(ps).toMatch(/tslirp\.js --mtu 65520 -r 3 .*--api-socket \S+\.s4nn\.sock \d+ tap0/);
@@ -143,6 +174,8 @@ describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', 
     const published = await freePort();
     expect(await rootlessctl('add-ports', `127.0.0.1:${published}:8080/tcp`)).toMatch(/^1\s*$/m);
     expect(await rootlessctl('list-ports')).toMatch(new RegExp(`^1\\s+tcp\\s+127\\.0\\.0\\.1\\s+${published}\\s+8080\\s*$`, 'm'));
+    const publishedUdp = await freeUdpPort();
+    expect(await rootlessctl('add-ports', `127.0.0.1:${publishedUdp}:8081/udp`)).toMatch(/^2\s*$/m);
 
     // Host client → published port → child's server; a loopback client appears as 10.0.2.2.
     const answer = await readAll('127.0.0.1', published);
@@ -150,8 +183,12 @@ describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', 
     // Child → 10.0.2.2 → host loopback server.
     const fromChild = await nsExec(childPid, 'socat', ['-T', '5', '-', `TCP:10.0.2.2:${hostPort}`], 15_000);
     expect(fromChild).toBe('host says hi\n');
+    // UDP: a host client's datagram reaches the child's server as 10.0.2.2; the answer comes back.
+    expect(await udpExchange(publishedUdp)).toBe('udp peer 10.0.2.2\n');
 
-    expect(await rootlessctl('remove-ports', '1')).toMatch(/^1\s*$/m);
-    expect(await rootlessctl('list-ports')).not.toContain(String(published));
+    expect((await rootlessctl('remove-ports', '1', '2')).split(/\s+/).filter(Boolean)).toEqual(['1', '2']);
+    const left = await rootlessctl('list-ports');
+    expect(left).not.toContain(String(published));
+    expect(left).not.toContain(String(publishedUdp));
   });
 });

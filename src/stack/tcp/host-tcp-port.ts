@@ -38,6 +38,11 @@ export interface HostStream {
   /** Stop/start reading from the host (the guest's window is closed, or our send buffer is full). */
   pause(): void;
   resume(): void;
+  /**
+   * The guest acknowledged the next `bytes` of what onData delivered (in order): the engine holds no
+   * view of them any more, so their memory may be reused for later reads. Optional.
+   */
+  release?(bytes: number): void;
 }
 
 export interface HostTcpPort {

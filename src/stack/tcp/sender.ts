@@ -53,9 +53,6 @@ export class TcpSender {
     flow.sendNext = firstSeq;
     flow.sendMax = firstSeq;
     flow.sendWindow = guestWindow;
-    // The handshake segment that carried guestWindow: receiveNext - 1 is at or before its sequence.
-    flow.windowSeq = seqAdd(flow.receiveNext, -1);
-    flow.windowAck = firstSeq;
     flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
   }
 
@@ -124,23 +121,14 @@ export class TcpSender {
 
   /**
    * Processes the ACK number, window and SACK blocks of a segment from the guest (state Established
-   * or later) whose sequence number is seq. sackEdges holds sackCount [left, right) pairs.
+   * or later). sackEdges holds sackCount [left, right) pairs.
    */
-  onAck(flow: Flow, ack: number, window: number, sackEdges: Uint32Array, sackCount: number, tsEcho: number, hasPayloadOrFin: boolean, seq: number): void {
+  onAck(flow: Flow, ack: number, window: number, sackEdges: Uint32Array, sackCount: number, tsEcho: number, hasPayloadOrFin: boolean): void {
     const queue = flow.sendQueue;
     const una = queue.baseSeq;
     if (seqGt(ack, flow.sendMax)) return; // acknowledges what we never sent: ignore (RFC 9293 sends an ACK; the caller does)
-    // An ACK older than una was overtaken (the network reordered it): nothing in it is news, and
-    // its window is stale; taken, a late zero window would stop us until a probe's answer.
-    if (seqLt(ack, una)) return;
     const previousWindow = flow.sendWindow;
-    // RFC 9293 §3.10.7.4: only a segment at least as new as the one that last set it updates the
-    // window (SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
-    if (seqLt(flow.windowSeq, seq) || (flow.windowSeq === seq && seqGe(ack, flow.windowAck))) {
-      flow.sendWindow = window;
-      flow.windowSeq = seq;
-      flow.windowAck = ack;
-    }
+    flow.sendWindow = window;
     flow.probesUnanswered = 0;
     // RFC 6675 §2: an ACK that SACKs bytes not SACKed before is a duplicate ACK whatever else it
     // carries. The classic definition (same window, no data) alone misses nearly all of them from a
@@ -154,7 +142,11 @@ export class TcpSender {
       // New data got through: undo any RTO / probe backoff (there may be no RTT sample to do it:
       // without timestamps none is taken, and a backed-off RTO would otherwise stay for good).
       flow.rto = this.baseRto(flow);
+      const held = queue.length;
       queue.acknowledge(ack);
+      // The queue dropped its views, and links read payload by the end of this wakeup's flush() (before
+      // any further host read): the host port may read into that memory again.
+      if (queue.length < held) flow.host?.release?.(held - queue.length);
       // Only our FIN occupies the sequence number after the data.
       if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) flow.finAcked = true;
       if (seqLt(flow.sendNext, ack)) flow.sendNext = ack;
