@@ -53,6 +53,9 @@ export class TcpSender {
     flow.sendNext = firstSeq;
     flow.sendMax = firstSeq;
     flow.sendWindow = guestWindow;
+    // The handshake segment that carried guestWindow: receiveNext - 1 is at or before its sequence.
+    flow.windowSeq = seqAdd(flow.receiveNext, -1);
+    flow.windowAck = firstSeq;
     flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
   }
 
@@ -121,14 +124,23 @@ export class TcpSender {
 
   /**
    * Processes the ACK number, window and SACK blocks of a segment from the guest (state Established
-   * or later). sackEdges holds sackCount [left, right) pairs.
+   * or later) whose sequence number is seq. sackEdges holds sackCount [left, right) pairs.
    */
-  onAck(flow: Flow, ack: number, window: number, sackEdges: Uint32Array, sackCount: number, tsEcho: number, hasPayloadOrFin: boolean): void {
+  onAck(flow: Flow, ack: number, window: number, sackEdges: Uint32Array, sackCount: number, tsEcho: number, hasPayloadOrFin: boolean, seq: number): void {
     const queue = flow.sendQueue;
     const una = queue.baseSeq;
     if (seqGt(ack, flow.sendMax)) return; // acknowledges what we never sent: ignore (RFC 9293 sends an ACK; the caller does)
+    // An ACK older than una was overtaken (the network reordered it): nothing in it is news, and
+    // its window is stale; taken, a late zero window would stop us until a probe's answer.
+    if (seqLt(ack, una)) return;
     const previousWindow = flow.sendWindow;
-    flow.sendWindow = window;
+    // RFC 9293 §3.10.7.4: only a segment at least as new as the one that last set it updates the
+    // window (SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
+    if (seqLt(flow.windowSeq, seq) || (flow.windowSeq === seq && seqGe(ack, flow.windowAck))) {
+      flow.sendWindow = window;
+      flow.windowSeq = seq;
+      flow.windowAck = ack;
+    }
     flow.probesUnanswered = 0;
     // RFC 6675 §2: an ACK that SACKs bytes not SACKed before is a duplicate ACK whatever else it
     // carries. The classic definition (same window, no data) alone misses nearly all of them from a
