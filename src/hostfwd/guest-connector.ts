@@ -32,13 +32,6 @@ export interface GuestTcpConnector {
 export interface GuestUdpPort extends UdpGuestSender {
   /** Registers a service that sees every guest datagram before it is forwarded; returns its removal. */
   addUdpService(service: UdpService): () => void;
-  /**
-   * Asks for the link to be flushed at the end of this tick (Stack.flushSoon). A published port's
-   * datagram is sent from a host socket event, outside any received batch: the engine's sendToGuest
-   * only queues it on the link, and without this it would wait for unrelated traffic to flush it.
-   * Optional for engines whose sendToGuest flushes by itself.
-   */
-  flushSoon?(): void;
 }
 
 export interface GuestConnector {

@@ -248,9 +248,7 @@ export class HostfwdTable implements HostfwdControl {
       this.scheduleExpiry(forward);
     }
     mapping.lastUsed = now;
-    const udp = this.options.connector.udp;
-    udp.sendToGuest(mapping.source, mapping.sourcePort, forward.guest, forward.entry.guestPort, message);
-    udp.flushSoon?.();
+    this.options.connector.udp.sendToGuest(mapping.source, mapping.sourcePort, forward.guest, forward.entry.guestPort, message);
   }
 
   /** The client's own port when free for that guest-visible source, else another (loopback clients share the gateway). */

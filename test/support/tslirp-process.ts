@@ -6,11 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { join } from 'node:path';
-import { installEngines } from '../../src/cli/engines.js';
-import { MemoryLink } from '../../src/link/memory-link.js';
-import { FakeClock } from '../../src/stack/clock.js';
-import { silentLogger } from '../../src/stack/logger.js';
-import { Stack } from '../../src/stack/stack.js';
 import { asUser, IN_CI, OutputLog, REPO_ROOT, stopProcess, type RunAs } from './netns.js';
 
 export const TSLIRP_BIN = join(REPO_ROOT, 'bin/tslirp.js');
@@ -59,20 +54,4 @@ export function startTslirp(args: readonly string[], options: { withExitFd?: boo
 /** Stops every tslirp started by startTslirp (SIGTERM, then SIGKILL). */
 export async function stopAllTslirp(): Promise<void> {
   await Promise.all([...started].map((child) => stopProcess(child, 3000)));
-}
-
-/**
- * Why a test that moves data through the guest cannot run yet: the TCP/UDP engines are written in
- * parallel and plug in through src/cli/engines.ts. Such a test is skipped with this reason, also in
- * CI: it is a feature not yet plugged in, not a missing privilege. Remove the gate once both are in.
- */
-export async function engineMissing(...parts: ('tcp' | 'udp')[]): Promise<string | undefined> {
-  const stack = new Stack(new MemoryLink(), { clock: new FakeClock() });
-  try {
-    const engines = await installEngines(stack, { outboundAddr: undefined, outboundAddr6: undefined, dnsUpstream: undefined, logger: silentLogger() });
-    const missing = parts.filter((part) => !engines.parts.some((p) => p.toLowerCase().includes(part)));
-    return missing.length === 0 ? undefined : `needs the ${missing.join(' and ')} engine in src/cli/engines.ts (not plugged in yet)`;
-  } finally {
-    stack.close();
-  }
 }

@@ -236,7 +236,6 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     }
     binding.lastUsed = this.stack.clock.now();
     this.sendToGuest(source, sourcePort, binding.guestAddress, binding.guestPort, payload);
-    this.stack.flushSoon();
   }
 
   /**
@@ -279,7 +278,9 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
 
   /**
    * Sends a datagram into the guest from any source (services, published ports, host replies),
-   * fragmented when larger than the MTU. payload is lent to the Link until the next flush.
+   * fragmented when larger than the MTU. payload is lent to the Link until the next flush, which is
+   * asked for here: a published port's datagram comes from a host socket event, outside any guest
+   * batch, and would otherwise wait on the link for unrelated traffic (inside a batch it is free).
    */
   sendToGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): void {
     if (this.closed) return;
@@ -291,6 +292,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     writeUdpHeader(head, L4_OFFSET, sourcePort, destinationPort, payload.length);
     fillUdpChecksumIpv4(head, L4_OFFSET, source, destination, payload);
     this.fragmenter.send(source, destination, IpProtocol.Udp, UDP_HEADER_LENGTH, payload);
+    this.stack.flushSoon();
   }
 
   // ---- expiry ----
