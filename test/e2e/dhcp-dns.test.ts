@@ -465,22 +465,20 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DNS through 10.0.2.3 to the f
     const { ns } = await attached(impl, ['--disable-dns'], resolvConfFile(stub.address));
     const got = await runUdhcpc(ns);
     await ns.exec('ip', ['addr', 'add', `${got.ip}/24`, 'dev', 'tap0']);
-    const udp = await dnsQuery(ns, 'udp');
-    const tcp = await dnsQuery(ns, 'tcp');
-    expect(stub.queries).toEqual([]);
     if (impl === 'slirp4netns') {
       // PINNED DIFFERENCE: libslirp's disable_dns only stops the redirect; its DHCP server still
-      // offers 10.0.2.3 as DNS server, and queries to it vanish (UDP and the TCP SYN both time out) ...
+      // offers 10.0.2.3 as DNS server. No query is sent through it here: where such a query goes is
+      // not ours to control (one CI run got an NXDOMAIN from something that was not our stub), and
+      // the network rule allows traffic only to our stub and our namespaces.
       expect(got.dns).toBe('10.0.2.3');
-      expect(udp).toBe('no-answer TimeoutError');
-      expect(tcp).toBe('no-answer TimeoutError');
     } else {
-      // ... tslirp leaves the DNS option out of its offers (a guest then keeps or picks its own) and
+      // tslirp leaves the DNS option out of its offers (a guest then keeps or picks its own) and
       // refuses 10.0.2.3:53 at once: ICMP port unreachable for UDP, a reset for TCP.
       expect(got.dns).toBe('');
-      expect(udp).toBe('no-answer ConnectionRefusedError:ECONNREFUSED');
-      expect(tcp).toBe('no-answer ConnectionRefusedError:ECONNREFUSED');
+      expect(await dnsQuery(ns, 'udp')).toBe('no-answer ConnectionRefusedError:ECONNREFUSED');
+      expect(await dnsQuery(ns, 'tcp')).toBe('no-answer ConnectionRefusedError:ECONNREFUSED');
     }
+    expect(stub.queries).toEqual([]);
   });
 
   it('resolv.conf without a nameserver: neither answers, each fails the query its own way (difference)', async (ctx) => {
