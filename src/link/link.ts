@@ -4,7 +4,7 @@
  * A link knows Ethernet frames, never protocols. Received frames arrive in batches (one per wakeup)
  * as offsets into one backing buffer, so a batch costs no allocation per frame. Frames to send are
  * handed over as a head (L2–L4 headers) and an optional body (payload), gathered by the link, so the
- * engine never copies payload just to prepend a header.
+ * engine never copies payload just to prepend a header (the TAP link copies it once, natively).
  */
 
 /** What the device offloads; fixed once the link is open. */
@@ -76,10 +76,11 @@ export interface Link {
   /** Starts delivering received batches to sink. Called once. */
   start(sink: FrameSink): void;
   /**
-   * Queues one frame: head followed by body (either may be empty). The link copies head before
-   * transmit() returns (it is small: the engine builds every header in one scratch buffer), and reads
-   * body at the latest during flush(), so body must stay unchanged until flush() returns (this is what
-   * lets payload go out without a copy in the engine).
+   * Queues one frame: head followed by body (either may be empty). The link takes what it needs of
+   * both before transmit() returns: the engine reuses its buffers right away (every header is built
+   * in one scratch buffer; a TCP segment that spans two host reads is gathered in one scratch area).
+   * A link that wanted to write body straight from the engine's buffers at flush() would need the
+   * engine to keep them unchanged until then; none does today.
    * info, when given, carries offload metadata; it is only honoured if offloads allow it.
    */
   transmit(head: Uint8Array, body: Uint8Array | null, info?: TxInfo): void;
