@@ -15,15 +15,15 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { apiRequest } from '../test/support/api-client.js';
 import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNamespace } from '../test/support/netns.js';
+import { freePort, SLIRP4NETNS } from '../test/support/published-guest.js';
+import { rssKiB } from '../test/support/tcp-bulk-peers.js';
 
 const execFileAsync = promisify(execFile);
-const SLIRP4NETNS = '/usr/bin/slirp4netns';
 const TSLIRP = join(REPO_ROOT, 'bin/tslirp.js');
 const CLK_TCK = 100;
 
@@ -69,25 +69,10 @@ const stopEverything = async (): Promise<void> => {
 };
 const dir = mkdtempSync(join(tmpdir(), 'tslirp-iperf-'));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-}
-
-function peakRssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmHWM:'));
-  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) / 1024;
 }
 
 async function start(impl: Impl, config: Config): Promise<Instance> {
@@ -211,7 +196,7 @@ async function main(): Promise<void> {
           (t / s).toFixed(2),
           median(samples.tslirp.map((x) => x.cpuPerGB)).toFixed(2),
           median(samples.slirp4netns.map((x) => x.cpuPerGB)).toFixed(2),
-          peakRssMiB(instances.tslirp.child.pid!).toFixed(0),
+          (rssKiB(instances.tslirp.child.pid!).hwm / 1024).toFixed(0),
         ];
         rows.push(row);
         process.stderr.write(`${row.join(' | ')}\n`);

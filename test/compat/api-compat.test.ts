@@ -15,17 +15,8 @@ import { HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
 import { FakeClock } from '../../src/stack/clock.js';
 import { resolveNetworkConfig } from '../../src/stack/config.js';
 import { apiRequest } from '../support/api-client.js';
-import { createNamespace, namespacePrerequisite, OutputLog, ProcessTracker, requireOrSkip, waitFor } from '../support/netns.js';
-
-const SLIRP4NETNS = '/usr/bin/slirp4netns';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { createNamespace, namespacePrerequisite, OutputLog, requireOrSkip } from '../support/netns.js';
+import { freePort, SLIRP4NETNS, testResources, waitForSlirp4netnsApi } from '../support/published-guest.js';
 
 interface Step {
   readonly name: string;
@@ -75,12 +66,8 @@ function scenario(p: { tcp: number; udp: number; podman: number; busy: number; l
   ];
 }
 
-const tracker = new ProcessTracker();
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  await tracker.killAll();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { tracker, cleanups, release } = testResources();
+afterEach(release);
 afterAll(() => tracker.killAll());
 
 async function runSteps(socketPath: string, steps: Step[]): Promise<string[]> {
@@ -94,7 +81,8 @@ describe('API compatibility with slirp4netns 1.2', () => {
     requireOrSkip(ctx, existsSync(SLIRP4NETNS) ? namespacePrerequisite({ root: true }) : 'needs slirp4netns (apt-get install slirp4netns)');
     const dir = mkdtempSync(join(tmpdir(), 'tslirp-compat-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const ports = { tcp: await freePort(), udp: await freePort(), podman: await freePort(), busy: await freePort(), lo2: await freePort(), v6: await freePort() };
+    const free = (): Promise<number> => freePort('0.0.0.0');
+    const ports = { tcp: await free(), udp: await free(), podman: await free(), busy: await free(), lo2: await free(), v6: await free() };
     const steps = scenario(ports);
     // Both sides find the same port busy.
     const blocker: Server = createServer();
@@ -106,14 +94,7 @@ describe('API compatibility with slirp4netns 1.2', () => {
     const realSocket = join(dir, 'slirp4netns.sock');
     const slirp = tracker.spawn(SLIRP4NETNS, ['--api-socket', realSocket, String(ns.pid), 'tap0']);
     const slirpLog = new OutputLog(slirp);
-    await waitFor('the slirp4netns API socket', () => existsSync(realSocket), 10_000);
-    // (slirp4netns's stdout is block-buffered into a pipe: ask the socket itself whether it serves.)
-    let serving = false;
-    await waitFor('the slirp4netns API to answer', () => {
-      if (slirp.exitCode !== null) throw new Error(`slirp4netns exited: ${slirpLog.text}`);
-      apiRequest(realSocket, '{"execute":"list_hostfwd"}').then((a) => (serving ||= a.text.startsWith('{')), () => undefined);
-      return serving;
-    }, 10_000, 100);
+    await waitForSlirp4netnsApi(slirp, slirpLog, realSocket, 100);
     const real = await runSteps(realSocket, steps);
     expect(slirp.exitCode, `slirp4netns crashed: ${slirpLog.text}`).toBeNull();
     await tracker.killAll();

@@ -6,29 +6,15 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { namespacePrerequisite, ProcessTracker, requireOrSkip, waitFor } from '../support/netns.js';
-import { SLIRP4NETNS, startPublishedGuest, type Implementation } from '../support/published-guest.js';
-import { builtCliPrerequisite, stopAllTslirp } from '../support/tslirp-process.js';
+import { requireOrSkip, waitFor } from '../support/netns.js';
+import { freePort, implementationPrerequisite, startPublishedGuest, testResources, type Implementation } from '../support/published-guest.js';
 
 const SIZE = 100 * 1024 * 1024;
-const tracker = new ProcessTracker();
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  await stopAllTslirp();
-  await tracker.killAll();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const { tracker, cleanups, release } = testResources();
+afterEach(release);
 
 /** Connects, retrying while the guest server starts (a reset or refusal before any data). */
 async function connectWithRetry(port: number, onSocket: (socket: import('node:net').Socket) => Promise<void>): Promise<void> {
@@ -77,7 +63,7 @@ const impls: Implementation[] = ['slirp4netns', 'tslirp'];
 for (const impl of impls) {
   describe(`100 MB through a published port: ${impl}`, () => {
     it('host → guest and guest → host, sha256 verified', { timeout: 240_000 }, async (ctx) => {
-      requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite()));
+      requireOrSkip(ctx, implementationPrerequisite(impl));
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       const data = randomBytes(SIZE);
       const expected = createHash('sha256').update(data).digest('hex');

@@ -17,16 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { asUser, ensureTestUser, namespacePrerequisite, nsExec, openTunToAll, OutputLog, ProcessTracker, requireOrSkip, waitFor, type RunAs } from '../support/netns.js';
+import { asUser, ensureTestUser, namespacePrerequisite, nsExec, openTunToAll, OutputLog, requireOrSkip, waitFor, type RunAs } from '../support/netns.js';
+import { freePort, testResources } from '../support/published-guest.js';
 import { builtCliPrerequisite, TSLIRP_BIN } from '../support/tslirp-process.js';
 
 const execFileAsync = promisify(execFile);
-const tracker = new ProcessTracker();
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  await tracker.killAll(3000);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { tracker, cleanups, release } = testResources(3000);
+afterEach(release);
 
 function rootlesskitPrerequisite(): string | undefined {
   for (const tool of ['rootlesskit', 'rootlessctl', 'newuidmap', 'socat']) {
@@ -48,14 +45,6 @@ function rootlessUser(): RunAs {
     if (!text.split('\n').some((line) => line.startsWith(`${name}:`))) writeFileSync(file, `${text}${text && !text.endsWith('\n') ? '\n' : ''}${name}:200000:65536\n`);
   }
   return user;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function freeUdpPort(): Promise<number> {

@@ -7,31 +7,16 @@
  * below: it answers a non-loopback UDP client from the wrong port).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiRequest } from '../support/api-client.js';
-import { namespacePrerequisite, ProcessTracker, requireOrSkip } from '../support/netns.js';
-import { createVethClient, SLIRP4NETNS, startPublishedGuest, type Implementation } from '../support/published-guest.js';
-import { builtCliPrerequisite, stopAllTslirp } from '../support/tslirp-process.js';
+import { requireOrSkip } from '../support/netns.js';
+import { createVethClient, freePort, implementationPrerequisite, startPublishedGuest, testResources, type Implementation } from '../support/published-guest.js';
 
 const execFileAsync = promisify(execFile);
-const tracker = new ProcessTracker();
-const cleanups: (() => void | Promise<void>)[] = [];
-afterEach(async () => {
-  await stopAllTslirp();
-  await tracker.killAll();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const { tracker, cleanups, release } = testResources();
+afterEach(release);
 
 /** Runs socat as a client (in a namespace when pid is given); returns what the server answered. */
 async function socatClient(pid: number | undefined, target: string, input = ''): Promise<string> {
@@ -84,7 +69,7 @@ const impls: Implementation[] = ['slirp4netns', 'tslirp'];
 for (const impl of impls) {
   describe(`source address through published ports: ${impl}`, () => {
     it('TCP and UDP from the veth client keep 198.18.0.2; loopback clients appear as 10.0.2.2', async (ctx) => {
-      requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite()));
+      requireOrSkip(ctx, implementationPrerequisite(impl));
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       guest.spawnInGuest('socat', ['TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
       guest.spawnInGuest('socat', ['UDP-RECVFROM:8081,fork', 'SYSTEM:echo $SOCAT_PEERADDR']);
@@ -94,7 +79,7 @@ for (const impl of impls) {
       await guest.waitListening('udp', 8081);
       await guest.waitListening('udp', 8082);
       const client = await createVethClient(tracker, cleanups);
-      const [tcpPort, udpPort, udpLoopPort] = [await freePort(), await freePort(), await freePort()];
+      const [tcpPort, udpPort, udpLoopPort] = [await freePort('0.0.0.0'), await freePort('0.0.0.0'), await freePort('0.0.0.0')];
       expect(await guest.publish('tcp', '0.0.0.0', tcpPort, 8080)).toBe('{"return":{"id":1}}');
       expect(await guest.publish('udp', '198.18.0.1', udpPort, 8081)).toBe('{"return":{"id":2}}');
       expect(await guest.publish('udp', '127.0.0.1', udpLoopPort, 8082)).toBe('{"return":{"id":3}}');
@@ -117,11 +102,11 @@ for (const impl of impls) {
     });
 
     it('removing a forward closes its listener; a connection already open continues', async (ctx) => {
-      requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite()));
+      requireOrSkip(ctx, implementationPrerequisite(impl));
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       guest.spawnInGuest('socat', ['TCP-LISTEN:8083,reuseaddr,fork', 'EXEC:cat']);
       await guest.waitListening('tcp', 8083);
-      const port = await freePort();
+      const port = await freePort('0.0.0.0');
       expect(await guest.publish('tcp', '127.0.0.1', port, 8083)).toBe('{"return":{"id":1}}');
       const open = await lineClient(port);
       cleanups.push(() => void open.socket.destroy());

@@ -1,7 +1,8 @@
 /**
  * End to end through the TCP engine with the real kernel as the guest: a namespace this test made,
  * tslirp attached with --configure, servers on host 127.0.0.1 (in this process, random ports)
- * reached from inside as 10.0.2.2, clients in python3 run inside the namespace via nsenter.
+ * reached from inside as 10.0.2.2, clients in python3 run inside the namespace via nsenter (both
+ * ends in test/support/tcp-bulk-peers.ts).
  *
  * - 100 MB guest→host and host→guest, sha256 verified on both ends (MTU 65520, no offloads);
  * - under 2% random loss both ways on tap0 (iptables `statistic` inside the namespace): 20 MB
@@ -12,206 +13,28 @@
  *
  * Traffic stays on loopback and in the test's namespace. Every process is ended by PID.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../support/api-client.js';
 import { createNamespace, namespacePrerequisite, ProcessTracker, requireOrSkip, type TestNamespace } from '../support/netns.js';
+import { guestGet, guestMany, guestPut, MB, rssKiB, startBulkServers, throughput, type BulkServers, type ManyResult } from '../support/tcp-bulk-peers.js';
 import { builtCliPrerequisite, startTslirp, stopAllTslirp, type TslirpProcess } from '../support/tslirp-process.js';
 
-const MB = 1024 * 1024;
-
-/** The guest side: one python3 program, three modes (put, get, many); prints one JSON line. */
-const GUEST_CLIENT = String.raw`
-import asyncio, hashlib, json, os, resource, socket, sys, time
-mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode == 'put':
-    size = int(sys.argv[4])
-    h = hashlib.sha256()
-    t0 = time.monotonic()
-    s = socket.create_connection((host, port))
-    left = size
-    while left > 0:
-        chunk = os.urandom(min(left, 1 << 20))
-        h.update(chunk)
-        s.sendall(chunk)
-        left -= len(chunk)
-    s.shutdown(socket.SHUT_WR)
-    reply = b''
-    while True:
-        d = s.recv(4096)
-        if not d: break
-        reply += d
-    s.close()
-    print(json.dumps({'sha256': h.hexdigest(), 'reply': reply.decode().strip(), 'seconds': time.monotonic() - t0}))
-elif mode == 'get':
-    h = hashlib.sha256()
-    n = 0
-    t0 = time.monotonic()
-    s = socket.create_connection((host, port))
-    connected = time.monotonic() - t0
-    buf = bytearray(1 << 20)
-    while True:
-        k = s.recv_into(buf)
-        if k == 0: break
-        h.update(memoryview(buf)[:k])
-        n += k
-    s.close()
-    print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0, 'connect_seconds': connected}))
-elif mode == 'many':
-    count, size, hold = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    async def open_one(i):
-        for attempt in range(5):
-            try:
-                return await asyncio.wait_for(asyncio.open_connection(host, port), 20)
-            except (ConnectionError, asyncio.TimeoutError, OSError):
-                await asyncio.sleep(0.2 * (attempt + 1))
-        raise RuntimeError('cannot connect %d' % i)
-    async def exchange(rw):
-        r, w = rw
-        data = os.urandom(size)
-        w.write(data)
-        await w.drain()
-        got = await asyncio.wait_for(r.readexactly(size), 30)
-        w.write_eof()
-        rest = await asyncio.wait_for(r.read(), 30)
-        w.close()
-        await w.wait_closed()
-        return got == data and rest == b''
-    async def main():
-        t0 = time.monotonic()
-        conns = await asyncio.gather(*(open_one(i) for i in range(count)))
-        opened = time.monotonic() - t0
-        await asyncio.sleep(hold)
-        results = await asyncio.gather(*(exchange(c) for c in conns), return_exceptions=True)
-        ok = sum(1 for x in results if x is True)
-        errors = [repr(x) for x in results if x is not True][:5]
-        print(json.dumps({'opened': len(conns), 'ok': ok, 'errors': errors, 'open_seconds': opened, 'seconds': time.monotonic() - t0}))
-    asyncio.run(main())
-`;
-
-interface HostServers {
-  /** Reads everything, answers the sha256 hex of what it read, then ends. */
-  sinkPort: number;
-  /** Writes `sourceSize` random bytes and ends; the hash of what it sent lands in `sent`. */
-  sourcePort: number;
-  sourceSize: number;
-  sent: Promise<string>[];
-  /** Echoes until the peer half-closes, then ends. */
-  echoPort: number;
-  echoConnections: number;
-  close(): Promise<void>;
-}
-
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 2048, resolve));
-  return (server.address() as { port: number }).port;
-}
-
-function writeRandom(socket: Socket, size: number): Promise<string> {
-  const hash = createHash('sha256');
-  return new Promise((resolve, reject) => {
-    let left = size;
-    const pump = (): void => {
-      while (left > 0) {
-        const chunk = randomBytes(Math.min(left, MB));
-        hash.update(chunk);
-        left -= chunk.length;
-        if (!socket.write(chunk)) {
-          socket.once('drain', pump);
-          return;
-        }
-      }
-      socket.end(() => resolve(hash.digest('hex')));
-    };
-    socket.once('error', reject);
-    pump();
-  });
-}
-
-async function startHostServers(): Promise<HostServers> {
-  const sockets = new Set<Socket>();
-  const track = (s: Socket): void => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-  };
-  const sink = createServer((socket) => {
-    track(socket);
-    const hash = createHash('sha256');
-    socket.on('data', (chunk: Buffer) => hash.update(chunk));
-    socket.once('end', () => socket.end(`${hash.digest('hex')}\n`));
-  });
-  const servers: HostServers = {
-    sinkPort: await listen(sink),
-    sourcePort: 0,
-    sourceSize: 0,
-    sent: [],
-    echoPort: 0,
-    echoConnections: 0,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await Promise.all([sink, source, echo].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
-    },
-  };
-  const source = createServer((socket) => {
-    track(socket);
-    socket.on('data', () => undefined);
-    servers.sent.push(writeRandom(socket, servers.sourceSize));
-  });
-  const echo = createServer({ allowHalfOpen: true }, (socket) => {
-    track(socket);
-    servers.echoConnections++;
-    socket.pipe(socket);
-  });
-  servers.sourcePort = await listen(source);
-  servers.echoPort = await listen(echo);
-  return servers;
-}
-
-async function guestPut(ns: TestNamespace, port: number, size: number, timeoutMs: number): Promise<{ sha256: string; reply: string; seconds: number }> {
-  return JSON.parse(await ns.exec('python3', ['-c', GUEST_CLIENT, 'put', '10.0.2.2', String(port), String(size)], timeoutMs));
-}
-
-async function guestGet(
-  ns: TestNamespace,
-  servers: HostServers,
-  size: number,
-  timeoutMs: number,
-): Promise<{ sha256: string; length: number; seconds: number; connect_seconds: number; sent: string }> {
-  servers.sourceSize = size;
-  const before = servers.sent.length;
-  const got = JSON.parse(await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', '10.0.2.2', String(servers.sourcePort)], timeoutMs));
-  expect(servers.sent.length).toBe(before + 1);
-  return { ...got, sent: await servers.sent[before] };
-}
-
-async function expectPutIntact(ns: TestNamespace, servers: HostServers, size: number, timeoutMs: number, label: string): Promise<number> {
-  const put = await guestPut(ns, servers.sinkPort, size, timeoutMs);
+async function expectPutIntact(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, label: string): Promise<number> {
+  const put = await guestPut(ns, servers, size, timeoutMs);
   expect(put.reply).toBe(put.sha256);
-  console.log(`${label}: ${size / MB} MB guest→host in ${put.seconds.toFixed(2)} s (${((size * 8) / put.seconds / 1e9).toFixed(2)} Gbit/s)`);
+  console.log(`${label}: guest→host ${throughput(size, put.seconds)}`);
   return put.seconds;
 }
 
-async function expectGetIntact(ns: TestNamespace, servers: HostServers, size: number, timeoutMs: number, label: string): Promise<number> {
+async function expectGetIntact(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, label: string): Promise<number> {
   const get = await guestGet(ns, servers, size, timeoutMs);
   expect(get.length).toBe(size);
   expect(get.sha256).toBe(get.sent);
-  console.log(
-    `${label}: ${size / MB} MB host→guest in ${get.seconds.toFixed(2)} s (${((size * 8) / get.seconds / 1e9).toFixed(2)} Gbit/s; connect ${get.connect_seconds.toFixed(2)} s)`,
-  );
+  console.log(`${label}: host→guest ${throughput(size, get.seconds)}; connect ${get.connect_seconds.toFixed(2)} s`);
   return get.seconds;
-}
-
-function rssKiB(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(name)) ?? '')?.[1] ?? NaN);
-  return { rss: field('VmRSS:'), hwm: field('VmHWM:') };
 }
 
 async function tcpFlows(apiSocket: string): Promise<number> {
@@ -243,7 +66,7 @@ async function setLoss(ns: TestNamespace, on: boolean): Promise<void> {
 interface Setup {
   ns: TestNamespace;
   tslirp: TslirpProcess;
-  servers: HostServers;
+  servers: BulkServers;
   apiSocket: string;
 }
 
@@ -267,7 +90,7 @@ function suite(name: string, mtu: number, offloads: boolean, body: (get: () => S
       const args = ['--configure', '--mtu', String(mtu), '-r', '3', '--api-socket', apiSocket, ...(offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
       const tslirp = startTslirp(args);
       expect(await tslirp.ready).toBe('1');
-      const servers = await startHostServers();
+      const servers = await startBulkServers();
       setup = { ns, tslirp, servers, apiSocket };
     });
     afterAll(async () => {
@@ -346,9 +169,9 @@ suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get
       }
     })();
     const before = servers.echoConnections;
-    let result: { opened: number; ok: number; errors: string[]; open_seconds: number; seconds: number };
+    let result: ManyResult;
     try {
-      result = JSON.parse(await ns.exec('python3', ['-c', GUEST_CLIENT, 'many', '10.0.2.2', String(servers.echoPort), String(COUNT), '4096', '1.5'], 170_000));
+      result = await guestMany(ns, servers, COUNT, 4096, 1.5, 170_000);
     } finally {
       polling = false;
       await poller;

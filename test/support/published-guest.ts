@@ -2,18 +2,82 @@
  * A guest namespace with a slirp implementation attached (`-c --mtu 65520 --api-socket`), for the
  * published-port e2e tests: either the real slirp4netns (the reference: it proves the test itself
  * right) or tslirp. Also a client namespace joined to ours by a veth the test creates
- * (198.18.0.1/30 here, 198.18.0.2 there). Traffic stays on loopback and on these veths.
+ * (198.18.0.1/30 here, 198.18.0.2 there), a free host port to publish, and the per-test cleanup
+ * these tests share. Traffic stays on loopback and on these veths.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiRequest } from './api-client.js';
-import { createNamespace, OutputLog, ProcessTracker, waitFor, type TestNamespace } from './netns.js';
-import { startTslirp } from './tslirp-process.js';
+import { createNamespace, namespacePrerequisite, OutputLog, ProcessTracker, waitFor, type TestNamespace } from './netns.js';
+import { builtCliPrerequisite, startTslirp, stopAllTslirp } from './tslirp-process.js';
 
 export type Implementation = 'slirp4netns' | 'tslirp';
 export const SLIRP4NETNS = '/usr/bin/slirp4netns';
+
+export type Cleanup = () => void | Promise<void>;
+
+/**
+ * A test file's process tracker and cleanup list; release() (for afterEach) stops every tslirp
+ * started by startTslirp, ends the tracker's processes by PID (SIGKILL after graceMs), then runs the
+ * cleanups, newest first.
+ */
+export function testResources(graceMs?: number): { tracker: ProcessTracker; cleanups: Cleanup[]; release(): Promise<void> } {
+  const tracker = new ProcessTracker();
+  const cleanups: Cleanup[] = [];
+  return {
+    tracker,
+    cleanups,
+    release: async () => {
+      await stopAllTslirp();
+      await tracker.killAll(graceMs);
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    },
+  };
+}
+
+/** Why this machine cannot run a published-port test against impl, or undefined when it can. */
+export function implementationPrerequisite(impl: Implementation): string | undefined {
+  return namespacePrerequisite({ root: true }) ?? (impl === 'slirp4netns' ? (existsSync(SLIRP4NETNS) ? undefined : 'needs slirp4netns') : builtCliPrerequisite());
+}
+
+/** A TCP port free on host just now (bound, then released), to publish. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * Resolves once a slirp4netns we started answers on its API socket (its stdout is block-buffered
+ * into a pipe, so the socket itself is asked); rejects when it exits first. One probe at a time, and
+ * none left behind: slirp4netns's listen backlog is tiny, and a connection still queued there makes
+ * the caller's next connect fail with EAGAIN.
+ */
+export async function waitForSlirp4netnsApi(child: ChildProcess, log: OutputLog, apiSocket: string, stepMs = 50): Promise<void> {
+  let serving = false;
+  let probing = false;
+  await waitFor(
+    'slirp4netns API',
+    () => {
+      if (child.exitCode !== null) throw new Error(`slirp4netns exited: ${log.text}`);
+      if (serving) return true;
+      if (!probing && existsSync(apiSocket)) {
+        probing = true;
+        apiRequest(apiSocket, '{"execute":"list_hostfwd"}')
+          .then((a) => (serving ||= a.text.startsWith('{')), () => undefined)
+          .finally(() => (probing = false));
+      }
+      return false;
+    },
+    10_000,
+    stepMs,
+  );
+}
 
 export interface PublishedGuest {
   readonly ns: TestNamespace;
@@ -28,7 +92,7 @@ export interface PublishedGuest {
   waitListening(proto: 'tcp' | 'udp', port: number): Promise<void>;
 }
 
-export async function startPublishedGuest(impl: Implementation, tracker: ProcessTracker, cleanups: (() => void | Promise<void>)[]): Promise<PublishedGuest> {
+export async function startPublishedGuest(impl: Implementation, tracker: ProcessTracker, cleanups: Cleanup[]): Promise<PublishedGuest> {
   const ns = await createNamespace(tracker);
   const dir = mkdtempSync(join(tmpdir(), `tslirp-pub-${impl}-`));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,17 +102,7 @@ export async function startPublishedGuest(impl: Implementation, tracker: Process
   if (impl === 'slirp4netns') {
     const child = tracker.spawn(SLIRP4NETNS, args);
     log = new OutputLog(child);
-    let serving = false;
-    await waitFor(
-      'slirp4netns API',
-      () => {
-        if (child.exitCode !== null) throw new Error(`slirp4netns exited: ${log.text}`);
-        if (existsSync(apiSocket)) apiRequest(apiSocket, '{"execute":"list_hostfwd"}').then((a) => (serving ||= a.text.startsWith('{')), () => undefined);
-        return serving;
-      },
-      10_000,
-      50,
-    );
+    await waitForSlirp4netnsApi(child, log, apiSocket);
   } else {
     const tslirp = startTslirp(['-r', '3', ...args]);
     log = tslirp.log;
@@ -78,7 +132,7 @@ export async function startPublishedGuest(impl: Implementation, tracker: Process
 }
 
 /** A client namespace with 198.18.0.2/30 on a veth whose host end has 198.18.0.1/30. */
-export async function createVethClient(tracker: ProcessTracker, cleanups: (() => void | Promise<void>)[]): Promise<TestNamespace> {
+export async function createVethClient(tracker: ProcessTracker, cleanups: Cleanup[]): Promise<TestNamespace> {
   const client = await createNamespace(tracker);
   const suffix = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
   const hostEnd = `tsh${suffix}`;

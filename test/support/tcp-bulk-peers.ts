@@ -1,29 +1,38 @@
 /**
  * The two ends of a bulk TCP transfer checked by sha256, for end-to-end tests with the kernel as the
  * guest: host servers on 127.0.0.1 in the test process (random ports; the guest reaches them as
- * 10.0.2.2) and a python3 client run inside the test's namespace. The same shape as
- * test/e2e/tcp-transfer.test.ts (which keeps its own copy with more modes).
+ * 10.0.2.2) and a python3 client run inside the test's namespace. Used by
+ * test/e2e/tcp-transfer.test.ts and test/e2e/tcp-faults-e2e.test.ts.
  *
  * - sink: reads everything, answers the sha256 hex of what it read, then ends;
- * - source: writes `sourceSize` random bytes and ends; the hash of what it sent is recorded.
+ * - source: writes `sourceSize` random bytes and ends; the hash of what it sent is recorded;
+ * - echo: echoes until the peer half-closes, then ends; counts its connections.
  *
  * Only loopback servers; the caller closes them (every socket destroyed) in its cleanup.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { TestNamespace } from './netns.js';
 
 export const MB = 1024 * 1024;
 
-/** Guest side: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT` reads to EOF; one JSON line. */
+/**
+ * Guest side, one JSON line: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT` reads to
+ * EOF, `many HOST PORT COUNT SIZE HOLD` opens COUNT connections at once to an echo server, holds
+ * them HOLD seconds, then exchanges SIZE random bytes on each and closes.
+ */
 const GUEST_CLIENT = String.raw`
-import hashlib, json, os, socket, sys, time
+import asyncio, hashlib, json, os, resource, socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-h = hashlib.sha256()
-t0 = time.monotonic()
-s = socket.create_connection((host, port), timeout=30)
-s.settimeout(None)
+def connect():
+    s = socket.create_connection((host, port), timeout=30)
+    s.settimeout(None)
+    return s
 if mode == 'put':
+    h = hashlib.sha256()
+    t0 = time.monotonic()
+    s = connect()
     left = int(sys.argv[4])
     while left > 0:
         chunk = os.urandom(min(left, 1 << 20))
@@ -38,7 +47,11 @@ if mode == 'put':
         reply += d
     s.close()
     print(json.dumps({'sha256': h.hexdigest(), 'reply': reply.decode().strip(), 'seconds': time.monotonic() - t0}))
-else:
+elif mode == 'get':
+    h = hashlib.sha256()
+    t0 = time.monotonic()
+    s = connect()
+    connected = time.monotonic() - t0
     n = 0
     buf = bytearray(1 << 20)
     while True:
@@ -47,7 +60,39 @@ else:
         h.update(memoryview(buf)[:k])
         n += k
     s.close()
-    print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0}))
+    print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0, 'connect_seconds': connected}))
+elif mode == 'many':
+    count, size, hold = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    async def open_one(i):
+        for attempt in range(5):
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(host, port), 20)
+            except (ConnectionError, asyncio.TimeoutError, OSError):
+                await asyncio.sleep(0.2 * (attempt + 1))
+        raise RuntimeError('cannot connect %d' % i)
+    async def exchange(rw):
+        r, w = rw
+        data = os.urandom(size)
+        w.write(data)
+        await w.drain()
+        got = await asyncio.wait_for(r.readexactly(size), 30)
+        w.write_eof()
+        rest = await asyncio.wait_for(r.read(), 30)
+        w.close()
+        await w.wait_closed()
+        return got == data and rest == b''
+    async def main():
+        t0 = time.monotonic()
+        conns = await asyncio.gather(*(open_one(i) for i in range(count)))
+        opened = time.monotonic() - t0
+        await asyncio.sleep(hold)
+        results = await asyncio.gather(*(exchange(c) for c in conns), return_exceptions=True)
+        ok = sum(1 for x in results if x is True)
+        errors = [repr(x) for x in results if x is not True][:5]
+        print(json.dumps({'opened': len(conns), 'ok': ok, 'errors': errors, 'open_seconds': opened, 'seconds': time.monotonic() - t0}))
+    asyncio.run(main())
 `;
 
 export interface BulkServers {
@@ -57,11 +102,15 @@ export interface BulkServers {
   sourceSize: number;
   /** One entry per source connection: the sha256 hex of what it wrote, once written. */
   readonly sent: Promise<string>[];
+  readonly echoPort: number;
+  /** Connections the echo server has accepted so far. */
+  readonly echoConnections: number;
   close(): Promise<void>;
 }
 
+/** A backlog large enough for the 1,000 connections tcp-transfer opens at once. */
 async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 128, resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 2048, resolve));
   return (server.address() as { port: number }).port;
 }
 
@@ -105,9 +154,11 @@ export async function startBulkServers(): Promise<BulkServers> {
     sourcePort: 0,
     sourceSize: 0,
     sent,
+    echoPort: 0,
+    echoConnections: 0,
     close: async (): Promise<void> => {
       for (const s of sockets) s.destroy();
-      await Promise.all([sink, source].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+      await Promise.all([sink, source, echo].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     },
   };
   const source = createServer((socket) => {
@@ -117,7 +168,13 @@ export async function startBulkServers(): Promise<BulkServers> {
     written.catch(() => undefined); // awaited by the test; an early rejection must not be unhandled
     sent.push(written);
   });
+  const echo = createServer({ allowHalfOpen: true }, (socket) => {
+    track(socket);
+    servers.echoConnections++;
+    socket.pipe(socket);
+  });
   servers.sourcePort = await listen(source);
+  servers.echoPort = await listen(echo);
   return servers;
 }
 
@@ -133,6 +190,18 @@ export interface GetResult {
   readonly sha256: string;
   readonly sent: string;
   readonly length: number;
+  readonly seconds: number;
+  /** How long the connection took to open. */
+  readonly connect_seconds: number;
+}
+
+export interface ManyResult {
+  /** Connections opened, and those whose exchange came back intact and closed cleanly. */
+  readonly opened: number;
+  readonly ok: number;
+  /** The first few failures, as python repr()s. */
+  readonly errors: string[];
+  readonly open_seconds: number;
   readonly seconds: number;
 }
 
@@ -172,6 +241,22 @@ export async function guestGetMany(
     }),
   );
   return { got, sent: await Promise.all(servers.sent.slice(before)) };
+}
+
+/**
+ * `count` connections from the guest to the echo server, all open at once for `holdSeconds`, then
+ * each exchanges `size` random bytes and closes.
+ */
+export async function guestMany(ns: TestNamespace, servers: BulkServers, count: number, size: number, holdSeconds: number, timeoutMs: number): Promise<ManyResult> {
+  const args = ['-c', GUEST_CLIENT, 'many', '10.0.2.2', String(servers.echoPort), String(count), String(size), String(holdSeconds)];
+  return JSON.parse(await ns.exec('python3', args, timeoutMs)) as ManyResult;
+}
+
+/** Resident set size now and its peak (VmRSS, VmHWM), in KiB, of a process of ours. */
+export function rssKiB(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(name)) ?? '')?.[1] ?? NaN);
+  return { rss: field('VmRSS:'), hwm: field('VmHWM:') };
 }
 
 /** "20 MB in 1.23 s (0.14 Gbit/s)". */
