@@ -27,7 +27,14 @@ const execFileAsync = promisify(execFile);
 const TSLIRP = join(REPO_ROOT, 'bin/tslirp.js');
 const CLK_TCK = 100;
 
+const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads]';
 const argv = process.argv.slice(2);
+// An unknown word must not start a 10-minute run.
+const unknown = argv.find((a) => !/^--(runs=\d+|seconds=\d+|quick|only=\S+)$/.test(a));
+if (unknown !== undefined) {
+  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
+  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
+}
 const arg = (name: string, fallback: number): number => {
   const found = argv.find((a) => a.startsWith(`--${name}=`));
   return found ? Number(found.split('=')[1]) : fallback;
