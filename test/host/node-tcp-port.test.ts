@@ -196,4 +196,57 @@ describe('NodeTcpPort', { timeout: 5000 }, () => {
     stream.destroy();
     client.destroy();
   });
+
+  it('copies an adopted socket\'s data into reused slabs, one run per event-loop turn; released memory read into again', async () => {
+    const size = 24 * 1024 * 1024;
+    const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = byteAt(i);
+    let accepted!: (s: Socket) => void;
+    const acceptedSocket = new Promise<Socket>((r) => (accepted = r));
+    const port = await listen((s) => accepted(s));
+    const { connect } = await import('node:net');
+    const client = connect({ host: '127.0.0.1', port });
+    const socket = await acceptedSocket;
+    let stream: HostStream | undefined;
+    const held: { chunk: Uint8Array; at: number }[] = [];
+    let heldBytes = 0;
+    let offset = 0;
+    let corrupt = 0;
+    let contiguous = 0;
+    let previous: Uint8Array | undefined;
+    let largest = 0;
+    const buffers = new Set<ArrayBufferLike>();
+    const intact = (c: { chunk: Uint8Array; at: number }): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
+    const events = recorder((chunk) => {
+      buffers.add(chunk.buffer);
+      if (previous !== undefined && previous.buffer === chunk.buffer && previous.byteOffset + previous.length === chunk.byteOffset) contiguous++;
+      previous = chunk;
+      largest = Math.max(largest, chunk.length);
+      held.push({ chunk, at: offset });
+      offset += chunk.length;
+      heldBytes += chunk.length;
+      while (heldBytes > 3 * 1024 * 1024) {
+        const oldest = held.shift()!;
+        if (!intact(oldest)) corrupt++;
+        heldBytes -= oldest.chunk.length;
+        stream?.release?.(oldest.chunk.length);
+      }
+    });
+    events.chunks = { push: () => 0 } as unknown as Uint8Array[];
+    stream = adoptSocket(socket, events);
+    client.end(payload);
+    stream.resume();
+    await events.ended;
+    expect(offset).toBe(size);
+    expect(corrupt).toBe(0);
+    expect(held.every(intact)).toBe(true);
+    expect(contiguous).toBeGreaterThan(0);
+    // Node reads 64 KiB at a time; several reads of one turn arrive as one chunk.
+    expect(largest).toBeGreaterThan(64 * 1024);
+    // Not one Buffer per read: a handful of slabs, recycled.
+    expect(buffers.size).toBeLessThan(12);
+    stream.destroy();
+    client.destroy();
+  });
 });
