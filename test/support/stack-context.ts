@@ -9,6 +9,7 @@ import { Stack } from '../../src/stack/stack.js';
 import { parseIpv4, parseMac } from '../../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, writeIpv4Header } from '../../src/wire/ipv4.js';
+import { mulberry32 } from '../../src/link/fault-link.js';
 
 export const GUEST_MAC = parseMac('02:00:00:00:01:00')!;
 export const GUEST_IP = parseIpv4('10.0.2.100')!;
@@ -67,14 +68,5 @@ export function ipv4Frame(
   return frame;
 }
 
-/** Deterministic PRNG (mulberry32) so randomised tests are reproducible from their seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (FaultLink's mulberry32) so randomised tests are reproducible from their seed. */
+export const seededRandom: (seed: number) => () => number = mulberry32;

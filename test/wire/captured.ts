@@ -7,6 +7,7 @@
  * the real checksums, recorded in the *_CHECKSUM constants. The veth captures (VETH_*) are as sent
  * by the kernel (UDP checksums there are partial too, except udhcpc's, which it builds itself).
  */
+import { mulberry32 } from '../../src/link/fault-link.js';
 
 /** Hex (whitespace ignored) → bytes. */
 export function hex(text: string): Uint8Array {
@@ -20,17 +21,8 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-/** Deterministic PRNG (mulberry32) for randomised tests. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (FaultLink's mulberry32) for randomised tests. */
+export const seeded: (seed: number) => () => number = mulberry32;
 
 export function randomBytes(random: () => number, length: number): Uint8Array {
   const out = new Uint8Array(length);
