@@ -68,6 +68,58 @@ function recorder(onData?: (chunk: Uint8Array) => void): Recorder {
 
 const total = (chunks: Uint8Array[]): number => chunks.reduce((n, c) => n + c.length, 0);
 
+/** Byte i of a bulk test payload: any chunk can be checked against its offset in the stream. */
+const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
+
+function patternedPayload(size: number): Buffer {
+  const payload = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) payload[i] = byteAt(i);
+  return payload;
+}
+
+interface HeldChunk {
+  chunk: Uint8Array;
+  at: number;
+}
+
+const intact = (c: HeldChunk): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
+
+/**
+ * Stands in for the engine during a bulk transfer: holds what it got like a guest with ~3 MiB in
+ * flight, and releases the oldest bytes as they are "acknowledged", checking them first (memory read
+ * into again too early would show as corrupt bytes). Also notes which buffers and runs it saw.
+ */
+function acknowledgingReader() {
+  const reader = {
+    stream: undefined as HostStream | undefined,
+    held: [] as HeldChunk[],
+    heldBytes: 0,
+    offset: 0,
+    corrupt: 0,
+    contiguous: 0,
+    largest: 0,
+    previous: undefined as Uint8Array | undefined,
+    buffers: new Set<ArrayBufferLike>(),
+    onChunk(chunk: Uint8Array): void {
+      const previous = reader.previous;
+      if (previous !== undefined && previous.buffer === chunk.buffer && previous.byteOffset + previous.length === chunk.byteOffset) reader.contiguous++;
+      reader.previous = chunk;
+      reader.largest = Math.max(reader.largest, chunk.length);
+      reader.buffers.add(chunk.buffer);
+      reader.held.push({ chunk, at: reader.offset });
+      reader.offset += chunk.length;
+      reader.heldBytes += chunk.length;
+      while (reader.heldBytes > 3 * 1024 * 1024) {
+        const oldest = reader.held.shift()!;
+        if (!intact(oldest)) reader.corrupt++;
+        reader.heldBytes -= oldest.chunk.length;
+        reader.stream?.release?.(oldest.chunk.length);
+      }
+    },
+  };
+  return reader;
+}
+
 describe('NodeTcpPort', { timeout: 5000 }, () => {
   it('connects paused, reads nothing until resumed, then delivers every byte and the end', async () => {
     const payload = Buffer.alloc(3 * 1024 * 1024);
@@ -114,40 +166,20 @@ describe('NodeTcpPort', { timeout: 5000 }, () => {
 
   it('reads into released memory again, never into bytes the engine still holds', async () => {
     const size = 24 * 1024 * 1024;
-    const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
-    const payload = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) payload[i] = byteAt(i);
-    const port = await listen((s) => s.end(payload));
-    let stream: HostStream | undefined;
-    const held: { chunk: Uint8Array; at: number }[] = [];
-    let heldBytes = 0;
-    let offset = 0;
-    let corrupt = 0;
-    const buffers = new Set<ArrayBufferLike>();
-    const intact = (c: { chunk: Uint8Array; at: number }): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
-    const events = recorder((chunk) => {
-      buffers.add(chunk.buffer);
-      held.push({ chunk, at: offset });
-      offset += chunk.length;
-      heldBytes += chunk.length;
-      // Like a guest acknowledging with ~3 MiB in flight: release the oldest, checking them first.
-      while (heldBytes > 3 * 1024 * 1024) {
-        const oldest = held.shift()!;
-        if (!intact(oldest)) corrupt++;
-        heldBytes -= oldest.chunk.length;
-        stream?.release?.(oldest.chunk.length);
-      }
-    });
-    events.chunks = { push: () => 0 } as unknown as Uint8Array[]; // keep nothing beyond `held`
-    stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const port = await listen((s) => s.end(patternedPayload(size)));
+    const reader = acknowledgingReader();
+    const events = recorder(reader.onChunk);
+    events.chunks = { push: () => 0 } as unknown as Uint8Array[]; // keep nothing beyond reader.held
+    const stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    reader.stream = stream;
     await events.connected;
     stream.resume();
     await events.ended;
-    expect(offset).toBe(size);
-    expect(corrupt).toBe(0);
-    expect(held.every(intact)).toBe(true);
+    expect(reader.offset).toBe(size);
+    expect(reader.corrupt).toBe(0);
+    expect(reader.held.every(intact)).toBe(true);
     // 24 MiB read through a handful of slabs (64 KiB … 1 MiB, then recycled 1 MiB ones).
-    expect(buffers.size).toBeLessThan(12);
+    expect(reader.buffers.size).toBeLessThan(12);
     stream.destroy();
   });
 
@@ -199,53 +231,29 @@ describe('NodeTcpPort', { timeout: 5000 }, () => {
 
   it('copies an adopted socket\'s data into reused slabs, one run per event-loop turn; released memory read into again', async () => {
     const size = 24 * 1024 * 1024;
-    const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
-    const payload = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) payload[i] = byteAt(i);
+    const payload = patternedPayload(size);
     let accepted!: (s: Socket) => void;
     const acceptedSocket = new Promise<Socket>((r) => (accepted = r));
     const port = await listen((s) => accepted(s));
     const { connect } = await import('node:net');
     const client = connect({ host: '127.0.0.1', port });
     const socket = await acceptedSocket;
-    let stream: HostStream | undefined;
-    const held: { chunk: Uint8Array; at: number }[] = [];
-    let heldBytes = 0;
-    let offset = 0;
-    let corrupt = 0;
-    let contiguous = 0;
-    let previous: Uint8Array | undefined;
-    let largest = 0;
-    const buffers = new Set<ArrayBufferLike>();
-    const intact = (c: { chunk: Uint8Array; at: number }): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
-    const events = recorder((chunk) => {
-      buffers.add(chunk.buffer);
-      if (previous !== undefined && previous.buffer === chunk.buffer && previous.byteOffset + previous.length === chunk.byteOffset) contiguous++;
-      previous = chunk;
-      largest = Math.max(largest, chunk.length);
-      held.push({ chunk, at: offset });
-      offset += chunk.length;
-      heldBytes += chunk.length;
-      while (heldBytes > 3 * 1024 * 1024) {
-        const oldest = held.shift()!;
-        if (!intact(oldest)) corrupt++;
-        heldBytes -= oldest.chunk.length;
-        stream?.release?.(oldest.chunk.length);
-      }
-    });
+    const reader = acknowledgingReader();
+    const events = recorder(reader.onChunk);
     events.chunks = { push: () => 0 } as unknown as Uint8Array[];
-    stream = adoptSocket(socket, events);
+    const stream = adoptSocket(socket, events);
+    reader.stream = stream;
     client.end(payload);
     stream.resume();
     await events.ended;
-    expect(offset).toBe(size);
-    expect(corrupt).toBe(0);
-    expect(held.every(intact)).toBe(true);
-    expect(contiguous).toBeGreaterThan(0);
+    expect(reader.offset).toBe(size);
+    expect(reader.corrupt).toBe(0);
+    expect(reader.held.every(intact)).toBe(true);
+    expect(reader.contiguous).toBeGreaterThan(0);
     // Node reads 64 KiB at a time; several reads of one turn arrive as one chunk.
-    expect(largest).toBeGreaterThan(64 * 1024);
+    expect(reader.largest).toBeGreaterThan(64 * 1024);
     // Not one Buffer per read: a handful of slabs, recycled.
-    expect(buffers.size).toBeLessThan(12);
+    expect(reader.buffers.size).toBeLessThan(12);
     stream.destroy();
     client.destroy();
   });
