@@ -29,6 +29,13 @@ export enum DropReason {
   Blocked,
   Malformed,
   HostError,
+  // IPv6 (appended so the numbers above keep their meaning).
+  /** A misplaced Hop-by-Hop header, or a Routing header we would have to act on (segments left). */
+  BadExtensionHeader,
+  /** More extension headers than IPV6_MAX_EXTENSION_HEADERS. */
+  HeaderChainTooLong,
+  /** A Neighbor Discovery message that fails the validity checks of RFC 4861 (hop limit, code, options). */
+  InvalidNdp,
 }
 
 export const DROP_REASON_COUNT = Object.keys(DropReason).length / 2;

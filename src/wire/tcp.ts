@@ -341,4 +341,19 @@ export function fillTcpPseudoChecksumIpv4(buf: Uint8Array, offset: number, sourc
   writeUint16(buf, offset + CHECKSUM, sum);
 }
 
+/** As fillTcpPseudoChecksumIpv4, with the IPv6 pseudo-header (TSO6 / NEEDS_CSUM); addresses are 16-byte ranges. */
+export function fillTcpPseudoChecksumIpv6(
+  buf: Uint8Array,
+  offset: number,
+  source: Uint8Array,
+  sourceOffset: number,
+  destination: Uint8Array,
+  destinationOffset: number,
+  length: number,
+): void {
+  let sum = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, length);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  writeUint16(buf, offset + CHECKSUM, sum);
+}
+
 export const TCP_CHECKSUM_OFFSET = CHECKSUM;

@@ -137,6 +137,23 @@ export function writeUdpHeaderIpv4(
   return next;
 }
 
+/** As writeUdpHeaderIpv4, with the IPv6 pseudo-header (addresses are 16-byte ranges). */
+export function writeUdpHeaderIpv6(
+  buf: Uint8Array,
+  offset: number,
+  source: Uint8Array,
+  sourceOffset: number,
+  sourcePort: number,
+  destination: Uint8Array,
+  destinationOffset: number,
+  destinationPort: number,
+  payload: Uint8Array | null,
+): number {
+  const next = writeUdpHeader(buf, offset, sourcePort, destinationPort, payload?.length ?? 0);
+  fillUdpChecksumIpv6(buf, offset, source, sourceOffset, destination, destinationOffset, payload ?? EMPTY_BYTES);
+  return next;
+}
+
 function sumDatagram(buf: Uint8Array, offset: number, length: number, payload: Uint8Array | null, initial: number): number {
   if (payload === null) return sumBytes(buf, offset, length, initial);
   return sumBytes(payload, 0, payload.length, sumBytes(buf, offset, UDP_HEADER_LENGTH, initial));

@@ -1,0 +1,227 @@
+/**
+ * ICMPv6 (RFC 4443): a checked view, writers for echo and the four error messages, the checksum
+ * (always over the IPv6 pseudo-header, §2.3), and the rules for when an error may be sent (§2.4).
+ *
+ * Errors quote as much of the invoking packet as fits in the minimum IPv6 MTU (1280 bytes with our
+ * IPv6 and ICMPv6 headers), as §2.4(c) asks. Writers leave the checksum zero; fillIcmpv6Checksum
+ * completes a message once its bytes are in place. Neighbor Discovery messages are ICMPv6 too; their
+ * bodies are in ndp.ts. Never throws on guest input (returns a DropReason); never allocates.
+ */
+import { DropReason } from './drop-reason.js';
+import { EMPTY_BYTES, readUint16, readUint32, writeUint16, writeUint32 } from './bytes.js';
+import { finishChecksum, sumBytes } from './checksum.js';
+import { isIpv6Multicast, isIpv6Unspecified } from './ipv6-address.js';
+import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6NextHeader, type Ipv6Packet } from './ipv6.js';
+import type { Ipv6HeaderChain } from './ipv6-extension-headers.js';
+
+export const ICMPV6_HEADER_LENGTH = 8;
+
+export enum Icmpv6Type {
+  DestinationUnreachable = 1,
+  PacketTooBig = 2,
+  TimeExceeded = 3,
+  ParameterProblem = 4,
+  EchoRequest = 128,
+  EchoReply = 129,
+  MulticastListenerQuery = 130,
+  MulticastListenerReport = 131,
+  MulticastListenerDone = 132,
+  RouterSolicitation = 133,
+  RouterAdvertisement = 134,
+  NeighborSolicitation = 135,
+  NeighborAdvertisement = 136,
+  Redirect = 137,
+  MulticastListenerReportV2 = 143,
+}
+
+export enum Icmpv6UnreachableCode {
+  NoRoute = 0,
+  AdministrativelyProhibited = 1,
+  BeyondScope = 2,
+  AddressUnreachable = 3,
+  PortUnreachable = 4,
+  SourcePolicyFailed = 5,
+  RejectRoute = 6,
+}
+
+export enum Icmpv6TimeExceededCode {
+  HopLimitExceeded = 0,
+  FragmentReassembly = 1,
+}
+
+export enum Icmpv6ParameterProblemCode {
+  ErroneousHeaderField = 0,
+  UnrecognizedNextHeader = 1,
+  UnrecognizedOption = 2,
+}
+
+/** Most bytes of the invoking packet an error quotes: 1280 − 40 (IPv6) − 8 (ICMPv6). */
+export const ICMPV6_ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LENGTH - ICMPV6_HEADER_LENGTH;
+
+const TYPE = 0;
+const CODE = 1;
+const CHECKSUM = 2;
+const IDENTIFIER = 4;
+const SEQUENCE = 6;
+/** The 32-bit field after the checksum: MTU (packet too big), pointer (parameter problem), unused otherwise. */
+const PARAMETER = 4;
+
+export const ICMPV6_CHECKSUM_OFFSET = CHECKSUM;
+
+export class Icmpv6Packet {
+  bytes: Uint8Array = EMPTY_BYTES;
+  offset = 0;
+  length = 0;
+
+  /**
+   * Wraps an ICMPv6 message of `length` bytes (the upper-layer length from the header walk) and
+   * verifies its checksum against pseudoHeaderSum (Ipv6Packet.pseudoHeaderSum(58, length)); pass
+   * null only for messages we built ourselves.
+   */
+  wrap(bytes: Uint8Array, offset: number, length: number, pseudoHeaderSum: number | null): DropReason {
+    this.bytes = bytes;
+    this.offset = offset;
+    this.length = length;
+    if (length < ICMPV6_HEADER_LENGTH || offset + length > bytes.length) return DropReason.Truncated;
+    if (pseudoHeaderSum !== null && finishChecksum(sumBytes(bytes, offset, length, pseudoHeaderSum)) !== 0) return DropReason.BadChecksum;
+    return DropReason.None;
+  }
+
+  get type(): number {
+    return this.bytes[this.offset + TYPE];
+  }
+  get code(): number {
+    return this.bytes[this.offset + CODE];
+  }
+  get checksum(): number {
+    return readUint16(this.bytes, this.offset + CHECKSUM);
+  }
+  /** Echo identifier (echo request/reply). */
+  get identifier(): number {
+    return readUint16(this.bytes, this.offset + IDENTIFIER);
+  }
+  get sequence(): number {
+    return readUint16(this.bytes, this.offset + SEQUENCE);
+  }
+  /** The MTU of a packet too big message. */
+  get mtu(): number {
+    return readUint32(this.bytes, this.offset + PARAMETER);
+  }
+  /** The pointer of a parameter problem message (offset of the offending byte in the quoted packet). */
+  get pointer(): number {
+    return readUint32(this.bytes, this.offset + PARAMETER);
+  }
+  /** Types 0–127 are errors (§2.1) and quote the invoking packet. */
+  get isError(): boolean {
+    return this.bytes[this.offset + TYPE] < 128;
+  }
+  /** Absolute index of what follows the 8-byte header (echo data, the quoted packet). */
+  get dataOffset(): number {
+    return this.offset + ICMPV6_HEADER_LENGTH;
+  }
+  get dataLength(): number {
+    return this.length - ICMPV6_HEADER_LENGTH;
+  }
+}
+
+/**
+ * Writes an echo request/reply header at offset (checksum zero: the data goes after it, then
+ * fillIcmpv6Checksum). Returns the offset of the data.
+ */
+export function writeIcmpv6Echo(
+  buf: Uint8Array,
+  offset: number,
+  type: Icmpv6Type.EchoRequest | Icmpv6Type.EchoReply,
+  identifier: number,
+  sequence: number,
+): number {
+  buf[offset + TYPE] = type;
+  buf[offset + CODE] = 0;
+  writeUint16(buf, offset + CHECKSUM, 0);
+  writeUint16(buf, offset + IDENTIFIER, identifier);
+  writeUint16(buf, offset + SEQUENCE, sequence);
+  return offset + ICMPV6_HEADER_LENGTH;
+}
+
+/** How many bytes of an invoking packet of `length` bytes (from its IPv6 header on) an error quotes. */
+export function icmpv6ErrorQuoteLength(length: number): number {
+  return length < ICMPV6_ERROR_QUOTE_MAX ? length : ICMPV6_ERROR_QUOTE_MAX;
+}
+
+/**
+ * Writes an error message (destination unreachable, packet too big, time exceeded, parameter
+ * problem) quoting original[originalOffset, +quoteLength) (see icmpv6ErrorQuoteLength); original may
+ * be buf itself, even overlapping. parameter is the MTU (packet too big), the pointer (parameter
+ * problem) or 0. Checksum zero (fill it next). Returns the offset after the message.
+ */
+export function writeIcmpv6Error(
+  buf: Uint8Array,
+  offset: number,
+  type: number,
+  code: number,
+  parameter: number,
+  original: Uint8Array,
+  originalOffset: number,
+  quoteLength: number,
+): number {
+  // Quote first: the original may sit where the header goes (an error built in place of its packet).
+  copyBytes(original, originalOffset, buf, offset + ICMPV6_HEADER_LENGTH, quoteLength);
+  buf[offset + TYPE] = type;
+  buf[offset + CODE] = code;
+  writeUint16(buf, offset + CHECKSUM, 0);
+  writeUint32(buf, offset + PARAMETER, parameter);
+  return offset + ICMPV6_HEADER_LENGTH + quoteLength;
+}
+
+/**
+ * Computes and stores the checksum of the message at buf[offset, +length) followed by data (which
+ * may live in another buffer; null when the message is whole in buf). pseudoHeaderSum covers the
+ * whole message length: ipv6HeaderPseudoSum(buf, ipOffset, 58, length + data.length).
+ */
+export function fillIcmpv6Checksum(buf: Uint8Array, offset: number, length: number, pseudoHeaderSum: number, data: Uint8Array | null = null): void {
+  writeUint16(buf, offset + CHECKSUM, 0);
+  let sum = sumBytes(buf, offset, length, pseudoHeaderSum);
+  if (data) sum = sumBytes(data, 0, data.length, sum);
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+}
+
+/**
+ * RFC 4443 §2.4(e): may an error of errorType/errorCode be sent about this packet? Not about an
+ * ICMPv6 error or a redirect; not about a packet sent to a multicast address (IPv6 or link layer)
+ * except packet too big and a parameter problem about an unrecognized option; never to a source that
+ * is not one node (unspecified or multicast). chain is the packet's walk (a failed walk is fine: it
+ * still says how far it got). Rate limiting (§2.4(f)) is the engine's.
+ */
+export function icmpv6ErrorAllowed(
+  errorType: number,
+  errorCode: number,
+  ip: Ipv6Packet,
+  chain: Ipv6HeaderChain,
+  linkLayerMulticast: boolean,
+): boolean {
+  const b = ip.bytes;
+  if (isIpv6Unspecified(b, ip.sourceOffset) || isIpv6Multicast(b, ip.sourceOffset)) return false;
+  const multicastExempt =
+    errorType === Icmpv6Type.PacketTooBig ||
+    (errorType === Icmpv6Type.ParameterProblem && errorCode === Icmpv6ParameterProblemCode.UnrecognizedOption);
+  if (!multicastExempt && (linkLayerMulticast || isIpv6Multicast(b, ip.destinationOffset))) return false;
+  // The invoking packet's ICMPv6 type, when it has one within reach (also in a first fragment).
+  let at = -1;
+  if (chain.protocol === Ipv6NextHeader.Icmpv6) at = chain.offset;
+  else if (chain.protocol === Ipv6NextHeader.Fragment && chain.length > 8 && b[chain.offset] === Ipv6NextHeader.Icmpv6) {
+    if ((readUint16(b, chain.offset + 2) & 0xfff8) === 0) at = chain.offset + 8;
+  }
+  if (at < 0) return true;
+  if (at >= ip.offset + ip.length) return false; // an ICMPv6 message with no type byte: say nothing
+  const type = b[at];
+  return type >= 128 && type !== Icmpv6Type.Redirect;
+}
+
+/** Copies length bytes without allocating a subarray view; safe when source and target overlap. */
+function copyBytes(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number, length: number): void {
+  if (src.buffer === dst.buffer && dst.byteOffset + dstOffset > src.byteOffset + srcOffset) {
+    for (let k = length - 1; k >= 0; k--) dst[dstOffset + k] = src[srcOffset + k];
+  } else {
+    for (let k = 0; k < length; k++) dst[dstOffset + k] = src[srcOffset + k];
+  }
+}
