@@ -1,5 +1,5 @@
 /**
- * The internet checksum (RFC 1071) and its incremental update (RFC 1624).
+ * The internet checksum (RFC 1071) and the pseudo-header sums of TCP and UDP.
  *
  * Sums are kept as unfolded 32-bit-safe numbers so a checksum over several pieces (pseudo-header,
  * header, payload) is one pass per piece with no copying. Never allocates per call; ranges of
@@ -146,21 +146,4 @@ export function ipv6PseudoHeaderSum(
   let sum = sumBytes(src, srcOffset, 16);
   sum = sumBytes(dst, dstOffset, 16, sum);
   return sumUint32(l4Length >>> 0, sum) + nextHeader;
-}
-
-/**
- * Incremental update (RFC 1624 eqn. 3): the new checksum after one 16-bit word changed from oldWord
- * to newWord. Lets NAT-like rewrites (ports, addresses) avoid re-summing a payload.
- */
-export function updateChecksum16(checksum: number, oldWord: number, newWord: number): number {
-  let sum = (~checksum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
-/** Incremental update for a 32-bit field (an IPv4 address). */
-export function updateChecksum32(checksum: number, oldValue: number, newValue: number): number {
-  const c = updateChecksum16(checksum, oldValue >>> 16, newValue >>> 16);
-  return updateChecksum16(c, oldValue & 0xffff, newValue & 0xffff);
 }

@@ -252,14 +252,6 @@ export function writeDhcpUint32Option(buf: Uint8Array, offset: number, code: num
   return offset + 6;
 }
 
-/** Writes option code with a list of 4-byte addresses taken from addresses[0, count) (e.g. 6 DNS servers). */
-export function writeDhcpAddressListOption(buf: Uint8Array, offset: number, code: number, addresses: ArrayLike<number>, count: number): number {
-  buf[offset] = code;
-  buf[offset + 1] = 4 * count;
-  for (let k = 0; k < count; k++) writeUint32(buf, offset + 2 + 4 * k, addresses[k]);
-  return offset + 2 + 4 * count;
-}
-
 /**
  * Writes the End option and zero-pads up to BOOTP's 300-byte minimum (buf must have room for it);
  * returns the message length from `start`.
@@ -269,43 +261,4 @@ export function writeDhcpEnd(buf: Uint8Array, offset: number, start: number): nu
   const length = Math.max(offset + 1 - start, BOOTP_MIN_LENGTH);
   buf.fill(0, offset + 1, start + length);
   return length;
-}
-
-/** The most bytes writeDhcpReply writes (its options fit well inside the 300-byte minimum). */
-export const DHCP_REPLY_MAX_LENGTH = BOOTP_MIN_LENGTH;
-
-/**
- * Writes a whole DHCP reply (OFFER, ACK or NAK) at offset: the fixed part, then options 53 message
- * type, 54 server id, and unless a NAK 51 lease time, 1 subnet mask, 3 router, 6 DNS server, 26
- * interface MTU (0 leaves it out), then 255 End, zero-padded to 300 bytes. Returns the message length.
- * buf needs DHCP_REPLY_MAX_LENGTH bytes from offset.
- */
-export function writeDhcpReply(
-  buf: Uint8Array,
-  offset: number,
-  messageType: DhcpMessageType,
-  xid: number,
-  flags: number,
-  yiaddr: number,
-  giaddr: number,
-  chaddr: number,
-  serverIdentifier: number,
-  leaseSeconds: number,
-  subnetMask: number,
-  router: number,
-  dnsServer: number,
-  mtu: number,
-): number {
-  const nak = messageType === DhcpMessageType.Nak;
-  let at = writeDhcpReplyHeader(buf, offset, xid, flags, 0, nak ? 0 : yiaddr, 0, giaddr, chaddr);
-  at = writeDhcpByteOption(buf, at, DhcpOption.MessageType, messageType);
-  at = writeDhcpUint32Option(buf, at, DhcpOption.ServerIdentifier, serverIdentifier);
-  if (!nak) {
-    at = writeDhcpUint32Option(buf, at, DhcpOption.LeaseTime, leaseSeconds);
-    at = writeDhcpUint32Option(buf, at, DhcpOption.SubnetMask, subnetMask);
-    at = writeDhcpUint32Option(buf, at, DhcpOption.Router, router);
-    at = writeDhcpUint32Option(buf, at, DhcpOption.DomainNameServer, dnsServer);
-    if (mtu !== 0) at = writeDhcpUint16Option(buf, at, DhcpOption.InterfaceMtu, mtu);
-  }
-  return writeDhcpEnd(buf, at, offset);
 }

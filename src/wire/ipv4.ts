@@ -11,7 +11,6 @@ import { EMPTY_BYTES, readUint16, readUint32, writeUint16, writeUint32 } from '.
 import { internetChecksum } from './checksum.js';
 
 export const IPV4_HEADER_LENGTH = 20; // without options
-export const IPV4_MAX_HEADER_LENGTH = 60;
 
 export enum IpProtocol {
   Icmp = 1,

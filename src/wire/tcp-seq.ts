@@ -25,6 +25,3 @@ export function seqAdd(a: number, n: number): number {
 export function seqMax(a: number, b: number): number {
   return seqGt(a, b) ? a : b;
 }
-export function seqMin(a: number, b: number): number {
-  return seqLt(a, b) ? a : b;
-}

@@ -12,7 +12,6 @@ import { finishChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, sumBytes } fr
 import { IpProtocol } from './ipv4.js';
 
 export const TCP_HEADER_LENGTH = 20;
-export const TCP_MAX_HEADER_LENGTH = 60;
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
@@ -263,16 +262,6 @@ export function writeTimestampOption(buf: Uint8Array, offset: number, value: num
   writeUint32(buf, offset + 4, value);
   writeUint32(buf, offset + 8, echo);
   return offset + 12;
-}
-
-/**
- * Pads options written from optionsStart up to offset with NOPs to the next 4-byte boundary (the
- * header length is in 32-bit words). Returns the aligned offset.
- */
-export function writeTcpOptionPadding(buf: Uint8Array, optionsStart: number, offset: number): number {
-  let at = offset;
-  while (((at - optionsStart) & 3) !== 0) buf[at++] = TCP_OPTION_NOP;
-  return at;
 }
 
 /** NOP NOP + SACK with count blocks from edges [l0, r0, l1, r1, ...] (4 + 8n bytes, aligned). */

@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ArpPacket } from '../../src/wire/arp.js';
 import { DhcpMessage } from '../../src/wire/dhcp.js';
-import { DnsMessage } from '../../src/wire/dns.js';
 import { DropReason } from '../../src/wire/drop-reason.js';
 import { EtherType, EthernetFrame } from '../../src/wire/ethernet.js';
 import { Icmpv4Packet } from '../../src/wire/icmpv4.js';
@@ -19,7 +18,6 @@ const udp = new UdpPacket();
 const tcp = new TcpSegment();
 const options = new TcpOptions();
 const dhcp = new DhcpMessage();
-const dns = new DnsMessage();
 
 /**
  * Parses a frame the way the engine will, down to the deepest layer it understands. Returns the first
@@ -42,10 +40,6 @@ function parseFrame(frame: Uint8Array, length: number): DropReason {
       r = udp.wrap(frame, ip.payloadOffset, ip.payloadLength);
       if (r !== DropReason.None) return r;
       if (udp.destinationPort === 67) return dhcp.wrap(frame, udp.payloadOffset, udp.payloadLength);
-      if (udp.destinationPort === 53) {
-        r = dns.wrap(frame, udp.payloadOffset, udp.payloadLength);
-        return r !== DropReason.None ? r : dns.parseFirstQuestion();
-      }
       return DropReason.None;
     default:
       return DropReason.UnsupportedProtocol;

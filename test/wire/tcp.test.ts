@@ -24,7 +24,6 @@ import {
   writeSackOption,
   writeSackPermittedOption,
   writeTcpHeader,
-  writeTcpOptionPadding,
   writeTimestampOption,
   writeWindowScaleOption,
 } from '../../src/wire/tcp.js';
@@ -289,17 +288,6 @@ describe('TCP writers', () => {
     expect(tcp.wrap(buf, 0, 44)).toBe(DropReason.None);
     expect(parseTcpOptions(tcp, out)).toBe(DropReason.None);
     expect(out).toMatchObject({ mss: 1460, windowScale: 7, sackPermitted: true, hasTimestamp: true, timestampValue: 0x01020304, timestampEcho: 0 });
-  });
-
-  test('NOP padding to 4-byte alignment', () => {
-    const buf = new Uint8Array(8).fill(0xee);
-    expect(writeTcpOptionPadding(buf, 0, 0)).toBe(0);
-    expect(writeTcpOptionPadding(buf, 0, 4)).toBe(4);
-    buf.set([3, 3, 7], 0);
-    expect(writeTcpOptionPadding(buf, 0, 3)).toBe(4);
-    expect(toHex(buf)).toBe('03030701eeeeeeee');
-    expect(writeTcpOptionPadding(buf, 2, 3)).toBe(6);
-    expect(toHex(buf)).toBe('030307010101eeee');
   });
 
   test('round trip of header fields at the extremes', () => {
