@@ -14,6 +14,21 @@
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "tslirp",
+      "type": "executable",
+      "sources": [
+        "native/launcher.c"
+      ],
+      "defines": ["TSLIRP_NODE_PATH=\"<!(node -p \"process.env.npm_node_execpath || process.execPath\")\""],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]
+    },
+    {
+      "target_name": "install_launcher",
+      "type": "none",
+      "dependencies": ["tslirp"],
+      "copies": [{ "destination": "<(module_root_dir)/bin", "files": ["<(PRODUCT_DIR)/tslirp"] }]
     }
   ]
 }
