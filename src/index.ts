@@ -49,5 +49,5 @@ export {
 // and the map from guest destinations to host endpoints (10.0.2.2 → host loopback, 10.0.2.3 → DNS).
 export { installTcp, type TcpEngine, type TcpEngineOptions } from './stack/tcp/tcp-engine.js';
 export { HostConnectError, type HostStream, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './stack/tcp/host-tcp-port.js';
-export { HostAddressMap, type DnsUpstream, type HostEndpoint } from './stack/host-address-map.js';
+export { HostAddressMap, Refusal, type DnsUpstream, type HostEndpoint } from './stack/host-address-map.js';
 export { NodeTcpPort } from './host/node-tcp-port.js';

@@ -2,12 +2,17 @@
  * How guest-visible addresses map to host addresses and back (slirp4netns/libslirp rules):
  *
  * - guest → gateway (10.0.2.2) or 255.255.255.255 means the host's loopback, 127.0.0.1;
- * - guest → DNS address (10.0.2.3) port 53 means the upstream resolver (resolv.conf or an option);
- * - with --disable-host-loopback, every loopback destination (the gateway alias, 127.0.0.0/8,
- *   0.0.0.0, and an upstream resolver on loopback as well) is blocked, by any route;
+ * - guest → DNS address (10.0.2.3) port 53 means the upstream resolver (resolv.conf or an option),
+ *   even on loopback under --disable-host-loopback (systemd-resolved's 127.0.0.53): that one
+ *   address and port, reached only through 10.0.2.3:53, as libslirp relays it;
+ * - with --disable-host-loopback, every other loopback destination (the gateway alias,
+ *   255.255.255.255, 127.0.0.0/8, 0.0.0.0) is blocked, by any route;
+ * - with --disable-dns, 10.0.2.3 leads nowhere and gets no answer (libslirp would send it to
+ *   whatever 10.0.2.3 is on the host's network: never);
  * - a host peer on loopback or 0.0.0.0 appears to the guest as the gateway.
  *
- * One place for these rules so TCP, UDP and ICMP cannot disagree.
+ * One place for these rules so TCP, UDP and ICMP cannot disagree: toHost() says where a flow goes,
+ * refusal() why it goes nowhere, and each engine answers that reason in its protocol.
  */
 import { formatIpv4, parseIpv4 } from '../wire/bytes.js';
 import type { NetworkConfig } from './config.js';
@@ -23,6 +28,18 @@ export type DnsUpstream = () => HostEndpoint | undefined;
 
 export const LOOPBACK = 0x7f000001;
 
+/** Why toHost() refused a destination; the engines turn it into their protocol's answer. */
+export enum Refusal {
+  /** Host loopback under --disable-host-loopback: libslirp's EPERM, ICMP net unreachable from the gateway. */
+  LoopbackBlocked,
+  /** 10.0.2.3 off port 53, or DNS with no resolver: nothing listens (TCP reset, ICMP port unreachable). */
+  NoService,
+  /** 10.0.2.3 under --disable-dns: no answer at all, so the guest's attempt times out. */
+  DnsDisabled,
+  /** An address of the virtual network with no host behind it, multicast or class E. */
+  NoHost,
+}
+
 export function isLoopbackOrUnspecified(address: number): boolean {
   return address >>> 24 === 127 || address === 0;
 }
@@ -35,19 +52,13 @@ export class HostAddressMap {
 
   /**
    * The host endpoint for a guest flow to destination:port, or undefined when it must be refused
-   * (blocked loopback, DNS disabled or no resolver, an address of the guest network itself).
+   * (refusal() says why).
    */
   toHost(destination: number, port: number): HostEndpoint | undefined {
     const config = this.config;
     if (destination === config.dns) {
       if (port !== 53 || config.disableDns) return undefined;
-      const upstream = this.dnsUpstream();
-      if (!upstream) return undefined;
-      const upstreamAddress = parseIpv4(upstream.address);
-      if (config.disableHostLoopback && (upstream.address === '::1' || (upstreamAddress !== undefined && isLoopbackOrUnspecified(upstreamAddress)))) {
-        return undefined;
-      }
-      return upstream;
+      return this.dnsUpstream();
     }
     if (destination === config.gateway || destination === 0xffffffff) {
       return config.disableHostLoopback ? undefined : { address: '127.0.0.1', port };
@@ -60,6 +71,14 @@ export class HostAddressMap {
     // Multicast and class E are not forwarded.
     if (destination >>> 28 >= 0xe) return undefined;
     return { address: formatIpv4(destination), port };
+  }
+
+  /** Why toHost(destination, port) gave undefined (only meaningful then). */
+  refusal(destination: number): Refusal {
+    const config = this.config;
+    if (destination === config.dns) return config.disableDns ? Refusal.DnsDisabled : Refusal.NoService;
+    if (destination === config.gateway || destination === 0xffffffff || isLoopbackOrUnspecified(destination)) return Refusal.LoopbackBlocked;
+    return Refusal.NoHost;
   }
 
   /** The guest-visible source for a host peer address (IPv4 text, or IPv4-mapped IPv6). */

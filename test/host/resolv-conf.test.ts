@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseResolvConf, ResolvConfReader } from '../../src/host/resolv-conf.js';
 import { resolveNetworkConfig } from '../../src/stack/config.js';
-import { HostAddressMap } from '../../src/stack/host-address-map.js';
+import { HostAddressMap, Refusal } from '../../src/stack/host-address-map.js';
 import { createDnsUpstream } from '../../src/stack/services/dns-upstream.js';
 
 const dirs: string[] = [];
@@ -159,11 +159,16 @@ describe('createDnsUpstream with HostAddressMap', () => {
     expect(new HostAddressMap(config, upstream).toHost(DNS, 53)).toBeUndefined();
   });
 
-  test('a loopback resolver (systemd-resolved 127.0.0.53, ::1) works, except with --disable-host-loopback', () => {
+  test('a loopback resolver (systemd-resolved 127.0.0.53, ::1) works, with --disable-host-loopback too (only through 10.0.2.3:53)', () => {
     for (const address of ['127.0.0.53', '::1']) {
       const upstream = createDnsUpstream({ config: { disableDns: false }, fallback: () => ({ address, port: 53 }) });
       expect(new HostAddressMap(resolveNetworkConfig(), upstream).toHost(DNS, 53)).toEqual({ address, port: 53 });
-      expect(new HostAddressMap(resolveNetworkConfig({ disableHostLoopback: true }), upstream).toHost(DNS, 53)).toBeUndefined();
+      const blocked = new HostAddressMap(resolveNetworkConfig({ disableHostLoopback: true }), upstream);
+      expect(blocked.toHost(DNS, 53)).toEqual({ address, port: 53 });
+      expect(blocked.toHost(DNS, 54)).toBeUndefined();
+      expect(blocked.toHost(0x7f000035, 53)).toBeUndefined(); // 127.0.0.53 itself
+      expect(blocked.toHost(0x0a000202, 53)).toBeUndefined(); // the gateway alias
+      expect(blocked.refusal(0x7f000035)).toBe(Refusal.LoopbackBlocked);
     }
   });
 

@@ -5,7 +5,7 @@
  * fake engine, checked here against the engines themselves: a UDP client's datagram reaches the guest
  * from the client's mapped source without waiting for unrelated traffic to flush the link, the guest's
  * reply leaves from the published port; and with host loopback disabled no guest packet reaches a
- * loopback server, by the gateway alias or through the DNS forwarder.
+ * loopback server by the gateway alias, while the DNS forwarder still reaches a resolver on loopback.
  */
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
@@ -138,7 +138,7 @@ describe('UDP published port through the UDP engine', () => {
 });
 
 describe('--disable-host-loopback through the engines', () => {
-  it('blocks UDP to 10.0.2.2 and DNS forwarded to a loopback resolver; allowed without the flag', async () => {
+  it('blocks UDP to 10.0.2.2 (net unreachable) but relays DNS to a loopback resolver; both allowed without the flag', async () => {
     const dns = await udpServer();
     const echo = await udpServer();
     const blocked = await start({ disableHostLoopback: true, dnsPort: dns.port });
@@ -146,13 +146,13 @@ describe('--disable-host-loopback through the engines', () => {
       guestUdpFrame({ srcPort: 40001, dst: DNS_IP, dstPort: 53, payload: 'query' }),
       guestUdpFrame({ srcPort: 40002, dst: GATEWAY_IP, dstPort: echo.port, payload: 'hello' }),
     ]);
-    // The resolver is on loopback: 10.0.2.3 answers port unreachable; the gateway: net unreachable.
-    expect(out.map(decodeIcmp).map((i) => [i.src, i.type, i.code])).toEqual([
-      ['10.0.2.3', 3, 3],
-      ['10.0.2.2', 3, 0],
-    ]);
+    // The resolver on loopback is reached through 10.0.2.3:53 (as libslirp relays it); the gateway
+    // alias gets libslirp's EPERM answer, ICMP net unreachable from 10.0.2.2.
+    expect(out.map(decodeIcmp).map((i) => [i.src, i.type, i.code])).toEqual([['10.0.2.2', 3, 0]]);
+    const relayed = Date.now() + 2000;
+    while (dns.received() === 0 && Date.now() < relayed) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 100));
-    expect([dns.received(), echo.received()]).toEqual([0, 0]);
+    expect([dns.received(), echo.received()]).toEqual([1, 0]);
 
     // The control: the same datagrams without the flag reach both servers.
     const allowed = await start({ dnsPort: dns.port });
@@ -163,14 +163,14 @@ describe('--disable-host-loopback through the engines', () => {
       ]),
     ).toEqual([]);
     const deadline = Date.now() + 2000;
-    while ((dns.received() === 0 || echo.received() === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    expect([dns.received(), echo.received()]).toEqual([1, 1]);
+    while ((dns.received() < 2 || echo.received() === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect([dns.received(), echo.received()]).toEqual([2, 1]);
   });
 
-  it('resets TCP to 10.0.2.2 and to the DNS forwarder on a loopback resolver, without connecting', async () => {
-    let accepted = 0;
+  it('answers TCP to 10.0.2.2 with ICMP net unreachable without connecting; TCP DNS reaches the loopback resolver', async () => {
+    const accepted: number[] = [];
     const server: Server = createServer((socket) => {
-      accepted++;
+      accepted.push(socket.localPort ?? 0);
       socket.destroy();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -181,11 +181,10 @@ describe('--disable-host-loopback through the engines', () => {
       guestSegment({ srcPort: 40010, dst: GATEWAY_IP, dstPort: port, seq: 1000, flags: TCP_SYN, mss: 1460 }),
       guestSegment({ srcPort: 40011, dst: DNS_IP, dstPort: 53, seq: 2000, flags: TCP_SYN, mss: 1460 }),
     ]);
-    expect(out.map((f) => decode(f)).map((s) => [s.srcPort, flagNames(s.flags), s.ack])).toEqual([
-      [port, 'RST|ACK', 1001],
-      [53, 'RST|ACK', 2001],
-    ]);
+    expect(out.map((f) => decode(f)).map((s) => [s.src, s.icmpType, s.icmpCode])).toEqual([[GATEWAY_IP, 3, 0]]);
+    const deadline = Date.now() + 2000;
+    while (accepted.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 100));
-    expect(accepted).toBe(0);
+    expect(accepted).toEqual([port]); // one connection: the DNS relay's
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FRAME_CHECKSUM_PARTIAL } from '../../src/link/link.js';
 import { parseIpv4 } from '../../src/wire/bytes.js';
+import { GUEST_IP } from '../support/stack-context.js';
 import {
   flagNames,
   GATEWAY_IP,
@@ -17,6 +18,8 @@ import {
   TCP_SYN,
   TcpContext,
 } from '../support/tcp-context.js';
+
+const DNS_IP = parseIpv4('10.0.2.3')!;
 
 describe('TCP handshake (guest opens)', () => {
   it('connects the host socket first, then answers SYN-ACK with the agreed options', async () => {
@@ -116,13 +119,54 @@ describe('TCP handshake (guest opens)', () => {
     expect(t.port.last.wasReset || t.port.last.destroyed).toBe(true);
   });
 
-  it('refuses a blocked destination (host loopback disabled) with RST and no connect', () => {
+  it('--disable-host-loopback: ICMP net unreachable from the gateway quoting the SYN (libslirp), no RST, no connect', () => {
     const t = new TcpContext({ config: { disableHostLoopback: true } });
-    const out = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
-    expect(out.map((s) => flagNames(s.flags))).toEqual(['RST|ACK']);
-    expect(out[0].ack).toBe(GUEST_ISN + 1);
+    for (const dst of ['10.0.2.2', '127.0.0.1', '127.1.2.3', '0.0.0.0']) {
+      const out = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, dst: parseIpv4(dst)!, dstPort: 12121 });
+      expect(out, dst).toHaveLength(1);
+      expect(out[0]).toMatchObject({ icmpType: 3, icmpCode: 0, src: GATEWAY_IP, dst: GUEST_IP });
+      // The quote: the SYN's IP header (destination as the guest sent it) and its first 8 bytes.
+      expect(out[0].payload.readUInt32BE(16)).toBe(parseIpv4(dst));
+      expect(out[0].payload.readUInt16BE(20)).toBe(GUEST_PORT);
+      expect(out[0].payload.readUInt16BE(22)).toBe(12121);
+      expect(out[0].payload.readUInt32BE(24)).toBe(GUEST_ISN);
+    }
     expect(t.port.streams).toHaveLength(0);
-    expect(t.stack.stats.snapshot().drops.blocked).toBe(1);
+    expect(t.engine.size).toBe(0);
+    expect(t.stack.stats.snapshot().drops.blocked).toBe(4);
+  });
+
+  it('--disable-host-loopback still relays DNS over TCP to a resolver on loopback, and only 10.0.2.3:53 reaches it', async () => {
+    const t = new TcpContext({ config: { disableHostLoopback: true }, dnsUpstream: { address: '127.0.0.53', port: 53 } });
+    expect(t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, dst: DNS_IP, dstPort: 53 })).toEqual([]);
+    expect(t.port.streams.map((s) => s.endpoint)).toEqual([{ address: '127.0.0.53', port: 53 }]);
+    t.port.last.events.onConnect();
+    const [synAck] = await t.drain();
+    expect(flagNames(synAck.flags)).toBe('SYN|ACK');
+    expect(synAck.src).toBe(DNS_IP);
+    // The resolver's own address, another port of 10.0.2.3, and the gateway stay closed.
+    expect(t.inject({ srcPort: 40001, seq: GUEST_ISN, flags: TCP_SYN, dst: parseIpv4('127.0.0.53')!, dstPort: 53 })[0]).toMatchObject({ icmpType: 3, icmpCode: 0 });
+    expect(t.inject({ srcPort: 40002, seq: GUEST_ISN, flags: TCP_SYN, dst: GATEWAY_IP, dstPort: 53 })[0]).toMatchObject({ icmpType: 3, icmpCode: 0 });
+    expect(flagNames(t.inject({ srcPort: 40003, seq: GUEST_ISN, flags: TCP_SYN, dst: DNS_IP, dstPort: 80 })[0].flags)).toBe('RST|ACK');
+    expect(t.port.streams).toHaveLength(1);
+  });
+
+  it('--disable-dns: a SYN to 10.0.2.3 gets no answer at all and goes nowhere (the guest times out)', async () => {
+    const t = new TcpContext({ config: { disableDns: true }, dnsUpstream: { address: '127.0.0.53', port: 53 } });
+    for (const dstPort of [53, 80]) {
+      expect(t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, dst: DNS_IP, dstPort })).toEqual([]);
+    }
+    expect(await t.advance(120_000)).toEqual([]);
+    expect(t.port.streams).toHaveLength(0);
+    expect(t.stack.stats.snapshot().drops.blocked).toBe(2);
+  });
+
+  it('10.0.2.3 off port 53, or without a resolver: RST (nothing listens there)', () => {
+    const t = new TcpContext();
+    for (const dstPort of [53, 80]) {
+      expect(t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, dst: DNS_IP, dstPort }).map((s) => flagNames(s.flags))).toEqual(['RST|ACK']);
+    }
+    expect(t.port.streams).toHaveLength(0);
   });
 
   it('resets a newcomer when the flow table is full, keeping existing flows', async () => {

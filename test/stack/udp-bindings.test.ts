@@ -140,15 +140,40 @@ describe('UDP bindings', () => {
     expect(ctx.drops('host_error')).toBe(1);
   });
 
-  test('blocked loopback (--disable-host-loopback) gets ICMP net unreachable, like libslirp', () => {
+  test('blocked loopback (--disable-host-loopback) gets ICMP net unreachable, like libslirp, by every route', () => {
     const ctx = createUdpContext({ config: { disableHostLoopback: true } });
     const frames = ctx.send({ dst: GATEWAY, dstPort: 7, payload: 'x' });
-    expect(ctx.port.sockets).toHaveLength(0);
     expect(frames).toHaveLength(1);
     const icmp = decodeIcmp(frames[0]);
     expect(icmp).toMatchObject({ src: '10.0.2.2', dst: '10.0.2.100', type: 3, code: 0 });
     expect(Buffer.from(icmp.body.subarray(0, 28))).toEqual(Buffer.from(guestUdpFrame({ dst: GATEWAY, dstPort: 7, payload: 'x' }).subarray(14, 42)));
-    expect(ctx.drops('blocked')).toBe(1);
+    for (const dst of ['127.0.0.1', '127.0.0.53', '0.0.0.0']) {
+      expect(ctx.send({ dst: ip(dst), dstPort: 53 }).map(decodeIcmp), dst).toMatchObject([{ src: '10.0.2.2', type: 3, code: 0 }]);
+    }
+    expect(ctx.send({ dst: 0xffffffff, dstPort: 9999 })).toEqual([]); // broadcast: blocked, no ICMP about it
+    expect(ctx.port.sockets).toHaveLength(0);
+    expect(ctx.drops('blocked')).toBe(5);
+  });
+
+  test('--disable-host-loopback still relays DNS to a resolver on loopback (127.0.0.53), from 10.0.2.3:53 only', async () => {
+    const ctx = createUdpContext({ config: { disableHostLoopback: true }, upstream: { address: '127.0.0.53', port: 53 } });
+    expect(ctx.send({ srcPort: 33333, dst: DNS, dstPort: 53, payload: 'query' })).toEqual([]);
+    expect(ctx.port.last.sent.map((s) => s.destination)).toEqual([{ address: '127.0.0.53', port: 53 }]);
+    ctx.port.last.deliver('answer', '127.0.0.53', 53);
+    expect((await ctx.emitted()).map(decodeUdp)).toMatchObject([{ src: '10.0.2.3', srcPort: 53, dstPort: 33333 }]);
+    // The same binding may not reach the resolver, or anything else on loopback, any other way.
+    expect(ctx.send({ srcPort: 33333, dst: ip('127.0.0.53'), dstPort: 53 }).map(decodeIcmp)).toMatchObject([{ code: 0 }]);
+    expect(ctx.send({ srcPort: 33333, dst: GATEWAY, dstPort: 53 }).map(decodeIcmp)).toMatchObject([{ code: 0 }]);
+    expect(ctx.send({ srcPort: 33333, dst: DNS, dstPort: 5353 }).map(decodeIcmp)).toMatchObject([{ src: '10.0.2.3', code: 3 }]);
+    expect(ctx.port.last.sent).toHaveLength(1);
+  });
+
+  test('--disable-dns: datagrams to 10.0.2.3 get no answer and go nowhere', async () => {
+    const ctx = createUdpContext({ config: { disableDns: true }, upstream: { address: '127.0.0.53', port: 53 } });
+    expect(ctx.send({ dst: DNS, dstPort: 53, payload: 'q' }, { dst: DNS, dstPort: 123, payload: 'q' })).toEqual([]);
+    expect(await ctx.emitted()).toEqual([]);
+    expect(ctx.port.sockets).toHaveLength(0);
+    expect(ctx.drops('blocked')).toBe(2);
   });
 
   test('10.0.2.3 other than port 53, or without an upstream, answers port unreachable; broadcast is dropped silently', () => {

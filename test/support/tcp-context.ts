@@ -234,6 +234,8 @@ export interface TcpContextOptions {
   offloads?: LinkOffloads;
   limits?: Partial<Limits>;
   config?: NetworkConfigInput;
+  /** Where 10.0.2.3:53 leads (none by default). */
+  dnsUpstream?: HostEndpoint;
 }
 
 /** What the guest's SYN offers in the default handshake. */
@@ -279,7 +281,7 @@ export class TcpContext {
     this.partial = options.offloads?.txChecksumOffload ?? false;
     this.engine = installTcp(this.base.stack, {
       hostPort: this.port,
-      addressMap: new HostAddressMap(this.base.stack.config),
+      addressMap: new HostAddressMap(this.base.stack.config, () => options.dnsUpstream),
     });
   }
 

@@ -12,12 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
-import { Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../../wire/icmpv4.js';
+import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
 import { IpProtocol, type Ipv4Packet } from '../../wire/ipv4.js';
 import { seqAdd, seqGe, seqLt } from '../../wire/tcp-seq.js';
 import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpOptions, TcpSegment } from '../../wire/tcp.js';
 import { L4_OFFSET } from '../ipv4-output.js';
-import type { HostAddressMap } from '../host-address-map.js';
+import { Refusal, type HostAddressMap } from '../host-address-map.js';
 import type { BatchObserver, Ipv4Receiver, Stack } from '../stack.js';
 import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
 import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
@@ -178,7 +178,11 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private acceptGuestSyn(ip: Ipv4Packet, seg: TcpSegment): DropReason {
     const endpoint = this.addressMap.toHost(ip.destination, seg.destinationPort);
     if (endpoint === undefined) {
-      this.resetFor(ip, seg, seg.flags);
+      const refusal = this.addressMap.refusal(ip.destination);
+      // libslirp's answers: EPERM (blocked loopback) → ICMP net unreachable from the gateway, so the
+      // guest's connect fails with ENETUNREACH; --disable-dns → nothing, the connect times out.
+      if (refusal === Refusal.LoopbackBlocked) this.sendSynUnreachable(ip, Icmpv4UnreachableCode.Net);
+      else if (refusal !== Refusal.DnsDisabled) this.resetFor(ip, seg, seg.flags);
       return DropReason.Blocked;
     }
     if (this.flowCount >= this.stack.config.limits.tcpFlows) {
@@ -444,6 +448,13 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       flow.hostPaused = false;
       flow.host?.resume();
     }
+  }
+
+  /** ICMP destination unreachable from the gateway, quoting a refused SYN (as libslirp's icmp_send_error). */
+  private sendSynUnreachable(ip: Ipv4Packet, code: Icmpv4UnreachableCode): void {
+    const head = this.stack.output.head;
+    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
+    this.stack.output.send(this.stack.config.gateway, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
   }
 
   private sendHostUnreachable(flow: Flow): void {

@@ -21,8 +21,7 @@ import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4E
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../wire/ipv4.js';
 import { fillUdpChecksumIpv4, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
 import { IdleSweeper } from '../idle-sweeper.js';
-import { isInNetwork } from '../config.js';
-import type { HostAddressMap, HostEndpoint } from '../host-address-map.js';
+import { Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
 import { IPV4_MAX_PAYLOAD, Ipv4Fragmenter } from '../ipv4-fragmenter.js';
 import { L4_OFFSET } from '../ipv4-output.js';
 import type { Ipv4Receiver, Stack } from '../stack.js';
@@ -172,10 +171,18 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
       return DropReason.Blocked;
     }
     let code: Icmpv4UnreachableCode;
-    if (destination === config.dns) code = Icmpv4UnreachableCode.Port; // nothing listens there but DNS
-    else if (destination === config.gateway || (destination >>> 24 === 127 || destination === 0)) code = Icmpv4UnreachableCode.Net; // libslirp: EPERM → net unreachable
-    else if (isInNetwork(config, destination)) code = Icmpv4UnreachableCode.Host; // no host behind it
-    else code = Icmpv4UnreachableCode.Net;
+    switch (this.addressMap.refusal(destination)) {
+      case Refusal.DnsDisabled:
+        return DropReason.Blocked; // no answer: the guest's query times out
+      case Refusal.NoService:
+        code = Icmpv4UnreachableCode.Port; // nothing listens there but DNS
+        break;
+      case Refusal.LoopbackBlocked:
+        code = Icmpv4UnreachableCode.Net; // libslirp: EPERM → net unreachable
+        break;
+      default:
+        code = Icmpv4UnreachableCode.Host; // no host behind it
+    }
     const quoteLength = icmpv4ErrorQuoteLength(ip.headerLength, ip.length);
     const head = this.stack.output.head;
     const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, quoteLength);
