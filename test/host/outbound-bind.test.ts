@@ -1,5 +1,16 @@
+/**
+ * --outbound-addr: which destinations a host socket binds for, and the real Node ports doing it.
+ * The socket tests stay on loopback: 127.0.0.2 stands for the outbound address (every 127/8 address
+ * is local on Linux), so a peer on 127.0.0.1 seeing 127.0.0.2 proves the bind, as slirp4netns's own
+ * outbound-addr test proves it with a connection to 10.0.2.2 (host loopback).
+ */
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { NodeTcpPort } from '../../src/host/node-tcp-port.js';
+import { NodeUdpPort } from '../../src/host/node-udp-port.js';
 import { NO_OUTBOUND_BIND, outboundLocalAddress } from '../../src/host/outbound-bind.js';
+import type { HostConnectError } from '../../src/stack/tcp/host-tcp-port.js';
 
 describe('outboundLocalAddress', () => {
   const bind = { ipv4: '192.0.2.7', ipv6: '2001:db8::7' };
@@ -8,8 +19,62 @@ describe('outboundLocalAddress', () => {
     expect(outboundLocalAddress(bind, '2001:db8::1')).toBe('2001:db8::7');
     expect(outboundLocalAddress({ ipv4: '192.0.2.7', ipv6: undefined }, '2001:db8::1')).toBeUndefined();
   });
-  it('leaves loopback destinations and the defaults unbound', () => {
-    for (const d of ['127.0.0.1', '127.0.0.53', '::1', '::ffff:127.0.0.1']) expect(outboundLocalAddress(bind, d)).toBeUndefined();
-    expect(outboundLocalAddress(NO_OUTBOUND_BIND, '198.51.100.1')).toBeUndefined();
+  it('binds loopback destinations too (the gateway alias, a resolver on 127.0.0.53), as slirp4netns does', () => {
+    for (const d of ['127.0.0.1', '127.0.0.53']) expect(outboundLocalAddress(bind, d)).toBe('192.0.2.7');
+    expect(outboundLocalAddress(bind, '::1')).toBe('2001:db8::7');
+    expect(outboundLocalAddress(bind, '::ffff:127.0.0.1')).toBeUndefined(); // an IPv6 address cannot reach it
+  });
+  it('leaves everything unbound without the option', () => {
+    for (const d of ['198.51.100.1', '127.0.0.1', '::1']) expect(outboundLocalAddress(NO_OUTBOUND_BIND, d)).toBeUndefined();
+  });
+});
+
+describe('the host ports bind to the outbound address, loopback destinations included', { timeout: 5000 }, () => {
+  const OUTBOUND = { ipv4: '127.0.0.2', ipv6: undefined };
+
+  it('TCP: a listener on 127.0.0.1 sees the connection come from the outbound address', async () => {
+    const peers: string[] = [];
+    const server = createServer((socket) => {
+      peers.push(socket.remoteAddress ?? '');
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const connected = new Promise<void>((resolve, reject) => {
+        new NodeTcpPort(OUTBOUND).connect(
+          { address: '127.0.0.1', port },
+          {
+            onConnect: resolve,
+            onData: () => undefined,
+            onEnd: () => undefined,
+            onError: (error: HostConnectError, code: string) => reject(new Error(`connect failed: ${error} ${code}`)),
+            onDrain: () => undefined,
+            onClose: () => undefined,
+          },
+        );
+      });
+      await connected;
+      while (peers.length === 0) await new Promise((r) => setTimeout(r, 5));
+      expect(peers).toEqual(['127.0.0.2']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('UDP: a server on 127.0.0.1 sees the datagram come from the outbound address', async () => {
+    const server = createSocket('udp4');
+    const peers: string[] = [];
+    server.on('message', (_msg, rinfo) => peers.push(rinfo.address));
+    await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
+    const socket = new NodeUdpPort(OUTBOUND).open({ onMessage: () => undefined, onError: () => undefined });
+    try {
+      socket.send(Buffer.from('x'), { address: '127.0.0.1', port: server.address().port });
+      while (peers.length === 0) await new Promise((r) => setTimeout(r, 5));
+      expect(peers).toEqual(['127.0.0.2']);
+    } finally {
+      socket.close();
+      server.close();
+    }
   });
 });
