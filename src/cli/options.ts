@@ -108,8 +108,29 @@ User-mode networking for unprivileged network namespaces (slirp4netns ${SLIRP4NE
 -v, --version            show version and exit
 `;
 
+/** The libslirp release whose behaviour the engine reproduces (what Debian's slirp4netns 1.2.0 links). */
+export const LIBSLIRP_COMPAT_VERSION = '4.7.0';
+/** libslirp 4.7's SLIRP_CONFIG_VERSION_MAX: scripts gate features on it (3+: --disable-dns, 2+: --outbound-addr). */
+export const SLIRP_CONFIG_VERSION_MAX = 4;
+
+/**
+ * `--version`: the lines slirp4netns prints, in its order and `key: value` shape, so scripts that
+ * parse them keep working (the first line's third word, `grep "SLIRP_CONFIG_VERSION_MAX: "`). The
+ * versions carry semver build metadata (`+tslirp-X`) to say this is tslirp and still parse as the
+ * slirp4netns/libslirp level it answers for; the last line is ours. The single source of these
+ * bytes: a native launcher answering --version must print exactly this.
+ */
 export function versionText(version: string): string {
-  return `tslirp version ${version}\ncompatible with slirp4netns ${SLIRP4NETNS_COMPAT_VERSION}\n`;
+  const build = `+tslirp-${version}`;
+  return [
+    `slirp4netns version ${SLIRP4NETNS_COMPAT_VERSION}${build}`,
+    'commit: unknown',
+    `libslirp: ${LIBSLIRP_COMPAT_VERSION}${build}`,
+    `SLIRP_CONFIG_VERSION_MAX: ${SLIRP_CONFIG_VERSION_MAX}`,
+    'libseccomp: none',
+    `tslirp: ${version}`,
+    '',
+  ].join('\n');
 }
 
 type Arity = 'none' | 'required';
