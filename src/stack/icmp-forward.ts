@@ -9,9 +9,11 @@
  * dropped and counted, with one clear warning for the process's life, as slirp4netns does; opening is
  * retried on later requests, so fixing the sysctl needs no restart.
  *
- * Bounded: MAX_ECHO_SESSIONS sockets (a newcomer is dropped), idle sessions closed after 60 s on one
- * sweep timer. Only echo requests are forwarded; other guest ICMP is dropped. Never throws on guest
- * input.
+ * Bounded: MAX_ECHO_SESSIONS sockets; a newcomer to a full table evicts the session idle the
+ * longest (least-recently-used order to within LRU_STEP_MS), so a flood of identifiers never locks
+ * out a new ping. Idle sessions are closed after 60 s on one sweep timer. Only echo requests are
+ * forwarded; other guest ICMP is dropped. Never throws on guest input; an exception of ours in a
+ * reply's handling closes that session only (reported to stack.faults).
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../link/link.js';
 import { writeUint16 } from '../wire/bytes.js';
@@ -27,6 +29,8 @@ import type { Ipv4Receiver, Stack } from './stack.js';
 
 export const ECHO_IDLE_MS = 60_000;
 export const MAX_ECHO_SESSIONS = 256;
+/** A session used again moves to the end of the LRU order at most this often (one Map delete+set). */
+const LRU_STEP_MS = 1_000;
 
 export interface IcmpForwarderOptions {
   readonly hostPort: HostIcmpPort;
@@ -41,6 +45,8 @@ interface EchoSession {
   readonly identifier: number;
   readonly socket: HostIcmpSocket;
   lastUsed: number;
+  /** When the session last moved to the end of the table's LRU order. */
+  orderedAt: number;
   closed: boolean;
 }
 
@@ -87,12 +93,15 @@ export class IcmpForwarder implements Ipv4Receiver {
     const key = (source >>> 0) * 0x10000 + icmp.identifier;
     let session = this.sessions.get(key);
     if (session === undefined) {
-      if (this.sessions.size >= this.maxSessions) return DropReason.TableFull;
+      if (this.sessions.size >= this.maxSessions) {
+        const oldest = this.sessions.values().next().value;
+        if (oldest !== undefined) this.remove(oldest);
+      }
       const opened = this.open(key, source, icmp.identifier);
       if (opened === undefined) return DropReason.HostError;
       session = opened;
     }
-    session.lastUsed = this.stack.clock.now();
+    this.touch(session);
     session.socket.send(icmp.bytes.subarray(icmp.offset, icmp.offset + icmp.length), endpoint.address);
     return DropReason.None;
   }
@@ -101,7 +110,13 @@ export class IcmpForwarder implements Ipv4Receiver {
     let session: EchoSession | undefined;
     const socket = this.options.hostPort.open({
       onMessage: (message, address) => {
-        if (session !== undefined) this.fromHost(session, message, address);
+        if (session === undefined) return;
+        try {
+          this.fromHost(session, message, address);
+        } catch (error) {
+          this.stack.faults.report('icmp host event', error, 'echo session closed');
+          if (!session.closed) this.remove(session);
+        }
       },
     });
     if (typeof socket === 'string') {
@@ -115,7 +130,8 @@ export class IcmpForwarder implements Ipv4Receiver {
       }
       return undefined;
     }
-    session = { key, guestAddress, identifier, socket, lastUsed: this.stack.clock.now(), closed: false };
+    const now = this.stack.clock.now();
+    session = { key, guestAddress, identifier, socket, lastUsed: now, orderedAt: now, closed: false };
     this.sessions.set(key, session);
     this.sweeper.arm(session.lastUsed + this.idleMs);
     return session;
@@ -132,7 +148,7 @@ export class IcmpForwarder implements Ipv4Receiver {
       this.stack.countDrop(DropReason.BadAddress);
       return;
     }
-    session.lastUsed = this.stack.clock.now();
+    this.touch(session);
     const head = this.stack.output.head;
     head.set(message.subarray(0, ICMPV4_HEADER_LENGTH), L4_OFFSET);
     writeUint16(head, L4_OFFSET + 4, session.identifier);
@@ -140,6 +156,16 @@ export class IcmpForwarder implements Ipv4Receiver {
     fillIcmpv4Checksum(head, L4_OFFSET, ICMPV4_HEADER_LENGTH, data);
     this.fragmenter.send(source, session.guestAddress, IpProtocol.Icmp, ICMPV4_HEADER_LENGTH, data);
     this.stack.flushSoon();
+  }
+
+  /** Marks a session used now, keeping the table in (coarse) least-recently-used order. */
+  private touch(session: EchoSession): void {
+    const now = this.stack.clock.now();
+    session.lastUsed = now;
+    if (now - session.orderedAt < LRU_STEP_MS) return;
+    session.orderedAt = now;
+    this.sessions.delete(session.key);
+    this.sessions.set(session.key, session);
   }
 
   /** One pass over every session: close the idle ones, report the earliest deadline left. */
@@ -156,7 +182,11 @@ export class IcmpForwarder implements Ipv4Receiver {
   private remove(session: EchoSession): void {
     session.closed = true;
     this.sessions.delete(session.key);
-    session.socket.close();
+    try {
+      session.socket.close();
+    } catch (error) {
+      this.stack.faults.report('icmp socket close', error, 'socket left to the runtime');
+    }
   }
 
   close(): void {

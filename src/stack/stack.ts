@@ -5,6 +5,10 @@
  * flushed once per received batch (and once per timer/host-socket wakeup via flushSoon()).
  *
  * Must never throw on guest input: every rejection is a counted DropReason, logged at debug.
+ * Must never let an exception of its own (a bug) out to the Link either: the native reader would end
+ * the process, and with it every flow of the container. A frame whose handling throws is dropped
+ * (DropReason.InternalError) and reported to `faults`; the rest of the batch goes on. Parts plugged
+ * in contain their own host-side events the same way (one flow, binding or session, not all).
  */
 import type { FrameBatch, FrameSink, Link } from '../link/link.js';
 import { formatIpv4 } from '../wire/bytes.js';
@@ -15,6 +19,7 @@ import { ArpResponder } from './arp-responder.js';
 import { SystemClock, type Clock } from './clock.js';
 import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
 import { IcmpEchoResponder } from './icmp-echo.js';
+import { FaultLog } from './fault-log.js';
 import { Ipv4Output } from './ipv4-output.js';
 import { Ipv4Reassembler } from './ipv4-reassembly.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -46,6 +51,8 @@ export class Stack implements FrameSink {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly stats = new StackStats();
+  /** Where contained exceptions are counted and logged (rate limited). */
+  readonly faults: FaultLog;
   readonly neighbors: NeighborTable;
   readonly output: Ipv4Output;
   private readonly receivers: (Ipv4Receiver | undefined)[] = new Array(256);
@@ -73,6 +80,7 @@ export class Stack implements FrameSink {
     this.clock = options.clock ?? new SystemClock();
     this.logger = options.logger ?? silentLogger();
     this.debug = this.logger.isLevelEnabled('debug');
+    this.faults = new FaultLog(this.stats, this.logger, this.clock);
     this.neighbors = new NeighborTable(
       this.config.limits.arpEntries,
       this.config.limits.pendingArpFrames,
@@ -115,7 +123,13 @@ export class Stack implements FrameSink {
   receiveBatch(batch: FrameBatch): void {
     if (this.closed) return;
     for (let i = 0; i < batch.count; i++) {
-      const reason = this.receiveFrame(batch.data, batch.offsets[i], batch.lengths[i], batch.flags[i]);
+      let reason: DropReason;
+      try {
+        reason = this.receiveFrame(batch.data, batch.offsets[i], batch.lengths[i], batch.flags[i]);
+      } catch (error) {
+        reason = DropReason.InternalError;
+        this.faults.report('guest frame', error, 'frame dropped');
+      }
       if (reason !== DropReason.None) this.countDrop(reason, batch.data, batch.offsets[i], batch.lengths[i]);
     }
     this.endOfWakeup();
@@ -156,8 +170,18 @@ export class Stack implements FrameSink {
   }
 
   private endOfWakeup(): void {
-    for (let i = 0; i < this.observers.length; i++) this.observers[i].afterBatch();
-    this.link.flush();
+    for (let i = 0; i < this.observers.length; i++) {
+      try {
+        this.observers[i].afterBatch();
+      } catch (error) {
+        this.faults.report('end of batch', error, 'rest of that part\'s batch work skipped');
+      }
+    }
+    try {
+      this.link.flush();
+    } catch (error) {
+      this.faults.report('link flush', error, 'queued frames dropped');
+    }
   }
 
   private receiveFrame(bytes: Uint8Array, offset: number, length: number, flags: number): DropReason {

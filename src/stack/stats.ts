@@ -9,6 +9,8 @@ export class StackStats {
   bytesIn = 0;
   framesOut = 0;
   bytesOut = 0;
+  /** Exceptions of our own caught and contained (FaultLog): each a dropped frame or a reset flow. */
+  faults = 0;
   readonly drops = new Float64Array(DROP_REASON_COUNT);
 
   drop(reason: DropReason): void {
@@ -24,7 +26,7 @@ export class StackStats {
   snapshot(): StatsSnapshot {
     const drops: Record<string, number> = {};
     for (let i = 1; i < this.drops.length; i++) if (this.drops[i] > 0) drops[dropReasonName(i)] = this.drops[i];
-    return { framesIn: this.framesIn, bytesIn: this.bytesIn, framesOut: this.framesOut, bytesOut: this.bytesOut, drops };
+    return { framesIn: this.framesIn, bytesIn: this.bytesIn, framesOut: this.framesOut, bytesOut: this.bytesOut, faults: this.faults, drops };
   }
 }
 
@@ -33,6 +35,7 @@ export interface StatsSnapshot {
   bytesIn: number;
   framesOut: number;
   bytesOut: number;
+  faults: number;
   drops: Record<string, number>;
   [extra: string]: unknown;
 }

@@ -36,6 +36,8 @@ export enum DropReason {
   HeaderChainTooLong,
   /** A Neighbor Discovery message that fails the validity checks of RFC 4861 (hop limit, code, options). */
   InvalidNdp,
+  /** Our own exception while handling the frame (a bug, contained: see FaultLog). */
+  InternalError,
 }
 
 export const DROP_REASON_COUNT = Object.keys(DropReason).length / 2;

@@ -33,11 +33,21 @@ export class TcpReceiver {
     return Math.max(0, RECEIVE_BUFFER - queued - flow.reorder.bytes);
   }
 
-  /** Writes every flow's gathered bytes to its host socket (end of batch). */
-  flushAll(): void {
+  /**
+   * Writes every flow's gathered bytes to its host socket (end of batch). A flow whose write throws
+   * goes to onFault (the engine resets it); the others are written all the same.
+   */
+  flushAll(onFault: (flow: Flow, error: unknown) => void): void {
     const pending = this.pending;
     if (pending.length === 0) return;
-    for (let i = 0; i < pending.length; i++) this.flush(pending[i]);
+    for (let i = 0; i < pending.length; i++) {
+      try {
+        this.flush(pending[i]);
+      } catch (error) {
+        this.discard(pending[i]);
+        onFault(pending[i], error);
+      }
+    }
     pending.length = 0;
   }
 

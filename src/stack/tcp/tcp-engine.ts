@@ -6,8 +6,16 @@
  * is connected, RST on refusal, ICMP on unreachable; our active open: SYN with retries), teardown,
  * timers and the per-batch ACK coalescing. Steady state lives in sender.ts and receiver.ts.
  *
- * Never throws on guest input: bad segments are counted drops. Bounded: flows by limits.tcpFlows
- * (newcomers get RST), buffers per flow (flow.ts), handshakes and half-closed idles by time.
+ * Never throws on guest input: bad segments are counted drops. Bounded: flows by limits.tcpFlows,
+ * buffers per flow (flow.ts), handshakes and half-closed idles by time. Eviction rule of a full
+ * table: a newcomer takes the place of the oldest flow that is not established (a handshake in
+ * progress, or a flow lingering in TIME-WAIT); only when every flow is established is it refused
+ * (RST), so a flood of SYNs to hosts that never answer cannot lock new connections out, and no
+ * connection that carries data is ever given up for a newcomer.
+ *
+ * Fault containment: an exception of ours while handling one flow's segment, host event or timer
+ * resets that flow (RST to the guest, host socket destroyed, reported to stack.faults) and never
+ * reaches the other flows or the event loop.
  */
 import { randomBytes } from 'node:crypto';
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
@@ -43,6 +51,8 @@ export interface TcpEngineOptions {
 export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private readonly flows = new Map<number, Map<number, Flow>>();
   private flowCount = 0;
+  /** Flows not established (handshakes, TIME-WAIT), oldest first: what a full table gives up first. */
+  private readonly embryonic = new Set<Flow>();
   private readonly wheel: TimerWheel;
   private readonly emitter: SegmentEmitter;
   private readonly sender: TcpSender;
@@ -52,13 +62,19 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private dirty: Flow[] = [];
   private readonly hostPort: HostTcpPort;
   private readonly addressMap: HostAddressMap;
-  private readonly onFlowTimer = (flow: Flow, now: number): void => this.handleTimer(flow, now);
+  private readonly onFlowTimer = (flow: Flow, now: number): void => {
+    try {
+      this.handleTimer(flow, now);
+    } catch (error) {
+      this.contain(flow, 'tcp timer', error);
+    }
+  };
+  private readonly onFlowFault = (flow: Flow, error: unknown): void => this.contain(flow, 'tcp host write', error);
 
   constructor(
     private readonly stack: Stack,
     options: TcpEngineOptions,
   ) {
-    if (stack.config.prefixLength < 11) throw new Error('the TCP engine needs a network of /11 or smaller');
     this.hostPort = options.hostPort;
     this.addressMap = options.addressMap;
     this.wheel = new TimerWheel(stack.clock);
@@ -91,8 +107,19 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     }
     const optionsReason = parseTcpOptions(seg, this.options);
     if (optionsReason !== DropReason.None) return optionsReason;
-    const guestAddress = ip.source;
-    const flow = this.lookup(guestAddress, seg.sourcePort, ip.destination, seg.destinationPort);
+    try {
+      return this.receiveSegment(ip, seg);
+    } catch (error) {
+      // The flow this segment belongs to (maybe just made for it) is in an unknown state: reset it.
+      const flow = this.lookup(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
+      if (flow !== undefined) this.contain(flow, 'tcp guest segment', error);
+      else this.stack.faults.report('tcp guest segment', error, 'segment dropped');
+      return DropReason.InternalError;
+    }
+  }
+
+  private receiveSegment(ip: Ipv4Packet, seg: TcpSegment): DropReason {
+    const flow = this.lookup(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
     const flags = seg.flags;
     if (flow === undefined || flow.state === FlowState.Closed) {
       return this.receiveWithoutFlow(ip, seg, flags);
@@ -108,13 +135,18 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   afterBatch(): void {
     // Guest bytes gathered this batch go to the host sockets first: the ACKs below then advertise
     // the room left after them.
-    this.receiver.flushAll();
+    this.receiver.flushAll(this.onFlowFault);
     const dirty = this.dirty;
     if (dirty.length === 0) return;
     this.dirty = [];
     for (const flow of dirty) {
       flow.dirty = false;
-      if (flow.ackPending && flow.state !== FlowState.Closed) this.sendAck(flow);
+      if (!flow.ackPending || flow.state === FlowState.Closed) continue;
+      try {
+        this.sendAck(flow);
+      } catch (error) {
+        this.contain(flow, 'tcp ack', error);
+      }
     }
   }
 
@@ -127,8 +159,19 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
    * Returns false (host stream never created) when the tuple is busy or the table is full.
    */
   openToGuest(tuple: FlowTuple, hostStream: HostStreamFactory): boolean {
+    try {
+      return this.openFlowToGuest(tuple, hostStream);
+    } catch (error) {
+      const flow = this.lookup(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
+      if (flow !== undefined) this.contain(flow, 'tcp open to guest', error);
+      else this.stack.faults.report('tcp open to guest', error, 'connection refused');
+      return false;
+    }
+  }
+
+  private openFlowToGuest(tuple: FlowTuple, hostStream: HostStreamFactory): boolean {
     if (this.lookup(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort) !== undefined) return false;
-    if (this.flowCount >= this.stack.config.limits.tcpFlows) {
+    if (this.flowCount >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.stack.countDrop(DropReason.TableFull);
       return false;
     }
@@ -161,6 +204,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       }
     }
     this.flows.clear();
+    this.embryonic.clear();
     this.flowCount = 0;
     this.wheel.close();
   }
@@ -185,7 +229,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       else if (refusal !== Refusal.DnsDisabled) this.resetFor(ip, seg, seg.flags);
       return DropReason.Blocked;
     }
-    if (this.flowCount >= this.stack.config.limits.tcpFlows) {
+    if (this.flowCount >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.resetFor(ip, seg, seg.flags);
       return DropReason.TableFull;
     }
@@ -274,6 +318,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   private establish(flow: Flow, guestWindow: number): void {
     flow.state = FlowState.Established;
+    this.embryonic.delete(flow);
     flow.synQuote = null;
     flow.rtoAt = -1;
     flow.lifeAt = -1;
@@ -370,77 +415,130 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   // ---- host side ----
 
+  /**
+   * The flow's host socket events. Each is contained: an exception while handling one resets this
+   * flow only (it runs on the event loop, where it would otherwise end the process).
+   */
   private hostEvents(flow: Flow): HostStreamEvents {
+    const contain = (error: unknown): void => this.contain(flow, 'tcp host event', error);
     return {
       onConnect: () => {
-        if (flow.state !== FlowState.HostConnecting) return;
-        flow.state = FlowState.SynReceived;
-        const iss = randomSequence();
-        flow.sendQueue.reset(seqAdd(iss, 1));
-        flow.host?.pause(); // until the guest completes the handshake
-        flow.lifeAt = -1;
-        this.sendSyn(flow);
-        this.stack.flushSoon();
+        try {
+          this.hostConnected(flow);
+        } catch (error) {
+          contain(error);
+        }
       },
       onData: (chunk) => {
-        if (flow.state === FlowState.Closed) return;
-        flow.sendQueue.push(chunk);
-        if (!flow.hostPaused && flow.sendQueue.length > SEND_BUFFER) {
-          flow.hostPaused = true;
-          flow.host?.pause();
-        }
-        if (flow.state === FlowState.Established) {
-          this.sender.transmit(flow);
-          this.stack.flushSoon();
+        try {
+          this.hostData(flow, chunk);
+        } catch (error) {
+          contain(error);
         }
       },
       onEnd: () => {
-        if (flow.state === FlowState.Closed) return;
-        flow.hostEnded = true;
-        if (flow.state === FlowState.Established) {
-          this.sender.transmit(flow);
-          this.touchHalfClosed(flow);
-          this.stack.flushSoon();
+        try {
+          this.hostEnded(flow);
+        } catch (error) {
+          contain(error);
         }
       },
       onError: (error) => {
-        if (flow.state === FlowState.Closed) return;
-        if (flow.state === FlowState.HostConnecting) {
-          if (error === HostConnectError.Refused) {
-            this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
-          } else {
-            this.sendHostUnreachable(flow);
-          }
-          flow.host = null;
-          this.remove(flow);
-        } else if (flow.state === FlowState.SynSent) {
-          flow.host = null;
-          this.remove(flow);
-        } else {
-          flow.host = null;
-          this.abort(flow, 'host socket error');
+        try {
+          this.hostFailed(flow, error);
+        } catch (thrown) {
+          contain(thrown);
         }
-        this.stack.flushSoon();
       },
       onDrain: () => {
-        if (flow.state !== FlowState.Established) return;
-        // The host took what we queued: offer the guest the room again if it grew noticeably.
-        const room = this.receiver.receiveRoom(flow);
-        if (room - flow.advertisedWindow >= Math.max(2 * flow.sendMss, 64 * 1024) || flow.advertisedWindow === 0) {
-          this.sendAck(flow);
-          this.stack.flushSoon();
+        try {
+          this.hostDrained(flow);
+        } catch (error) {
+          contain(error);
         }
       },
       onClose: () => {
-        if (flow.state === FlowState.Closed || flow.state === FlowState.TimeWait) return;
-        if (flow.state === FlowState.Established && flow.hostEnded && flow.guestFinReceived) return;
-        // Closed under us without an orderly end in both directions: the guest must know.
-        flow.host = null;
-        if (flow.state === FlowState.Established) this.abort(flow, 'host socket closed');
-        else this.remove(flow);
-        this.stack.flushSoon();
+        try {
+          this.hostClosed(flow);
+        } catch (error) {
+          contain(error);
+        }
       },
     };
+  }
+
+  private hostConnected(flow: Flow): void {
+    if (flow.state !== FlowState.HostConnecting) return;
+    flow.state = FlowState.SynReceived;
+    const iss = randomSequence();
+    flow.sendQueue.reset(seqAdd(iss, 1));
+    flow.host?.pause(); // until the guest completes the handshake
+    flow.lifeAt = -1;
+    this.sendSyn(flow);
+    this.stack.flushSoon();
+  }
+
+  private hostData(flow: Flow, chunk: Uint8Array): void {
+    if (flow.state === FlowState.Closed) return;
+    flow.sendQueue.push(chunk);
+    if (!flow.hostPaused && flow.sendQueue.length > SEND_BUFFER) {
+      flow.hostPaused = true;
+      flow.host?.pause();
+    }
+    if (flow.state === FlowState.Established) {
+      this.sender.transmit(flow);
+      this.stack.flushSoon();
+    }
+  }
+
+  private hostEnded(flow: Flow): void {
+    if (flow.state === FlowState.Closed) return;
+    flow.hostEnded = true;
+    if (flow.state === FlowState.Established) {
+      this.sender.transmit(flow);
+      this.touchHalfClosed(flow);
+      this.stack.flushSoon();
+    }
+  }
+
+  private hostFailed(flow: Flow, error: HostConnectError): void {
+    if (flow.state === FlowState.Closed) return;
+    if (flow.state === FlowState.HostConnecting) {
+      if (error === HostConnectError.Refused) {
+        this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
+      } else {
+        this.sendHostUnreachable(flow);
+      }
+      flow.host = null;
+      this.remove(flow);
+    } else if (flow.state === FlowState.SynSent) {
+      flow.host = null;
+      this.remove(flow);
+    } else {
+      flow.host = null;
+      this.abort(flow, 'host socket error');
+    }
+    this.stack.flushSoon();
+  }
+
+  private hostDrained(flow: Flow): void {
+    if (flow.state !== FlowState.Established) return;
+    // The host took what we queued: offer the guest the room again if it grew noticeably.
+    const room = this.receiver.receiveRoom(flow);
+    if (room - flow.advertisedWindow >= Math.max(2 * flow.sendMss, 64 * 1024) || flow.advertisedWindow === 0) {
+      this.sendAck(flow);
+      this.stack.flushSoon();
+    }
+  }
+
+  private hostClosed(flow: Flow): void {
+    if (flow.state === FlowState.Closed || flow.state === FlowState.TimeWait) return;
+    if (flow.state === FlowState.Established && flow.hostEnded && flow.guestFinReceived) return;
+    // Closed under us without an orderly end in both directions: the guest must know.
+    flow.host = null;
+    if (flow.state === FlowState.Established) this.abort(flow, 'host socket closed');
+    else this.remove(flow);
+    this.stack.flushSoon();
   }
 
   private resumeHostIfRoom(flow: Flow): void {
@@ -470,6 +568,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private checkFinished(flow: Flow): void {
     if (flow.state !== FlowState.Established || !flow.guestFinReceived || !flow.finAcked) return;
     flow.state = FlowState.TimeWait;
+    this.embryonic.add(flow);
     flow.rtoAt = -1;
     flow.lifeAt = this.stack.clock.now() + TIME_WAIT_MS;
     flow.host?.destroy();
@@ -493,6 +592,41 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.host?.reset();
     flow.host = null;
     this.remove(flow);
+  }
+
+  /**
+   * A bug hit this flow: report it, then reset the flow (RST to the guest, host socket destroyed).
+   * If even that throws, the flow is taken out of the table by hand so it cannot fail again.
+   */
+  private contain(flow: Flow, where: string, error: unknown): void {
+    this.stack.faults.report(where, error, 'flow reset');
+    try {
+      if (flow.state === FlowState.HostConnecting) {
+        // The guest has only sent its SYN: a refusal is the reset it understands.
+        this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
+      }
+      this.abort(flow, 'internal error');
+    } catch {
+      // Reported above already.
+    }
+    this.forget(flow);
+    this.stack.flushSoon();
+  }
+
+  /** Takes a flow out of the table and drops its host socket without touching its state machine. */
+  private forget(flow: Flow): void {
+    flow.state = FlowState.Closed;
+    const host = flow.host;
+    flow.host = null;
+    try {
+      host?.destroy();
+    } catch {
+      // A socket that cannot even be destroyed is Node's to collect.
+    }
+    this.receiver.discard(flow);
+    this.wheel.cancel(flow);
+    this.embryonic.delete(flow);
+    this.unlink(flow);
   }
 
   private handleTimer(flow: Flow, now: number): void {
@@ -530,26 +664,62 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   // ---- flow table: numeric keys, no strings on the hot path ----
 
+  // Two exact integer keys (below 2^53): the outer one is the remote address plus the guest's host
+  // number above its low 21 bits (zero in any network of /11 or smaller), the inner one the low 21
+  // bits of the host number and both ports. So every prefix slirp4netns accepts (/1 to /25) works.
+
+  private outerKey(guestAddress: number, remoteAddress: number): number {
+    const host = (guestAddress - this.stack.config.network) >>> 0;
+    return (host >>> 21) * 0x1_0000_0000 + remoteAddress;
+  }
+
   private innerKey(guestAddress: number, guestPort: number, remotePort: number): number {
     const host = (guestAddress - this.stack.config.network) >>> 0;
-    return host * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
+    return (host & 0x1f_ffff) * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
   }
 
   private lookup(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow | undefined {
-    return this.flows.get(remoteAddress)?.get(this.innerKey(guestAddress, guestPort, remotePort));
+    return this.flows.get(this.outerKey(guestAddress, remoteAddress))?.get(this.innerKey(guestAddress, guestPort, remotePort));
   }
 
   private insert(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow {
     const key = this.innerKey(guestAddress, guestPort, remotePort);
     const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, key, this.onFlowTimer);
-    let inner = this.flows.get(remoteAddress);
+    const outer = this.outerKey(guestAddress, remoteAddress);
+    let inner = this.flows.get(outer);
     if (!inner) {
       inner = new Map();
-      this.flows.set(remoteAddress, inner);
+      this.flows.set(outer, inner);
     }
     inner.set(key, flow);
     this.flowCount++;
+    this.embryonic.add(flow);
     return flow;
+  }
+
+  /**
+   * Makes room in a full table (the eviction rule in the head comment): gives up the oldest flow
+   * that is not established. A guest still waiting for its SYN to be answered hears nothing (it
+   * retransmits the SYN and gets a fresh try); one we answered gets a reset. False when every flow
+   * is established.
+   */
+  private evictEmbryonic(): boolean {
+    const oldest = this.embryonic.values().next().value;
+    if (oldest === undefined) return false;
+    if (oldest.state === FlowState.SynReceived) this.abort(oldest, 'evicted from a full table');
+    else this.remove(oldest);
+    return true;
+  }
+
+  /** Takes the flow out of the table (if it is still the one there). */
+  private unlink(flow: Flow): void {
+    const outer = this.outerKey(flow.guestAddress, flow.remoteAddress);
+    const inner = this.flows.get(outer);
+    if (inner?.get(flow.key) === flow) {
+      inner.delete(flow.key);
+      if (inner.size === 0) this.flows.delete(outer);
+      this.flowCount--;
+    }
   }
 
   private remove(flow: Flow): void {
@@ -561,12 +731,8 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.sendQueue.reset(0);
     flow.reorder.clear();
     this.receiver.discard(flow);
-    const inner = this.flows.get(flow.remoteAddress);
-    if (inner?.get(flow.key) === flow) {
-      inner.delete(flow.key);
-      if (inner.size === 0) this.flows.delete(flow.remoteAddress);
-      this.flowCount--;
-    }
+    this.embryonic.delete(flow);
+    this.unlink(flow);
   }
 }
 

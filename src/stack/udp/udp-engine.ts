@@ -11,9 +11,13 @@
  * Also the UdpGuestSender of services and published ports: sendToGuest() from any source address,
  * fragmented when larger than the MTU.
  *
- * Bounded: bindings by limits.udpBindings (a newcomer is dropped and counted), idle bindings expire
- * (240 s as libslirp's SO_EXPIRE; 10 s for bindings that only spoke DNS, as its SO_EXPIREFAST) on one
- * sweep timer, not a timer per binding. Never throws on guest input: drops are counted.
+ * Bounded: at most limits.udpBindings bindings. A newcomer to a full table evicts the binding idle
+ * the longest (the table is kept in least-recently-used order, to within LRU_STEP_MS), so a flood of
+ * new source ports costs the oldest idle bindings, never the service: new legitimate traffic always
+ * gets a binding. Idle bindings expire (240 s as libslirp's SO_EXPIRE; 10 s for bindings that only
+ * spoke DNS, as its SO_EXPIREFAST) on one sweep timer, not a timer per binding. Never throws on
+ * guest input: drops are counted; an exception of ours in a host socket event closes that binding
+ * only (reported to stack.faults).
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
@@ -32,6 +36,11 @@ import type { UdpGuestSender, UdpService } from './udp-service.js';
 export const UDP_IDLE_MS = 240_000;
 /** libslirp's SO_EXPIREFAST: a binding that only spoke to DNS (port 53) goes after 10 s. */
 export const UDP_DNS_IDLE_MS = 10_000;
+/**
+ * A binding used again moves to the end of the table's order at most this often: the order is
+ * least-recently-used to within this step, for a Map delete+set per binding per step, not per datagram.
+ */
+const LRU_STEP_MS = 1_000;
 /** Mapped destinations remembered per binding (in practice: the DNS upstream). */
 const REVERSE_MAP_LIMIT = 16;
 
@@ -55,6 +64,8 @@ export class UdpBinding {
   socket4: HostUdpSocket | null = null;
   socket6: HostUdpSocket | null = null;
   lastUsed: number;
+  /** When the binding last moved to the end of the table's LRU order. */
+  orderedAt: number;
   /** True while every destination so far was port 53: the short idle timeout applies. */
   dnsOnly = true;
   /** Host "address|port" → the guest-visible endpoint the guest addressed (only for mapped ones). */
@@ -71,6 +82,7 @@ export class UdpBinding {
     now: number,
   ) {
     this.lastUsed = now;
+    this.orderedAt = now;
   }
 }
 
@@ -149,10 +161,10 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     if (endpoint === undefined) return this.refuse(ip);
     let binding = this.bindings.get(bindingKey(source, sourcePort));
     if (binding === undefined) {
-      if (this.bindings.size >= this.stack.config.limits.udpBindings) return DropReason.TableFull;
+      if (this.bindings.size >= this.stack.config.limits.udpBindings) this.evictLeastRecentlyUsed();
       binding = this.createBinding(source, sourcePort);
     }
-    binding.lastUsed = this.stack.clock.now();
+    this.touch(binding);
     if (destinationPort !== 53) binding.dnsOnly = false;
     this.remember(binding, endpoint, destination, destinationPort);
     const family = endpoint.address.includes(':') ? 6 : 4;
@@ -191,6 +203,22 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     return DropReason.Blocked;
   }
 
+  /** Marks a binding used now, keeping the table in (coarse) least-recently-used order. */
+  private touch(binding: UdpBinding): void {
+    const now = this.stack.clock.now();
+    binding.lastUsed = now;
+    if (now - binding.orderedAt < LRU_STEP_MS) return;
+    binding.orderedAt = now;
+    this.bindings.delete(binding.key);
+    this.bindings.set(binding.key, binding);
+  }
+
+  /** Room for a newcomer in a full table: the binding idle the longest goes. */
+  private evictLeastRecentlyUsed(): void {
+    const oldest = this.bindings.values().next().value;
+    if (oldest !== undefined) this.remove(oldest);
+  }
+
   private createBinding(address: number, port: number): UdpBinding {
     const now = this.stack.clock.now();
     const binding = new UdpBinding(bindingKey(address, port), address, port, now);
@@ -217,9 +245,22 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   }
 
   private openSocket(binding: UdpBinding): HostUdpSocket {
+    // Host socket events run on the event loop: a bug there costs this binding, nothing else.
     const events: HostUdpSocketEvents = {
-      onMessage: (payload, address, port) => this.fromHost(binding, payload, address, port),
-      onError: (code, destination) => this.hostError(binding, code, destination),
+      onMessage: (payload, address, port) => {
+        try {
+          this.fromHost(binding, payload, address, port);
+        } catch (error) {
+          this.contain(binding, error);
+        }
+      },
+      onError: (code, destination) => {
+        try {
+          this.hostError(binding, code, destination);
+        } catch (error) {
+          this.contain(binding, error);
+        }
+      },
     };
     return this.hostPort.open(events);
   }
@@ -241,7 +282,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
       this.stack.countDrop(DropReason.BadAddress);
       return;
     }
-    binding.lastUsed = this.stack.clock.now();
+    this.touch(binding);
     this.sendToGuest(source, sourcePort, binding.guestAddress, binding.guestPort, payload);
   }
 
@@ -291,6 +332,15 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
    */
   sendToGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): void {
     if (this.closed) return;
+    try {
+      this.emitToGuest(source, sourcePort, destination, destinationPort, payload);
+    } catch (error) {
+      // Called from host socket events too (published ports): contained to this datagram.
+      this.stack.faults.report('udp send to guest', error, 'datagram dropped');
+    }
+  }
+
+  private emitToGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): void {
     if (UDP_HEADER_LENGTH + payload.length > IPV4_MAX_PAYLOAD) {
       this.stack.countDrop(DropReason.BadLength);
       return;
@@ -318,9 +368,21 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   private remove(binding: UdpBinding): void {
     binding.closed = true;
     this.bindings.delete(binding.key);
-    binding.socket4?.close();
-    binding.socket6?.close();
+    const sockets = [binding.socket4, binding.socket6];
     binding.socket4 = binding.socket6 = null;
+    for (const socket of sockets) {
+      try {
+        socket?.close();
+      } catch (error) {
+        this.stack.faults.report('udp socket close', error, 'socket left to the runtime');
+      }
+    }
+  }
+
+  /** A bug while handling this binding's host event: report it and close the binding. */
+  private contain(binding: UdpBinding, error: unknown): void {
+    this.stack.faults.report('udp host event', error, 'binding closed');
+    if (!binding.closed) this.remove(binding);
   }
 
   close(): void {
