@@ -1,8 +1,14 @@
 /**
  * Reassembly of IPv4 fragments from the guest (RFC 791 §3.2, RFC 815 bookkeeping), bounded:
  * at most limits.reassemblyBuffers datagrams in progress and limits.reassemblyBytes fragment bytes held
- * in total; a datagram not complete 30 s after its first fragment is forgotten. A newcomer beyond a
- * bound is rejected (ReassemblyLimit) and datagrams in progress stay intact (DESIGN.md §6).
+ * in total; a datagram not complete 30 s after its first fragment is forgotten.
+ *
+ * Eviction rule: a fragment that does not fit a bound evicts the datagrams in progress that started
+ * longest ago (counted in `evicted`) until it fits. A local guest sends the fragments of
+ * one datagram back to back, so a real datagram completes within moments while fragments that never
+ * complete (a flood, a lost piece) are the old ones: refusing newcomers instead would let a few
+ * hundred bogus first fragments lock every fragmented datagram out for 30 s (Linux evicts the same
+ * way when ipfrag_high_thresh is reached).
  *
  * Overlapping fragments are rejected (the whole datagram is discarded, as RFC 5722 does for IPv6 and
  * as Linux does for IPv4 overlaps that disagree): overlaps are the tool of evasion attacks and no sane
@@ -49,6 +55,8 @@ export class Ipv4Reassembler {
   private heldBytes = 0;
   private timer: TimerHandle | undefined;
   private completed: Uint8Array | undefined;
+  /** Datagrams in progress given up to make room for newer ones (the eviction rule above). */
+  evicted = 0;
 
   constructor(
     private readonly limits: ReassemblyLimits,
@@ -84,8 +92,8 @@ export class Ipv4Reassembler {
     const key = `${ip.source}:${ip.destination}:${ip.protocol}:${ip.identification}`;
     let entry = this.pending.get(key);
     if (entry === undefined) {
-      if (this.pending.size >= this.limits.reassemblyBuffers) return DropReason.ReassemblyLimit;
-      if (this.heldBytes + length > this.limits.reassemblyBytes) return DropReason.ReassemblyLimit;
+      if (length > this.limits.reassemblyBytes || this.limits.reassemblyBuffers < 1) return DropReason.ReassemblyLimit;
+      while (this.pending.size >= this.limits.reassemblyBuffers || this.heldBytes + length > this.limits.reassemblyBytes) this.evictOldest();
       entry = { key, expiresAt: now + this.timeoutMs, pieces: [], header: undefined, total: -1, held: 0 };
       this.pending.set(key, entry);
       this.arm();
@@ -111,9 +119,14 @@ export class Ipv4Reassembler {
       this.discard(entry);
       return DropReason.FragmentOverlap;
     }
-    if (this.heldBytes + length > this.limits.reassemblyBytes) {
-      if (entry.pieces.length === 0) this.discard(entry);
-      return DropReason.ReassemblyLimit;
+    while (this.heldBytes + length > this.limits.reassemblyBytes) {
+      const oldest = this.pending.values().next().value;
+      if (oldest === undefined || oldest === entry) {
+        // Only this datagram is held and it alone outgrows the bound: it cannot complete.
+        this.discard(entry);
+        return DropReason.ReassemblyLimit;
+      }
+      this.evictOldest();
     }
     pieces.splice(at, 0, { start, end, data: ip.bytes.slice(ip.payloadOffset, ip.payloadOffset + length) });
     entry.held += length;
@@ -149,6 +162,14 @@ export class Ipv4Reassembler {
     writeUint16(whole, 10, internetChecksum(whole, 0, headerLength));
     this.discard(entry);
     this.completed = whole;
+  }
+
+  /** Forgets the datagram in progress that started longest ago (Map order is arrival order). */
+  private evictOldest(): void {
+    const oldest = this.pending.values().next().value;
+    if (oldest === undefined) return;
+    this.discard(oldest);
+    this.evicted++;
   }
 
   private discard(entry: Pending): void {

@@ -1,8 +1,13 @@
 /**
  * IPv4 → MAC for hosts on the guest network (normally just the guest). Learned from ARP and from the
- * source of every IPv4 frame the guest sends; bounded (newcomers beyond the limit are not learned).
- * Frames to an unresolved address wait in a small bounded queue while an ARP request goes out; the
- * queue is the only place output frames are copied.
+ * source of every IPv4 frame the guest sends. Frames to an unresolved address wait in a small bounded
+ * queue while an ARP request goes out; the queue is the only place output frames are copied.
+ *
+ * Bounded, and a full table still serves newcomers: a new address evicts the entry learned longest
+ * ago (a live neighbour is learned again from its next frame, or resolved by ARP on demand); a frame
+ * queued while the pending queue is full evicts the oldest waiting frame (new traffic is the more
+ * useful, and old frames expire after PENDING_MAX_AGE_MS anyway); the ARP-request rate limiter
+ * forgets everything once it holds maxEntries addresses.
  */
 import type { TxInfo } from '../link/link.js';
 import type { Clock } from './clock.js';
@@ -45,7 +50,11 @@ export class NeighborTable {
   learn(address: number, mac: number): { newlyResolved: boolean } {
     if (address === this.lastAddress && mac === this.lastMac) return { newlyResolved: false };
     const known = this.entries.get(address);
-    if (known === undefined && this.entries.size >= this.maxEntries) return { newlyResolved: false };
+    if (known === undefined && this.entries.size >= this.maxEntries) {
+      // Map order is insertion order: the first entry was learned longest ago.
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
     this.entries.set(address, mac);
     this.lastAddress = address;
     this.lastMac = mac;
@@ -61,7 +70,8 @@ export class NeighborTable {
   queueForResolution(destination: number, head: Uint8Array, body: Uint8Array | null, info?: TxInfo): void {
     const now = this.clock.now();
     this.expire(now);
-    if (this.pending.length < this.maxPending) {
+    if (this.maxPending > 0) {
+      if (this.pending.length >= this.maxPending) this.pending.shift();
       const frame = new Uint8Array(head.length + (body?.length ?? 0));
       frame.set(head, 0);
       if (body) frame.set(body, head.length);
@@ -69,6 +79,7 @@ export class NeighborTable {
     }
     const last = this.lastRequest.get(destination);
     if (last === undefined || now - last >= ARP_RETRY_MS) {
+      if (last === undefined && this.lastRequest.size >= this.maxEntries) this.lastRequest.clear();
       this.lastRequest.set(destination, now);
       this.requestResolution(destination);
     }

@@ -169,13 +169,19 @@ describe('ICMP echo forwarding', () => {
     expect(t.drops('blocked')).toBe(2);
   });
 
-  test('sessions expire when idle and are bounded', () => {
+  test('sessions expire when idle and are bounded (a newcomer evicts the session idle the longest)', () => {
     const t = setup({ maxSessions: 2 });
     t.send(PEER, echoRequest(1, 1));
+    t.clock.advance(2_000);
     t.send(PEER, echoRequest(2, 1));
-    t.send(PEER, echoRequest(3, 1));
-    expect(t.drops('table_full')).toBe(1);
+    t.clock.advance(2_000);
+    t.send(PEER, echoRequest(1, 2)); // 1 is now the most recent
+    t.clock.advance(2_000);
+    t.send(PEER, echoRequest(3, 1)); // full: 2 goes
+    expect(t.drops('table_full')).toBe(0);
     expect(t.forwarder.sessionCount).toBe(2);
+    expect(t.port.sockets.map((s) => s.closed)).toEqual([false, true, false]);
+    expect(t.port.sockets[2].sent).toHaveLength(1);
     t.clock.advance(ECHO_IDLE_MS + 1_000);
     expect(t.forwarder.sessionCount).toBe(0);
     expect(t.port.sockets.every((s) => s.closed)).toBe(true);

@@ -1,8 +1,9 @@
 /**
  * IPv4 reassembly, packet level: fragments injected as the guest sends them reach the protocol's
  * receiver as one whole datagram (any order, duplicates ignored), with a valid header checksum and
- * no fragment bits; overlaps, bad lengths, and the bounds (buffers, bytes, 30 s) are dropped and
- * counted, and a datagram in progress survives a rejected newcomer.
+ * no fragment bits; overlaps and bad lengths are dropped and counted; a full table evicts the
+ * datagrams in progress that started longest ago, so a flood of fragments that never complete cannot
+ * lock a fresh fragmented datagram out; incomplete datagrams are forgotten after 30 s.
  */
 import { describe, expect, test } from 'vitest';
 import type { Ipv4Receiver } from '../../src/stack/stack.js';
@@ -124,24 +125,45 @@ describe('IPv4 reassembly', () => {
     expect(stack.stats.drops[DropReason.BadLength]).toBe(1);
   });
 
-  test('the buffer bound rejects a newcomer and leaves datagrams in progress intact', () => {
+  test('a newcomer to a full table evicts the datagram in progress that started longest ago', () => {
     const { link, stack, capture } = setup({ reassemblyBuffers: 2 });
     const a = payloadOf(2000, 8);
     const b = payloadOf(2000, 9);
     const c = payloadOf(2000, 10);
     link.inject([fragment(a, 0, 1000, true, 1), fragment(b, 0, 1000, true, 2), fragment(c, 0, 1000, true, 3)]);
-    expect(stack.stats.drops[DropReason.ReassemblyLimit]).toBe(1);
-    link.inject([fragment(a, 1000, 2000, false, 1), fragment(b, 1000, 2000, false, 2), fragment(c, 1000, 2000, false, 3)]);
-    expect(capture.packets.map((p) => Buffer.from(p.payload).equals(Buffer.from(a)) || Buffer.from(p.payload).equals(Buffer.from(b)))).toEqual([true, true]);
-    // c's last fragment alone never completes anything.
+    expect(stack.stats.drops[DropReason.ReassemblyLimit]).toBe(0);
+    link.inject([fragment(b, 1000, 2000, false, 2), fragment(c, 1000, 2000, false, 3)]);
+    expect(capture.packets.map((p) => Buffer.from(p.payload))).toEqual([Buffer.from(b), Buffer.from(c)]);
+    // a was evicted for c: its last fragment alone completes nothing.
+    link.inject(fragment(a, 1000, 2000, false, 1));
     expect(capture.packets).toHaveLength(2);
   });
 
-  test('the byte bound rejects fragments beyond it', () => {
+  test('a fragment flood cannot lock out a fresh fragmented datagram: it is delivered at once', () => {
+    const { link, stack, capture } = setup(); // the default bounds
+    // Hundreds of first fragments that never complete (more than the table holds), in one batch and
+    // in many, as a hostile guest sends them.
+    const junk = payloadOf(1480, 13);
+    for (let burst = 0; burst < 10; burst++) {
+      link.inject(Array.from({ length: 50 }, (_, i) => fragment(junk, 0, 1480, true, 1000 + burst * 50 + i)));
+    }
+    expect(stack.stats.drops[DropReason.ReassemblyLimit]).toBe(0);
+    const whole = payloadOf(3000, 14);
+    link.inject(split(whole, 1480, 4242));
+    expect(capture.packets).toHaveLength(1);
+    expect(Buffer.from(capture.packets[0].payload).equals(Buffer.from(whole))).toBe(true);
+  });
+
+  test('the byte bound evicts the oldest datagrams for a newer one, and drops a datagram that alone outgrows it', () => {
     const { link, stack, capture } = setup({ reassemblyBytes: 2048 });
-    const whole = payloadOf(4000, 11);
-    link.inject(split(whole, 1000));
-    expect(capture.packets).toHaveLength(0);
+    const old = payloadOf(3000, 15);
+    link.inject(fragment(old, 0, 1000, true, 1));
+    const fits = payloadOf(2000, 16);
+    link.inject(split(fits, 1000, 2)); // needs room for 2000 bytes: the 1000 of `old` are evicted
+    expect(capture.packets.map((p) => Buffer.from(p.payload))).toEqual([Buffer.from(fits)]);
+    const huge = payloadOf(4000, 11);
+    link.inject(split(huge, 1000, 3));
+    expect(capture.packets).toHaveLength(1);
     expect(stack.stats.drops[DropReason.ReassemblyLimit]).toBeGreaterThanOrEqual(1);
   });
 

@@ -169,7 +169,44 @@ describe('TCP handshake (guest opens)', () => {
     expect(t.port.streams).toHaveLength(0);
   });
 
-  it('resets a newcomer when the flow table is full, keeping existing flows', async () => {
+  it('a full table evicts the oldest handshake in progress for a newcomer, and never an established flow', async () => {
+    const t = new TcpContext({ limits: { tcpFlows: 3 } });
+    await t.open({ srcPort: 1001 });
+    // Two SYNs whose host connects never finish (a host that does not answer).
+    expect(t.inject({ srcPort: 1002, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+    expect(t.inject({ srcPort: 1003, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+    const [established, first, second] = t.port.streams;
+    // The table is full: a newcomer takes the place of 1002 (silently: the guest retransmits its SYN).
+    expect(t.inject({ srcPort: 1004, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+    expect(t.engine.size).toBe(3);
+    expect([established.destroyed, first.destroyed, second.destroyed]).toEqual([false, true, false]);
+    // The newcomer's host connects: it gets its SYN-ACK.
+    t.port.last.events.onConnect();
+    const out = await t.drain();
+    expect(out.map((s) => [s.dstPort, flagNames(s.flags)])).toEqual([[1004, 'SYN|ACK']]);
+    expect(t.stack.stats.snapshot().drops.table_full).toBeUndefined();
+  });
+
+  it('works in every network slirp4netns accepts: in a /8, guests whose host numbers share their low 21 bits stay apart', async () => {
+    const t = new TcpContext({ config: { cidr: '10.0.0.0/8' } });
+    const gateway = parseIpv4('10.0.0.2')!;
+    // 10.0.2.100 and 10.32.2.100 differ only above bit 21 of their host numbers.
+    const guests = [parseIpv4('10.0.2.100')!, parseIpv4('10.32.2.100')!, parseIpv4('10.255.2.100')!];
+    for (const src of guests) {
+      expect(t.inject({ src, dst: gateway, srcPort: 40000, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+      t.port.last.events.onConnect();
+      const [synAck] = await t.drain();
+      expect([synAck.dst, flagNames(synAck.flags)]).toEqual([src, 'SYN|ACK']);
+      expect(t.inject({ src, dst: gateway, srcPort: 40000, seq: GUEST_ISN + 1, ack: synAck.seq + 1, flags: TCP_ACK })).toEqual([]);
+    }
+    expect(t.engine.size).toBe(3);
+    expect(t.port.streams.map((stream) => stream.paused)).toEqual([false, false, false]);
+    t.port.streams[1].events.onData(Buffer.from('to the second guest'));
+    const out = await t.drain();
+    expect(out.map((segment) => [segment.dst, segment.payload.toString()])).toEqual([[guests[1], 'to the second guest']]);
+  });
+
+  it('resets a newcomer when the flow table is full of established flows, keeping them', async () => {
     const t = new TcpContext({ limits: { tcpFlows: 2 } });
     await t.open({ srcPort: 1001 });
     await t.open({ srcPort: 1002 });

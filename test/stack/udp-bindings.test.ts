@@ -105,13 +105,22 @@ describe('UDP bindings', () => {
     expect(ctx.clock.pendingTimers).toBe(1); // one sweep timer, not one per binding
   });
 
-  test('the binding count is bounded: a newcomer is dropped and counted, existing ones keep working', () => {
+  test('the binding count is bounded: a newcomer evicts the binding idle the longest, recently used ones stay', () => {
     const ctx = createUdpContext({ config: { limits: { udpBindings: 3 } } });
-    for (let p = 1; p <= 5; p++) ctx.send({ srcPort: 1000 + p, dst: GATEWAY, dstPort: 7 });
+    for (let p = 1; p <= 3; p++) {
+      ctx.send({ srcPort: 1000 + p, dst: GATEWAY, dstPort: 7 });
+      ctx.clock.advance(2_000);
+    }
+    ctx.send({ srcPort: 1001, dst: GATEWAY, dstPort: 8, payload: 'again' }); // 1001 is now the most recent
+    ctx.clock.advance(2_000);
+    ctx.send({ srcPort: 1004, dst: GATEWAY, dstPort: 7 }); // full: 1002 (idle longest) goes
+    ctx.send({ srcPort: 1005, dst: GATEWAY, dstPort: 7 }); // then 1003
     expect(ctx.engine.bindingCount).toBe(3);
-    expect(ctx.drops('table_full')).toBe(2);
-    ctx.send({ srcPort: 1001, dst: GATEWAY, dstPort: 8, payload: 'again' });
-    expect(ctx.port.sockets[0].sent).toHaveLength(2);
+    expect(ctx.drops('table_full')).toBe(0);
+    expect([1001, 1002, 1003, 1004, 1005].map((port) => ctx.engine.binding(GUEST_IP, port) !== undefined)).toEqual([true, false, false, true, true]);
+    expect(ctx.port.sockets.map((s) => s.closed)).toEqual([false, true, true, false, false]);
+    ctx.send({ srcPort: 1001, dst: GATEWAY, dstPort: 8, payload: 'still' });
+    expect(ctx.port.sockets[0].sent).toHaveLength(3);
   });
 
   test('host ECONNREFUSED becomes ICMP port unreachable from the destination the guest used', async () => {
