@@ -8,6 +8,7 @@ import type { GuestConnector, GuestTcpOpen } from '../hostfwd/guest-connector.js
 import type { HostEndpoint } from '../stack/host-address-map.js';
 import type { Logger } from '../stack/logger.js';
 import type { Stack } from '../stack/stack.js';
+import type { HostTcpPort } from '../stack/tcp/host-tcp-port.js';
 
 export interface EngineSettings {
   /**
@@ -20,6 +21,8 @@ export interface EngineSettings {
   /** --dns-upstream; undefined: the first nameserver of /etc/resolv.conf. */
   readonly dnsUpstream: HostEndpoint | undefined;
   readonly logger: Logger;
+  /** Tests only (TSLIRP_INJECT_FAULTS): wraps the host TCP port, e.g. to make one port's writes throw. */
+  readonly wrapTcpPort?: (port: HostTcpPort) => HostTcpPort;
 }
 
 export interface InstalledEngines {
@@ -66,7 +69,8 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     fallback: resolvConf && (() => resolvConf.current()),
   });
   const addressMap = new HostAddressMap(stack.config, dnsUpstream);
-  const tcp = installTcp(stack, { hostPort: new NodeTcpPort(bind), addressMap });
+  const tcpPort = new NodeTcpPort(bind);
+  const tcp = installTcp(stack, { hostPort: settings.wrapTcpPort ? settings.wrapTcpPort(tcpPort) : tcpPort, addressMap });
   // UDP: bindings to host dgram sockets (10.0.2.3:53 relayed to the upstream through the address map),
   // with the DHCP server as its first service.
   const udp = installUdp(stack, { hostPort: new NodeUdpPort(bind), addressMap });

@@ -15,6 +15,9 @@
  *   traffic thins out (a peer in RTO backoff sends one segment per timeout) that is no reordering
  *   any more but a delay of seconds that grows with each backoff, and the run stalls for the
  *   link's sake, not the stack's.
+ * - `host-write-throw-port`: host TCP port (1 … 65535) whose flows' host sockets throw on every
+ *   write, standing in for a bug in one flow's handling: the engine must reset that flow and keep
+ *   every other one (fault containment, test/e2e/robustness.test.ts).
  *
  * A bad spec is a FaultSpecError with a one-line message; the CLI reports it and exits 1 before it
  * touches any namespace. Corruption with offloads is refused: with virtio-net checksum offload the
@@ -22,6 +25,7 @@
  * flipped, so the corruption would reach the guest's sockets undetected (no real link does that).
  */
 import type { FaultLinkOptions, FaultProbabilities } from '../link/fault-link.js';
+import type { HostStream, HostTcpPort } from '../stack/tcp/host-tcp-port.js';
 
 export const FAULTS_ENVIRONMENT_VARIABLE = 'TSLIRP_INJECT_FAULTS';
 
@@ -45,6 +49,8 @@ export interface FaultSpec {
   readonly holdMs: number;
   readonly receive: Readonly<Required<FaultProbabilities>>;
   readonly transmit: Readonly<Required<FaultProbabilities>>;
+  /** Host TCP port whose flows' host writes throw; 0: none. */
+  readonly hostWriteThrowPort: number;
 }
 
 function isKind(word: string): word is FaultKind {
@@ -78,6 +84,7 @@ export function parseFaultSpec(text: string): FaultSpec {
   let seed = DEFAULT_SEED;
   let reorderDistance = 1;
   let holdMs = DEFAULT_HOLD_MS;
+  let hostWriteThrowPort = 0;
   const both: Partial<Record<FaultKind, number>> = {};
   const one: Record<Direction, Partial<Record<FaultKind, number>>> = { receive: {}, transmit: {} };
   const seen = new Set<string>();
@@ -98,13 +105,15 @@ export function parseFaultSpec(text: string): FaultSpec {
       reorderDistance = parseInteger(key, value, 1, MAX_DISTANCE);
     } else if (key === 'hold') {
       holdMs = parseInteger(key, value, 0, MAX_HOLD_MS);
+    } else if (key === 'host-write-throw-port') {
+      hostWriteThrowPort = parseInteger(key, value, 1, 65535);
     } else if (isKind(key)) {
       both[key] = parseProbability(key, value);
     } else if (dot > 0 && isDirection(key.slice(0, dot)) && isKind(key.slice(dot + 1))) {
       one[key.slice(0, dot) as Direction][key.slice(dot + 1) as FaultKind] = parseProbability(key, value);
     } else {
       throw new FaultSpecError(
-        `unknown key "${key}" (known: seed, distance, hold, ${KINDS.join(', ')}, and receive.KIND / transmit.KIND for one direction)`,
+        `unknown key "${key}" (known: seed, distance, hold, host-write-throw-port, ${KINDS.join(', ')}, and receive.KIND / transmit.KIND for one direction)`,
       );
     }
   }
@@ -114,7 +123,7 @@ export function parseFaultSpec(text: string): FaultSpec {
     duplicate: one[d].duplicate ?? both.duplicate ?? 0,
     corrupt: one[d].corrupt ?? both.corrupt ?? 0,
   });
-  return { seed, reorderDistance, holdMs, receive: direction('receive'), transmit: direction('transmit') };
+  return { seed, reorderDistance, holdMs, receive: direction('receive'), transmit: direction('transmit'), hostWriteThrowPort };
 }
 
 /**
@@ -146,5 +155,20 @@ export function faultLinkOptions(spec: FaultSpec): FaultLinkOptions {
 /** One line for the start-up warning, e.g. `seed=7 distance=1 hold=10ms; receive (…): drop=0.01 …; transmit …`. */
 export function describeFaultSpec(spec: FaultSpec): string {
   const side = (p: Required<FaultProbabilities>): string => KINDS.map((k) => `${k}=${p[k]}`).join(' ');
-  return `seed=${spec.seed} distance=${spec.reorderDistance} hold=${spec.holdMs}ms; receive (guest → engine): ${side(spec.receive)}; transmit (engine → guest): ${side(spec.transmit)}`;
+  const throwing = spec.hostWriteThrowPort > 0 ? `; host writes to port ${spec.hostWriteThrowPort} throw` : '';
+  return `seed=${spec.seed} distance=${spec.reorderDistance} hold=${spec.holdMs}ms; receive (guest → engine): ${side(spec.receive)}; transmit (engine → guest): ${side(spec.transmit)}${throwing}`;
+}
+
+/** The host TCP port with writes that throw on flows to hostPort (`host-write-throw-port`). */
+export function withThrowingHostWrites(port: HostTcpPort, hostPort: number): HostTcpPort {
+  return {
+    connect(endpoint, events): HostStream {
+      const stream = port.connect(endpoint, events);
+      if (endpoint.port !== hostPort) return stream;
+      stream.write = () => {
+        throw new Error(`injected fault: host write to port ${hostPort}`);
+      };
+      return stream;
+    },
+  };
 }

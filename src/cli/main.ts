@@ -14,7 +14,15 @@
  * with dynamic import() after parsing.
  */
 import { closeSync, fstatSync, readFileSync, writeSync } from 'node:fs';
-import { describeFaultSpec, faultLinkOptions, faultSpecFromEnvironment, FaultSpecError, FAULTS_ENVIRONMENT_VARIABLE, type FaultSpec } from './fault-injection.js';
+import {
+  describeFaultSpec,
+  faultLinkOptions,
+  faultSpecFromEnvironment,
+  FaultSpecError,
+  FAULTS_ENVIRONMENT_VARIABLE,
+  withThrowingHostWrites,
+  type FaultSpec,
+} from './fault-injection.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 
 function describe(error: unknown): string {
@@ -181,6 +189,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
       outboundAddr6: host.outboundAddr6,
       dnsUpstream: options.dnsUpstream,
       logger,
+      wrapTcpPort: faults && faults.hostWriteThrowPort > 0 ? (port) => withThrowingHostWrites(port, faults.hostWriteThrowPort) : undefined,
     });
     const hostfwd = new HostfwdTable({ config: stack.config, connector: engines.connector, clock: stack.clock, logger });
     cleanups.push(() => hostfwd.close());

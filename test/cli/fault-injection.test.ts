@@ -31,16 +31,22 @@ describe('parseFaultSpec', () => {
   it('reads the two-way kinds, seed and distance', () => {
     const spec = parseFaultSpec('seed=7,drop=0.01,reorder=0.02,duplicate=0.01,corrupt=0.01,distance=3');
     const both = { drop: 0.01, reorder: 0.02, duplicate: 0.01, corrupt: 0.01 };
-    expect(spec).toEqual<FaultSpec>({ seed: 7, reorderDistance: 3, holdMs: 10, receive: both, transmit: both });
+    expect(spec).toEqual<FaultSpec>({ seed: 7, reorderDistance: 3, holdMs: 10, receive: both, transmit: both, hostWriteThrowPort: 0 });
   });
 
   it('defaults: seed 1, distance 1, hold 10 ms, every kind not named is 0', () => {
-    expect(parseFaultSpec('drop=0.5')).toEqual<FaultSpec>({ seed: 1, reorderDistance: 1, holdMs: 10, receive: { ...none, drop: 0.5 }, transmit: { ...none, drop: 0.5 } });
+    expect(parseFaultSpec('drop=0.5')).toEqual<FaultSpec>({ seed: 1, reorderDistance: 1, holdMs: 10, receive: { ...none, drop: 0.5 }, transmit: { ...none, drop: 0.5 }, hostWriteThrowPort: 0 });
   });
 
   it('reads hold: 0 (no time bound) to 60000 ms', () => {
     expect(parseFaultSpec('reorder=0.1,hold=0').holdMs).toBe(0);
     expect(parseFaultSpec('reorder=0.1,hold=60000').holdMs).toBe(60_000);
+  });
+
+  it('reads host-write-throw-port (1 to 65535)', () => {
+    expect(parseFaultSpec('host-write-throw-port=7777').hostWriteThrowPort).toBe(7777);
+    fails('host-write-throw-port=0', /host-write-throw-port: 0 is not an integer in 1 … 65535/);
+    fails('host-write-throw-port=65536', /not an integer in 1 … 65535/);
   });
 
   it('a one-direction key overrides the two-way value, whatever the order', () => {
@@ -61,7 +67,7 @@ describe('parseFaultSpec', () => {
     fails(' , ', /empty spec/);
     fails('drop=0.1,,reorder=0.1', /empty item/);
     fails('drop', /"drop" is not key=value/);
-    fails('loss=0.1', /unknown key "loss".*seed, distance, hold, drop, reorder, duplicate, corrupt/);
+    fails('loss=0.1', /unknown key "loss".*seed, distance, hold, host-write-throw-port, drop, reorder, duplicate, corrupt/);
     fails('rx.drop=0.1', /unknown key "rx.drop"/);
     fails('receive.seed=3', /unknown key "receive.seed"/);
     fails('drop=1.5', /drop: 1.5 is not a probability/);
