@@ -2,11 +2,12 @@
 # Runs slirp4netns's own test suite (tests/*.sh of rootless-containers/slirp4netns, what its
 # `make check` runs) against tslirp, or against the real slirp4netns with --reference.
 #
-#   scripts/upstream-tests.sh [--reference] PATH-TO-SLIRP4NETNS-CHECKOUT [TEST-NAME...]
+#   scripts/upstream-tests.sh [--reference|--node] PATH-TO-SLIRP4NETNS-CHECKOUT [TEST-NAME...]
 #
 # As upstream's CI does (a container, uid 1000): as root, this script makes a network, mount and PID
-# namespace of its own, then runs each test as uid 1000 with a `slirp4netns` wrapper
-# (exec node bin/tslirp.js "$@") first in PATH. The tests make their own user+network namespaces
+# namespace of its own, then runs each test as uid 1000 with a `slirp4netns` wrapper first in PATH
+# (exec bin/tslirp "$@", the native launcher clients are given; with --node, or when it is not
+# built, exec node bin/tslirp.js "$@"). The tests make their own user+network namespaces
 # with `unshare -r -n`. The namespace has what a container has: loopback, an interface with an
 # address (192.0.2.1, read by the outbound-addr test) and a default route, here into a veth pair
 # whose other end is also ours and forwards nothing, so what slirp4netns sends to the host's
@@ -20,8 +21,15 @@
 set -uo pipefail
 
 reference=0
-if [ "${1:-}" = "--reference" ]; then reference=1; shift; fi
-checkout="${1:?usage: $0 [--reference] PATH-TO-SLIRP4NETNS-CHECKOUT [TEST-NAME...]}"
+via_node=0
+while :; do
+  case "${1:-}" in
+    --reference) reference=1; shift ;;
+    --node) via_node=1; shift ;;
+    *) break ;;
+  esac
+done
+checkout="${1:?usage: $0 [--reference|--node] PATH-TO-SLIRP4NETNS-CHECKOUT [TEST-NAME...]}"
 shift
 checkout="$(cd "$checkout" && pwd)" || exit 2
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,7 +52,9 @@ mkdir "$work/bin"
 if [ "$reference" = 1 ]; then
   ln -s "$(command -v slirp4netns)" "$work/bin/slirp4netns"
 else
-  printf '#!/bin/sh\nexec node %q/bin/tslirp.js "$@"\n' "$repo" >"$work/bin/slirp4netns"
+  # What clients are given: the native launcher bin/tslirp when it is built, else the CLI on Node.
+  if [ "$via_node" = 0 ] && [ -x "$repo/bin/tslirp" ]; then runner="$repo/bin/tslirp"; else runner="node $repo/bin/tslirp.js"; fi
+  printf '#!/bin/sh\nexec %s "$@"\n' "$runner" >"$work/bin/slirp4netns"
   chmod 755 "$work/bin/slirp4netns"
 fi
 
@@ -82,7 +92,7 @@ inner() {
       *) failed=$((failed + 1)); echo "FAIL $name (status $status; last lines:)"; tail -n 8 "$work/$name.log" | sed 's/^/    /' ;;
     esac
   done
-  echo "upstream tests against $([ "$reference" = 1 ] && echo "slirp4netns ($(slirp4netns -v | head -n1))" || echo "tslirp ($repo)"): $passed passed, $failed failed, $skipped skipped of ${#tests[@]}"
+  echo "upstream tests against $([ "$reference" = 1 ] && echo "slirp4netns ($(slirp4netns -v | head -n1))" || echo "tslirp ($(sed -n 's/^exec \(.*\) "$@"$/\1/p' "$work/bin/slirp4netns"))"): $passed passed, $failed failed, $skipped skipped of ${#tests[@]}"
   [ "$failed" = 0 ]
 }
 export -f inner
