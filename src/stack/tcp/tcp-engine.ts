@@ -3,7 +3,8 @@
  * opens flows into the guest for published ports (from any source address: the client's own).
  *
  * This file owns the flow table, the handshakes (guest active open: SYN-ACK only once the host socket
- * is connected, RST on refusal, ICMP on unreachable; our active open: SYN with retries), teardown,
+ * is connected, RST on refusal, ICMP on unreachable, and HostAddressMap.refusal's answer when a
+ * destination leads nowhere; our active open: SYN with retries), teardown,
  * timers and the per-batch ACK coalescing. Steady state lives in sender.ts and receiver.ts.
  *
  * Never throws on guest input: bad segments are counted drops. Bounded: flows by limits.tcpFlows,
