@@ -5,7 +5,8 @@
  * Order of start-up, as slirp4netns 1.2: parse and check every option (a bad one ends the process
  * with one line and status 1 before any namespace is touched) → attach the TAP in the target
  * namespace → engine, transports, published-port table → sandbox → API socket listening → progress
- * lines → the ready fd gets exactly "1" and is closed. Then it runs until SIGTERM/SIGINT, the exit fd
+ * lines → the ready fd gets exactly "1" and is closed. The engine itself is src/engine/engine.ts's
+ * (createEngine, the same assembly `tslirp run` and embedders use). Then it runs until SIGTERM/SIGINT, the exit fd
  * reporting hang-up (or anything readable, as slirp4netns polls it), or a device error; an orderly
  * stop closes the listeners, removes the API socket file, closes the TAP and exits 0.
  *
@@ -24,6 +25,10 @@ import {
   type FaultSpec,
 } from './fault-injection.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
+// Types only (erased): the modules themselves are loaded after parsing.
+import type { Engine } from '../engine/engine.js';
+import type { Link } from '../link/link.js';
+import type { TapLink } from '../link/tap-link.js';
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -93,8 +98,32 @@ async function watchExitFd(fd: number, onEvent: () => void): Promise<() => void>
   };
 }
 
-function formatIpv4(address: number): string {
-  return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join('.');
+/** The progress lines slirp4netns prints once the network is set up (clients and people read them). */
+function startupLines(options: CliOptions, host: HostEnvironment, engine: Engine, tap: TapLink, formatIpv4: (address: number) => string): string[] {
+  const config = engine.stack.config;
+  const offloads = tap.offloads.tso ? `, offloads: csum${tap.rxTso ? '+tso' : ''}` : '';
+  const lines = [
+    `starting slirp, MTU=${config.mtu}${offloads}`,
+    `* MTU:             ${config.mtu}`,
+    `* Network:         ${formatIpv4(config.network)}`,
+    `* Netmask:         ${formatIpv4(config.netmask)}`,
+    `* Gateway:         ${formatIpv4(config.gateway)}`,
+    `* DNS:             ${formatIpv4(config.dns)}`,
+    `* DHCP begin:      ${formatIpv4(config.dhcpStart)}`,
+    `* DHCP end:        ${formatIpv4(config.dhcpStart + 15)}`,
+    `* Recommended IP:  ${formatIpv4(config.guest)}`,
+  ];
+  if (options.apiSocket !== undefined) lines.push(`* API Socket:      ${options.apiSocket}`);
+  if (host.outboundAddr !== undefined) lines.push(`* Outbound IPv4:    ${host.outboundAddr}`);
+  if (host.outboundAddr6 !== undefined) lines.push(`* Outbound IPv6:    ${host.outboundAddr6}`);
+  if (options.macAddress !== undefined) lines.push(`* MAC address:     ${options.macAddress}`);
+  lines.push(`* Engines:         ${engine.parts.join(', ')}`);
+  if (!options.disableHostLoopback) {
+    lines.push(
+      `WARNING: 127.0.0.1:* on the host is accessible as ${formatIpv4(config.gateway)} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)`,
+    );
+  }
+  return lines;
 }
 
 async function run(options: CliOptions, host: HostEnvironment, warnings: readonly string[], faults: FaultSpec | undefined): Promise<number> {
@@ -111,14 +140,13 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 
-  const [{ openTap }, { Stack }, { pino }, { HostfwdTable }, { ApiServer }, { installEngines }, { applySandbox }] = await Promise.all([
+  const [{ openTap }, { createEngine }, { pino }, { ApiServer }, { applySandbox }, { formatIpv4 }] = await Promise.all([
     import('../link/tap-link.js'),
-    import('../stack/stack.js'),
+    import('../engine/engine.js'),
     import('pino'),
-    import('../hostfwd/hostfwd-table.js'),
     import('../api/api-server.js'),
-    import('./engines.js'),
     import('./sandbox.js'),
+    import('../wire/bytes.js'),
   ]);
   const level = options.logLevel ?? (process.env.TSLIRP_LOG_LEVEL || 'info');
   const logger = pino({ name: 'tslirp', level }, pino.destination({ fd: 2, sync: true }));
@@ -150,14 +178,14 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
       },
     });
     process.stderr.write(`attached to ${tap.name} in ${options.netnsType === 'pid' ? `PID ${options.target}` : options.target}\n`);
-    let link: import('../link/link.js').Link = tap;
+    let link: Link = tap;
     let releaseHeldFrames: (() => void) | undefined;
     if (faults !== undefined) {
       // Innermost, so a --pcap capture shows what the engine received and sent, faults included.
       const { FaultLink } = await import('../link/fault-link.js');
       const faulty = new FaultLink(tap, faultLinkOptions(faults));
       process.stderr.write(`WARNING: ${FAULTS_ENVIRONMENT_VARIABLE}: injecting faults (for tests only): ${describeFaultSpec(faults)}\n`);
-      // At exit, so a test can check that faults were really injected (before the link closes).
+      // At exit, so a test can check that faults were really injected.
       cleanups.push(() => {
         const counters = { receive: faulty.receiveCounters, transmit: faulty.transmitCounters };
         process.stderr.write(`fault injection counters: ${JSON.stringify(counters)}\n`);
@@ -165,87 +193,44 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
       if (faults.holdMs > 0) releaseHeldFrames = () => faulty.releaseHeld();
       link = faulty;
     }
-    let pcapStats: (() => { recordsWritten: number; bytesWritten: number; recordsDroppedQueueFull: number; recordsDroppedStopped: number }) | undefined;
-    if (options.pcap !== undefined) {
-      const { PcapLink } = await import('../link/pcap-link.js');
-      const pcap = new PcapLink(link, { path: options.pcap, onStop: (reason) => logger.warn({ reason }, 'pcap capture stopped') });
-      pcapStats = () => pcap.stats();
-      link = pcap;
-    }
-    const stack = new Stack(link, {
-      config: { cidr: options.cidr, mtu: options.mtu, disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
-      logger,
+    // Closes the link itself if it fails.
+    const engine = await createEngine(link, {
+        config: { cidr: options.cidr, mtu: options.mtu, disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
+        logger,
+        outboundAddr: host.outboundAddr,
+        outboundAddr6: host.outboundAddr6,
+        dnsUpstream: options.dnsUpstream,
+      pcap: options.pcap === undefined ? undefined : { path: options.pcap },
+      wrapTcpPort: faults && faults.hostWriteThrowPort > 0 ? (port) => withThrowingHostWrites(port, faults.hostWriteThrowPort) : undefined,
     });
-    cleanups.push(() => stack.close()); // closes the link: reader thread stopped, TAP fd closed
+    // Published ports, host sockets, then the link: reader thread stopped, TAP fd closed, capture flushed.
+    cleanups.push(() => engine.close());
     if (releaseHeldFrames !== undefined && faults !== undefined) {
       // A reordered frame waits at most holdMs (fault-injection.ts says why). Stopped before the
-      // stack closes the link (cleanups run in reverse).
+      // engine closes the link (cleanups run in reverse).
       const timer = setInterval(releaseHeldFrames, faults.holdMs);
       cleanups.push(() => clearInterval(timer));
     }
-
-    const engines = await installEngines(stack, {
-      outboundAddr: host.outboundAddr,
-      outboundAddr6: host.outboundAddr6,
-      dnsUpstream: options.dnsUpstream,
-      logger,
-      wrapTcpPort: faults && faults.hostWriteThrowPort > 0 ? (port) => withThrowingHostWrites(port, faults.hostWriteThrowPort) : undefined,
-    });
-    const hostfwd = new HostfwdTable({ config: stack.config, connector: engines.connector, clock: stack.clock, logger });
-    cleanups.push(() => hostfwd.close());
 
     // After attaching (which needs the privileges) and before any thread of ours reads the TAP.
     if (options.enableSandbox || options.enableSeccomp) {
       for (const line of applySandbox({ sandbox: options.enableSandbox, seccomp: options.enableSeccomp })) process.stderr.write(`${line}\n`);
     }
 
-    const startedAtMs = Date.now();
-    let api: import('../api/api-server.js').ApiServer | undefined;
     if (options.apiSocket !== undefined) {
-      api = await ApiServer.listen({
+      const api = await ApiServer.listen({
         path: options.apiSocket,
-        hostfwd,
-        defaultGuestAddress: formatIpv4(stack.config.guest),
+        hostfwd: engine.hostfwd,
+        defaultGuestAddress: formatIpv4(engine.stack.config.guest),
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
         onRequest: (request, response) => logger.info({ request: request.trim(), response }, 'api request'),
-        stats: {
-          engine: () => stack.stats.snapshot(),
-          tcpFlows: engines.tcpFlows,
-          udpBindings: engines.udpBindings,
-          forwards: () => hostfwd.list().length,
-          pcap: pcapStats,
-          startedAtMs,
-        },
+        stats: engine.stats,
       });
-      const listening = api;
-      cleanups.push(() => listening.close());
+      cleanups.push(() => api.close());
     }
 
-    stack.start();
-    const config = stack.config;
-    const offloads = tap.offloads.tso ? `, offloads: csum${tap.rxTso ? '+tso' : ''}` : '';
-    const lines = [
-      `starting slirp, MTU=${config.mtu}${offloads}`,
-      `* MTU:             ${config.mtu}`,
-      `* Network:         ${formatIpv4(config.network)}`,
-      `* Netmask:         ${formatIpv4(config.netmask)}`,
-      `* Gateway:         ${formatIpv4(config.gateway)}`,
-      `* DNS:             ${formatIpv4(config.dns)}`,
-      `* DHCP begin:      ${formatIpv4(config.dhcpStart)}`,
-      `* DHCP end:        ${formatIpv4(config.dhcpStart + 15)}`,
-      `* Recommended IP:  ${formatIpv4(config.guest)}`,
-    ];
-    if (options.apiSocket !== undefined) lines.push(`* API Socket:      ${options.apiSocket}`);
-    if (host.outboundAddr !== undefined) lines.push(`* Outbound IPv4:    ${host.outboundAddr}`);
-    if (host.outboundAddr6 !== undefined) lines.push(`* Outbound IPv6:    ${host.outboundAddr6}`);
-    if (options.macAddress !== undefined) lines.push(`* MAC address:     ${options.macAddress}`);
-    lines.push(`* Engines:         ${engines.parts.join(', ')}`);
-    if (!options.disableHostLoopback) {
-      lines.push(
-        `WARNING: 127.0.0.1:* on the host is accessible as ${formatIpv4(config.gateway)} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)`,
-      );
-    }
-    process.stdout.write(`${lines.join('\n')}\n`);
+    engine.start();
+    process.stdout.write(`${startupLines(options, host, engine, tap, formatIpv4).join('\n')}\n`);
 
     if (options.exitFd !== undefined) {
       const stopWatching = await watchExitFd(options.exitFd, () => {
@@ -255,7 +240,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
       cleanups.push(stopWatching);
     }
     if (options.readyFd !== undefined) signalReady(options.readyFd, (message) => logger.warn(message));
-    logger.info({ tap: tap.name, mtu: config.mtu, api: options.apiSocket }, 'ready');
+    logger.info({ tap: tap.name, mtu: engine.stack.config.mtu, api: options.apiSocket }, 'ready');
 
     const code = await finished;
     await cleanup();

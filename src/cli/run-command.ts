@@ -3,8 +3,8 @@
  *
  * Order of work: private resolv.conf (nameserver 10.0.2.3) in a temporary folder → namespaces with
  * CMD waiting (run-namespace.ts) → TAP attached and configured (10.0.2.100/24, gateway 10.0.2.2, MTU)
- * → optional pcap tee → engine (run-engine.ts) → published ports → optional API socket → one progress
- * line on stderr → CMD released. SIGINT/SIGTERM/SIGHUP are forwarded to CMD (SIGINT/SIGHUP not when
+ * → engine with its optional pcap tee (src/engine/engine.ts, the same assembly as main.ts) →
+ * published ports → optional API socket → one progress line on stderr → CMD released. SIGINT/SIGTERM/SIGHUP are forwarded to CMD (SIGINT/SIGHUP not when
  * they came from our terminal, which already sent them to CMD, our group-mate); when it exits,
  * everything is torn down (API socket, ports, engine, TAP, capture flushed, temporary folder) and
  * tslirp exits with CMD's status, 128+N if a signal N killed it.
@@ -19,10 +19,9 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import type { ApiServer } from '../api/api-server.js';
 import type { Link } from '../link/link.js';
-import type { PcapLink } from '../link/pcap-link.js';
 import { formatIpv4 } from '../wire/bytes.js';
 import { formatPublish, parseRunArgs, RUN_USAGE, type RunArgs } from './run-args.js';
-import type { RunningEngine } from './run-engine.js';
+import type { Engine } from '../engine/engine.js';
 import { LAUNCH_FAILED_STATUS, launchNamespace, type LaunchedNamespace } from './run-namespace.js';
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -58,8 +57,7 @@ export function networkUpLine(args: RunArgs, tapName: string, guest: string, gat
 interface Session {
   namespace?: LaunchedNamespace;
   link?: Link;
-  pcap?: PcapLink;
-  engine?: RunningEngine;
+  engine?: Engine;
   api?: ApiServer;
   tempDir?: string;
   /** CMD's network namespace (link text of /proc/PID/ns/net), to find what it left running. */
@@ -69,10 +67,10 @@ interface Session {
 async function teardown(session: Session): Promise<void> {
   const steps: (() => Promise<void> | void)[] = [
     () => session.api?.close(),
+    // Published ports, host sockets, the TAP, then the capture written out.
     () => session.engine?.close(),
     // Without an engine the link was never handed over: close it here (idempotent otherwise).
     () => session.link?.close(),
-    () => session.pcap?.whenClosed(),
     () => {
       if (session.tempDir !== undefined) rmSync(session.tempDir, { recursive: true, force: true });
     },
@@ -163,7 +161,7 @@ async function run(args: RunArgs): Promise<number> {
     session.tempDir = undefined;
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
 
-    const { openTap } = await import('../link/tap-link.js');
+    const [{ openTap }, { createEngine }] = await Promise.all([import('../link/tap-link.js'), import('../engine/engine.js')]);
     const tap = openTap({
       target: { pid: session.namespace.pid },
       configure: { mtu: args.mtu },
@@ -172,25 +170,14 @@ async function run(args: RunArgs): Promise<number> {
       onError: (error) => logger.error({ err: error }, 'tap device failed'),
     });
     session.link = tap;
-    if (args.pcap !== undefined) {
-      const { PcapLink } = await import('../link/pcap-link.js');
-      session.pcap = new PcapLink(tap, {
-        path: args.pcap,
-        maxFileBytes: args.pcapMaxBytes,
-        onStop: (reason) => logger.warn(reason),
-      });
-      session.link = session.pcap;
-    }
-    const { startEngine } = await import('./run-engine.js');
-    const engine = await startEngine(session.link, {
-      mtu: args.mtu,
-      disableHostLoopback: args.disableHostLoopback,
-      dnsUpstream: args.dnsUpstream,
+    const engine = await createEngine(tap, {
+      config: { mtu: args.mtu, disableHostLoopback: args.disableHostLoopback },
       logger,
+      dnsUpstream: args.dnsUpstream,
+      pcap: args.pcap === undefined ? undefined : { path: args.pcap, maxFileBytes: args.pcapMaxBytes },
     });
     session.engine = engine;
-    const pcap = session.pcap;
-    const stats = pcap ? { ...engine.stats, pcap: () => pcap.stats() } : engine.stats;
+    engine.start();
 
     const config = engine.stack.config;
     for (const p of args.publish) {
@@ -206,7 +193,9 @@ async function run(args: RunArgs): Promise<number> {
         path: args.apiSocket,
         hostfwd: engine.hostfwd,
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
-        defaultGuestAddress: formatIpv4(config.guest), stats });
+        defaultGuestAddress: formatIpv4(config.guest),
+        stats: engine.stats,
+      });
     }
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
 

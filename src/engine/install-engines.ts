@@ -2,7 +2,8 @@
  * Where the transport engines plug into the process: given the running Stack and the host-side
  * settings, install TCP, UDP (with the DHCP server and the DNS relay) and ICMP echo forwarding on
  * their Node host ports, and hand back the GuestConnector that published ports use, plus the
- * counters `get_stats` reports. The only file that pairs engine parts with Node sockets.
+ * counters `get_stats` reports. The only file that pairs engine parts with Node sockets; engine.ts
+ * (createEngine) builds the whole engine around it.
  */
 import type { GuestConnector, GuestTcpOpen } from '../hostfwd/guest-connector.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
@@ -16,10 +17,10 @@ export interface EngineSettings {
    * sockets with outboundLocalAddress({ ipv4: outboundAddr, ipv6: outboundAddr6 }, destination)
    * from src/host/outbound-bind.ts.
    */
-  readonly outboundAddr: string | undefined;
-  readonly outboundAddr6: string | undefined;
+  readonly outboundAddr?: string;
+  readonly outboundAddr6?: string;
   /** --dns-upstream; undefined: the first nameserver of /etc/resolv.conf. */
-  readonly dnsUpstream: HostEndpoint | undefined;
+  readonly dnsUpstream?: HostEndpoint;
   readonly logger: Logger;
   /** Tests only (TSLIRP_INJECT_FAULTS): wraps the host TCP port, e.g. to make one port's writes throw. */
   readonly wrapTcpPort?: (port: HostTcpPort) => HostTcpPort;
