@@ -44,6 +44,8 @@ class NodeUdpSocket implements HostUdpSocket {
   private state = State.New;
   private family = 0;
   private target: HostEndpoint | undefined;
+  /** What the connected socket was bound to (the outbound address, else the unspecified one). */
+  private bindAddress = '';
   private queue: { data: Uint8Array; endpoint: HostEndpoint }[] = [];
 
   constructor(
@@ -118,6 +120,7 @@ class NodeUdpSocket implements HostUdpSocket {
     this.target = endpoint;
     this.queue.push({ data, endpoint });
     const local = outboundLocalAddress(this.bind, endpoint.address);
+    this.bindAddress = local ?? (family === 6 ? '::' : '0.0.0.0');
     socket.bind({ port: 0, address: local }, () => {
       if (this.state === State.Closed) return;
       socket.connect(endpoint.port, endpoint.address, (err?: Error) => {
@@ -132,9 +135,14 @@ class NodeUdpSocket implements HostUdpSocket {
     });
   }
 
-  /** Binds the second, unconnected socket to the connected one's address and port. */
+  /**
+   * Binds the second, unconnected socket to the connected one's port and to the address that one
+   * was bound to: not to its address now, which connect() narrowed to the source it chose (127.0.0.1
+   * for a loopback target, from where no other network is reachable: EINVAL).
+   */
   private widen(data: Uint8Array, endpoint: HostEndpoint): void {
-    const local = this.connected!.address();
+    const port = this.connected!.address().port;
+    const address = this.bindAddress;
     const socket = this.createSocket();
     this.unconnected = socket;
     socket.on('error', (err) => {
@@ -142,7 +150,7 @@ class NodeUdpSocket implements HostUdpSocket {
     });
     this.state = State.Widening;
     this.queue.push({ data, endpoint });
-    socket.bind({ port: local.port, address: local.address }, () => {
+    socket.bind({ port, address }, () => {
       if (this.state === State.Closed) return;
       this.state = State.Wide;
       this.drain();

@@ -10,16 +10,18 @@
  *   reassemble), we fragment the echo (its kernel reassembles); bytes compared on both ends;
  * - a datagram to a closed host port: the guest's connected socket gets ECONNREFUSED (ICMP port
  *   unreachable from us);
+ * - one guest port talks to the host's loopback, then to a peer in a veth namespace of ours
+ *   (198.18.0.2): both answer, through the same binding;
  * - ping -c 3 10.0.2.2 (answered by the engine itself).
  *
- * Traffic stays on loopback and in the test's namespace. Every process is ended by PID.
+ * Traffic stays on loopback and in the namespaces this test made. Every process is ended by PID.
  */
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { createNamespace, namespacePrerequisite, OutputLog, ProcessTracker, requireOrSkip, type TestNamespace } from '../support/netns.js';
-import { type Implementation, SLIRP4NETNS } from '../support/published-guest.js';
+import { createNamespace, namespacePrerequisite, OutputLog, ProcessTracker, requireOrSkip, waitFor, type TestNamespace } from '../support/netns.js';
+import { type Cleanup, createVethClient, type Implementation, SLIRP4NETNS } from '../support/published-guest.js';
 import { builtCliPrerequisite, startTslirp, stopAllTslirp } from '../support/tslirp-process.js';
 
 const GUEST_CLIENT = String.raw`
@@ -56,6 +58,16 @@ elif mode == 'large':
     s.sendto(payload, (host, port))
     data, peer = s.recvfrom(65536)
     print(json.dumps({'sha256': hashlib.sha256(payload).hexdigest(), 'same': data == payload, 'length': len(data), 'peer': list(peer)}))
+elif mode == 'two-peers':
+    # One guest socket: first the host's loopback (via 10.0.2.2), then a peer on another network.
+    other, other_port = sys.argv[4], int(sys.argv[5])
+    s.settimeout(5)
+    answers = []
+    for peer in [(host, port), (other, other_port)]:
+        s.sendto(b'to ' + peer[0].encode(), peer)
+        data, source = s.recvfrom(100)
+        answers.append([data.decode(), source[0]])
+    print(json.dumps(answers))
 elif mode == 'refused':
     s.settimeout(5)
     s.connect((host, port))
@@ -67,6 +79,17 @@ elif mode == 'refused':
         print('refused')
     except socket.timeout:
         print('timeout')
+`;
+
+/** A UDP echo on port 7007 of a client namespace; prints "listening" once bound. */
+const PEER_ECHO = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 7007))
+print('listening', flush=True)
+while True:
+    data, peer = s.recvfrom(100)
+    s.sendto(data, peer)
 `;
 
 interface EchoServer {
@@ -181,6 +204,25 @@ describe.each(['tslirp', 'slirp4netns'] as const)('UDP through %s (MTU 1500)', (
     requireOrSkip(ctx, missing);
     const outcome = (await guest(['refused', '10.0.2.2', String(await closedPort())], 20_000)).trim();
     expect(outcome).toBe(impl === 'tslirp' ? 'refused' : 'timeout');
+  });
+
+  it('one guest port talks to the host loopback first, then to a peer on another network (same binding)', { timeout: 60_000 }, async (ctx) => {
+    requireOrSkip(ctx, missing);
+    // The peer: a UDP echo in a client namespace of ours behind a veth (198.18.0.2).
+    const cleanups: Cleanup[] = [];
+    try {
+      const client = await createVethClient(tracker, cleanups);
+      const peer = tracker.spawn('nsenter', ['-t', String(client.pid), '-n', 'python3', '-c', PEER_ECHO]);
+      const peerLog = new OutputLog(peer);
+      await waitFor('the peer echo to listen', () => peerLog.text.includes('listening'), 10_000);
+      const answers = JSON.parse(await guest(['two-peers', '10.0.2.2', String(echo!.port), '198.18.0.2', '7007'], 20_000));
+      expect(answers).toEqual([
+        ['to 10.0.2.2', '10.0.2.2'],
+        ['to 198.18.0.2', '198.18.0.2'],
+      ]);
+    } finally {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    }
   });
 
   it('ping -c 3 10.0.2.2', { timeout: 30_000 }, async (ctx) => {
