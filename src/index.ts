@@ -6,6 +6,7 @@
 export { Stack, type StackOptions, type Ipv4Receiver, type BatchObserver } from './stack/stack.js';
 export { resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput, type Limits } from './stack/config.js';
 export { FakeClock, SystemClock, type Clock, type TimerHandle } from './stack/clock.js';
+export { SeededRandom, SystemRandom, type RandomSource } from './stack/random.js';
 export type { StatsSnapshot } from './stack/stats.js';
 export { MemoryLink, type MemoryLinkOptions } from './link/memory-link.js';
 export {

@@ -64,7 +64,7 @@ export class IcmpForwarder implements Ipv4Receiver {
     private readonly stack: Stack,
     private readonly options: IcmpForwarderOptions,
   ) {
-    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu);
+    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu, stack.random);
     this.maxSessions = options.maxSessions ?? MAX_ECHO_SESSIONS;
     this.idleMs = options.idleMs ?? ECHO_IDLE_MS;
     this.sweeper = new IdleSweeper(stack.clock, (now) => this.sweep(now));

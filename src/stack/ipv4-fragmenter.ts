@@ -10,6 +10,7 @@
  */
 import { IPV4_FLAG_DONT_FRAGMENT, IPV4_FLAG_MORE_FRAGMENTS, IPV4_HEADER_LENGTH } from '../wire/ipv4.js';
 import type { Ipv4Output } from './ipv4-output.js';
+import type { RandomSource } from './random.js';
 
 /** The largest IPv4 payload (65535 minus a 20-byte header). */
 export const IPV4_MAX_PAYLOAD = 65535 - IPV4_HEADER_LENGTH;
@@ -19,12 +20,15 @@ export class Ipv4Fragmenter {
    * Identifications for fragmented packets only (RFC 6864: atomic DF packets need none unique).
    * Starts at a random value so a restarted engine does not repeat the last one's sequence.
    */
-  private identification = Math.floor(Math.random() * 0x10000);
+  private identification: number;
 
   constructor(
     private readonly output: Ipv4Output,
     private readonly mtu: number,
-  ) {}
+    random: RandomSource,
+  ) {
+    this.identification = random.uint32() & 0xffff;
+  }
 
   /**
    * Sends l4 header + body from source to destination. Returns the number of frames sent (queued

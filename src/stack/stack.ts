@@ -25,6 +25,7 @@ import { Ipv4Reassembler } from './ipv4-reassembly.js';
 import { silentLogger, type Logger } from './logger.js';
 import { NeighborTable } from './neighbor-table.js';
 import { StackStats } from './stats.js';
+import { SystemRandom, type RandomSource } from './random.js';
 
 /** A transport (TCP, UDP, ICMP forwarding) that receives validated IPv4 packets from the guest. */
 export interface Ipv4Receiver {
@@ -43,12 +44,15 @@ export interface BatchObserver {
 export interface StackOptions {
   config?: NetworkConfig | NetworkConfigInput;
   clock?: Clock;
+  /** Default: the system CSPRNG; tests pass a SeededRandom. */
+  random?: RandomSource;
   logger?: Logger;
 }
 
 export class Stack implements FrameSink {
   readonly config: NetworkConfig;
   readonly clock: Clock;
+  readonly random: RandomSource;
   readonly logger: Logger;
   readonly stats = new StackStats();
   /** Where contained exceptions are counted and logged (rate limited). */
@@ -78,6 +82,7 @@ export class Stack implements FrameSink {
     const config = options.config;
     this.config = config && 'network' in config ? config : resolveNetworkConfig({ mtu: link.mtu, ...config });
     this.clock = options.clock ?? new SystemClock();
+    this.random = options.random ?? new SystemRandom();
     this.logger = options.logger ?? silentLogger();
     this.debug = this.logger.isLevelEnabled('debug');
     this.faults = new FaultLog(this.stats, this.logger, this.clock);

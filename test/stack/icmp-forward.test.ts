@@ -10,6 +10,7 @@ import { HostAddressMap } from '../../src/stack/host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket, HostIcmpSocketEvents } from '../../src/stack/host-icmp-port.js';
 import { ECHO_IDLE_MS, installIcmpForward } from '../../src/stack/icmp-forward.js';
 import type { Logger } from '../../src/stack/logger.js';
+import { SeededRandom } from '../../src/stack/random.js';
 import { Stack } from '../../src/stack/stack.js';
 import { MemoryLink } from '../../src/link/memory-link.js';
 import { FakeClock } from '../../src/stack/clock.js';
@@ -66,7 +67,7 @@ function setup(options: { mtu?: number; maxSessions?: number } = {}) {
   logger.warn = ((_o: unknown, msg?: string) => void warnings.push(msg ?? '')) as Logger['warn'];
   const link = new MemoryLink({ mtu: options.mtu ?? 1500 });
   const clock = new FakeClock();
-  const stack = new Stack(link, { config: { mtu: link.mtu }, clock, logger });
+  const stack = new Stack(link, { config: { mtu: link.mtu }, clock, logger, random: new SeededRandom(1) });
   stack.start();
   const port = new FakeEchoPort();
   const forwarder = installIcmpForward(stack, { hostPort: port, addressMap: new HostAddressMap(stack.config), maxSessions: options.maxSessions });

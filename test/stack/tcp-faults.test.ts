@@ -4,16 +4,16 @@
  * go-back-N on timeout, fast retransmit on three duplicate ACKs), on a FakeClock. The bytes must
  * arrive intact both ways, both FINs must get through, and the flow must be freed.
  */
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FaultLink, type FaultProbabilities } from '../../src/link/fault-link.js';
 import { MemoryLink } from '../../src/link/memory-link.js';
 import { FakeClock } from '../../src/stack/clock.js';
 import { HostAddressMap } from '../../src/stack/host-address-map.js';
+import { SeededRandom } from '../../src/stack/random.js';
 import { Stack } from '../../src/stack/stack.js';
 import { installTcp } from '../../src/stack/tcp/tcp-engine.js';
 import { ETHERNET_HEADER_LENGTH } from '../../src/wire/ethernet.js';
-import { GATEWAY_IP, GUEST_IP } from '../support/stack-context.js';
+import { GATEWAY_IP, GUEST_IP, seededRandom } from '../support/stack-context.js';
 import { FakeHostPort, guestSegment, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type SegmentSpec } from '../support/tcp-context.js';
 
 const SIZE = 1024 * 1024;
@@ -275,12 +275,13 @@ async function transfer(seed: number, faults: FaultProbabilities) {
   const inner = new MemoryLink({ keep: false });
   const link = new FaultLink(inner, { seed, receive: faults, transmit: faults, reorderDistance: 3 });
   const clock = new FakeClock();
-  const stack = new Stack(link, { config: { mtu: 1500 }, clock });
+  const stack = new Stack(link, { config: { mtu: 1500 }, clock, random: new SeededRandom(seed) });
   stack.start();
   const port = new FakeHostPort();
   const engine = installTcp(stack, { hostPort: port, addressMap: new HostAddressMap(stack.config) });
-  const up = new Uint8Array(randomBytes(SIZE));
-  const down = new Uint8Array(randomBytes(SIZE));
+  const bytes = seededRandom(seed);
+  const up = Uint8Array.from({ length: SIZE }, () => Math.floor(bytes() * 256));
+  const down = Uint8Array.from({ length: SIZE }, () => Math.floor(bytes() * 256));
   const guest = new ScriptedGuest(up, clock);
   inner.onTransmit = (frames) => guest.inbox.push(...frames);
   let fed = 0;

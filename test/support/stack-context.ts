@@ -5,6 +5,7 @@
 import { MemoryLink, type MemoryLinkOptions } from '../../src/link/memory-link.js';
 import { FakeClock } from '../../src/stack/clock.js';
 import type { NetworkConfigInput } from '../../src/stack/config.js';
+import { SeededRandom } from '../../src/stack/random.js';
 import { Stack } from '../../src/stack/stack.js';
 import { parseIpv4, parseMac } from '../../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../../src/wire/ethernet.js';
@@ -26,11 +27,12 @@ export interface StackContext {
 }
 
 export function createStackContext(
-  options: { config?: NetworkConfigInput; link?: MemoryLinkOptions; start?: boolean } = {},
+  options: { config?: NetworkConfigInput; link?: MemoryLinkOptions; start?: boolean; seed?: number } = {},
 ): StackContext {
   const link = new MemoryLink(options.link);
   const clock = new FakeClock();
-  const stack = new Stack(link, { config: { mtu: link.mtu, ...options.config }, clock });
+  // Seeded: initial sequence numbers and fragment identifications are the same on every run.
+  const stack = new Stack(link, { config: { mtu: link.mtu, ...options.config }, clock, random: new SeededRandom(options.seed ?? 1) });
   if (options.start !== false) stack.start();
   return {
     link,

@@ -236,6 +236,8 @@ export interface TcpContextOptions {
   config?: NetworkConfigInput;
   /** Where 10.0.2.3:53 leads (none by default). */
   dnsUpstream?: HostEndpoint;
+  /** Seed of the stack's RandomSource (initial sequence numbers); default 1. */
+  seed?: number;
 }
 
 /** What the guest's SYN offers in the default handshake. */
@@ -277,6 +279,7 @@ export class TcpContext {
     this.base = createStackContext({
       link: { mtu: options.mtu ?? 1500, offloads: options.offloads },
       config: { ...options.config, limits: options.limits },
+      seed: options.seed,
     });
     this.partial = options.offloads?.txChecksumOffload ?? false;
     this.engine = installTcp(this.base.stack, {

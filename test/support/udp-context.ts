@@ -170,9 +170,9 @@ export interface UdpContext extends StackContext {
 }
 
 export function createUdpContext(
-  options: { config?: NetworkConfigInput; services?: UdpService[]; upstream?: HostEndpoint; mtu?: number } = {},
+  options: { config?: NetworkConfigInput; services?: UdpService[]; upstream?: HostEndpoint; mtu?: number; seed?: number } = {},
 ): UdpContext {
-  const ctx = createStackContext({ config: options.config, link: { mtu: options.mtu ?? 1500 } });
+  const ctx = createStackContext({ config: options.config, link: { mtu: options.mtu ?? 1500 }, seed: options.seed });
   const port = new FakeUdpPort();
   const holder = { upstream: options.upstream };
   const addressMap = new HostAddressMap(ctx.stack.config, () => holder.upstream);

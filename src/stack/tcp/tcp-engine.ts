@@ -18,7 +18,6 @@
  * resets that flow (RST to the guest, host socket destroyed, reported to stack.faults) and never
  * reaches the other flows or the event loop.
  */
-import { randomBytes } from 'node:crypto';
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
 import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
@@ -179,7 +178,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     const flow = this.insert(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
     flow.state = FlowState.SynSent;
     // The ISS first: the host stream may deliver bytes as soon as it exists, queued from iss + 1.
-    const iss = randomSequence();
+    const iss = this.stack.random.uint32();
     flow.sendQueue.reset(seqAdd(iss, 1));
     flow.sendNext = iss;
     flow.host = hostStream(this.hostEvents(flow));
@@ -471,7 +470,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private hostConnected(flow: Flow): void {
     if (flow.state !== FlowState.HostConnecting) return;
     flow.state = FlowState.SynReceived;
-    const iss = randomSequence();
+    const iss = this.stack.random.uint32();
     flow.sendQueue.reset(seqAdd(iss, 1));
     flow.host?.pause(); // until the guest completes the handshake
     flow.lifeAt = -1;
@@ -735,10 +734,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     this.embryonic.delete(flow);
     this.unlink(flow);
   }
-}
-
-function randomSequence(): number {
-  return randomBytes(4).readUInt32BE(0);
 }
 
 /** Installs the TCP engine on a stack (protocol 6, per-batch ACKs, cleanup on close). */

@@ -113,7 +113,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     this.services = [...(options.services ?? [])];
     this.idleMs = options.idleMs ?? UDP_IDLE_MS;
     this.dnsIdleMs = options.dnsIdleMs ?? UDP_DNS_IDLE_MS;
-    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu);
+    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu, stack.random);
     this.sweeper = new IdleSweeper(stack.clock, (now) => this.sweep(now));
   }
 
