@@ -3,6 +3,15 @@
  * programs), on real or fake time, and read its stats. Only this surface is public; everything else
  * under src/ is internal and may change.
  */
+
+// The assembled engine, as the command lines run it: on any Link, TCP, UDP, DHCP, the DNS relay and
+// ICMP echo forwarding on real host sockets, the published-port table and the get_stats counters.
+export { createEngine, type Engine, type EngineOptions } from './engine/engine.js';
+export type { HostfwdControl, HostfwdEntry, HostfwdProto, HostfwdRequest } from './hostfwd/hostfwd-control.js';
+export { collectStats, type StatsReport, type StatsSource } from './api/stats-request.js';
+
+// The engine's parts, for a Stack of your own: each transport on a host-socket port you provide
+// (fake it in tests; the Node* ports use real sockets).
 export { Stack, type StackOptions, type Ipv4Receiver, type BatchObserver } from './stack/stack.js';
 export { resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput, type Limits } from './stack/config.js';
 export { FakeClock, SystemClock, type Clock, type TimerHandle } from './stack/clock.js';
@@ -30,6 +39,7 @@ export { BROADCAST_MAC } from './wire/bytes.js';
 export { ETHERNET_HEADER_LENGTH, EtherType, EthernetFrame, writeEthernetHeader } from './wire/ethernet.js';
 export { ARP_LENGTH, ArpOperation, ArpPacket, writeArp } from './wire/arp.js';
 export { IPV4_HEADER_LENGTH, IpProtocol, Ipv4Packet, writeIpv4Header } from './wire/ipv4.js';
+export { UDP_HEADER_LENGTH, UdpPacket, fillUdpChecksumIpv4, writeUdpHeader, writeUdpHeaderIpv4 } from './wire/udp.js';
 export { ICMPV4_HEADER_LENGTH, Icmpv4Type, Icmpv4Packet, writeIcmpv4Echo } from './wire/icmpv4.js';
 export {
   TCP_ACK,
@@ -52,3 +62,14 @@ export { installTcp, type TcpEngine, type TcpEngineOptions } from './stack/tcp/t
 export { HostConnectError, type HostStream, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './stack/tcp/host-tcp-port.js';
 export { HostAddressMap, Refusal, type DnsUpstream, type HostEndpoint } from './stack/host-address-map.js';
 export { NodeTcpPort } from './host/node-tcp-port.js';
+
+// UDP (bindings, services such as DHCP), the DNS relay's upstream choice, ICMP echo forwarding.
+export { installUdp, type UdpEngine, type UdpEngineOptions } from './stack/udp/udp-engine.js';
+export type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from './stack/udp/host-udp-port.js';
+export type { UdpGuestSender, UdpService } from './stack/udp/udp-service.js';
+export { installDhcp, type DhcpServer, type DhcpServerOptions, type UdpServiceHost } from './stack/services/dhcp-server.js';
+export { createDnsUpstream, type DnsUpstreamOptions } from './stack/services/dns-upstream.js';
+export { installIcmpForward, type IcmpForwarder, type IcmpForwarderOptions } from './stack/icmp-forward.js';
+export type { HostIcmpPort, HostIcmpSocket, HostIcmpSocketEvents } from './stack/host-icmp-port.js';
+export { NodeUdpPort } from './host/node-udp-port.js';
+export { NodeIcmpPort } from './host/node-icmp-port.js';

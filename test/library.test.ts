@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 // --- README example starts here ---
+import { createSocket } from 'node:dgram';
 import { expect, test } from 'vitest';
 import {
   ArpOperation,
@@ -26,6 +27,9 @@ import {
   TCP_HEADER_LENGTH,
   TCP_SYN,
   TcpSegment,
+  UDP_HEADER_LENGTH,
+  UdpPacket,
+  createEngine,
   fillTcpChecksumIpv4,
   formatIpv4,
   formatMac,
@@ -37,6 +41,7 @@ import {
   writeIpv4Header,
   writeMssOption,
   writeTcpHeader,
+  writeUdpHeaderIpv4,
   type HostEndpoint,
   type HostStreamEvents,
   type HostTcpPort,
@@ -106,6 +111,37 @@ test('ARP for the gateway, then a TCP SYN to 10.0.2.2:80 answered once the (fake
   expect(tcp.acknowledgment).toBe(1001);
   expect(tcp.verifyChecksumIpv4(ipv4.source, ipv4.destination)).toBe(true);
   stack.close();
+});
+
+test('the assembled engine (TCP, UDP, DHCP, DNS, ICMP on real host sockets): a guest datagram to 10.0.2.2 reaches the host loopback and its answer comes back', async () => {
+  // A UDP server on the host's loopback that answers in capitals.
+  const server = createSocket('udp4');
+  await new Promise<void>((resolve) => server.bind(0, '127.0.0.1', resolve));
+  server.on('message', (message, from) => server.send(message.toString().toUpperCase(), from.port, from.address));
+
+  const link = new MemoryLink();
+  const engine = await createEngine(link); // what `tslirp` runs on its TAP; real time, real sockets
+  engine.start();
+  const answered = new Promise<Uint8Array>((resolve) => (link.onTransmit = (frames) => resolve(frames[0])));
+
+  const payload = new TextEncoder().encode('hello');
+  const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH + payload.length);
+  const ip = writeEthernetHeader(frame, 0, parseMac('52:55:0a:00:02:02')!, guestMac, EtherType.Ipv4);
+  const udp = writeIpv4Header(frame, ip, guestIp, gatewayIp, IpProtocol.Udp, UDP_HEADER_LENGTH + payload.length);
+  frame.set(payload, writeUdpHeaderIpv4(frame, udp, guestIp, 5000, gatewayIp, server.address().port, payload));
+  link.inject(frame);
+
+  const answer = await answered;
+  const ipv4 = new Ipv4Packet();
+  const datagram = new UdpPacket();
+  expect(ipv4.wrap(answer, ETHERNET_HEADER_LENGTH, answer.length - ETHERNET_HEADER_LENGTH)).toBe(DropReason.None);
+  expect(datagram.wrap(answer, ipv4.payloadOffset, ipv4.payloadLength)).toBe(DropReason.None);
+  expect(formatIpv4(ipv4.source)).toBe('10.0.2.2');
+  expect(datagram.sourcePort).toBe(server.address().port);
+  expect(new TextDecoder().decode(answer.subarray(datagram.payloadOffset, datagram.payloadOffset + datagram.payloadLength))).toBe('HELLO');
+  expect(engine.stats.udpBindings?.()).toBe(1);
+  await engine.close();
+  server.close();
 });
 // --- README example ends here ---
 

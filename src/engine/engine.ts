@@ -9,6 +9,7 @@
  * Must never: know about processes, fds or options syntax; leave the link open when it fails.
  */
 import type { StatsSource } from '../api/stats-request.js';
+import type { HostfwdControl } from '../hostfwd/hostfwd-control.js';
 import { HostfwdTable } from '../hostfwd/hostfwd-table.js';
 import type { Link } from '../link/link.js';
 import type { PcapLink, PcapLinkOptions } from '../link/pcap-link.js';
@@ -41,7 +42,7 @@ export interface EngineOptions {
 export interface Engine {
   readonly stack: Stack;
   /** Published ports (what the API socket's add_hostfwd/list_hostfwd/remove_hostfwd drive). */
-  readonly hostfwd: HostfwdTable;
+  readonly hostfwd: HostfwdControl;
   /** The counters get_stats reports (the capture's too, with the pcap option). */
   readonly stats: StatsSource;
   /** Names of the engine parts running: tcp, udp, dhcp, dns, icmp. */
