@@ -1,6 +1,6 @@
 /**
  * tslirp as a library: run the engine on any Link (a TAP device, or a MemoryLink in tests and other
- * programs), on real or fake time, and read its stats. Only this surface is public; everything else
+ * programs), whole (createEngine) or part by part on a Stack, on real or fake time, and read its stats. Only this surface is public; everything else
  * under src/ is internal and may change.
  */
 

@@ -5,8 +5,8 @@
  * while capturing). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
  * engine does not have yet (no TCP engine plugged in) is absent rather than a made-up 0.
  *
- * Knows no sockets and no packets: it reads counters through a StatsSource that the process wiring
- * (src/cli) fills in. Must never throw: a failing source is answered with an error object.
+ * Knows no sockets and no packets: it reads counters through a StatsSource that the assembled engine
+ * (src/engine/engine.ts) fills in. Must never throw: a failing source is answered with an error object.
  */
 import type { StatsSnapshot } from '../stack/stats.js';
 

@@ -4,11 +4,12 @@
  *
  * Order of start-up, as slirp4netns 1.2: parse and check every option (a bad one ends the process
  * with one line and status 1 before any namespace is touched) → attach the TAP in the target
- * namespace → engine, transports, published-port table → sandbox → API socket listening → progress
- * lines → the ready fd gets exactly "1" and is closed. The engine itself is src/engine/engine.ts's
- * (createEngine, the same assembly `tslirp run` and embedders use). Then it runs until SIGTERM/SIGINT, the exit fd
- * reporting hang-up (or anything readable, as slirp4netns polls it), or a device error; an orderly
- * stop closes the listeners, removes the API socket file, closes the TAP and exits 0.
+ * namespace → the engine (src/engine/engine.ts's createEngine, the assembly `tslirp run` and
+ * embedders use too: transports, published-port table) → sandbox → API socket listening → the engine
+ * starts reading → progress lines → the ready fd gets exactly "1" and is closed. Then it runs until
+ * SIGTERM/SIGINT, the exit fd reporting hang-up (or anything readable, as slirp4netns polls it), or a
+ * device error; an orderly stop closes the listeners, removes the API socket file, closes the TAP
+ * and exits 0.
  *
  * `--help` and `--version` must stay fast (podman runs `--help` once and RootlessKit twice before every
  * start): only options.ts is imported statically; the engine, pino and the native addon are loaded

@@ -93,7 +93,7 @@ User-mode networking for unprivileged network namespaces (slirp4netns ${SLIRP4NE
 --netns-type=TYPE        specify network namespace type ([path|pid], default=pid)
 --userns-path=PATH       specify user namespace path
 --enable-sandbox         set no_new_privs and, if running as root, drop all caps except CAP_NET_BIND_SERVICE
---enable-seccomp         set no_new_privs (no syscall filter yet: accepted for compatibility)
+--enable-seccomp         set no_new_privs and a seccomp filter denying syscalls a relay never needs
 --outbound-addr=IPv4     sets outbound ipv4 address (or interface) to bind host sockets to
 --outbound-addr6=IPv6    sets outbound ipv6 address (or interface) to bind host sockets to
 --disable-dns            disables 10.0.2.3 (or configured internal ip) to host dns redirect

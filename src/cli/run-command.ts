@@ -4,8 +4,9 @@
  * Order of work: private resolv.conf (nameserver 10.0.2.3) in a temporary folder → namespaces with
  * CMD waiting (run-namespace.ts) → TAP attached and configured (10.0.2.100/24, gateway 10.0.2.2, MTU)
  * → engine with its optional pcap tee (src/engine/engine.ts, the same assembly as main.ts) →
- * published ports → optional API socket → one progress line on stderr → CMD released. SIGINT/SIGTERM/SIGHUP are forwarded to CMD (SIGINT/SIGHUP not when
- * they came from our terminal, which already sent them to CMD, our group-mate); when it exits,
+ * published ports → optional API socket → one progress line on stderr → CMD released.
+ * SIGINT/SIGTERM/SIGHUP are forwarded to CMD (SIGINT/SIGHUP not when they came from our terminal,
+ * which already sent them to CMD, our group-mate); when it exits,
  * everything is torn down (API socket, ports, engine, TAP, capture flushed, temporary folder) and
  * tslirp exits with CMD's status, 128+N if a signal N killed it.
  *

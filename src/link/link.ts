@@ -4,7 +4,8 @@
  * A link knows Ethernet frames, never protocols. Received frames arrive in batches (one per wakeup)
  * as offsets into one backing buffer, so a batch costs no allocation per frame. Frames to send are
  * handed over as a head (L2–L4 headers) and an optional body (payload), gathered by the link, so the
- * engine never copies payload just to prepend a header (the TAP link copies it once, natively).
+ * engine never copies payload just to prepend a header (the TAP link copies head and body once, into
+ * the transmit area its native writer reads).
  */
 
 /** What the device offloads; fixed once the link is open. */
