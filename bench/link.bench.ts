@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FrameBatch, FrameSink } from '../src/link/link.js';
 import { openTap, type TapLink } from '../src/link/tap-link.js';
-import { packageRoot } from '../src/link/tap-native.js';
+import { packageRoot } from '../src/native/native-addon.js';
 
 const ROOT = packageRoot();
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

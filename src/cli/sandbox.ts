@@ -16,20 +16,18 @@
  * Returns the lines to print on stderr; throws when a requested restriction cannot be applied
  * (starting unsandboxed when the caller asked for a sandbox would be worse than not starting).
  */
-import { loadNativeAddon } from '../link/tap-native.js';
+import { loadNativeAddon, type NativeAddon } from '../native/native-addon.js';
 
-interface SandboxAddon {
-  sandboxApply?(options: { noNewPrivs: boolean; dropCapabilities: boolean; seccomp: boolean }): { threads: number; unreachable: number; seccomp: boolean };
-}
+/** The part of the addon the sandbox uses (tests pass a fake). */
+export type SandboxAddon = Pick<NativeAddon, 'sandboxApply'>;
 
 export interface SandboxRequest {
   readonly sandbox: boolean;
   readonly seccomp: boolean;
 }
 
-export function applySandbox(request: SandboxRequest, addon: SandboxAddon = loadNativeAddon() as unknown as SandboxAddon): string[] {
+export function applySandbox(request: SandboxRequest, addon: SandboxAddon = loadNativeAddon()): string[] {
   if (!request.sandbox && !request.seccomp) return [];
-  if (typeof addon.sandboxApply !== 'function') throw new Error('the native addon has no sandboxApply: run "npm run build:native"');
   const root = process.geteuid?.() === 0;
   const result = addon.sandboxApply({ noNewPrivs: true, dropCapabilities: request.sandbox && root, seccomp: request.seccomp });
   const lines: string[] = [];

@@ -6,10 +6,11 @@
  */
 import dgram from 'node:dgram';
 import { constants } from 'node:os';
-import { loadNativeAddon } from '../link/tap-native.js';
+import { loadNativeAddon, type NativeAddon } from '../native/native-addon.js';
 import type { HostIcmpPort, HostIcmpSocket, HostIcmpSocketEvents } from '../stack/host-icmp-port.js';
 
-type IcmpAddon = { icmpSocketOpen?: () => number };
+/** The part of the addon this port uses (tests may pass a fake). */
+export type IcmpAddon = Pick<NativeAddon, 'icmpSocketOpen'>;
 
 function errnoName(errno: number): string {
   for (const [name, value] of Object.entries(constants.errno)) if (value === errno) return name;
@@ -47,12 +48,14 @@ export class NodeIcmpPort implements HostIcmpPort {
     if (this.open_ !== undefined) return this.open_;
     let addon: IcmpAddon | undefined = this.addon;
     try {
-      addon ??= loadNativeAddon() as unknown as IcmpAddon;
+      addon ??= loadNativeAddon();
     } catch {
-      addon = {};
+      // No addon (a library user who never built it): echo requests are refused as unsupported.
+      this.open_ = () => -constants.errno.ENOSYS;
+      return this.open_;
     }
-    const open = addon.icmpSocketOpen;
-    this.open_ = typeof open === 'function' ? open : () => -constants.errno.ENOSYS;
+    const opener = addon;
+    this.open_ = () => opener.icmpSocketOpen();
     return this.open_;
   }
 

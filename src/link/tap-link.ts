@@ -36,9 +36,8 @@ import {
   type NativeAddon,
   type NativeTapIo,
   type NativeTapStats,
-} from './tap-native.js';
+} from '../native/native-addon.js';
 import { DEFAULT_TAP_MTU, resolveAttachRequest, type OpenTapOptions } from './tap-options.js';
-import { useNativeSum } from '../wire/checksum.js';
 
 export type { OpenTapOptions, TapConfigureOptions, TapTarget } from './tap-options.js';
 
@@ -165,10 +164,6 @@ export class TapLink implements Link {
     this.offloads = offloadsFrom(attached.vnetHdrSize, attached.offloads);
     this.rxTso = (attached.offloads & (NATIVE_OFFLOAD_TSO4 | NATIVE_OFFLOAD_TSO6)) !== 0;
     this.onError = options.onError;
-    // The addon is loaded now anyway: let it sum long checksums (every segment to the guest without
-    // checksum offload, every frame from it without DATA_VALID), 3x faster than JavaScript at 64 KiB.
-    // An addon built before checksumSum existed just leaves the JavaScript loops in place.
-    if (typeof addon.checksumSum === 'function') useNativeSum(addon.checksumSum);
   }
 
   start(sink: FrameSink): void {

@@ -6,7 +6,7 @@
  * Errors on bad input: this runs on command-line input, never on guest input.
  */
 import { parseIpv4, parseMac } from '../wire/bytes.js';
-import { UsernsMode, type NativeAttachRequest, type NativeConfigure } from './tap-native.js';
+import { UsernsMode, type NativeAttachRequest, type NativeConfigure } from '../native/native-addon.js';
 
 /** Where the guest lives: a process (its /proc/PID/ns/net) or a netns file (`--netns-type=path`). */
 export type TapTarget = { readonly pid: number } | { readonly path: string };

@@ -122,7 +122,7 @@ describe('the executable', () => {
       expect(traced.status).toBe(0);
       const resolved = readFileSync(log, 'utf8').split('\n').filter(Boolean);
       expect(resolved.some((u) => u.endsWith('/dist/cli/options.js'))).toBe(true);
-      expect(resolved.filter((u) => /pino|\/stack\/|tap-link|tap-native|hostfwd|\/api\//.test(u))).toEqual([]);
+      expect(resolved.filter((u) => /pino|\/stack\/|\/engine\/|tap-link|native-addon|hostfwd|\/api\//.test(u))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

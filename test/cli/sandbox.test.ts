@@ -28,7 +28,12 @@ describe('applySandbox', () => {
     expect(calls.pop()).toEqual({ noNewPrivs: true, dropCapabilities: false, seccomp: true });
   });
 
-  it('refuses to start unsandboxed when the addon lacks the function', () => {
-    expect(() => applySandbox({ sandbox: true, seccomp: false }, {})).toThrow(/no sandboxApply/);
+  it('a failure to apply is an error (starting unsandboxed would be worse than not starting)', () => {
+    const failing = {
+      sandboxApply: (): never => {
+        throw new Error('prctl(PR_SET_NO_NEW_PRIVS): Operation not permitted');
+      },
+    };
+    expect(() => applySandbox({ sandbox: true, seccomp: false }, failing)).toThrow(/PR_SET_NO_NEW_PRIVS/);
   });
 });

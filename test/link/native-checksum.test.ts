@@ -1,12 +1,12 @@
 /**
  * native/checksum.c against the byte-by-byte oracle, and sumBytes with the native sum installed
- * (as TapLink does) against sumBytes without it: every length around the 32-byte loop and its
+ * (as loading the addon does) against sumBytes without it: every length around the 32-byte loop and its
  * tails, odd start addresses, 64 KiB segments, and bounds checking.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { loadNativeAddon, packageRoot } from '../../src/link/tap-native.js';
+import { loadNativeAddon, packageRoot } from '../../src/native/native-addon.js';
 import { finishChecksum, sumBytes, useNativeSum } from '../../src/wire/checksum.js';
 import { naiveChecksum } from '../support/oracle.js';
 import { randomBytes, seeded } from '../wire/captured.js';

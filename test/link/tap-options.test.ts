@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveAttachRequest, resolveConfigure } from '../../src/link/tap-options.js';
-import { UsernsMode } from '../../src/link/tap-native.js';
+import { UsernsMode } from '../../src/native/native-addon.js';
 
 describe('resolveAttachRequest', () => {
   it('targets /proc/PID/ns/net and joins the user namespace only if different', () => {
