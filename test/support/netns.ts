@@ -55,15 +55,24 @@ export function asUser(as: RunAs | undefined, command: string, args: readonly st
   return ['setpriv', [`--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', '--', command, ...args]];
 }
 
-/** Records every child started through it; killAll() ends them by PID (use in afterEach). */
+/**
+ * Records every child started through it; killAll() ends them (use in afterEach). Each child leads a
+ * process group of its own, and is ended with that group: a server such as `socat …,fork` leaves its
+ * per-connection children behind otherwise, orphaned in the test's namespace for good. When a child
+ * exits, what is left of its group is ended too (the group id cannot be anyone else's while members
+ * remain).
+ */
 export class ProcessTracker {
   private readonly children = new Set<ChildProcess>();
 
   spawn(command: string, args: readonly string[], as?: RunAs, env?: NodeJS.ProcessEnv): ChildProcess {
     const [cmd, argv] = asUser(as, command, args);
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: env ?? process.env });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: env ?? process.env, detached: true });
     this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
+    child.once('exit', () => {
+      this.children.delete(child);
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGTERM');
+    });
     return child;
   }
 
@@ -73,13 +82,29 @@ export class ProcessTracker {
   }
 }
 
-/** Ends one child we started, by its PID; resolves with its exit code (or signal name). */
+/** Signals the process group led by pid, if it exists (false when it does not). */
+function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Ends one child we started, by its PID (and the process group it leads, when ProcessTracker made it
+ * a leader); resolves with its exit code (or signal name).
+ */
 export async function stopProcess(child: ChildProcess, graceMs = 2000, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
   if (child.exitCode !== null || child.signalCode !== null) return child.exitCode ?? child.signalCode ?? -1;
   const exited = exitOf(child);
-  if (child.pid !== undefined) process.kill(child.pid, signal);
+  const send = (sig: NodeJS.Signals): void => {
+    if (child.pid !== undefined && !signalGroup(child.pid, sig)) process.kill(child.pid, sig);
+  };
+  send(signal);
   const timer = setTimeout(() => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) send('SIGKILL');
   }, graceMs);
   try {
     return await exited;
