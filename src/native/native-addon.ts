@@ -147,9 +147,6 @@ export const TX_CSUM_START = 5;
 export const TX_CSUM_OFFSET = 6;
 export const TX_DESC_WORDS = 8;
 
-/** The largest frame (vnet header included) the reader accepts in one read (TAP_RX_READ_MAX). */
-export const RX_READ_MAX = 65536 + 256;
-
 const ADDON_PATH = join('build', 'Release', 'tslirp_native.node');
 
 let cached: NativeAddon | undefined;
