@@ -19,10 +19,8 @@
  * failure; the namespaces end with their `unshare` process, the bind mounts with the mount namespace
  * of the process they were made for. In CI a missing privilege or tool fails instead of skipping.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,11 +33,12 @@ import {
   requireOrSkip,
   type TestNamespace,
 } from '../support/netns.js';
+import { guestDnsQuery, spawnWithResolvConf, STUB_A, STUB_NAME, stubResolver, stubResolverOnPort53, writeResolvConf } from '../support/dns-stub.js';
 
 const TSLIRP = [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts')];
 const SLIRP4NETNS = '/usr/bin/slirp4netns';
-const NAME = 'tslirp.test';
-const ANSWER = '192.0.2.55';
+const NAME = STUB_NAME;
+const ANSWER = STUB_A;
 
 const tracker = new ProcessTracker();
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -77,35 +76,13 @@ function script(dir: string, name: string, body: string): string {
 }
 
 /**
- * Runs command inside a private mount namespace of its own whose /etc/resolv.conf is resolvConf (a
- * bind mount seen by nobody else): how a test gives slirp4netns, which only ever reads the host's
- * /etc/resolv.conf, a nameserver of its choosing. `unshare` (no --fork) and `sh` both exec, so the
- * tracked PID ends up being command's own (checked by the caller through /proc/PID/exe). The file is
- * bound by inode: rewrite it in place to change it, a rename would not show through.
- */
-function spawnWithResolvConf(resolvConf: string, command: string, args: readonly string[]): ChildProcess {
-  return tracker.spawn('unshare', [
-    '--mount',
-    '--propagation',
-    'private',
-    'sh',
-    '-c',
-    'mount --bind -- "$1" /etc/resolv.conf && shift && exec "$@"',
-    'sh',
-    resolvConf,
-    command,
-    ...args,
-  ]);
-}
-
-/**
  * A namespace with tap0 attached by `impl` (no --configure) and brought up by hand; with resolvConf,
  * `impl` runs with that file as its /etc/resolv.conf (spawnWithResolvConf).
  */
 async function attached(impl: 'tslirp' | 'slirp4netns', args: readonly string[] = [], resolvConf?: string): Promise<{ ns: TestNamespace; log: OutputLog }> {
   const ns = await createNamespace(tracker);
   const [command, argv] = impl === 'tslirp' ? [TSLIRP[0], [...TSLIRP.slice(1), ...args, String(ns.pid), 'tap0']] : [SLIRP4NETNS, [...args, String(ns.pid), 'tap0']];
-  const child = resolvConf === undefined ? tracker.spawn(command, argv) : spawnWithResolvConf(resolvConf, command, argv);
+  const child = resolvConf === undefined ? tracker.spawn(command, argv) : spawnWithResolvConf(tracker, resolvConf, command, argv);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot spawn ${impl}`);
   const log = new OutputLog(child);
@@ -157,150 +134,8 @@ async function runDhclient(ns: TestNamespace): Promise<Record<string, string>> {
   return fields(log.text, 'dhclient-event reason=BOUND');
 }
 
-/** A stub resolver's address and what it was asked ("udp:NAME/QTYPE", in arrival order). */
-interface StubResolver {
-  readonly address: string;
-  readonly port: number;
-  readonly queries: string[];
-}
-
-/** One stub resolver on address:port (UDP and TCP): A for NAME → answer, NXDOMAIN otherwise. */
-async function listenStub(address: string, port: number, answerAddress: string): Promise<StubResolver | undefined> {
-  const queries: string[] = [];
-  const answer = (query: Buffer, transport: string): Buffer | undefined => {
-    if (query.length < 17) return undefined;
-    const labels: string[] = [];
-    let at = 12;
-    while (at < query.length && query[at] !== 0) {
-      labels.push(query.subarray(at + 1, at + 1 + query[at]).toString('ascii'));
-      at += 1 + query[at];
-    }
-    if (at + 5 > query.length) return undefined;
-    const qtype = query.readUInt16BE(at + 1);
-    const asked = labels.join('.').toLowerCase();
-    queries.push(`${transport}:${asked}/${qtype}`);
-    const found = asked === NAME && qtype === 1;
-    const header = Buffer.alloc(12);
-    query.copy(header, 0, 0, 2);
-    header.writeUInt16BE(0x8180 | (asked === NAME ? 0 : 3), 2);
-    header.writeUInt16BE(1, 4);
-    header.writeUInt16BE(found ? 1 : 0, 6);
-    const rr = found ? Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(answerAddress.split('.').map(Number))]) : Buffer.alloc(0);
-    return Buffer.concat([header, query.subarray(12, at + 5), rr]);
-  };
-  const udp = createSocket('udp4');
-  udp.on('message', (query, peer) => {
-    const reply = answer(query, 'udp');
-    if (reply) udp.send(reply, peer.port, peer.address);
-  });
-  const bound = await new Promise<boolean>((resolve) => {
-    udp.once('error', () => resolve(false));
-    udp.bind(port, address, () => resolve(true));
-  });
-  if (!bound) {
-    udp.close();
-    return undefined;
-  }
-  const boundPort = udp.address().port;
-  const tcp: Server = createServer((socket) => {
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const query = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + query.length);
-        const reply = answer(query, 'tcp');
-        if (reply) {
-          const length = Buffer.alloc(2);
-          length.writeUInt16BE(reply.length);
-          socket.write(Buffer.concat([length, reply]));
-        }
-      }
-    });
-    socket.on('error', () => undefined);
-  });
-  const listening = await new Promise<boolean>((resolve) => {
-    tcp.once('error', () => resolve(false));
-    tcp.listen(boundPort, address, () => resolve(true));
-  });
-  if (!listening) {
-    udp.close();
-    return undefined;
-  }
-  cleanups.push(() => new Promise<void>((resolve) => udp.close(() => resolve())));
-  cleanups.push(() => new Promise<void>((resolve) => tcp.close(() => resolve())));
-  return { address, port: boundPort, queries };
-}
-
-/** A stub resolver on 127.0.0.1, any free port (UDP and TCP, same port). */
-async function stubResolver(): Promise<StubResolver> {
-  for (let attempt = 0; attempt <= 10; attempt++) {
-    const stub = await listenStub('127.0.0.1', 0, ANSWER);
-    if (stub) return stub;
-  }
-  throw new Error('no port free for both UDP and TCP');
-}
-
-/**
- * A stub resolver on port 53 (resolv.conf names no port) of a loopback address of its own,
- * 127.53.X.Y: nothing else on the machine uses it, and concurrent runs of this file each draw
- * another one (all of 127.0.0.0/8 is local on Linux, no address needs adding). With `preferred`
- * (systemd-resolved's 127.0.0.53), that address when its port 53 is free.
- */
-async function stubResolverOnPort53(answerAddress = ANSWER, preferred?: string): Promise<StubResolver> {
-  if (preferred !== undefined) {
-    const stub = await listenStub(preferred, 53, answerAddress);
-    if (stub) return stub;
-  }
-  for (let attempt = 0; attempt <= 20; attempt++) {
-    const address = `127.53.${1 + Math.floor(Math.random() * 254)}.${1 + Math.floor(Math.random() * 254)}`;
-    const stub = await listenStub(address, 53, answerAddress);
-    if (stub) return stub;
-  }
-  throw new Error('no 127.53.X.Y address free for port 53 (UDP and TCP)');
-}
-
-/**
- * A python3 DNS client run inside the namespace: one A query for NAME to 10.0.2.3:53 (or another
- * address and port) over `transport`.
- * Prints "answer RCODE ADDR" or "no-answer ERROR[:ERRNO]" (e.g. ConnectionRefusedError:ECONNREFUSED).
- */
-const DNS_CLIENT = `
-import errno, socket, struct, sys
-transport, name, server, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0)
-for label in name.split('.'):
-    q += bytes([len(label)]) + label.encode()
-q += b'\\0' + struct.pack('>HH', 1, 1)
-try:
-    if transport == 'udp':
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(3)
-        # Connected, so an ICMP error for the query is reported (recv raises) instead of a timeout.
-        s.connect((server, port))
-        s.send(q)
-        r = s.recv(4096)
-    else:
-        s = socket.create_connection((server, port), timeout=3)
-        s.sendall(struct.pack('>H', len(q)) + q)
-        data = b''
-        while len(data) < 2 or len(data) < 2 + struct.unpack('>H', data[:2])[0]:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        r = data[2:]
-    ident, flags, qd, an = struct.unpack('>HHHH', r[:8])
-    assert ident == 0x4242, 'id'
-    addr = '.'.join(str(b) for b in r[-4:]) if an else '-'
-    print('answer', flags & 15, addr)
-except Exception as e:
-    code = getattr(e, 'errno', None)
-    print('no-answer', type(e).__name__ + (':' + errno.errorcode.get(code, str(code)) if code else ''))
-`;
-
 async function dnsQuery(ns: TestNamespace, transport: 'udp' | 'tcp', name = NAME, server = '10.0.2.3', port = 53): Promise<string> {
-  return (await ns.exec('python3', ['-c', DNS_CLIENT, transport, name, server, String(port)], 20_000)).trim();
+  return guestDnsQuery(ns, server, transport, name, 'A', port);
 }
 
 describe.each(['tslirp', 'slirp4netns'] as const)('DHCP from %s (tap0 attached without --configure)', (impl) => {
@@ -328,7 +163,7 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DHCP from %s (tap0 attached w
 describe('DNS through 10.0.2.3 with a stub upstream on the host loopback (tslirp)', () => {
   it('a DHCP-configured guest resolves a name over UDP and over TCP', async (ctx) => {
     requireOrSkip(ctx, toolsMissing());
-    const resolver = await stubResolver();
+    const resolver = await stubResolver(cleanups);
     const { ns } = await attached('tslirp', ['--dns-upstream', `127.0.0.1:${resolver.port}`]);
     const got = await runUdhcpc(ns);
     await ns.exec('ip', ['addr', 'add', `${got.ip}/24`, 'dev', 'tap0']);
@@ -342,7 +177,7 @@ describe('DNS through 10.0.2.3 with a stub upstream on the host loopback (tslirp
 
   it('over TCP with a static address (needs only the TCP engine)', async (ctx) => {
     requireOrSkip(ctx, toolsMissing());
-    const resolver = await stubResolver();
+    const resolver = await stubResolver(cleanups);
     const { ns } = await attached('tslirp', ['--dns-upstream', `127.0.0.1:${resolver.port}`]);
     await ns.exec('ip', ['addr', 'add', '10.0.2.100/24', 'dev', 'tap0']);
     expect(await dnsQuery(ns, 'tcp')).toBe(`answer 0 ${ANSWER}`);
@@ -351,7 +186,7 @@ describe('DNS through 10.0.2.3 with a stub upstream on the host loopback (tslirp
 
   it('--disable-dns: 10.0.2.3 answers nothing, DHCP leaves out the DNS server', async (ctx) => {
     requireOrSkip(ctx, toolsMissing());
-    const resolver = await stubResolver();
+    const resolver = await stubResolver(cleanups);
     // --dns-upstream conflicts with --disable-dns; the stub only proves nothing reaches the host.
     const { ns } = await attached('tslirp', ['--disable-dns']);
     await ns.exec('ip', ['addr', 'add', '10.0.2.100/24', 'dev', 'tap0']);
@@ -371,13 +206,6 @@ function resolvConfFile(nameserver: string | undefined): string {
   const path = join(scratchDir(), 'resolv.conf');
   writeResolvConf(path, nameserver);
   return path;
-}
-
-/** Rewrites the file in place (same inode: the bind mount shows the new text). */
-function writeResolvConf(path: string, nameserver: string | undefined): void {
-  const lines = ['# written by test/e2e/dhcp-dns.test.ts', 'options edns0'];
-  if (nameserver !== undefined) lines.push(`nameserver ${nameserver}`);
-  writeFileSync(path, `${lines.join('\n')}\n`);
 }
 
 /** udhcpc in the namespace, then its lease applied by hand (address and default route). */
@@ -404,7 +232,7 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DNS through 10.0.2.3 to the f
 
   it('a DHCP-configured guest resolves a name over UDP and over TCP; NXDOMAIN is relayed unchanged', async (ctx) => {
     requireOrSkip(ctx, tools());
-    const stub = await stubResolverOnPort53();
+    const stub = await stubResolverOnPort53(cleanups);
     const { ns, log } = await attached(impl, [], resolvConfFile(stub.address));
     await dhcpConfigured(ns);
     expect(await dnsQuery(ns, 'udp')).toBe(`answer 0 ${ANSWER}`);
@@ -420,8 +248,8 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DNS through 10.0.2.3 to the f
 
   it('resolv.conf rewritten while running: new queries go to the new nameserver', async (ctx) => {
     requireOrSkip(ctx, tools());
-    const first = await stubResolverOnPort53();
-    const second = await stubResolverOnPort53('192.0.2.66');
+    const first = await stubResolverOnPort53(cleanups);
+    const second = await stubResolverOnPort53(cleanups, '192.0.2.66');
     const file = resolvConfFile(first.address);
     const { ns } = await attached(impl, [], file);
     await dhcpConfigured(ns);
@@ -446,9 +274,9 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DNS through 10.0.2.3 to the f
     // --disable-host-loopback by default. libslirp translates the DNS alias to the resolv.conf
     // nameserver before it looks at disable_host_loopback, and tslirp does the same, for that one
     // address and port reached through 10.0.2.3:53 only.
-    const stub = await stubResolverOnPort53(ANSWER, '127.0.0.53');
+    const stub = await stubResolverOnPort53(cleanups, ANSWER, '127.0.0.53');
     // A second stub on the gateway's side of loopback: reachable as 10.0.2.2:PORT were loopback open.
-    const other = await stubResolver();
+    const other = await stubResolver(cleanups);
     const { ns } = await attached(impl, ['--disable-host-loopback'], resolvConfFile(stub.address));
     await dhcpConfigured(ns);
     expect(await dnsQuery(ns, 'udp')).toBe(`answer 0 ${ANSWER}`);
@@ -465,7 +293,7 @@ describe.each(['tslirp', 'slirp4netns'] as const)('DNS through 10.0.2.3 to the f
 
   it('--disable-dns: the nameserver in resolv.conf is never asked; DHCP differs (difference)', async (ctx) => {
     requireOrSkip(ctx, tools());
-    const stub = await stubResolverOnPort53();
+    const stub = await stubResolverOnPort53(cleanups);
     const { ns } = await attached(impl, ['--disable-dns'], resolvConfFile(stub.address));
     const got = await runUdhcpc(ns);
     await ns.exec('ip', ['addr', 'add', `${got.ip}/24`, 'dev', 'tap0']);

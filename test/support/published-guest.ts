@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apiRequest } from './api-client.js';
+import { withResolvConf } from './dns-stub.js';
 import { createNamespace, namespacePrerequisite, OutputLog, ProcessTracker, waitFor, type TestNamespace } from './netns.js';
 import { builtCliPrerequisite, startTslirp, stopAllTslirp } from './tslirp-process.js';
 
@@ -83,8 +84,8 @@ export interface PublishedGuest {
   readonly ns: TestNamespace;
   readonly apiSocket: string;
   readonly dir: string;
-  /** add_hostfwd; returns the raw answer. */
-  publish(proto: 'tcp' | 'udp', hostAddr: string, hostPort: number, guestPort: number): Promise<string>;
+  /** add_hostfwd (guest_addr 10.0.2.100 unless given: '' for "the default", an IPv6 address); returns the raw answer. */
+  publish(proto: 'tcp' | 'udp', hostAddr: string, hostPort: number, guestPort: number, guestAddr?: string): Promise<string>;
   /** Starts a long-running command inside the guest namespace (ended by the tracker). */
   spawnInGuest(command: string, args: readonly string[]): void;
   readonly log: OutputLog;
@@ -92,19 +93,42 @@ export interface PublishedGuest {
   waitListening(proto: 'tcp' | 'udp', port: number): Promise<void>;
 }
 
-export async function startPublishedGuest(impl: Implementation, tracker: ProcessTracker, cleanups: Cleanup[]): Promise<PublishedGuest> {
+/** How startPublishedGuest runs the implementation; every field optional (defaults: MTU 65520, IPv4 only). */
+export interface GuestOptions {
+  readonly mtu?: number;
+  /** Adds -6 (--enable-ipv6). */
+  readonly ipv6?: boolean;
+  /** Further options before PID and tap0 (e.g. --disable-host-loopback, --enable-offloads). */
+  readonly extraArgs?: readonly string[];
+  /** Runs the implementation with this file as its /etc/resolv.conf (private mount namespace, dns-stub.ts). */
+  readonly resolvConf?: string;
+}
+
+export async function startPublishedGuest(impl: Implementation, tracker: ProcessTracker, cleanups: Cleanup[], options: GuestOptions = {}): Promise<PublishedGuest> {
   const ns = await createNamespace(tracker);
   const dir = mkdtempSync(join(tmpdir(), `tslirp-pub-${impl}-`));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const apiSocket = join(dir, 'api.sock');
-  const args = ['-c', '--mtu', '65520', '--api-socket', apiSocket, String(ns.pid), 'tap0'];
+  const args = [
+    '-c',
+    '--mtu',
+    String(options.mtu ?? 65520),
+    ...(options.ipv6 ? ['-6'] : []),
+    ...(options.extraArgs ?? []),
+    '--api-socket',
+    apiSocket,
+    String(ns.pid),
+    'tap0',
+  ];
+  const prefix = options.resolvConf === undefined ? [] : withResolvConf(options.resolvConf);
   let log: OutputLog;
   if (impl === 'slirp4netns') {
-    const child = tracker.spawn(SLIRP4NETNS, args);
+    const [command, ...argv] = [...prefix, SLIRP4NETNS, ...args];
+    const child = tracker.spawn(command, argv);
     log = new OutputLog(child);
     await waitForSlirp4netnsApi(child, log, apiSocket);
   } else {
-    const tslirp = startTslirp(['-r', '3', ...args]);
+    const tslirp = startTslirp(['-r', '3', ...args], { prefix });
     log = tslirp.log;
     const ready = await tslirp.ready;
     if (ready !== '1') throw new Error(`tslirp did not become ready: ${log.text}`);
@@ -114,8 +138,8 @@ export async function startPublishedGuest(impl: Implementation, tracker: Process
     apiSocket,
     dir,
     log,
-    publish: async (proto, hostAddr, hostPort, guestPort) =>
-      (await apiRequest(apiSocket, JSON.stringify({ execute: 'add_hostfwd', arguments: { proto, host_addr: hostAddr, host_port: hostPort, guest_addr: '10.0.2.100', guest_port: guestPort } }))).text,
+    publish: async (proto, hostAddr, hostPort, guestPort, guestAddr = '10.0.2.100') =>
+      (await apiRequest(apiSocket, JSON.stringify({ execute: 'add_hostfwd', arguments: { proto, host_addr: hostAddr, host_port: hostPort, guest_addr: guestAddr, guest_port: guestPort } }))).text,
     spawnInGuest: (command, args) => {
       tracker.spawn('nsenter', ['-t', String(ns.pid), '-n', command, ...args]);
     },
@@ -131,8 +155,19 @@ export async function startPublishedGuest(impl: Implementation, tracker: Process
   };
 }
 
-/** A client namespace with 198.18.0.2/30 on a veth whose host end has 198.18.0.1/30. */
-export async function createVethClient(tracker: ProcessTracker, cleanups: Cleanup[]): Promise<TestNamespace> {
+/**
+ * The IPv6 addresses of the veth test host made by createVethClient({ ipv6: true }): a ULA /64
+ * of our own (fd5e:7e57:1::/64), the host end ::1 and the client ::2.
+ */
+export const VETH_HOST_IPV6 = 'fd5e:7e57:1::1';
+export const VETH_CLIENT_IPV6 = 'fd5e:7e57:1::2';
+
+/**
+ * A client namespace with 198.18.0.2/30 on a veth whose host end has 198.18.0.1/30; with ipv6,
+ * also VETH_CLIENT_IPV6/64 there and VETH_HOST_IPV6/64 here (no duplicate address detection, so
+ * both are usable at once).
+ */
+export async function createVethClient(tracker: ProcessTracker, cleanups: Cleanup[], options: { ipv6?: boolean } = {}): Promise<TestNamespace> {
   const client = await createNamespace(tracker);
   const suffix = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
   const hostEnd = `tsh${suffix}`;
@@ -147,17 +182,20 @@ export async function createVethClient(tracker: ProcessTracker, cleanups: Cleanu
   });
   execFileSync('ip', ['link', 'set', clientEnd, 'netns', String(client.pid)]);
   execFileSync('ip', ['addr', 'add', '198.18.0.1/30', 'dev', hostEnd]);
+  if (options.ipv6) execFileSync('ip', ['-6', 'addr', 'add', `${VETH_HOST_IPV6}/64`, 'dev', hostEnd, 'nodad']);
   execFileSync('ip', ['link', 'set', hostEnd, 'up']);
   await client.exec('ip', ['link', 'set', 'lo', 'up']);
   await client.exec('ip', ['addr', 'add', '198.18.0.2/30', 'dev', clientEnd]);
+  if (options.ipv6) await client.exec('ip', ['-6', 'addr', 'add', `${VETH_CLIENT_IPV6}/64`, 'dev', clientEnd, 'nodad']);
   await client.exec('ip', ['link', 'set', clientEnd, 'up']);
-  await waitFor('the veth to come up', () => {
+  const reachable = (address: string): boolean => {
     try {
-      execFileSync('ping', ['-c', '1', '-W', '1', '198.18.0.2'], { stdio: 'ignore' });
+      execFileSync('ping', ['-c', '1', '-W', '1', address], { stdio: 'ignore' });
       return true;
     } catch {
       return false;
     }
-  }, 10_000, 100);
+  };
+  await waitFor('the veth to come up', () => reachable('198.18.0.2') && (!options.ipv6 || reachable(VETH_CLIENT_IPV6)), 10_000, 100);
   return client;
 }

@@ -1,8 +1,8 @@
 /**
  * The two ends of a bulk TCP transfer checked by sha256, for end-to-end tests with the kernel as the
  * guest: host servers on 127.0.0.1 in the test process (random ports; the guest reaches them as
- * 10.0.2.2) and a python3 client run inside the test's namespace. Used by
- * test/e2e/tcp-transfer.test.ts and test/e2e/tcp-faults-e2e.test.ts.
+ * 10.0.2.2), or on ::1 (reached as fd00::2) for IPv6, and a python3 client run inside the test's
+ * namespace. Used by test/e2e/tcp-transfer.test.ts, tcp-faults-e2e.test.ts and ipv6-tcp.test.ts.
  *
  * - sink: reads everything, answers the sha256 hex of what it read, then ends;
  * - source: writes `sourceSize` random bytes and ends; the hash of what it sent is recorded;
@@ -96,6 +96,8 @@ elif mode == 'many':
 `;
 
 export interface BulkServers {
+  /** Where the guest reaches these servers: 10.0.2.2 (servers on 127.0.0.1) or fd00::2 (on ::1). */
+  readonly guestTarget: string;
   readonly sinkPort: number;
   readonly sourcePort: number;
   /** Bytes the source writes to its next connection. */
@@ -109,8 +111,8 @@ export interface BulkServers {
 }
 
 /** A backlog large enough for the 1,000 connections tcp-transfer opens at once. */
-async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 2048, resolve));
+async function listen(server: Server, host: string): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, host, 2048, resolve));
   return (server.address() as { port: number }).port;
 }
 
@@ -135,7 +137,9 @@ function writeRandom(socket: Socket, size: number): Promise<string> {
   });
 }
 
-export async function startBulkServers(): Promise<BulkServers> {
+/** The servers on 127.0.0.1 (family 4, the default) or on ::1 (family 6). */
+export async function startBulkServers(options: { family?: 4 | 6 } = {}): Promise<BulkServers> {
+  const host = options.family === 6 ? '::1' : '127.0.0.1';
   const sockets = new Set<Socket>();
   const track = (s: Socket): void => {
     sockets.add(s);
@@ -150,7 +154,8 @@ export async function startBulkServers(): Promise<BulkServers> {
   });
   const sent: Promise<string>[] = [];
   const servers = {
-    sinkPort: await listen(sink),
+    guestTarget: options.family === 6 ? 'fd00::2' : '10.0.2.2',
+    sinkPort: await listen(sink, host),
     sourcePort: 0,
     sourceSize: 0,
     sent,
@@ -173,8 +178,8 @@ export async function startBulkServers(): Promise<BulkServers> {
     servers.echoConnections++;
     socket.pipe(socket);
   });
-  servers.sourcePort = await listen(source);
-  servers.echoPort = await listen(echo);
+  servers.sourcePort = await listen(source, host);
+  servers.echoPort = await listen(echo, host);
   return servers;
 }
 
@@ -205,17 +210,17 @@ export interface ManyResult {
   readonly seconds: number;
 }
 
-/** The guest sends `size` bytes to the sink at 10.0.2.2. */
+/** The guest sends `size` bytes to the sink (at servers.guestTarget). */
 export async function guestPut(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number): Promise<PutResult> {
-  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'put', '10.0.2.2', String(servers.sinkPort), String(size)], timeoutMs);
+  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'put', servers.guestTarget, String(servers.sinkPort), String(size)], timeoutMs);
   return JSON.parse(out) as PutResult;
 }
 
-/** The guest reads `size` bytes from the source at 10.0.2.2. */
+/** The guest reads `size` bytes from the source (at servers.guestTarget). */
 export async function guestGet(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number): Promise<GetResult> {
   servers.sourceSize = size;
   const before = servers.sent.length;
-  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', '10.0.2.2', String(servers.sourcePort)], timeoutMs);
+  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', servers.guestTarget, String(servers.sourcePort)], timeoutMs);
   const got = JSON.parse(out) as Omit<GetResult, 'sent'>;
   if (servers.sent.length !== before + 1) throw new Error(`expected one source connection, saw ${servers.sent.length - before}`);
   return { ...got, sent: await servers.sent[before] };
@@ -236,7 +241,7 @@ export async function guestGetMany(
   const before = servers.sent.length;
   const got = await Promise.all(
     Array.from({ length: count }, async () => {
-      const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', '10.0.2.2', String(servers.sourcePort)], timeoutMs);
+      const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', servers.guestTarget, String(servers.sourcePort)], timeoutMs);
       return JSON.parse(out) as Omit<GetResult, 'sent'>;
     }),
   );
@@ -248,7 +253,7 @@ export async function guestGetMany(
  * each exchanges `size` random bytes and closes.
  */
 export async function guestMany(ns: TestNamespace, servers: BulkServers, count: number, size: number, holdSeconds: number, timeoutMs: number): Promise<ManyResult> {
-  const args = ['-c', GUEST_CLIENT, 'many', '10.0.2.2', String(servers.echoPort), String(count), String(size), String(holdSeconds)];
+  const args = ['-c', GUEST_CLIENT, 'many', servers.guestTarget, String(servers.echoPort), String(count), String(size), String(holdSeconds)];
   return JSON.parse(await ns.exec('python3', args, timeoutMs)) as ManyResult;
 }
 

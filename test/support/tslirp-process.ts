@@ -30,13 +30,18 @@ export interface TslirpProcess {
 const started = new Set<ChildProcess>();
 
 /**
- * Spawns `node bin/tslirp.js ARGS` with fd 3 as a pipe for the ready fd and, when withExitFd, fd 4
+ * Spawns `node bin/tslirp.js ARGS` (after `prefix`, when given) with fd 3 as a pipe for the ready fd and, when withExitFd, fd 4
  * for the exit fd. The child gets fds it may not use; that is harmless.
  */
-export function startTslirp(args: readonly string[], options: { withExitFd?: boolean; as?: RunAs; env?: NodeJS.ProcessEnv } = {}): TslirpProcess {
+export function startTslirp(
+  args: readonly string[],
+  options: { withExitFd?: boolean; as?: RunAs; env?: NodeJS.ProcessEnv; prefix?: readonly string[] } = {},
+): TslirpProcess {
   const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe', 'pipe'];
   if (options.withExitFd) stdio.push('pipe');
-  const [command, argv] = asUser(options.as, process.execPath, [TSLIRP_BIN, ...args]);
+  // prefix: a command that execs the rest (e.g. dns-stub.ts's withResolvConf), so the PID stays tslirp's.
+  const prefixed = [...(options.prefix ?? []), process.execPath, TSLIRP_BIN, ...args];
+  const [command, argv] = asUser(options.as, prefixed[0], prefixed.slice(1));
   const child = spawn(command, argv, { stdio, cwd: REPO_ROOT, env: options.env ?? process.env });
   started.add(child);
   child.once('exit', () => started.delete(child));
