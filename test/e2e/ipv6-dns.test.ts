@@ -79,24 +79,20 @@ for (const impl of ipv6Implementations()) {
       }
     });
 
-    it('--disable-host-loopback with the resolver on [::1]: slirp4netns still forwards, tslirp refuses (difference)', async (ctx) => {
+    it('--disable-host-loopback with the resolver on [::1]: DNS is still relayed, [fd00::2] stays closed', async (ctx) => {
       requireIpv6(ctx, impl, ['mount']);
       const stub = await stubResolverOnIpv6Loopback(cleanups);
       const { guest } = await startIpv6Guest(impl, tracker, cleanups, { resolvConf: resolvConf('::1'), extraArgs: ['--disable-host-loopback'] });
-      const udp = await guestDnsQuery(guest.ns, S.dns, 'udp');
-      const tcp = await guestDnsQuery(guest.ns, S.dns, 'tcp');
-      if (impl === 'slirp4netns') {
-        // As for 10.0.2.3: libslirp checks disable_host_loopback for the gateway alias only, the DNS
-        // alias goes to the resolv.conf nameserver whatever it is, loopback included.
-        expect(udp).toBe(`answer 0 ${STUB_A}`);
-        expect(tcp).toBe(`answer 0 ${STUB_A}`);
-        expect(stub.queries).toEqual([`udp:${STUB_NAME}/1`, `tcp:${STUB_NAME}/1`]);
-      } else {
-        // PINNED DIFFERENCE, as for IPv4 (dhcp-dns.test.ts): a loopback upstream is blocked too.
-        expect(udp).toMatch(/^no-answer /);
-        expect(tcp).toMatch(/^no-answer /);
-        expect(stub.queries).toEqual([]);
-      }
+      // As for 10.0.2.3 (dhcp-dns.test.ts): libslirp checks disable_host_loopback for the gateway
+      // alias only, the DNS alias goes to the resolv.conf nameserver whatever it is, loopback
+      // included; tslirp relays that one address and port too (podman and RootlessKit pass
+      // --disable-host-loopback by default, and systemd-resolved listens on loopback).
+      expect(await guestDnsQuery(guest.ns, S.dns, 'udp')).toBe(`answer 0 ${STUB_A}`);
+      expect(await guestDnsQuery(guest.ns, S.dns, 'tcp')).toBe(`answer 0 ${STUB_A}`);
+      // The same resolver through the gateway alias is blocked: ICMPv6 no route, ENETUNREACH.
+      expect(await guestDnsQuery(guest.ns, S.gateway, 'tcp')).toBe('no-answer OSError:ENETUNREACH');
+      expect(await guestDnsQuery(guest.ns, S.gateway, 'udp')).toBe('no-answer TimeoutError');
+      expect(stub.queries).toEqual([`udp:${STUB_NAME}/1`, `tcp:${STUB_NAME}/1`]);
     });
   });
 }
