@@ -369,6 +369,11 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       const result = this.receiver.receive(flow, seg.sequence, seg.bytes, seg.payloadOffset, payloadLength, fin);
       if (result === ReceiveResult.AckNow) this.sendAck(flow);
       else this.markAckPending(flow);
+    } else if (seqLt(seg.sequence, flow.receiveNext)) {
+      // RFC 9293 §3.10.7.4: an unacceptable segment is answered with an ACK. This one is the
+      // guest's zero-window probe or keep-alive (SEG.SEQ = RCV.NXT - 1): unanswered, a lost window
+      // update left the guest probing a window it believed closed, for good (issue 17).
+      this.sendAck(flow);
     }
     this.checkFinished(flow);
     if (flow.guestFinReceived || flow.hostEnded) this.touchHalfClosed(flow);
