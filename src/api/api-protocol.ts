@@ -15,6 +15,7 @@
  */
 import { isIP } from 'node:net';
 import type { HostfwdControl, HostfwdProto } from '../hostfwd/hostfwd-control.js';
+import { debugFlowsResponse, debugPcapResponse, type DebugSource } from './debug-request.js';
 import { getStatsResponse, type StatsSource } from './stats-request.js';
 
 /** A request this long or longer is refused, as slirp4netns's 4096-byte buffer does. */
@@ -47,6 +48,8 @@ export interface ApiContext {
   readonly onAddFailure?: (error: unknown) => void;
   /** Counters for `get_stats` (ours, beyond slirp4netns); absent: get_stats answers an error. */
   readonly stats?: StatsSource;
+  /** Engine internals for `debug_flows` / `debug_pcap` (ours); absent: they answer an error. */
+  readonly debug?: DebugSource;
 }
 
 /** Index just past the first JSON value in text starting at start, or -1 if it does not end. */
@@ -173,6 +176,10 @@ export async function handleApiRequest(request: Uint8Array, context: ApiContext)
       return removeHostfwd(args, context);
     case 'get_stats':
       return getStatsResponse(context.stats);
+    case 'debug_flows':
+      return debugFlowsResponse(context.debug);
+    case 'debug_pcap':
+      return debugPcapResponse(context.debug);
     default:
       return errorResponse(API_ERRORS.unknownExecute);
   }

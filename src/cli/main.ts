@@ -25,6 +25,7 @@ import {
   withThrowingHostWrites,
   type FaultSpec,
 } from './fault-injection.js';
+import { pcapRingSpecFromEnvironment, PcapRingSpecError, PCAP_RING_ENVIRONMENT_VARIABLE, type PcapRingSpec } from './pcap-ring-option.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 // Types only (erased): the modules themselves are loaded after parsing.
 import type { Engine } from '../engine/engine.js';
@@ -127,7 +128,13 @@ function startupLines(options: CliOptions, host: HostEnvironment, engine: Engine
   return lines;
 }
 
-async function run(options: CliOptions, host: HostEnvironment, warnings: readonly string[], faults: FaultSpec | undefined): Promise<number> {
+async function run(
+  options: CliOptions,
+  host: HostEnvironment,
+  warnings: readonly string[],
+  faults: FaultSpec | undefined,
+  ring: PcapRingSpec | undefined,
+): Promise<number> {
   // A client that stops reading our output (a closed log pipe) must not take the network down.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
@@ -194,6 +201,23 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
       if (faults.holdMs > 0) releaseHeldFrames = () => faulty.releaseHeld();
       link = faulty;
     }
+    let dumpPcapRing: (() => Promise<import('../api/debug-request.js').PcapRingDump>) | undefined;
+    if (ring !== undefined) {
+      // Beside FaultLink's outside, like --pcap: the frames the engine received and sent.
+      const { PcapRingLink } = await import('../link/pcap-ring-link.js');
+      const { writeFile } = await import('node:fs/promises');
+      const { join } = await import('node:path');
+      const recorder = new PcapRingLink(link, { maxBytes: ring.maxBytes, maxSeconds: ring.maxSeconds, snaplen: ring.snaplen });
+      let dumps = 0;
+      dumpPcapRing = async () => {
+        const snapshot = recorder.snapshot();
+        const path = join(ring.dir, `tslirp-ring-${process.pid}-${++dumps}.pcap`);
+        await writeFile(path, snapshot.file, { mode: 0o600, flag: 'wx' });
+        return { path, records: snapshot.records, seconds: snapshot.seconds, bytes: snapshot.file.length };
+      };
+      process.stderr.write(`WARNING: ${PCAP_RING_ENVIRONMENT_VARIABLE}: keeping the last ${ring.maxBytes >> 20} MiB / ${ring.maxSeconds} s of frames in memory (debug_pcap writes them to ${ring.dir})\n`);
+      link = recorder;
+    }
     // Closes the link itself if it fails.
     const engine = await createEngine(link, {
         config: { cidr: options.cidr, mtu: options.mtu, disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
@@ -226,6 +250,7 @@ async function run(options: CliOptions, host: HostEnvironment, warnings: readonl
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
         onRequest: (request, response) => logger.info({ request: request.trim(), response }, 'api request'),
         stats: engine.stats,
+        debug: { flows: engine.debug.flows, dumpPcapRing },
       });
       cleanups.push(() => api.close());
     }
@@ -259,6 +284,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let command;
   let host: HostEnvironment;
   let faults: FaultSpec | undefined;
+  let ring: PcapRingSpec | undefined;
   try {
     command = parseCommandLine(argv);
     if (command.kind === 'help') {
@@ -270,12 +296,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     faults = faultSpecFromEnvironment(process.env, command.options);
+    ring = pcapRingSpecFromEnvironment(process.env);
     host = checkHostEnvironment(command.options, systemHostProbe());
   } catch (error) {
-    if (error instanceof CliError || error instanceof FaultSpecError) return fail(error.message);
+    if (error instanceof CliError || error instanceof FaultSpecError || error instanceof PcapRingSpecError) return fail(error.message);
     throw error;
   }
-  return run(command.options, host, command.warnings, faults);
+  return run(command.options, host, command.warnings, faults, ring);
 }
 
 main(process.argv.slice(2)).then(

@@ -196,6 +196,7 @@ async function run(args: RunArgs): Promise<number> {
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
         defaultGuestAddress: formatIpv4(config.guest),
         stats: engine.stats,
+        debug: engine.debug,
       });
     }
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);

@@ -8,6 +8,7 @@
  * createEngine does not start reading frames (start() does), so a caller can sandbox itself first.
  * Must never: know about processes, fds or options syntax; leave the link open when it fails.
  */
+import type { DebugSource } from '../api/debug-request.js';
 import type { StatsSource } from '../api/stats-request.js';
 import type { HostfwdControl } from '../hostfwd/hostfwd-control.js';
 import { HostfwdTable } from '../hostfwd/hostfwd-table.js';
@@ -45,6 +46,8 @@ export interface Engine {
   readonly hostfwd: HostfwdControl;
   /** The counters get_stats reports (the capture's too, with the pcap option). */
   readonly stats: StatsSource;
+  /** Engine internals for the debug_flows API request (every TCP flow's state). */
+  readonly debug: DebugSource;
   /** Names of the engine parts running: tcp, udp, dhcp, dns, icmp. */
   readonly parts: readonly string[];
   /** Starts reading frames from the link. */
@@ -87,6 +90,7 @@ export async function createEngine(link: Link, options: EngineOptions = {}): Pro
       stack: running,
       hostfwd,
       stats,
+      debug: { flows: engines.tcpDebug },
       parts: engines.parts,
       start: () => running.start(),
       close: async () => {

@@ -9,6 +9,7 @@ import type { GuestConnector, GuestTcpOpen } from '../hostfwd/guest-connector.js
 import type { HostEndpoint } from '../stack/host-address-map.js';
 import type { Logger } from '../stack/logger.js';
 import type { Stack } from '../stack/stack.js';
+import type { FlowDebug } from '../stack/tcp/flow-debug.js';
 import type { HostTcpPort } from '../stack/tcp/host-tcp-port.js';
 
 export interface EngineSettings {
@@ -29,6 +30,8 @@ export interface EngineSettings {
 export interface InstalledEngines {
   readonly connector: GuestConnector;
   readonly tcpFlows: () => number;
+  /** Every TCP flow's state, for the debug_flows API request. */
+  readonly tcpDebug: () => FlowDebug[];
   readonly udpBindings: () => number;
   /** Names of the parts that are running, for the start-up lines. */
   readonly parts: readonly string[];
@@ -92,5 +95,5 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     },
     udp,
   };
-  return { connector, tcpFlows: () => tcp.size, udpBindings: () => udp.bindingCount, parts: ['tcp', 'udp', 'dhcp', 'dns', 'icmp'] };
+  return { connector, tcpFlows: () => tcp.size, tcpDebug: () => tcp.debugFlows(), udpBindings: () => udp.bindingCount, parts: ['tcp', 'udp', 'dhcp', 'dns', 'icmp'] };
 }

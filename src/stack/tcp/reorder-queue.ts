@@ -85,6 +85,18 @@ export class ReorderQueue {
     return undefined;
   }
 
+  /** The held ranges as [start, end) sequence pairs, merged where adjacent (a debug dump; allocates). */
+  heldRanges(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const r of this.ranges) {
+      const end = seqAdd(r.seq, r.data.length);
+      const last = out[out.length - 1];
+      if (last !== undefined && last[1] === r.seq) last[1] = end;
+      else out.push([r.seq, end]);
+    }
+    return out;
+  }
+
   /**
    * Writes up to max SACK blocks (merged adjacent ranges) into edges, the most recently touched
    * first; returns the count.

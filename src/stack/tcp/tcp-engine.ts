@@ -28,6 +28,7 @@ import { L4_OFFSET } from '../ipv4-output.js';
 import { Refusal, type HostAddressMap } from '../host-address-map.js';
 import type { BatchObserver, Ipv4Receiver, Stack } from '../stack.js';
 import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
+import { describeFlow, type FlowDebug } from './flow-debug.js';
 import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
 import { ReceiveResult, TcpReceiver } from './receiver.js';
 import { SegmentEmitter } from './segment-emitter.js';
@@ -93,6 +94,16 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   /** Open flows (for stats). */
   get size(): number {
     return this.flowCount;
+  }
+
+  /** Every flow's whole state (the `debug_flows` API request; allocates, never on the data path). */
+  debugFlows(): FlowDebug[] {
+    const now = this.stack.clock.now();
+    const out: FlowDebug[] = [];
+    for (const inner of this.flows.values()) {
+      for (const flow of inner.values()) out.push(describeFlow(flow, now, this.receiver.receiveRoom(flow)));
+    }
+    return out;
   }
 
   // ---- guest → engine ----
