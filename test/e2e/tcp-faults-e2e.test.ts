@@ -24,6 +24,7 @@ import type { FaultCounters } from '../../src/link/fault-link.js';
 import { apiRequest } from '../support/api-client.js';
 import { createNamespace, namespacePrerequisite, ProcessTracker, requireOrSkip, stopProcess, type TestNamespace } from '../support/netns.js';
 import { guestGet, guestGetMany, guestPut, MB, startBulkServers, throughput, type BulkServers } from '../support/tcp-bulk-peers.js';
+import { reportOnFailure } from '../support/transfer-report.js';
 import { builtCliPrerequisite, startTslirp, stopAllTslirp, type TslirpProcess } from '../support/tslirp-process.js';
 
 /**
@@ -60,15 +61,6 @@ function e2e(title: string, timeout: number, fn: () => Promise<void>): void {
   });
 }
 
-/** Runs a transfer; on failure adds the end of tslirp's log (a stall is diagnosed from there). */
-async function withLog<T>(tslirp: TslirpProcess, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    const tail = tslirp.log.text.split('\n').slice(-40).join('\n');
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- tslirp log (end) ---\n${tail}`);
-  }
-}
 
 /** Named counters of one /proc/net/snmp section ("Ip", "Tcp", …) of the namespace. */
 async function snmp(ns: TestNamespace, section: string): Promise<Record<string, number>> {
@@ -123,15 +115,15 @@ function suite(mtu: number): void {
     });
 
     e2e(`${SIZE / MB} MB guest → host arrive intact`, TRANSFER_DEADLINE_MS + 10_000, async () => {
-      const { ns, servers, tslirp } = get();
-      const put = await withLog(tslirp, () => guestPut(ns, servers, SIZE, TRANSFER_DEADLINE_MS));
+      const { ns, servers } = get();
+      const put = await reportOnFailure(get(), () => guestPut(ns, servers, SIZE, TRANSFER_DEADLINE_MS));
       expect(put.reply).toBe(put.sha256);
       console.log(`faults, MTU ${mtu}: guest → host ${throughput(SIZE, put.seconds)}`);
     });
 
     e2e(`${SIZE / MB} MB host → guest arrive intact`, TRANSFER_DEADLINE_MS + 10_000, async () => {
-      const { ns, servers, tslirp } = get();
-      const got = await withLog(tslirp, () => guestGet(ns, servers, SIZE, TRANSFER_DEADLINE_MS));
+      const { ns, servers } = get();
+      const got = await reportOnFailure(get(), () => guestGet(ns, servers, SIZE, TRANSFER_DEADLINE_MS));
       expect(got.length).toBe(SIZE);
       expect(got.sha256).toBe(got.sent);
       console.log(`faults, MTU ${mtu}: host → guest ${throughput(SIZE, got.seconds)}`);
@@ -140,9 +132,9 @@ function suite(mtu: number): void {
     e2e(`${CONCURRENT} connections each way at once, ${CONCURRENT_SIZE / MB} MB each, all intact`, TRANSFER_DEADLINE_MS + 10_000, async () => {
       // Many flows in one batch: out-of-order queues, SACK scoreboards and timers of different flows
       // side by side, and every flow's ACKs among the faults.
-      const { ns, servers, tslirp } = get();
+      const { ns, servers } = get();
       const started = Date.now();
-      const [puts, gets] = await withLog(tslirp, () =>
+      const [puts, gets] = await reportOnFailure(get(), () =>
         Promise.all([
           Promise.all(Array.from({ length: CONCURRENT }, () => guestPut(ns, servers, CONCURRENT_SIZE, TRANSFER_DEADLINE_MS))),
           guestGetMany(ns, servers, CONCURRENT, CONCURRENT_SIZE, TRANSFER_DEADLINE_MS),

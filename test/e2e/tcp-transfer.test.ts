@@ -20,17 +20,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest } from '../support/api-client.js';
 import { createNamespace, namespacePrerequisite, ProcessTracker, requireOrSkip, type TestNamespace } from '../support/netns.js';
 import { guestGet, guestMany, guestPut, MB, rssKiB, startBulkServers, throughput, type BulkServers, type ManyResult } from '../support/tcp-bulk-peers.js';
+import { flowReport, reportOnFailure, type TransferContext } from '../support/transfer-report.js';
 import { builtCliPrerequisite, startTslirp, stopAllTslirp, type TslirpProcess } from '../support/tslirp-process.js';
 
-async function expectPutIntact(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, label: string): Promise<number> {
-  const put = await guestPut(ns, servers, size, timeoutMs);
+async function expectPutIntact(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, label: string, context: TransferContext): Promise<number> {
+  const put = await reportOnFailure(context, () => guestPut(ns, servers, size, timeoutMs));
   expect(put.reply).toBe(put.sha256);
   console.log(`${label}: guest→host ${throughput(size, put.seconds)}`);
   return put.seconds;
 }
 
-async function expectGetIntact(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, label: string): Promise<number> {
-  const get = await guestGet(ns, servers, size, timeoutMs);
+async function expectGetIntact(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, label: string, context: TransferContext): Promise<number> {
+  const get = await reportOnFailure(context, () => guestGet(ns, servers, size, timeoutMs));
   expect(get.length).toBe(size);
   expect(get.sha256).toBe(get.sent);
   console.log(`${label}: host→guest ${throughput(size, get.seconds)}; connect ${get.connect_seconds.toFixed(2)} s`);
@@ -119,12 +120,12 @@ function e2e(title: string, timeout: number, fn: () => Promise<void>): void {
 suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get) => {
   e2e('100 MB guest → host, sha256 verified on both ends', 120_000, async () => {
     const { ns, servers } = get();
-    await expectPutIntact(ns, servers, 100 * MB, 110_000, 'MTU 65520');
+    await expectPutIntact(ns, servers, 100 * MB, 110_000, 'MTU 65520', get());
   });
 
   e2e('100 MB host → guest, sha256 verified on both ends', 120_000, async () => {
     const { ns, servers } = get();
-    await expectGetIntact(ns, servers, 100 * MB, 110_000, 'MTU 65520');
+    await expectGetIntact(ns, servers, 100 * MB, 110_000, 'MTU 65520', get());
   });
 
   describe('under 2% random loss both ways on tap0', () => {
@@ -137,18 +138,18 @@ suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get
       const { ns, servers } = get();
       await setLoss(ns, true);
       lossOn = true;
-      const seconds = await expectGetIntact(ns, servers, 20 * MB, 50_000, '2% loss');
+      const seconds = await expectGetIntact(ns, servers, 20 * MB, 50_000, '2% loss', get());
       expect(seconds).toBeLessThan(3);
     });
 
     e2e('100 MB guest → host intact', 240_000, async () => {
       const { ns, servers } = get();
-      await expectPutIntact(ns, servers, 100 * MB, 230_000, '2% loss');
+      await expectPutIntact(ns, servers, 100 * MB, 230_000, '2% loss', get());
     });
 
     e2e('100 MB host → guest intact', 240_000, async () => {
       const { ns, servers } = get();
-      await expectGetIntact(ns, servers, 100 * MB, 230_000, '2% loss');
+      await expectGetIntact(ns, servers, 100 * MB, 230_000, '2% loss', get());
     });
   });
 
@@ -157,7 +158,7 @@ suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get
     const pid = tslirp.child.pid!;
     // Baseline after the bulk transfers above have warmed up the heap and buffer pools.
     const lingering = await flowsDrain(apiSocket, 30_000);
-    expect(lingering.flows).toBe(0);
+    if (lingering.flows !== 0) throw new Error(`${lingering.flows} flow(s) still open after 30 s:\n${await flowReport(apiSocket)}`);
     const baseline = rssKiB(pid);
     const COUNT = 1000;
     let peakFlows = 0;
@@ -200,11 +201,11 @@ suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get
 suite('TCP transfers through tslirp: MTU 1500, --enable-offloads', 1500, true, (get) => {
   e2e('100 MB guest → host, sha256 verified on both ends', 120_000, async () => {
     const { ns, servers } = get();
-    await expectPutIntact(ns, servers, 100 * MB, 110_000, 'MTU 1500 offloads');
+    await expectPutIntact(ns, servers, 100 * MB, 110_000, 'MTU 1500 offloads', get());
   });
 
   e2e('100 MB host → guest, sha256 verified on both ends', 120_000, async () => {
     const { ns, servers } = get();
-    await expectGetIntact(ns, servers, 100 * MB, 110_000, 'MTU 1500 offloads');
+    await expectGetIntact(ns, servers, 100 * MB, 110_000, 'MTU 1500 offloads', get());
   });
 });

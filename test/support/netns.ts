@@ -184,15 +184,34 @@ export async function createNamespace(tracker: ProcessTracker, owner?: RunAs): P
   };
 }
 
-/** Runs a command in the network namespace of pid (root joins it directly; others via its userns). */
+/** The last `max` characters of a command's output, for an error message. */
+function outputTail(text: string | undefined, max = 4000): string {
+  if (!text) return '(empty)';
+  return text.length > max ? `…${text.slice(-max)}` : text.trimEnd();
+}
+
+/**
+ * Runs a command in the network namespace of pid (root joins it directly; others via its userns).
+ * On failure the error says why (exit status, or the timeout and the signal that ended it) and
+ * carries the command's stderr and stdout: a timeout used to say only "Command failed".
+ */
 export async function nsExec(pid: number, command: string, args: readonly string[], timeoutMs = 15_000): Promise<string> {
   const enter = IS_ROOT ? ['-t', String(pid), '-n'] : ['-t', String(pid), '-U', '-n', '--preserve-credentials'];
   try {
-    const { stdout } = await execFileAsync('nsenter', [...enter, command, ...args], { timeout: timeoutMs, encoding: 'utf8' });
+    const { stdout } = await execFileAsync('nsenter', [...enter, command, ...args], { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   } catch (error) {
-    const e = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${command} ${args.join(' ')} failed in namespace ${pid}: ${e.stderr || e.stdout || e.message}`);
+    const e = error as { stderr?: string; stdout?: string; message: string; killed?: boolean; signal?: string | null; code?: number | string };
+    const why = e.killed
+      ? `timed out after ${timeoutMs} ms (ended by ${e.signal ?? 'a signal'})`
+      : typeof e.code === 'number'
+        ? `exit status ${e.code}`
+        : e.signal
+          ? `killed by ${e.signal}`
+          : e.message;
+    // Arguments shortened: a python3 -c script would fill the message.
+    const shown = [command, ...args].map((a) => (a.length > 80 ? `${a.slice(0, 40).replace(/\s+/g, ' ')}…` : a)).join(' ');
+    throw new Error(`${shown} failed in namespace ${pid}: ${why}\n--- stderr ---\n${outputTail(e.stderr)}\n--- stdout ---\n${outputTail(e.stdout)}`);
   }
 }
 

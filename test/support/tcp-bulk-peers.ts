@@ -18,16 +18,26 @@ import type { TestNamespace } from './netns.js';
 export const MB = 1024 * 1024;
 
 /**
- * Guest side, one JSON line: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT` reads to
- * EOF, `many HOST PORT COUNT SIZE HOLD` opens COUNT connections at once to an echo server, holds
- * them HOLD seconds, then exchanges SIZE random bytes on each and closes.
+ * Guest side, one JSON line: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT [PAUSE_MS]`
+ * reads to EOF (pausing up to PAUSE_MS after each MiB when given: a slow reader closes the window),
+ * `many HOST PORT COUNT SIZE HOLD` opens COUNT connections at once to an echo server, holds
+ * them HOLD seconds, then exchanges SIZE random bytes on each and closes. Ended by a signal (the
+ * caller's timeout), put and get say on stderr how far they got.
  */
 const GUEST_CLIENT = String.raw`
-import asyncio, hashlib, json, os, resource, socket, sys, time
+import asyncio, hashlib, json, os, random, resource, signal, socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+progress = {'mode': mode, 'bytes': 0, 'started': time.monotonic(), 'connected': False}
+def on_signal(number, frame):
+    sys.stderr.write('stopped by signal %d after %.1f s: %s %d bytes, connected %s
+' % (number, time.monotonic() - progress['started'], mode, progress['bytes'], progress['connected']))
+    sys.stderr.flush()
+    os._exit(128 + number)
+signal.signal(signal.SIGTERM, on_signal)
 def connect():
     s = socket.create_connection((host, port), timeout=30)
     s.settimeout(None)
+    progress['connected'] = True
     return s
 if mode == 'put':
     h = hashlib.sha256()
@@ -39,6 +49,7 @@ if mode == 'put':
         h.update(chunk)
         s.sendall(chunk)
         left -= len(chunk)
+        progress['bytes'] += len(chunk)
     s.shutdown(socket.SHUT_WR)
     reply = b''
     while True:
@@ -53,12 +64,18 @@ elif mode == 'get':
     s = connect()
     connected = time.monotonic() - t0
     n = 0
+    pause = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0
+    next_pause = 1 << 20
     buf = bytearray(1 << 20)
     while True:
         k = s.recv_into(buf)
         if k == 0: break
         h.update(memoryview(buf)[:k])
         n += k
+        progress['bytes'] = n
+        if pause > 0 and n >= next_pause:
+            next_pause += 1 << 20
+            time.sleep(random.uniform(0, pause))
     s.close()
     print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0, 'connect_seconds': connected}))
 elif mode == 'many':
@@ -99,6 +116,8 @@ export interface BulkServers {
   /** Where the guest reaches these servers: 10.0.2.2 (servers on 127.0.0.1) or fd00::2 (on ::1). */
   readonly guestTarget: string;
   readonly sinkPort: number;
+  /** When > 0, the sink stops reading for up to this many ms after each MiB (a slow host reader). */
+  sinkPauseMs: number;
   readonly sourcePort: number;
   /** Bytes the source writes to its next connection. */
   sourceSize: number;
@@ -149,13 +168,24 @@ export async function startBulkServers(options: { family?: 4 | 6 } = {}): Promis
   const sink = createServer((socket) => {
     track(socket);
     const hash = createHash('sha256');
-    socket.on('data', (chunk: Buffer) => hash.update(chunk));
+    let read = 0;
+    let nextPause = MB;
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      read += chunk.length;
+      if (servers.sinkPauseMs > 0 && read >= nextPause) {
+        nextPause = read + MB;
+        socket.pause();
+        setTimeout(() => socket.resume(), Math.random() * servers.sinkPauseMs);
+      }
+    });
     socket.once('end', () => socket.end(`${hash.digest('hex')}\n`));
   });
   const sent: Promise<string>[] = [];
   const servers = {
     guestTarget: options.family === 6 ? 'fd00::2' : '10.0.2.2',
     sinkPort: await listen(sink, host),
+    sinkPauseMs: 0,
     sourcePort: 0,
     sourceSize: 0,
     sent,
@@ -216,11 +246,12 @@ export async function guestPut(ns: TestNamespace, servers: BulkServers, size: nu
   return JSON.parse(out) as PutResult;
 }
 
-/** The guest reads `size` bytes from the source (at servers.guestTarget). */
-export async function guestGet(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number): Promise<GetResult> {
+/** The guest reads `size` bytes from the source (at servers.guestTarget), pausing up to readPauseMs per MiB when > 0. */
+export async function guestGet(ns: TestNamespace, servers: BulkServers, size: number, timeoutMs: number, readPauseMs = 0): Promise<GetResult> {
   servers.sourceSize = size;
   const before = servers.sent.length;
-  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', servers.guestTarget, String(servers.sourcePort)], timeoutMs);
+  const pause = readPauseMs > 0 ? [String(readPauseMs)] : [];
+  const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', servers.guestTarget, String(servers.sourcePort), ...pause], timeoutMs);
   const got = JSON.parse(out) as Omit<GetResult, 'sent'>;
   if (servers.sent.length !== before + 1) throw new Error(`expected one source connection, saw ${servers.sent.length - before}`);
   return { ...got, sent: await servers.sent[before] };
@@ -246,6 +277,32 @@ export async function guestGetMany(
     }),
   );
   return { got, sent: await Promise.all(servers.sent.slice(before)) };
+}
+
+/**
+ * Like guestGetMany, but each guest's outcome is reported on its own (a failed or stalled one does
+ * not hide the others), for the soak harness (bench/tcp-soak.ts). Each guest pauses up to
+ * readPauseMs after each MiB when > 0. `sent` holds the hashes of what the source finished writing.
+ */
+export async function guestGetSettled(
+  ns: TestNamespace,
+  servers: BulkServers,
+  count: number,
+  size: number,
+  timeoutMs: number,
+  readPauseMs = 0,
+): Promise<{ got: PromiseSettledResult<Omit<GetResult, 'sent'>>[]; sent: string[] }> {
+  servers.sourceSize = size;
+  const before = servers.sent.length;
+  const pause = readPauseMs > 0 ? [String(readPauseMs)] : [];
+  const got = await Promise.allSettled(
+    Array.from({ length: count }, async () => {
+      const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', servers.guestTarget, String(servers.sourcePort), ...pause], timeoutMs);
+      return JSON.parse(out) as Omit<GetResult, 'sent'>;
+    }),
+  );
+  const sent = await Promise.allSettled(servers.sent.slice(before));
+  return { got, sent: sent.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : [])) };
 }
 
 /**
