@@ -86,8 +86,13 @@ export class Flow implements WheelEntry, FlowTuple {
   tailProbeArmed = false;
   /** A tail loss probe went out and nothing new was acknowledged or SACKed since: next comes the RTO. */
   tailProbeSent = false;
-  /** Zero-window probes sent since the guest last sent an ACK (bounds a vanished peer). */
+  /** Zero-window probes sent since the guest last sent an ACK (for debugging). */
   probesUnanswered = 0;
+  /**
+   * When we began waiting for an answer the guest has not given yet (data or FIN unacknowledged,
+   * a closed window): -1 when not waiting. The flow is given up PEER_TIMEOUT_MS after it (sender.ts).
+   */
+  unansweredSince = -1;
   smoothedRtt = 0;
   rttVariance = 0;
   rto = 1000;

@@ -16,8 +16,16 @@ import type { SegmentEmitter } from './segment-emitter.js';
 export const MIN_RTO_MS = 200;
 export const MAX_RTO_MS = 60_000;
 export const INITIAL_RTO_MS = 1000;
-/** RTOs in a row before the flow is given up (≈ 2 minutes with backoff). */
-export const MAX_RETRANSMITS = 10;
+/**
+ * No flow lingers (issue 17): a guest that answers nothing for this long while we wait for it (data
+ * or our FIN unacknowledged, or our zero-window probes unanswered) is given up: RST to the guest,
+ * reset to the host socket. What counts as an answer: an ACK that moves SND.UNA, or, while its window
+ * is closed, any ACK (RFC 1122 §4.2.2.17: a guest that keeps answering probes keeps its flow,
+ * however long its window stays shut). The retransmission timer is capped at the deadline, so the
+ * abort comes at this bound, not a backed-off RTO later. Linux's tcp_retries2 is ~15 minutes for a
+ * WAN; the guest here is a local kernel at the other end of a TAP queue.
+ */
+export const PEER_TIMEOUT_MS = 120_000;
 const MIN_CWND_SEGMENTS = 10;
 /** Largest IP packet: a TSO super-segment's payload must fit 65535 - IP - TCP headers. */
 const MAX_SUPER_SEGMENT = 65535 - 20 - 60;
@@ -142,6 +150,9 @@ export class TcpSender {
       flow.windowAck = ack;
     }
     flow.probesUnanswered = 0;
+    // The guest answered: a new wait (if any) starts now (armRetransmit). Progress, or any word
+    // about a closed window.
+    if (seqGt(ack, una) || window === 0 || previousWindow === 0) flow.unansweredSince = -1;
     // RFC 6675 §2: an ACK that SACKs bytes not SACKed before is a duplicate ACK whatever else it
     // carries. The classic definition (same window, no data) alone misses nearly all of them from a
     // guest whose application keeps reading: its window changes on every ACK, and every loss then
@@ -240,14 +251,15 @@ export class TcpSender {
   /** The retransmission timer fired. */
   onRetransmitTimeout(flow: Flow): void {
     const queue = flow.sendQueue;
+    if (flow.unansweredSince >= 0 && this.ctx.now() - flow.unansweredSince >= PEER_TIMEOUT_MS) {
+      this.ctx.abort(flow, flow.sendWindow === 0 ? 'zero-window probes unanswered' : 'retransmission limit');
+      return;
+    }
     if (flow.sendWindow === 0 && queue.length > 0) {
       // The guest closed its window (maybe after dropping bytes in flight): nothing may be resent
       // into it, so ask for the window instead; resend from una once it opens. A guest that stops
-      // answering probes is given up like one that stops acknowledging.
-      if (++flow.probesUnanswered > MAX_RETRANSMITS) {
-        this.ctx.abort(flow, 'zero-window probes unanswered');
-        return;
-      }
+      // answering probes is given up (PEER_TIMEOUT_MS) like one that stops acknowledging.
+      flow.probesUnanswered++;
       if (flow.inFlight > 0) {
         flow.sendNext = queue.baseSeq;
         flow.sacked.length = 0;
@@ -258,7 +270,10 @@ export class TcpSender {
       return;
     }
     const outstanding = flow.inFlight > 0 || (flow.hostEnded && !flow.finAcked && flow.finSent);
-    if (!outstanding) return;
+    if (!outstanding) {
+      flow.unansweredSince = -1;
+      return;
+    }
     if (flow.tailProbeArmed) {
       flow.tailProbeArmed = false;
       flow.tailProbeSent = true;
@@ -267,10 +282,6 @@ export class TcpSender {
       return;
     }
     flow.retransmitCount++;
-    if (flow.retransmitCount > MAX_RETRANSMITS) {
-      this.ctx.abort(flow, 'retransmission limit');
-      return;
-    }
     flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
     flow.slowStartThreshold = Math.max(Math.floor(flow.inFlight / 2), 2 * flow.sendMss);
     flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
@@ -287,16 +298,27 @@ export class TcpSender {
   private probeZeroWindow(flow: Flow): void {
     this.ctx.emitter.send(flow, seqAdd(flow.sendQueue.baseSeq, -1), TCP_ACK, null, this.ctx.receiveWindowField(flow));
     flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
-    flow.rtoAt = this.ctx.now() + flow.rto;
+    flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + flow.rto);
     flow.tailProbeArmed = false;
     this.ctx.reschedule(flow);
+  }
+
+  /** deadline, or earlier when the guest's time to answer (PEER_TIMEOUT_MS) runs out first. */
+  private peerDeadlineCap(flow: Flow, deadline: number): number {
+    if (flow.unansweredSince < 0) flow.unansweredSince = this.ctx.now();
+    return Math.min(deadline, flow.unansweredSince + PEER_TIMEOUT_MS);
   }
 
   private armRetransmit(flow: Flow): void {
     const waiting = flow.inFlight > 0 || (flow.finSent && !flow.finAcked) || (flow.sendWindow === 0 && flow.sendQueue.length > 0);
     const probe = waiting ? this.tailProbeTimeout(flow) : Infinity;
     flow.tailProbeArmed = probe < flow.rto;
-    flow.rtoAt = waiting ? this.ctx.now() + Math.min(probe, flow.rto) : -1;
+    if (waiting) {
+      flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + Math.min(probe, flow.rto));
+    } else {
+      flow.rtoAt = -1;
+      flow.unansweredSince = -1;
+    }
     this.ctx.reschedule(flow);
   }
 
