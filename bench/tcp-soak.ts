@@ -115,6 +115,7 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 let roundsStarted = 0;
 let transfersPlanned = 0;
+let lastReported = 0;
 
 function nextRound(): RoundConfig | undefined {
   if (transfersPlanned >= TRANSFERS) return undefined;
@@ -318,8 +319,9 @@ async function worker(index: number): Promise<void> {
         console.log(`worker ${index}: round ${round.id} could not run: ${String(error)}`);
         results.push({ round: round.id, direction: 'guest→host', bytes: 0, ok: false, seconds: 0, error: `round failed: ${String(error).slice(0, 500)}` });
       }
-      const ok = results.filter((r) => r.ok).length;
-      if (roundsStarted % 10 === 0) {
+      if (results.length >= lastReported + 25) {
+        lastReported = results.length - (results.length % 25);
+        const ok = results.filter((r) => r.ok).length;
         console.log(`[${results.length}/${TRANSFERS}] ok ${ok}, stalls ${stalls.length}, worst ${worst()?.seconds.toFixed(2) ?? '-'} s, ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
       }
     }

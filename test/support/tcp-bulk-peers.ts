@@ -29,8 +29,7 @@ import asyncio, hashlib, json, os, random, resource, signal, socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 progress = {'mode': mode, 'bytes': 0, 'started': time.monotonic(), 'connected': False}
 def on_signal(number, frame):
-    sys.stderr.write('stopped by signal %d after %.1f s: %s %d bytes, connected %s
-' % (number, time.monotonic() - progress['started'], mode, progress['bytes'], progress['connected']))
+    sys.stderr.write('stopped by signal %d after %.1f s: %s %d bytes, connected %s\n' % (number, time.monotonic() - progress['started'], mode, progress['bytes'], progress['connected']))
     sys.stderr.flush()
     os._exit(128 + number)
 signal.signal(signal.SIGTERM, on_signal)
