@@ -2,7 +2,7 @@
  * TCP soak (issue 17): many bulk transfers through tslirp under loss, looking for the rare state
  * from which a flow neither recovers nor gives up. Not in CI; it runs for minutes:
  * `npx tsx bench/tcp-soak.ts [--transfers=200] [--instances=3] [--seed=1] [--max-mb=16]
- *  [--stall-seconds=5] [--deadline-seconds=120]` (under the machine lock:
+ *  [--stall-seconds=5] [--deadline-seconds=120] [--slow-readers=30] [--loss-permille=N]` (under the machine lock:
  * `flock /tmp/tslirp-e2e.lock npx tsx bench/tcp-soak.ts …`).
  *
  * `--instances` workers run side by side, each a loop of rounds. A round is a fresh namespace and a
@@ -13,9 +13,9 @@
  * - iptables `statistic` random loss on tap0 both ways inside the namespace (0–3%);
  * - FaultLink (TSLIRP_INJECT_FAULTS) with its own seed per round: drop, reorder, duplicate, and
  *   corrupt (only without offloads: the CLI refuses it with them);
- * - sometimes a slow host reader (the sink pauses up to 500 ms per MiB) or a slow guest reader (the
- *   same in the guest): windows close and reopen, the receive side's and the sender's zero-window
- *   paths run;
+ * - sometimes a slow host reader (the sink stops reading for up to 1.5 s after every 4 MiB) or a
+ *   slow guest reader (the same in the guest): windows close and reopen (the socket buffers on the
+ *   way are a few MiB), the receive side's and the sender's zero-window paths run;
  * - several tslirp processes and their peers on a 2-core machine: timing varies like a busy host's.
  *
  * A watchdog polls each tslirp's `debug_flows` every 500 ms. When a flow's progress (state, SND.UNA,
@@ -41,9 +41,9 @@ import { guestGetSettled, guestPut, MB, startBulkServers, type BulkServers } fro
 import { startTslirp, type TslirpProcess } from '../test/support/tslirp-process.js';
 
 const USAGE =
-  'usage: npx tsx bench/tcp-soak.ts [--transfers=N] [--instances=N] [--seed=N] [--max-mb=N] [--stall-seconds=S] [--deadline-seconds=S]';
+  'usage: npx tsx bench/tcp-soak.ts [--transfers=N] [--instances=N] [--seed=N] [--max-mb=N] [--stall-seconds=S] [--deadline-seconds=S] [--slow-readers=PERCENT] [--loss-permille=N]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(transfers|instances|seed|max-mb|stall-seconds|deadline-seconds)=\d+$/.test(a));
+const unknown = argv.find((a) => !/^--(transfers|instances|seed|max-mb|stall-seconds|deadline-seconds|slow-readers|loss-permille)=\d+$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -55,7 +55,13 @@ const SEED = arg('seed', 1);
 const MAX_MB = arg('max-mb', 16);
 const STALL_MS = arg('stall-seconds', 5) * 1000;
 const DEADLINE_MS = arg('deadline-seconds', 120) * 1000;
+/** Share of readers (host sink, guest client) that are slow, in percent. */
+const SLOW_READERS = arg('slow-readers', 30) / 100;
+/** iptables loss for every round, per mille; absent: chosen per round among 0, 0, 1%, 2%, 3%. */
+const LOSS = argv.some((a) => a.startsWith('--loss-permille=')) ? arg('loss-permille', 0) / 1000 : undefined;
 const POLL_MS = 500;
+/** A slow reader (either side) stops for a while after this many bytes. */
+const PAUSE_EVERY = 4 * MB;
 const DRAIN_MS = 10_000;
 /** slirp4netns's (and our) default gateway MAC, pinned in the guest: ARP has no checksum to catch corruption. */
 const GATEWAY_MAC = '52:55:0a:00:02:02';
@@ -134,13 +140,13 @@ function nextRound(): RoundConfig | undefined {
   transfersPlanned += puts + gets;
   // Log-uniform sizes: many small transfers (handshakes, tails), some large ones.
   const size = (): number => Math.round(MB * Math.exp(between(0, Math.log(MAX_MB))));
-  const throttle = (): number => (random() < 0.3 ? Math.round(between(50, 500)) : 0);
+  const throttle = (): number => (random() < SLOW_READERS ? Math.round(between(200, 1500)) : 0);
   return {
     id: `r${++roundsStarted}`,
     mtu,
     offloads,
     faults: useFaults ? parts.join(',') : '',
-    loss: pick([0, 0, 0.01, 0.02, 0.03]),
+    loss: LOSS ?? pick([0, 0, 0.01, 0.02, 0.03]),
     puts,
     gets,
     putBytes: size(),
@@ -153,8 +159,8 @@ function nextRound(): RoundConfig | undefined {
 function describeRound(r: RoundConfig): string {
   return (
     `${r.id}: MTU ${r.mtu}${r.offloads ? ' +offloads' : ''}, iptables loss ${r.loss}, faults ${r.faults || 'none'}, ` +
-    `${r.puts}×${(r.putBytes / MB).toFixed(1)} MB guest→host (sink pause ${r.sinkPauseMs} ms), ` +
-    `${r.gets}×${(r.getBytes / MB).toFixed(1)} MB host→guest (guest read pause ${r.guestReadPauseMs} ms)`
+    `${r.puts}×${(r.putBytes / MB).toFixed(1)} MB guest→host (sink pause ≤ ${r.sinkPauseMs} ms / 4 MiB), ` +
+    `${r.gets}×${(r.getBytes / MB).toFixed(1)} MB host→guest (guest read pause ≤ ${r.guestReadPauseMs} ms / 4 MiB)`
   );
 }
 
@@ -268,6 +274,7 @@ async function runRound(round: RoundConfig, servers: BulkServers, tracker: Proce
     await ns.exec('ip', ['neigh', 'replace', '10.0.2.2', 'lladdr', GATEWAY_MAC, 'dev', 'tap0', 'nud', 'permanent']);
     await setLoss(ns, round.loss);
     servers.sinkPauseMs = round.sinkPauseMs;
+    servers.sinkPauseEvery = PAUSE_EVERY;
     const watch = watchdog(round, ns, apiSocket);
     const guest = ns;
     const puts = Array.from({ length: round.puts }, async (): Promise<TransferResult> => {
@@ -283,7 +290,7 @@ async function runRound(round: RoundConfig, servers: BulkServers, tracker: Proce
     const gets = (async (): Promise<TransferResult[]> => {
       if (round.gets === 0) return [];
       const t0 = Date.now();
-      const { got, sent } = await guestGetSettled(guest, servers, round.gets, round.getBytes, DEADLINE_MS, round.guestReadPauseMs);
+      const { got, sent } = await guestGetSettled(guest, servers, round.gets, round.getBytes, DEADLINE_MS, round.guestReadPauseMs, PAUSE_EVERY);
       return got.map((g): TransferResult => {
         if (g.status === 'rejected') {
           return { round: round.id, direction: 'host→guest', bytes: round.getBytes, ok: false, seconds: (Date.now() - t0) / 1000, error: String(g.reason).slice(0, 2000) };
@@ -357,7 +364,7 @@ const longStalls = stalls.filter((s) => s.kind === 'lingering' || s.stalledMs > 
 const lines = [
   `## TCP soak, ${new Date().toISOString()}, commit ${commit}`,
   '',
-  `Command: \`npx tsx bench/tcp-soak.ts --transfers=${TRANSFERS} --instances=${INSTANCES} --seed=${SEED} --max-mb=${MAX_MB} --stall-seconds=${STALL_MS / 1000} --deadline-seconds=${DEADLINE_MS / 1000}\``,
+  `Command: \`npx tsx bench/tcp-soak.ts ${argv.join(' ')}\` (${TRANSFERS} transfers, ${INSTANCES} instances, seed ${SEED}, up to ${MAX_MB} MB, stall ${STALL_MS / 1000} s, deadline ${DEADLINE_MS / 1000} s, slow readers ${SLOW_READERS * 100}%, iptables loss ${LOSS === undefined ? 'per round' : LOSS})`,
   '',
   '| transfers | ok | failed | stalls > ' + STALL_MS / 1000 + ' s | lingering flows | median s | p99 s | worst s | wall s |',
   '|---|---|---|---|---|---|---|---|---|',

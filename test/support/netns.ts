@@ -7,13 +7,10 @@
  * it did not start. Skips (with a reason) for missing privileges only outside CI: in CI
  * (CI=true) a missing prerequisite is a failure.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-
-const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const IN_CI = process.env.CI === 'true';
@@ -185,34 +182,52 @@ export async function createNamespace(tracker: ProcessTracker, owner?: RunAs): P
 }
 
 /** The last `max` characters of a command's output, for an error message. */
-function outputTail(text: string | undefined, max = 4000): string {
-  if (!text) return '(empty)';
+function outputTail(text: string, max = 4000): string {
+  if (text === '') return '(empty)';
   return text.length > max ? `…${text.slice(-max)}` : text.trimEnd();
 }
 
 /**
  * Runs a command in the network namespace of pid (root joins it directly; others via its userns).
- * On failure the error says why (exit status, or the timeout and the signal that ended it) and
- * carries the command's stderr and stdout: a timeout used to say only "Command failed".
+ * On failure the error says why (exit status, or the timeout and how the command ended) and carries
+ * its stderr and stdout. The timeout is ours, not execFile's: execFile closes the pipes before it
+ * signals, so whatever the command says on its way out (the python3 clients say how far they got)
+ * was lost, and a timeout said only "Command failed". Here SIGTERM, 2 s to finish, then SIGKILL.
  */
-export async function nsExec(pid: number, command: string, args: readonly string[], timeoutMs = 15_000): Promise<string> {
+export function nsExec(pid: number, command: string, args: readonly string[], timeoutMs = 15_000): Promise<string> {
   const enter = IS_ROOT ? ['-t', String(pid), '-n'] : ['-t', String(pid), '-U', '-n', '--preserve-credentials'];
-  try {
-    const { stdout } = await execFileAsync('nsenter', [...enter, command, ...args], { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (error) {
-    const e = error as { stderr?: string; stdout?: string; message: string; killed?: boolean; signal?: string | null; code?: number | string };
-    const why = e.killed
-      ? `timed out after ${timeoutMs} ms (ended by ${e.signal ?? 'a signal'})`
-      : typeof e.code === 'number'
-        ? `exit status ${e.code}`
-        : e.signal
-          ? `killed by ${e.signal}`
-          : e.message;
-    // Arguments shortened: a python3 -c script would fill the message.
-    const shown = [command, ...args].map((a) => (a.length > 80 ? `${a.slice(0, 40).replace(/\s+/g, ' ')}…` : a)).join(' ');
-    throw new Error(`${shown} failed in namespace ${pid}: ${why}\n--- stderr ---\n${outputTail(e.stderr)}\n--- stdout ---\n${outputTail(e.stdout)}`);
-  }
+  // Arguments shortened in messages: a python3 -c script would fill them.
+  const shown = [command, ...args].map((a) => (a.length > 80 ? `${a.slice(0, 40).replace(/\s+/g, ' ')}…` : a)).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [...enter, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      reject(new Error(`${shown} failed in namespace ${pid}: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      if (code === 0 && !timedOut) {
+        resolve(stdout);
+        return;
+      }
+      const ended = signal !== null ? `killed by ${signal}` : `exit status ${code}`;
+      const why = timedOut ? `timed out after ${timeoutMs} ms (then ${ended})` : ended;
+      reject(new Error(`${shown} failed in namespace ${pid}: ${why}\n--- stderr ---\n${outputTail(stderr)}\n--- stdout ---\n${outputTail(stdout)}`));
+    });
+  });
 }
 
 export const TEST_USER = 'tslirp-test';

@@ -18,8 +18,9 @@ import type { TestNamespace } from './netns.js';
 export const MB = 1024 * 1024;
 
 /**
- * Guest side, one JSON line: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT [PAUSE_MS]`
- * reads to EOF (pausing up to PAUSE_MS after each MiB when given: a slow reader closes the window),
+ * Guest side, one JSON line: `put HOST PORT SIZE` sends SIZE random bytes, `get HOST PORT [PAUSE_MS [EVERY]]`
+ * reads to EOF (pausing up to PAUSE_MS after each EVERY bytes, default 1 MiB, when given: a slow
+ * reader closes the window),
  * `many HOST PORT COUNT SIZE HOLD` opens COUNT connections at once to an echo server, holds
  * them HOLD seconds, then exchanges SIZE random bytes on each and closes. Ended by a signal (the
  * caller's timeout), put and get say on stderr how far they got.
@@ -64,7 +65,8 @@ elif mode == 'get':
     connected = time.monotonic() - t0
     n = 0
     pause = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0
-    next_pause = 1 << 20
+    every = int(sys.argv[5]) if len(sys.argv) > 5 else 1 << 20
+    next_pause = every
     buf = bytearray(1 << 20)
     while True:
         k = s.recv_into(buf)
@@ -73,7 +75,7 @@ elif mode == 'get':
         n += k
         progress['bytes'] = n
         if pause > 0 and n >= next_pause:
-            next_pause += 1 << 20
+            next_pause += every
             time.sleep(random.uniform(0, pause))
     s.close()
     print(json.dumps({'sha256': h.hexdigest(), 'length': n, 'seconds': time.monotonic() - t0, 'connect_seconds': connected}))
@@ -115,8 +117,9 @@ export interface BulkServers {
   /** Where the guest reaches these servers: 10.0.2.2 (servers on 127.0.0.1) or fd00::2 (on ::1). */
   readonly guestTarget: string;
   readonly sinkPort: number;
-  /** When > 0, the sink stops reading for up to this many ms after each MiB (a slow host reader). */
+  /** When > 0, the sink stops reading for up to this many ms after each sinkPauseEvery bytes (a slow host reader). */
   sinkPauseMs: number;
+  sinkPauseEvery: number;
   readonly sourcePort: number;
   /** Bytes the source writes to its next connection. */
   sourceSize: number;
@@ -168,12 +171,12 @@ export async function startBulkServers(options: { family?: 4 | 6 } = {}): Promis
     track(socket);
     const hash = createHash('sha256');
     let read = 0;
-    let nextPause = MB;
+    let nextPause = servers.sinkPauseEvery;
     socket.on('data', (chunk: Buffer) => {
       hash.update(chunk);
       read += chunk.length;
       if (servers.sinkPauseMs > 0 && read >= nextPause) {
-        nextPause = read + MB;
+        nextPause = read + servers.sinkPauseEvery;
         socket.pause();
         setTimeout(() => socket.resume(), Math.random() * servers.sinkPauseMs);
       }
@@ -185,6 +188,7 @@ export async function startBulkServers(options: { family?: 4 | 6 } = {}): Promis
     guestTarget: options.family === 6 ? 'fd00::2' : '10.0.2.2',
     sinkPort: await listen(sink, host),
     sinkPauseMs: 0,
+    sinkPauseEvery: MB,
     sourcePort: 0,
     sourceSize: 0,
     sent,
@@ -281,7 +285,8 @@ export async function guestGetMany(
 /**
  * Like guestGetMany, but each guest's outcome is reported on its own (a failed or stalled one does
  * not hide the others), for the soak harness (bench/tcp-soak.ts). Each guest pauses up to
- * readPauseMs after each MiB when > 0. `sent` holds the hashes of what the source finished writing.
+ * readPauseMs after each readPauseEvery bytes when > 0. `sent` holds the hashes of what the source
+ * finished writing.
  */
 export async function guestGetSettled(
   ns: TestNamespace,
@@ -290,10 +295,11 @@ export async function guestGetSettled(
   size: number,
   timeoutMs: number,
   readPauseMs = 0,
+  readPauseEvery = MB,
 ): Promise<{ got: PromiseSettledResult<Omit<GetResult, 'sent'>>[]; sent: string[] }> {
   servers.sourceSize = size;
   const before = servers.sent.length;
-  const pause = readPauseMs > 0 ? [String(readPauseMs)] : [];
+  const pause = readPauseMs > 0 ? [String(readPauseMs), String(readPauseEvery)] : [];
   const got = await Promise.allSettled(
     Array.from({ length: count }, async () => {
       const out = await ns.exec('python3', ['-c', GUEST_CLIENT, 'get', servers.guestTarget, String(servers.sourcePort), ...pause], timeoutMs);
