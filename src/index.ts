@@ -29,7 +29,8 @@ export {
   type TxInfo,
 } from './link/link.js';
 export { DropReason, dropReasonName } from './wire/drop-reason.js';
-export { formatIpv4, formatMac, parseIpv4, parseMac } from './wire/bytes.js';
+export { formatMac, parseMac } from './wire/bytes.js';
+export { formatIpv4, parseIpv4 } from './wire/ip-address.js';
 
 // Capture: tee any Link into a pcap file (what `--pcap` uses).
 export { PcapLink, PCAP_SNAPLEN, type PcapLinkOptions, type PcapStats } from './link/pcap-link.js';

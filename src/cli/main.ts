@@ -107,13 +107,13 @@ function startupLines(options: CliOptions, host: HostEnvironment, engine: Engine
   const lines = [
     `starting slirp, MTU=${config.mtu}${offloads}`,
     `* MTU:             ${config.mtu}`,
-    `* Network:         ${formatIpv4(config.network)}`,
-    `* Netmask:         ${formatIpv4(config.netmask)}`,
-    `* Gateway:         ${formatIpv4(config.gateway)}`,
-    `* DNS:             ${formatIpv4(config.dns)}`,
-    `* DHCP begin:      ${formatIpv4(config.dhcpStart)}`,
-    `* DHCP end:        ${formatIpv4(config.dhcpStart + 15)}`,
-    `* Recommended IP:  ${formatIpv4(config.guest)}`,
+    `* Network:         ${formatIpv4(config.ipv4.network)}`,
+    `* Netmask:         ${formatIpv4(config.ipv4.netmask)}`,
+    `* Gateway:         ${formatIpv4(config.ipv4.gateway)}`,
+    `* DNS:             ${formatIpv4(config.ipv4.dns)}`,
+    `* DHCP begin:      ${formatIpv4(config.ipv4.dhcpStart)}`,
+    `* DHCP end:        ${formatIpv4(config.ipv4.dhcpStart + 15)}`,
+    `* Recommended IP:  ${formatIpv4(config.ipv4.guest)}`,
   ];
   if (options.apiSocket !== undefined) lines.push(`* API Socket:      ${options.apiSocket}`);
   if (host.outboundAddr !== undefined) lines.push(`* Outbound IPv4:    ${host.outboundAddr}`);
@@ -122,7 +122,7 @@ function startupLines(options: CliOptions, host: HostEnvironment, engine: Engine
   lines.push(`* Engines:         ${engine.parts.join(', ')}`);
   if (!options.disableHostLoopback) {
     lines.push(
-      `WARNING: 127.0.0.1:* on the host is accessible as ${formatIpv4(config.gateway)} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)`,
+      `WARNING: 127.0.0.1:* on the host is accessible as ${formatIpv4(config.ipv4.gateway)} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)`,
     );
   }
   return lines;
@@ -154,7 +154,7 @@ async function run(
     import('pino'),
     import('../api/api-server.js'),
     import('./sandbox.js'),
-    import('../wire/bytes.js'),
+    import('../wire/ip-address.js'),
   ]);
   const level = options.logLevel ?? (process.env.TSLIRP_LOG_LEVEL || 'info');
   const logger = pino({ name: 'tslirp', level }, pino.destination({ fd: 2, sync: true }));
@@ -246,7 +246,7 @@ async function run(
       const api = await ApiServer.listen({
         path: options.apiSocket,
         hostfwd: engine.hostfwd,
-        defaultGuestAddress: formatIpv4(engine.stack.config.guest),
+        defaultGuestAddress: formatIpv4(engine.stack.config.ipv4.guest),
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
         onRequest: (request, response) => logger.info({ request: request.trim(), response }, 'api request'),
         stats: engine.stats,

@@ -14,13 +14,9 @@
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
+import { DEFAULT_CIDR, DEFAULT_MTU, MAX_MTU, parseIpv4Cidr, parseMtu as parseMtuText } from '../wire/ip-address.js';
 
 export const SLIRP4NETNS_COMPAT_VERSION = '1.2.0';
-export const DEFAULT_MTU = 1500;
-export const MAX_MTU = 65521;
-/** The smallest IPv4 MTU (RFC 791); slirp4netns takes any positive number, our engine needs headers to fit. */
-export const MIN_MTU = 68;
-export const DEFAULT_CIDR = '10.0.2.0/24';
 export const DEFAULT_TAP_NAME = 'tap0';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -189,32 +185,22 @@ function parseFd(text: string, name: string): number {
 }
 
 function parseMtu(text: string): number {
-  const mtu = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
-  if (!(mtu >= MIN_MTU && mtu <= MAX_MTU)) throw new CliError(`MTU must be an integer from ${MIN_MTU} to ${MAX_MTU}, got "${text}"`);
-  return mtu;
+  return asCliError(() => parseMtuText(text));
 }
 
-function parseDottedQuad(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return undefined;
-  return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
-}
-
-/** slirp4netns's rules: a network address (host bits zero) with a prefix of 1-25 (room for .100). */
+/** slirp4netns's rules (src/wire/ip-address.ts): a network address (host bits zero) with a prefix of 1-25. */
 export function checkCidr(cidr: string): string {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
-  if (!m) throw new CliError(`invalid CIDR: ${cidr}`);
-  const network = parseDottedQuad(m[1]);
-  if (network === undefined) throw new CliError(`invalid network address: ${m[1]}`);
-  const prefix = Number(m[2]);
-  if (prefix < 1 || prefix > 25) throw new CliError(`prefix length needs to be 1-25, got ${prefix} in ${cidr}`);
-  const mask = (0xffffffff << (32 - prefix)) >>> 0;
-  if (((network & mask) >>> 0) !== network) {
-    throw new CliError(`CIDR needs to be a network address like 10.0.2.0/24, not like 10.0.2.100/24: ${cidr}`);
-  }
+  asCliError(() => parseIpv4Cidr(cidr));
   return cidr;
+}
+
+/** The address module reports bad operator input as a plain Error: the same message, as a CliError. */
+function asCliError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
 }
 
 function checkMac(text: string): string {

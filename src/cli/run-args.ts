@@ -5,6 +5,7 @@
  * CMD's own options are never ours). Pure: no I/O, no engine; every error is one line (an Error).
  */
 import { isIP } from 'node:net';
+import { parseMtu } from '../wire/ip-address.js';
 import { parseDnsUpstream, type HostEndpointOption } from './options.js';
 
 export interface PublishSpec {
@@ -52,8 +53,6 @@ Exits with CMD's exit status (128+N when killed by signal N).
 `;
 
 export const DEFAULT_RUN_MTU = 1500;
-const MAX_MTU = 65521;
-const MIN_MTU = 68;
 
 function port(text: string, what: string, spec: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
@@ -147,9 +146,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
         publish.push(parsePublish(take(shown, inline)));
         break;
       case 'mtu': {
-        const text = take(shown, inline);
-        mtu = Number(text);
-        if (!/^\d+$/.test(text) || mtu < MIN_MTU || mtu > MAX_MTU) throw new Error(`invalid MTU "${text}" (${MIN_MTU}-${MAX_MTU})`);
+        mtu = parseMtu(take(shown, inline));
         break;
       }
       case 'pcap':

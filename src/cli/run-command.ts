@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import type { ApiServer } from '../api/api-server.js';
 import type { Link } from '../link/link.js';
-import { formatIpv4 } from '../wire/bytes.js';
+import { formatIpv4 } from '../wire/ip-address.js';
 import { formatPublish, parseRunArgs, RUN_USAGE, type RunArgs } from './run-args.js';
 import type { Engine } from '../engine/engine.js';
 import { LAUNCH_FAILED_STATUS, launchNamespace, type LaunchedNamespace } from './run-namespace.js';
@@ -183,7 +183,7 @@ async function run(args: RunArgs): Promise<number> {
     const config = engine.stack.config;
     for (const p of args.publish) {
       try {
-        await engine.hostfwd.add({ proto: p.proto, hostAddr: p.hostAddr, hostPort: p.hostPort, guestAddr: formatIpv4(config.guest), guestPort: p.guestPort });
+        await engine.hostfwd.add({ proto: p.proto, hostAddr: p.hostAddr, hostPort: p.hostPort, guestAddr: formatIpv4(config.ipv4.guest), guestPort: p.guestPort });
       } catch (error) {
         throw new Error(`cannot publish ${formatPublish(p)}: ${message(error)}`);
       }
@@ -194,7 +194,7 @@ async function run(args: RunArgs): Promise<number> {
         path: args.apiSocket,
         hostfwd: engine.hostfwd,
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),
-        defaultGuestAddress: formatIpv4(config.guest),
+        defaultGuestAddress: formatIpv4(config.ipv4.guest),
         stats: engine.stats,
         debug: engine.debug,
       });
@@ -202,7 +202,7 @@ async function run(args: RunArgs): Promise<number> {
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
 
     if (!args.quiet) {
-      process.stderr.write(networkUpLine(args, tap.name, `${formatIpv4(config.guest)}/${config.prefixLength}`, formatIpv4(config.gateway), formatIpv4(config.dns)));
+      process.stderr.write(networkUpLine(args, tap.name, `${formatIpv4(config.ipv4.guest)}/${config.ipv4.prefixLength}`, formatIpv4(config.ipv4.gateway), formatIpv4(config.ipv4.dns)));
     }
     const child = session.namespace.child;
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

@@ -17,6 +17,8 @@ import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:
 import { isIP, createServer, type Server, type Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../stack/clock.js';
 import type { NetworkConfig } from '../stack/config.js';
+import { guestVisibleAddress } from '../stack/host-address-map.js';
+import { parseIpv4 } from '../wire/ip-address.js';
 import { silentLogger, type Logger } from '../stack/logger.js';
 import type { GuestConnector, UdpService } from './guest-connector.js';
 import type { HostfwdControl, HostfwdEntry, HostfwdRequest } from './hostfwd-control.js';
@@ -35,26 +37,14 @@ export interface HostfwdTableOptions {
   readonly udpMappingsPerForward?: number;
 }
 
-function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const p = m.slice(1).map(Number);
-  if (p.some((x) => x > 255)) return undefined;
-  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
-}
-
 /**
- * The guest-visible source for a host client address: the address itself, or the gateway for
- * loopback (127/8, ::1), unspecified, IPv6, and addresses that would collide with the virtual network.
+ * The guest-visible source for a host client address: guestVisibleAddress's rule (the client's own
+ * address, the gateway for loopback, unspecified and virtual-network clients), and the gateway for
+ * IPv6 clients while the guest side is IPv4 only.
  */
 export function guestVisibleSource(config: NetworkConfig, clientAddress: string | undefined): number {
-  if (clientAddress === undefined) return config.gateway;
-  const text = clientAddress.toLowerCase().startsWith('::ffff:') && clientAddress.includes('.') ? clientAddress.slice(7) : clientAddress;
-  const address = parseIpv4(text);
-  if (address === undefined) return config.gateway;
-  if (address >>> 24 === 127 || address === 0) return config.gateway;
-  if (((address & config.netmask) >>> 0) === config.network) return config.gateway;
-  return address;
+  if (clientAddress === undefined) return config.ipv4.gateway;
+  return guestVisibleAddress(config, clientAddress) ?? config.ipv4.gateway;
 }
 
 interface UdpMapping {

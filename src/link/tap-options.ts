@@ -5,7 +5,8 @@
  * Pure (no I/O, no addon), so the defaults and the error messages are unit-testable. Throws one-line
  * Errors on bad input: this runs on command-line input, never on guest input.
  */
-import { parseIpv4, parseMac } from '../wire/bytes.js';
+import { parseMac } from '../wire/bytes.js';
+import { checkMtu, DEFAULT_CIDR, DEFAULT_MTU, inIpv4Prefix, parseIpv4, parseIpv4Cidr, slirpIpv4Addresses } from '../wire/ip-address.js';
 import { UsernsMode, type NativeAttachRequest, type NativeConfigure } from '../native/native-addon.js';
 
 /** Where the guest lives: a process (its /proc/PID/ns/net) or a netns file (`--netns-type=path`). */
@@ -40,19 +41,9 @@ export interface OpenTapOptions {
 }
 
 export const DEFAULT_TAP_NAME = 'tap0';
-export const DEFAULT_TAP_CIDR = '10.0.2.0/24';
-export const DEFAULT_TAP_MTU = 1500;
-export const MIN_TAP_MTU = 68;
-/** slirp4netns refuses larger MTUs; the kernel's tun limit is 65535. */
-export const MAX_TAP_MTU = 65521;
+export const DEFAULT_TAP_CIDR = DEFAULT_CIDR;
+export const DEFAULT_TAP_MTU = DEFAULT_MTU;
 const IFNAMSIZ = 16;
-
-export function checkMtu(mtu: number): number {
-  if (!Number.isInteger(mtu) || mtu < MIN_TAP_MTU || mtu > MAX_TAP_MTU) {
-    throw new Error(`invalid MTU ${mtu}: must be an integer from ${MIN_TAP_MTU} to ${MAX_TAP_MTU}`);
-  }
-  return mtu;
-}
 
 function checkTapName(name: string): string {
   // The kernel takes at most IFNAMSIZ-1 bytes; '/' and whitespace are refused by dev_valid_name.
@@ -80,23 +71,17 @@ function macBytes(text: string): Uint8Array {
 /** Network, mask, guest and gateway addresses for `--configure`, slirp4netns-style from a CIDR. */
 export function resolveConfigure(options: TapConfigureOptions, linkMtu: number): NativeConfigure {
   const cidr = options.cidr ?? DEFAULT_TAP_CIDR;
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(cidr);
-  const base = m ? parseIpv4(m[1]) : undefined;
-  const prefix = m ? Number(m[2]) : NaN;
-  // slirp4netns needs room for .100, so a network smaller than /25 is refused.
-  if (base === undefined || !(prefix >= 1 && prefix <= 25)) {
-    throw new Error(`invalid CIDR "${cidr}" (expected e.g. 10.0.2.0/24, prefix 1-25)`);
-  }
-  const netmask = (0xffffffff << (32 - prefix)) >>> 0;
-  const network = (base & netmask) >>> 0;
+  const prefix = parseIpv4Cidr(cidr);
+  const netmask = prefix.netmask;
+  const plan = slirpIpv4Addresses(prefix);
   const configure: NativeConfigure = {
     mtu: checkMtu(options.mtu ?? linkMtu),
-    address: options.guestAddress !== undefined ? parseAddress(options.guestAddress, 'guest address') : (network + 100) >>> 0,
+    address: options.guestAddress !== undefined ? parseAddress(options.guestAddress, 'guest address') : plan.guest,
     netmask,
-    gateway: options.gateway !== undefined ? parseAddress(options.gateway, 'gateway') : (network + 2) >>> 0,
+    gateway: options.gateway !== undefined ? parseAddress(options.gateway, 'gateway') : plan.gateway,
   };
   for (const [what, address] of [['guest address', configure.address], ['gateway', configure.gateway]] as const) {
-    if (((address & netmask) >>> 0) !== network) throw new Error(`${what} is outside ${cidr}`);
+    if (!inIpv4Prefix(prefix, address)) throw new Error(`${what} is outside ${cidr}`);
   }
   if (options.macAddress !== undefined) configure.mac = macBytes(options.macAddress);
   return configure;

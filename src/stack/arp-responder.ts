@@ -35,13 +35,13 @@ export class ArpResponder {
     if (reason !== DropReason.None) return reason;
     const senderIp = arp.senderIp;
     // Learn from any ARP the guest sends about itself (requests, replies, gratuitous); 0.0.0.0 is a probe.
-    if (senderIp !== 0 && isInNetwork(this.config, senderIp) && senderIp !== this.config.gateway && senderIp !== this.config.dns) {
+    if (senderIp !== 0 && isInNetwork(this.config, senderIp) && senderIp !== this.config.ipv4.gateway && senderIp !== this.config.ipv4.dns) {
       this.neighbors.learn(senderIp, arp.senderMac);
       this.lastSender = senderIp;
     }
     if (arp.operation !== ArpOperation.Request) return DropReason.None;
     const target = arp.targetIp;
-    if (target !== this.config.gateway && target !== this.config.dns) {
+    if (target !== this.config.ipv4.gateway && target !== this.config.ipv4.dns) {
       // Not ours: the guest probing for a duplicate of its own address, or for a neighbour that does not exist.
       return senderIp === 0 || target === senderIp ? DropReason.None : DropReason.NotForUs;
     }
@@ -51,7 +51,7 @@ export class ArpResponder {
 
   /** Broadcasts "who has address? tell gateway". */
   request(address: number): void {
-    this.send(ArpOperation.Request, this.config.gateway, BROADCAST_MAC, 0, address);
+    this.send(ArpOperation.Request, this.config.ipv4.gateway, BROADCAST_MAC, 0, address);
   }
 
   private send(operation: number, senderIp: number, ethernetDestination: number, targetMac: number, targetIp: number): void {

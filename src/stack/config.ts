@@ -1,20 +1,27 @@
 /**
- * The virtual network's addresses and limits. Defaults are slirp4netns 1.2's (see DESIGN.md §2):
- * 10.0.2.0/24, gateway .2, DNS .3, guest .100, DHCP from .15, gateway MAC 52:55:0a:00:02:02.
+ * The virtual network's addresses and limits, per address family. Defaults are slirp4netns 1.2's (see
+ * DESIGN.md §2): 10.0.2.0/24, gateway .2, DNS .3, guest .100, DHCP from .15, gateway MAC
+ * 52:55:0a:00:02:02. The rules for CIDRs and MTUs are src/wire/ip-address.ts's, shared with the CLI.
  */
-import { formatIpv4, parseIpv4, parseMac } from '../wire/bytes.js';
+import { parseMac } from '../wire/bytes.js';
+import { checkMtu, DEFAULT_CIDR, DEFAULT_MTU, formatIpv4, inIpv4Prefix, parseIpv4Cidr, slirpIpv4Addresses, type Ipv4Prefix, type SlirpIpv4Addresses } from '../wire/ip-address.js';
+
+export { DEFAULT_CIDR, DEFAULT_MTU, MAX_MTU } from '../wire/ip-address.js';
+
+/** The IPv4 side: the network and slirp4netns's addresses in it (uint32, host order). */
+export interface Ipv4NetworkConfig extends Ipv4Prefix, SlirpIpv4Addresses {}
+
+/**
+ * The IPv6 side. Empty until IPv6 is implemented (issue 15 adds the prefix, gateway and DNS
+ * addresses here); NetworkConfig.ipv6 is undefined while IPv6 is off.
+ */
+export interface Ipv6NetworkConfig {}
 
 export interface NetworkConfig {
-  /** Network address (host bits zero) as uint32. */
-  readonly network: number;
-  readonly prefixLength: number;
-  readonly netmask: number;
-  readonly gateway: number;
-  readonly dns: number;
-  /** The address `--configure` gives the guest; default destination of published ports. */
-  readonly guest: number;
-  readonly dhcpStart: number;
-  /** Our MAC address, used for the gateway and DNS addresses alike. */
+  readonly ipv4: Ipv4NetworkConfig;
+  /** undefined: no IPv6 on the guest network (always, for now). */
+  readonly ipv6: Ipv6NetworkConfig | undefined;
+  /** Our MAC address, used for the gateway and DNS addresses of both families. */
   readonly gatewayMac: number;
   /** The guest's IP MTU. */
   readonly mtu: number;
@@ -43,11 +50,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   reassemblyBytes: 4 * 1024 * 1024,
 });
 
-export const DEFAULT_CIDR = '10.0.2.0/24';
-export const DEFAULT_MTU = 1500;
-export const MAX_MTU = 65521;
-
 export interface NetworkConfigInput {
+  /** The IPv4 network, slirp4netns's --cidr rules (src/wire/ip-address.ts). */
   cidr?: string;
   mtu?: number;
   gatewayMac?: string;
@@ -56,39 +60,16 @@ export interface NetworkConfigInput {
   limits?: Partial<Limits>;
 }
 
-/** Parses "a.b.c.d/n"; throws a one-line Error for bad input (this runs on CLI/library input, not guest input). */
-export function parseCidr(cidr: string): { network: number; prefixLength: number } {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(cidr);
-  const address = m ? parseIpv4(m[1]) : undefined;
-  const prefixLength = m ? Number(m[2]) : NaN;
-  if (address === undefined || !(prefixLength >= 1 && prefixLength <= 30)) {
-    throw new Error(`invalid CIDR "${cidr}" (expected e.g. 10.0.2.0/24, prefix 1-30)`);
-  }
-  const netmask = prefixMask(prefixLength);
-  return { network: (address & netmask) >>> 0, prefixLength };
-}
-
-export function prefixMask(prefixLength: number): number {
-  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
-}
-
+/** Throws a one-line Error for bad input (this runs on CLI/library input, not guest input). */
 export function resolveNetworkConfig(input: NetworkConfigInput = {}): NetworkConfig {
-  const { network, prefixLength } = parseCidr(input.cidr ?? DEFAULT_CIDR);
-  const hostCount = 2 ** (32 - prefixLength);
-  // slirp4netns needs room for .100; a smaller network is refused as it is there.
-  if (hostCount < 128) throw new Error(`CIDR ${input.cidr} is too small: slirp4netns needs a /25 or larger`);
-  const mtu = input.mtu ?? DEFAULT_MTU;
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > MAX_MTU) throw new Error(`invalid MTU ${mtu} (68-${MAX_MTU})`);
+  const prefix = parseIpv4Cidr(input.cidr ?? DEFAULT_CIDR);
+  const ipv4: Ipv4NetworkConfig = Object.freeze({ ...prefix, ...slirpIpv4Addresses(prefix) });
+  const mtu = checkMtu(input.mtu ?? DEFAULT_MTU);
   const gatewayMac = parseMac(input.gatewayMac ?? '52:55:0a:00:02:02');
   if (gatewayMac === undefined) throw new Error(`invalid MAC address "${input.gatewayMac}"`);
   return Object.freeze({
-    network,
-    prefixLength,
-    netmask: prefixMask(prefixLength),
-    gateway: (network + 2) >>> 0,
-    dns: (network + 3) >>> 0,
-    guest: (network + 100) >>> 0,
-    dhcpStart: (network + 15) >>> 0,
+    ipv4,
+    ipv6: undefined,
     gatewayMac,
     mtu,
     disableHostLoopback: input.disableHostLoopback ?? false,
@@ -97,10 +78,12 @@ export function resolveNetworkConfig(input: NetworkConfigInput = {}): NetworkCon
   });
 }
 
+/** True for an address of the guest's IPv4 network. */
 export function isInNetwork(config: NetworkConfig, address: number): boolean {
-  return ((address & config.netmask) >>> 0) === config.network;
+  return inIpv4Prefix(config.ipv4, address);
 }
 
 export function describeNetwork(config: NetworkConfig): string {
-  return `${formatIpv4(config.network)}/${config.prefixLength} gateway ${formatIpv4(config.gateway)} dns ${formatIpv4(config.dns)}`;
+  const v4 = config.ipv4;
+  return `${formatIpv4(v4.network)}/${v4.prefixLength} gateway ${formatIpv4(v4.gateway)} dns ${formatIpv4(v4.dns)}`;
 }

@@ -9,12 +9,13 @@
  *   255.255.255.255, 127.0.0.0/8, 0.0.0.0) is blocked, by any route;
  * - with --disable-dns, 10.0.2.3 leads nowhere and gets no answer (libslirp would send it to
  *   whatever 10.0.2.3 is on the host's network: never);
- * - a host peer on loopback or 0.0.0.0 appears to the guest as the gateway.
+ * - a host peer on loopback or 0.0.0.0, or with an address inside the guest network, appears to the
+ *   guest as the gateway (guestVisibleAddress, also the rule for published ports' clients).
  *
  * One place for these rules so TCP, UDP and ICMP cannot disagree: toHost() says where a flow goes,
  * refusal() why it goes nowhere, and each engine answers that reason in its protocol.
  */
-import { formatIpv4, parseIpv4 } from '../wire/bytes.js';
+import { formatIpv4, inIpv4Prefix, parseIpv4OrMapped } from '../wire/ip-address.js';
 import type { NetworkConfig } from './config.js';
 
 export interface HostEndpoint {
@@ -56,18 +57,18 @@ export class HostAddressMap {
    */
   toHost(destination: number, port: number): HostEndpoint | undefined {
     const config = this.config;
-    if (destination === config.dns) {
+    if (destination === config.ipv4.dns) {
       if (port !== 53 || config.disableDns) return undefined;
       return this.dnsUpstream();
     }
-    if (destination === config.gateway || destination === 0xffffffff) {
+    if (destination === config.ipv4.gateway || destination === 0xffffffff) {
       return config.disableHostLoopback ? undefined : { address: '127.0.0.1', port };
     }
     if (isLoopbackOrUnspecified(destination)) {
       return config.disableHostLoopback ? undefined : { address: formatIpv4(destination), port };
     }
     // Other addresses inside the virtual network have no host behind them.
-    if (((destination & config.netmask) >>> 0) === config.network) return undefined;
+    if (inIpv4Prefix(config.ipv4, destination)) return undefined;
     // Multicast and class E are not forwarded.
     if (destination >>> 28 >= 0xe) return undefined;
     return { address: formatIpv4(destination), port };
@@ -76,17 +77,27 @@ export class HostAddressMap {
   /** Why toHost(destination, port) gave undefined (only meaningful then). */
   refusal(destination: number): Refusal {
     const config = this.config;
-    if (destination === config.dns) return config.disableDns ? Refusal.DnsDisabled : Refusal.NoService;
-    if (destination === config.gateway || destination === 0xffffffff || isLoopbackOrUnspecified(destination)) return Refusal.LoopbackBlocked;
+    if (destination === config.ipv4.dns) return config.disableDns ? Refusal.DnsDisabled : Refusal.NoService;
+    if (destination === config.ipv4.gateway || destination === 0xffffffff || isLoopbackOrUnspecified(destination)) return Refusal.LoopbackBlocked;
     return Refusal.NoHost;
   }
 
-  /** The guest-visible source for a host peer address (IPv4 text, or IPv4-mapped IPv6). */
+  /** The guest-visible source for a host peer address (see guestVisibleAddress). */
   toGuest(hostAddress: string): number | undefined {
-    const text = hostAddress.startsWith('::ffff:') ? hostAddress.slice(7) : hostAddress;
-    const address = parseIpv4(text);
-    if (address === undefined) return undefined;
-    if (isLoopbackOrUnspecified(address)) return this.config.gateway;
-    return address;
+    return guestVisibleAddress(this.config, hostAddress);
   }
+}
+
+/**
+ * The one rule for how a host peer (numeric text as Node reports it) appears to the guest, used by
+ * the engines for replies and by published ports for clients: its own IPv4 address (IPv4-mapped IPv6
+ * included); the gateway for loopback and unspecified peers (the host itself) and for addresses inside
+ * the guest network (the guest would look for those on its own link, where nothing answers for
+ * them); undefined for an IPv6 peer (the guest network has no IPv6 yet).
+ */
+export function guestVisibleAddress(config: NetworkConfig, hostAddress: string): number | undefined {
+  const address = parseIpv4OrMapped(hostAddress);
+  if (address === undefined) return undefined;
+  if (isLoopbackOrUnspecified(address) || inIpv4Prefix(config.ipv4, address)) return config.ipv4.gateway;
+  return address;
 }

@@ -85,7 +85,7 @@ export class IcmpForwarder implements Ipv4Receiver {
     const destination = ip.destination;
     if (source === 0) return DropReason.BadAddress;
     const config = this.stack.config;
-    const broadcast = (config.network | ~config.netmask) >>> 0;
+    const broadcast = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
     // No echo to broadcast or multicast through us (no amplification), nor to blocked or virtual hosts.
     if (destination === 0xffffffff || destination === broadcast || destination >>> 28 >= 0xe) return DropReason.Blocked;
     const endpoint = this.options.addressMap.toHost(destination, 0);

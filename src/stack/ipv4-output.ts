@@ -71,7 +71,7 @@ export class Ipv4Output {
   }
 
   private resolve(destination: number): number | undefined {
-    const broadcast = (this.config.network | ~this.config.netmask) >>> 0;
+    const broadcast = (this.config.ipv4.network | ~this.config.ipv4.netmask) >>> 0;
     if (destination === 0xffffffff || destination === broadcast) return BROADCAST_MAC;
     return this.neighbors.lookup(destination);
   }

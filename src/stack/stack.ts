@@ -11,7 +11,7 @@
  * in contain their own host-side events the same way (one flow, binding or session, not all).
  */
 import type { FrameBatch, FrameSink, Link } from '../link/link.js';
-import { formatIpv4 } from '../wire/bytes.js';
+import { formatIpv4 } from '../wire/ip-address.js';
 import { DropReason, dropReasonName } from '../wire/drop-reason.js';
 import { EthernetFrame, EtherType } from '../wire/ethernet.js';
 import { IpProtocol, Ipv4Packet } from '../wire/ipv4.js';
@@ -80,7 +80,7 @@ export class Stack implements FrameSink {
     options: StackOptions = {},
   ) {
     const config = options.config;
-    this.config = config && 'network' in config ? config : resolveNetworkConfig({ mtu: link.mtu, ...config });
+    this.config = config && 'ipv4' in config ? config : resolveNetworkConfig({ mtu: link.mtu, ...config });
     this.clock = options.clock ?? new SystemClock();
     this.random = options.random ?? new SystemRandom();
     this.logger = options.logger ?? silentLogger();
@@ -122,7 +122,7 @@ export class Stack implements FrameSink {
 
   /** Addresses the engine itself answers for. */
   isOwnAddress(address: number): boolean {
-    return address === this.config.gateway || address === this.config.dns;
+    return address === this.config.ipv4.gateway || address === this.config.ipv4.dns;
   }
 
   receiveBatch(batch: FrameBatch): void {
@@ -248,6 +248,6 @@ export class Stack implements FrameSink {
   }
 
   describe(): string {
-    return `gateway ${formatIpv4(this.config.gateway)}`;
+    return `gateway ${formatIpv4(this.config.ipv4.gateway)}`;
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Big-endian field access on plain Uint8Arrays, and address text forms.
+ * Big-endian field access on plain Uint8Arrays, and MAC addresses (IP address text forms are in
+ * ip-address.ts).
  *
  * Reads go through the Uint8Array directly (no DataView per frame: see STYLE.md's cost table).
  * Callers check bounds once, in the view's wrap(); these helpers do not.
@@ -53,21 +54,4 @@ export function formatMac(mac: number): string {
   const parts: string[] = [];
   for (let i = 5; i >= 0; i--) parts.push((Math.floor(mac / 2 ** (8 * i)) & 0xff).toString(16).padStart(2, '0'));
   return parts.join(':');
-}
-
-/** "10.0.2.2" → 0x0a000202; undefined when not a dotted quad. */
-export function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  let addr = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(m[i]);
-    if (octet > 255) return undefined;
-    addr = addr * 256 + octet;
-  }
-  return addr >>> 0;
-}
-
-export function formatIpv4(addr: number): string {
-  return `${addr >>> 24}.${(addr >>> 16) & 0xff}.${(addr >>> 8) & 0xff}.${addr & 0xff}`;
 }

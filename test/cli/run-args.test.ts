@@ -49,7 +49,7 @@ describe('tslirp run arguments', () => {
 
   test.each([
     [[], /no command given/],
-    [['--mtu', '40', 'x'], /invalid MTU "40"/],
+    [["--mtu", "40", "x"], /MTU must be an integer from 68 to 65521, got "40"/],
     [['--mtu'], /needs a value/],
     [['--bogus', 'x'], /unknown option --bogus/],
     [['-z', 'x'], /unknown option -z/],

@@ -234,7 +234,7 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
     expect(missing.status).toBe(127);
     const usage = await tslirpRun(['--mtu', '10', '--', 'true'], as);
     expect(usage.status).toBe(125);
-    expect(usage.output).toBe('tslirp: invalid MTU "10" (68-65521)\n');
+    expect(usage.output).toBe('tslirp: MTU must be an integer from 68 to 65521, got "10"\n');
   });
 
   it('a tslirp killed outright takes CMD with it (no process left without its network)', async (ctx) => {

@@ -11,8 +11,8 @@ import type { GuestConnector, GuestTcpOpen, UdpService } from '../../src/hostfwd
 import { guestVisibleSource, HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
 
 const config = resolveNetworkConfig();
-const GATEWAY = config.gateway;
-const GUEST = config.guest;
+const GATEWAY = config.ipv4.gateway;
+const GUEST = config.ipv4.guest;
 const ip = (text: string): number => text.split('.').reduce((a, b) => a * 256 + Number(b), 0);
 
 class FakeEngine implements GuestConnector {

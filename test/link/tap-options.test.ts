@@ -30,7 +30,7 @@ describe('resolveAttachRequest', () => {
     expect(() => resolveAttachRequest({ target: { pid: 0 } })).toThrow('invalid PID 0');
     expect(() => resolveAttachRequest({ target: { pid: 1 }, tapName: 'a/b' })).toThrow(/invalid interface name/);
     expect(() => resolveAttachRequest({ target: { pid: 1 }, tapName: 'x'.repeat(16) })).toThrow(/invalid interface name/);
-    expect(() => resolveAttachRequest({ target: { pid: 1 }, mtu: 67 })).toThrow('invalid MTU 67: must be an integer from 68 to 65521');
+    expect(() => resolveAttachRequest({ target: { pid: 1 }, mtu: 67 })).toThrow('MTU must be an integer from 68 to 65521, got "67"');
   });
 });
 
@@ -46,7 +46,7 @@ describe('resolveConfigure', () => {
   });
 
   it('rejects a small network, a multicast MAC and addresses outside the network', () => {
-    expect(() => resolveConfigure({ cidr: '10.0.2.0/26' }, 1500)).toThrow(/invalid CIDR/);
+    expect(() => resolveConfigure({ cidr: '10.0.2.0/26' }, 1500)).toThrow(/prefix length needs to be 1-25/);
     expect(() => resolveConfigure({ macAddress: '01:00:5e:00:00:01' }, 1500)).toThrow(/multicast/);
     expect(() => resolveConfigure({ gateway: '10.0.3.2' }, 1500)).toThrow('gateway is outside 10.0.2.0/24');
   });

@@ -9,7 +9,8 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { DHCP_LEASE_SECONDS, DHCP_OFFER_HOLD_MS, DhcpServer, installDhcp } from '../../src/stack/services/dhcp-server.js';
 import type { UdpGuestSender, UdpService } from '../../src/stack/udp/udp-service.js';
 import type { Stack } from '../../src/stack/stack.js';
-import { formatIpv4, parseIpv4, readUint16, readUint32 } from '../../src/wire/bytes.js';
+import { readUint16, readUint32 } from '../../src/wire/bytes.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/ip-address.js';
 import {
   BOOTP_FLAG_BROADCAST,
   BOOTP_MIN_LENGTH,

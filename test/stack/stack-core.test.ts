@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ARP_LENGTH, ArpOperation, ArpPacket, writeArp } from '../../src/wire/arp.js';
-import { BROADCAST_MAC, formatMac, parseIpv4 } from '../../src/wire/bytes.js';
+import { BROADCAST_MAC, formatMac } from '../../src/wire/bytes.js';
+import { parseIpv4 } from '../../src/wire/ip-address.js';
 import { DropReason } from '../../src/wire/drop-reason.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, EthernetFrame, writeEthernetHeader } from '../../src/wire/ethernet.js';
 import { Icmpv4Type, writeIcmpv4Echo } from '../../src/wire/icmpv4.js';

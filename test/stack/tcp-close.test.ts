@@ -4,7 +4,7 @@
  * timer and no table entry behind. Also openToGuest (published ports): SYN with retries and timeout.
  */
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../../src/wire/bytes.js';
+import { parseIpv4 } from '../../src/wire/ip-address.js';
 import { FakeHostStream, flagNames, GUEST_IP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpContext } from '../support/tcp-context.js';
 
 const seq = (base: number, n: number): number => (base + n) >>> 0;

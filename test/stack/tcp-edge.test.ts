@@ -2,7 +2,7 @@
  * Edge cases found by reading the engine against RFC 9293 / 6298: each test pins a fix.
  */
 import { describe, expect, it } from 'vitest';
-import { parseIpv4 } from '../../src/wire/bytes.js';
+import { parseIpv4 } from '../../src/wire/ip-address.js';
 import { FakeHostStream, flagNames, GUEST_IP, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, TcpContext } from '../support/tcp-context.js';
 
 const seq = (base: number, n: number): number => (base + n) >>> 0;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FRAME_CHECKSUM_PARTIAL } from '../../src/link/link.js';
-import { parseIpv4 } from '../../src/wire/bytes.js';
+import { parseIpv4 } from '../../src/wire/ip-address.js';
 import { GUEST_IP } from '../support/stack-context.js';
 import {
   flagNames,

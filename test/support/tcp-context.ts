@@ -19,7 +19,7 @@ import {
 import { installTcp, type TcpEngine } from '../../src/stack/tcp/tcp-engine.js';
 import type { HostEndpoint } from '../../src/stack/host-address-map.js';
 import type { Limits, NetworkConfigInput } from '../../src/stack/config.js';
-import { formatIpv4 } from '../../src/wire/bytes.js';
+import { formatIpv4 } from '../../src/wire/ip-address.js';
 import { ETHERNET_HEADER_LENGTH } from '../../src/wire/ethernet.js';
 import { IpProtocol } from '../../src/wire/ipv4.js';
 import {

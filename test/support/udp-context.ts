@@ -10,7 +10,7 @@ import { HostAddressMap, type HostEndpoint } from '../../src/stack/host-address-
 import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from '../../src/stack/udp/host-udp-port.js';
 import { installUdp, type UdpEngine } from '../../src/stack/udp/udp-engine.js';
 import type { UdpService } from '../../src/stack/udp/udp-service.js';
-import { formatIpv4, parseIpv4 } from '../../src/wire/bytes.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/ip-address.js';
 import { IpProtocol } from '../../src/wire/ipv4.js';
 import { decodeIpv4Frame, icmpChecksumValid, l4ChecksumValid, naiveChecksum } from './oracle.js';
 import { createStackContext, GUEST_IP, ipv4Frame, type StackContext } from './stack-context.js';

@@ -21,7 +21,8 @@
  * Never throws on guest input: malformed messages are dropped and counted through stack.countDrop.
  */
 import { DropReason } from '../../wire/drop-reason.js';
-import { formatIpv4, formatMac } from '../../wire/bytes.js';
+import { formatMac } from '../../wire/bytes.js';
+import { formatIpv4 } from '../../wire/ip-address.js';
 import {
   BOOTP_FLAG_BROADCAST,
   BOOTP_REQUEST,
@@ -91,9 +92,9 @@ export class DhcpServer implements UdpService {
   ) {
     const config = stack.config;
     this.leaseSeconds = options.leaseSeconds ?? DHCP_LEASE_SECONDS;
-    this.broadcastAddress = (config.network | ~config.netmask) >>> 0;
+    this.broadcastAddress = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
     for (let i = 0; i < DHCP_POOL_SIZE; i++) {
-      this.leases.push({ address: (config.dhcpStart + i) >>> 0, state: LeaseState.Free, key: '', expiresAt: 0 });
+      this.leases.push({ address: (config.ipv4.dhcpStart + i) >>> 0, state: LeaseState.Free, key: '', expiresAt: 0 });
     }
   }
 
@@ -108,7 +109,7 @@ export class DhcpServer implements UdpService {
   receiveUdp(_source: number, _sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): boolean {
     if (destinationPort !== DHCP_SERVER_PORT) return false;
     const config = this.stack.config;
-    if (destination !== BROADCAST && destination !== this.broadcastAddress && destination !== config.gateway) return false;
+    if (destination !== BROADCAST && destination !== this.broadcastAddress && destination !== config.ipv4.gateway) return false;
     const reason = this.handle(payload);
     if (reason !== DropReason.None) this.stack.countDrop(reason, payload, 0, payload.length);
     return true;
@@ -165,7 +166,7 @@ export class DhcpServer implements UdpService {
     const ciaddr = m.ciaddr;
     if (serverId !== 0) {
       const own = this.ownedBy(key, now);
-      if (serverId !== this.stack.config.gateway) {
+      if (serverId !== this.stack.config.ipv4.gateway) {
         // The client chose another server: our offer is free again.
         if (own !== undefined && this.stateOf(own, now) === LeaseState.Offered) own.state = LeaseState.Free;
         return DropReason.None;
@@ -191,7 +192,7 @@ export class DhcpServer implements UdpService {
   }
 
   private decline(m: DhcpMessage, key: string, now: number): DropReason {
-    if (m.serverIdentifier !== this.stack.config.gateway) return DropReason.None;
+    if (m.serverIdentifier !== this.stack.config.ipv4.gateway) return DropReason.None;
     const lease = this.poolLease(m.requestedIp);
     if (lease === undefined || lease.key !== key) return DropReason.None;
     lease.state = LeaseState.Declined;
@@ -246,18 +247,18 @@ export class DhcpServer implements UdpService {
     const buf = new Uint8Array(REPLY_CAPACITY);
     let at = writeDhcpReplyHeader(buf, 0, m.xid, m.flags & BOOTP_FLAG_BROADCAST, nak ? 0 : ciaddr, yiaddr, 0, 0, m.chaddr);
     at = writeDhcpByteOption(buf, at, DhcpOption.MessageType, type);
-    at = writeDhcpUint32Option(buf, at, DhcpOption.ServerIdentifier, config.gateway);
+    at = writeDhcpUint32Option(buf, at, DhcpOption.ServerIdentifier, config.ipv4.gateway);
     if (!nak) {
       if (yiaddr !== 0) at = writeDhcpUint32Option(buf, at, DhcpOption.LeaseTime, this.leaseSeconds);
-      at = writeDhcpUint32Option(buf, at, DhcpOption.SubnetMask, config.netmask);
-      at = writeDhcpUint32Option(buf, at, DhcpOption.Router, config.gateway);
-      if (!config.disableDns) at = writeDhcpUint32Option(buf, at, DhcpOption.DomainNameServer, config.dns);
+      at = writeDhcpUint32Option(buf, at, DhcpOption.SubnetMask, config.ipv4.netmask);
+      at = writeDhcpUint32Option(buf, at, DhcpOption.Router, config.ipv4.gateway);
+      if (!config.disableDns) at = writeDhcpUint32Option(buf, at, DhcpOption.DomainNameServer, config.ipv4.dns);
       at = writeDhcpUint16Option(buf, at, DhcpOption.InterfaceMtu, Math.min(config.mtu, 0xffff));
     }
     const length = writeDhcpEnd(buf, at, 0);
     const destination = !nak && ciaddr !== 0 ? ciaddr : BROADCAST;
     this.sent[type]++;
-    this.sender.sendToGuest(config.gateway, DHCP_SERVER_PORT, destination, DHCP_CLIENT_PORT, buf.subarray(0, length));
+    this.sender.sendToGuest(config.ipv4.gateway, DHCP_SERVER_PORT, destination, DHCP_CLIENT_PORT, buf.subarray(0, length));
   }
 
   /** "id:<hex>" from option 61 when present (non-empty), else "hw:<chaddr>"; undefined when 61 is empty. */
@@ -287,7 +288,7 @@ export class DhcpServer implements UdpService {
   }
 
   private poolLease(address: number): Lease | undefined {
-    const index = address - this.stack.config.dhcpStart;
+    const index = address - this.stack.config.ipv4.dhcpStart;
     return index >= 0 && index < DHCP_POOL_SIZE ? this.leases[index] : undefined;
   }
 

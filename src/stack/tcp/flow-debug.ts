@@ -6,7 +6,7 @@
  * Off the hot path by construction: only the `debug_flows` API request calls it, and it allocates
  * freely. Must never change the flow it describes.
  */
-import { formatIpv4 } from '../../wire/bytes.js';
+import { formatIpv4 } from '../../wire/ip-address.js';
 import { Flow, FlowState } from './flow.js';
 
 /** One flow, snake_case as the rest of the API; sequence numbers absolute (they match a capture). */

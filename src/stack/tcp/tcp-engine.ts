@@ -568,7 +568,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private sendSynUnreachable(ip: Ipv4Packet, code: Icmpv4UnreachableCode): void {
     const head = this.stack.output.head;
     const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
-    this.stack.output.send(this.stack.config.gateway, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
+    this.stack.output.send(this.stack.config.ipv4.gateway, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
   }
 
   private sendHostUnreachable(flow: Flow): void {
@@ -685,12 +685,12 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   // bits of the host number and both ports. So every prefix slirp4netns accepts (/1 to /25) works.
 
   private outerKey(guestAddress: number, remoteAddress: number): number {
-    const host = (guestAddress - this.stack.config.network) >>> 0;
+    const host = (guestAddress - this.stack.config.ipv4.network) >>> 0;
     return (host >>> 21) * 0x1_0000_0000 + remoteAddress;
   }
 
   private innerKey(guestAddress: number, guestPort: number, remotePort: number): number {
-    const host = (guestAddress - this.stack.config.network) >>> 0;
+    const host = (guestAddress - this.stack.config.ipv4.network) >>> 0;
     return (host & 0x1f_ffff) * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
   }
 

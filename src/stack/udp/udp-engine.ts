@@ -177,7 +177,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   private refuse(ip: Ipv4Packet): DropReason {
     const config = this.stack.config;
     const destination = ip.destination;
-    const broadcast = (config.network | ~config.netmask) >>> 0;
+    const broadcast = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
     // RFC 1122 §3.2.2: never an ICMP error about a broadcast or multicast datagram.
     if (destination === 0xffffffff || destination === broadcast || destination >>> 28 === 0xe || destination >>> 28 === 0xf) {
       return DropReason.Blocked;
@@ -198,7 +198,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     const quoteLength = icmpv4ErrorQuoteLength(ip.headerLength, ip.length);
     const head = this.stack.output.head;
     const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, quoteLength);
-    const from = code === Icmpv4UnreachableCode.Port ? destination : config.gateway;
+    const from = code === Icmpv4UnreachableCode.Port ? destination : config.ipv4.gateway;
     this.stack.output.send(from, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
     return DropReason.Blocked;
   }
@@ -319,7 +319,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     writeUdpHeader(quote, IPV4_HEADER_LENGTH, binding.guestPort, guest.port, 0);
     const head = this.stack.output.head;
     const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, icmpCode, quote, 0, quote.length);
-    const from = icmpCode === Icmpv4UnreachableCode.Port ? guest.address : this.stack.config.gateway;
+    const from = icmpCode === Icmpv4UnreachableCode.Port ? guest.address : this.stack.config.ipv4.gateway;
     this.stack.output.send(from, binding.guestAddress, IpProtocol.Icmp, end - L4_OFFSET, null);
     this.stack.flushSoon();
   }
