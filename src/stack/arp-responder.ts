@@ -3,14 +3,13 @@
  * the guest's address from every request and reply it sends, and asks the guest for its MAC when we
  * must send to an unresolved address. Never throws on guest input.
  */
-import type { Link } from '../link/link.js';
 import { BROADCAST_MAC } from '../wire/bytes.js';
 import { DropReason } from '../wire/drop-reason.js';
 import { ArpOperation, ArpPacket, ARP_LENGTH, writeArp } from '../wire/arp.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../wire/ethernet.js';
 import { isInNetwork, type NetworkConfig } from './config.js';
 import type { NeighborTable } from './neighbor-table.js';
-import type { StackStats } from './stats.js';
+import type { FrameTransmitter } from './frame-transmitter.js';
 
 /** Ethernet frames are at least 60 bytes before the FCS; ARP is shorter, so pad. */
 const MIN_FRAME_LENGTH = 60;
@@ -22,10 +21,9 @@ export class ArpResponder {
   lastSender = -1;
 
   constructor(
-    private readonly link: Link,
+    private readonly transmitter: FrameTransmitter,
     private readonly config: NetworkConfig,
     private readonly neighbors: NeighborTable,
-    private readonly stats: StackStats,
   ) {}
 
   receive(bytes: Uint8Array, offset: number, length: number, ethernetSource: number): DropReason {
@@ -59,8 +57,6 @@ export class ArpResponder {
     frame.fill(0);
     writeEthernetHeader(frame, 0, ethernetDestination, this.config.gatewayMac, EtherType.Arp);
     writeArp(frame, ETHERNET_HEADER_LENGTH, operation, this.config.gatewayMac, senderIp, targetMac, targetIp);
-    this.link.transmit(frame, null);
-    this.stats.framesOut++;
-    this.stats.bytesOut += frame.length;
+    this.transmitter.transmit(frame, null);
   }
 }

@@ -7,7 +7,7 @@ import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../link/link.js';
 import { DropReason } from '../wire/drop-reason.js';
 import { Icmpv4Packet, Icmpv4Type, writeIcmpv4Echo, ICMPV4_HEADER_LENGTH } from '../wire/icmpv4.js';
 import { IpProtocol, type Ipv4Packet } from '../wire/ipv4.js';
-import { L4_OFFSET, type Ipv4Output } from './ipv4-output.js';
+import type { Ipv4Output } from './ipv4-output.js';
 
 export class IcmpEchoResponder {
   private readonly view = new Icmpv4Packet();
@@ -23,7 +23,7 @@ export class IcmpEchoResponder {
     // A broadcast or 0.0.0.0 source gets no answer (no smurf amplification through us).
     if (ip.source === 0) return DropReason.BadAddress;
     const data = icmp.bytes.subarray(icmp.dataOffset, icmp.dataOffset + icmp.dataLength);
-    writeIcmpv4Echo(this.output.head, L4_OFFSET, Icmpv4Type.EchoReply, icmp.identifier, icmp.sequence, data);
+    writeIcmpv4Echo(this.output.head, this.output.l4Offset, Icmpv4Type.EchoReply, icmp.identifier, icmp.sequence, data);
     this.output.send(ip.destination, ip.source, IpProtocol.Icmp, ICMPV4_HEADER_LENGTH, data);
     return DropReason.None;
   }

@@ -23,8 +23,6 @@ import { IpProtocol, type Ipv4Packet } from '../wire/ipv4.js';
 import { IdleSweeper } from './idle-sweeper.js';
 import type { HostAddressMap } from './host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
-import { Ipv4Fragmenter } from './ipv4-fragmenter.js';
-import { L4_OFFSET } from './ipv4-output.js';
 import type { Ipv4Receiver, Stack } from './stack.js';
 
 export const ECHO_IDLE_MS = 60_000;
@@ -53,7 +51,6 @@ interface EchoSession {
 export class IcmpForwarder implements Ipv4Receiver {
   private readonly sessions = new Map<number, EchoSession>();
   private readonly icmp = new Icmpv4Packet();
-  private readonly fragmenter: Ipv4Fragmenter;
   private readonly maxSessions: number;
   private readonly idleMs: number;
   private warnedRefused = false;
@@ -64,7 +61,6 @@ export class IcmpForwarder implements Ipv4Receiver {
     private readonly stack: Stack,
     private readonly options: IcmpForwarderOptions,
   ) {
-    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu, stack.random);
     this.maxSessions = options.maxSessions ?? MAX_ECHO_SESSIONS;
     this.idleMs = options.idleMs ?? ECHO_IDLE_MS;
     this.sweeper = new IdleSweeper(stack.clock, (now) => this.sweep(now));
@@ -149,13 +145,14 @@ export class IcmpForwarder implements Ipv4Receiver {
       return;
     }
     this.touch(session);
-    const head = this.stack.output.head;
-    head.set(message.subarray(0, ICMPV4_HEADER_LENGTH), L4_OFFSET);
-    writeUint16(head, L4_OFFSET + 4, session.identifier);
+    const output = this.stack.outputFor(session.guestAddress);
+    const head = output.head;
+    const l4 = output.l4Offset;
+    head.set(message.subarray(0, ICMPV4_HEADER_LENGTH), l4);
+    writeUint16(head, l4 + 4, session.identifier);
     const data = message.subarray(ICMPV4_HEADER_LENGTH);
-    fillIcmpv4Checksum(head, L4_OFFSET, ICMPV4_HEADER_LENGTH, data);
-    this.fragmenter.send(source, session.guestAddress, IpProtocol.Icmp, ICMPV4_HEADER_LENGTH, data);
-    this.stack.flushSoon();
+    fillIcmpv4Checksum(head, l4, ICMPV4_HEADER_LENGTH, data);
+    output.sendFragmentable(source, session.guestAddress, IpProtocol.Icmp, ICMPV4_HEADER_LENGTH, data);
   }
 
   /** Marks a session used now, keeping the table in (coarse) least-recently-used order. */

@@ -1,52 +1,79 @@
 /**
- * Everything the engine sends to the guest leaves through here: the caller writes its L4 header into
- * the shared scratch `head` at L4_OFFSET, then send() writes the IPv4 and Ethernet headers in front
- * and hands head + body to the Link. One scratch buffer for all frames is safe because the Link copies
- * the head during transmit() (see link.ts). Never allocates on this path except when a frame must wait
- * for ARP resolution (bounded queue, copied).
+ * The IPv4 output (the IpOutput seam for family 4): callers write their L4 header into the scratch
+ * `head` at l4Offset (14 + 20), then send() writes the IPv4 and Ethernet headers in front and hands
+ * head + body to the FrameTransmitter. One scratch buffer for all IPv4 frames is safe because the
+ * Link takes the head during transmit() (see link.ts). Datagrams larger than the MTU are cut by the
+ * Ipv4Fragmenter. Never allocates on this path except when a frame must wait for ARP resolution
+ * (bounded queue, copied).
  */
-import type { Link, TxInfo } from '../link/link.js';
+import type { TxInfo } from '../link/link.js';
 import { BROADCAST_MAC } from '../wire/bytes.js';
+import { ipv4PseudoHeaderSum } from '../wire/checksum.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../wire/ethernet.js';
+import { ipv4Broadcast } from '../wire/ip-address.js';
 import { IPV4_FLAG_DONT_FRAGMENT, IPV4_HEADER_LENGTH, writeIpv4Header } from '../wire/ipv4.js';
+import { TCP_HEADER_LENGTH } from '../wire/tcp.js';
 import type { NetworkConfig } from './config.js';
+import type { FrameTransmitter } from './frame-transmitter.js';
+import type { IpOutput } from './ip-output.js';
+import { IPV4_MAX_PAYLOAD, Ipv4Fragmenter } from './ipv4-fragmenter.js';
 import type { NeighborTable } from './neighbor-table.js';
-import type { StackStats } from './stats.js';
+import type { RandomSource } from './random.js';
 
-/** Where callers write their L4 header in `head`. */
-export const L4_OFFSET = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
+const L4_OFFSET = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
 /** Room for the largest L4 header we build (TCP with all options is 60) plus slack for ICMP errors. */
-export const HEAD_CAPACITY = L4_OFFSET + 128;
+const HEAD_CAPACITY = L4_OFFSET + 128;
 
-export class Ipv4Output {
-  /** Scratch for headers; valid to write L4 bytes at [L4_OFFSET, HEAD_CAPACITY). */
+export class Ipv4Output implements IpOutput {
+  readonly family = 4;
+  /** Scratch for headers; valid to write L4 bytes at [l4Offset, head.length). */
   readonly head = new Uint8Array(HEAD_CAPACITY);
+  readonly l4Offset = L4_OFFSET;
+  readonly tcpMss: number;
+  readonly maxL4Length = IPV4_MAX_PAYLOAD;
+  readonly gsoIpv6 = false;
   /** head.subarray(0, n) for every n, made once, so sending a frame allocates no view. */
   private readonly headViews: Uint8Array[] = [];
   private identification = 0;
+  private readonly broadcast: number;
+  private readonly fragmenter: Ipv4Fragmenter;
 
   constructor(
-    private readonly link: Link,
+    private readonly transmitter: FrameTransmitter,
     private readonly config: NetworkConfig,
     private readonly neighbors: NeighborTable,
-    private readonly stats: StackStats,
+    random: RandomSource,
   ) {
     for (let n = 0; n <= HEAD_CAPACITY; n++) this.headViews.push(this.head.subarray(0, n));
+    this.tcpMss = config.mtu - IPV4_HEADER_LENGTH - TCP_HEADER_LENGTH;
+    this.broadcast = ipv4Broadcast(config.ipv4);
+    this.fragmenter = new Ipv4Fragmenter(this, config.mtu, random);
+  }
+
+  pseudoHeaderSum(source: number, destination: number, protocol: number, l4Length: number): number {
+    return ipv4PseudoHeaderSum(source, destination, protocol, l4Length);
+  }
+
+  send(source: number, destination: number, protocol: number, l4HeaderLength: number, body: Uint8Array | null, info?: TxInfo): boolean {
+    return this.sendPacket(source, destination, protocol, l4HeaderLength, body, info, IPV4_FLAG_DONT_FRAGMENT);
+  }
+
+  sendFragmentable(source: number, destination: number, protocol: number, l4HeaderLength: number, body: Uint8Array | null): number {
+    return this.fragmenter.send(source, destination, protocol, l4HeaderLength, body);
   }
 
   /**
-   * Sends an IPv4 packet to the guest: L4 header already at head[L4_OFFSET, L4_OFFSET + l4HeaderLength),
-   * payload in body. Returns false when it could not go out now (no route: the frame is dropped,
-   * or it was queued behind ARP resolution).
+   * Sends one IPv4 packet (or fragment): fragmentField is the raw flags+offset word; identification
+   * defaults to the next of our own counter.
    */
-  send(
+  sendPacket(
     source: number,
     destination: number,
     protocol: number,
     l4HeaderLength: number,
     body: Uint8Array | null,
-    info?: TxInfo,
-    fragmentField = IPV4_FLAG_DONT_FRAGMENT,
+    info: TxInfo | undefined,
+    fragmentField: number,
     identification?: number,
   ): boolean {
     const payloadLength = l4HeaderLength + (body?.length ?? 0);
@@ -64,15 +91,12 @@ export class Ipv4Output {
       return false;
     }
     writeEthernetHeader(head, 0, mac, this.config.gatewayMac, EtherType.Ipv4);
-    this.link.transmit(head, body, info);
-    this.stats.framesOut++;
-    this.stats.bytesOut += head.length + (body?.length ?? 0);
+    this.transmitter.transmit(head, body, info);
     return true;
   }
 
   private resolve(destination: number): number | undefined {
-    const broadcast = (this.config.ipv4.network | ~this.config.ipv4.netmask) >>> 0;
-    if (destination === 0xffffffff || destination === broadcast) return BROADCAST_MAC;
+    if (destination === 0xffffffff || destination === this.broadcast) return BROADCAST_MAC;
     return this.neighbors.lookup(destination);
   }
 }

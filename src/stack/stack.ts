@@ -1,8 +1,9 @@
 /**
  * The engine's front door: takes batches of frames from a Link, validates Ethernet and IPv4, answers
  * ARP and ICMP echo for its own addresses, learns the guest, and dispatches transport protocols to
- * pluggable receivers (TCP, UDP, forwarded ICMP). Everything leaves through Ipv4Output, and the Link is
- * flushed once per received batch (and once per timer/host-socket wakeup via flushSoon()).
+ * pluggable receivers (TCP, UDP, forwarded ICMP). Everything leaves through the output of its address
+ * family (outputFor: Ipv4Output) and the FrameTransmitter, which flushes the Link once per received
+ * batch and once at the end of any other tick that sent frames (host socket events, timers).
  *
  * Must never throw on guest input: every rejection is a counted DropReason, logged at debug.
  * Must never let an exception of its own (a bug) out to the Link either: the native reader would end
@@ -20,6 +21,8 @@ import { SystemClock, type Clock } from './clock.js';
 import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
 import { IcmpEchoResponder } from './icmp-echo.js';
 import { FaultLog } from './fault-log.js';
+import { FrameTransmitter } from './frame-transmitter.js';
+import type { IpOutput } from './ip-output.js';
 import { Ipv4Output } from './ipv4-output.js';
 import { Ipv4Reassembler } from './ipv4-reassembly.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -58,7 +61,9 @@ export class Stack implements FrameSink {
   /** Where contained exceptions are counted and logged (rate limited). */
   readonly faults: FaultLog;
   readonly neighbors: NeighborTable;
-  readonly output: Ipv4Output;
+  readonly ipv4Output: Ipv4Output;
+  /** The way to the Link for every frame, and the flush rule (see frame-transmitter.ts). */
+  readonly transmitter: FrameTransmitter;
   private readonly receivers: (Ipv4Receiver | undefined)[] = new Array(256);
   private readonly observers: BatchObserver[] = [];
   private readonly closers: (() => void)[] = [];
@@ -71,7 +76,6 @@ export class Stack implements FrameSink {
   private readonly reassembled = new Ipv4Packet();
   private readonly reassembly: Ipv4Reassembler;
   private readonly debug: boolean;
-  private flushScheduled = false;
   private started = false;
   private closed = false;
 
@@ -92,9 +96,10 @@ export class Stack implements FrameSink {
       this.clock,
       (address) => this.arp.request(address),
     );
-    this.output = new Ipv4Output(link, this.config, this.neighbors, this.stats);
-    this.arp = new ArpResponder(link, this.config, this.neighbors, this.stats);
-    this.icmpEcho = new IcmpEchoResponder(this.output);
+    this.transmitter = new FrameTransmitter(link, this.stats, this.faults, () => this.runBatchObservers());
+    this.ipv4Output = new Ipv4Output(this.transmitter, this.config, this.neighbors, this.random);
+    this.arp = new ArpResponder(this.transmitter, this.config, this.neighbors);
+    this.icmpEcho = new IcmpEchoResponder(this.ipv4Output);
     this.reassembly = new Ipv4Reassembler(this.config.limits, this.clock);
     this.onClose(() => this.reassembly.clear());
   }
@@ -125,37 +130,34 @@ export class Stack implements FrameSink {
     return address === this.config.ipv4.gateway || address === this.config.ipv4.dns;
   }
 
-  receiveBatch(batch: FrameBatch): void {
-    if (this.closed) return;
-    for (let i = 0; i < batch.count; i++) {
-      let reason: DropReason;
-      try {
-        reason = this.receiveFrame(batch.data, batch.offsets[i], batch.lengths[i], batch.flags[i]);
-      } catch (error) {
-        reason = DropReason.InternalError;
-        this.faults.report('guest frame', error, 'frame dropped');
-      }
-      if (reason !== DropReason.None) this.countDrop(reason, batch.data, batch.offsets[i], batch.lengths[i]);
-    }
-    this.endOfWakeup();
+  /** The output of an address's family, where transports send to it (IPv4 only until IPv6 arrives). */
+  outputFor(_address: number): IpOutput {
+    return this.ipv4Output;
   }
 
-  /**
-   * For work that happens outside a received batch (host socket data, timers): ask for one flush at
-   * the end of the current tick, so many sends in one tick become one link batch.
-   */
-  flushSoon(): void {
-    if (this.flushScheduled || this.closed) return;
-    this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      if (!this.closed) this.endOfWakeup();
-    });
+  receiveBatch(batch: FrameBatch): void {
+    if (this.closed) return;
+    this.transmitter.beginWakeup();
+    try {
+      for (let i = 0; i < batch.count; i++) {
+        let reason: DropReason;
+        try {
+          reason = this.receiveFrame(batch.data, batch.offsets[i], batch.lengths[i], batch.flags[i]);
+        } catch (error) {
+          reason = DropReason.InternalError;
+          this.faults.report('guest frame', error, 'frame dropped');
+        }
+        if (reason !== DropReason.None) this.countDrop(reason, batch.data, batch.offsets[i], batch.lengths[i]);
+      }
+    } finally {
+      this.transmitter.endWakeup();
+    }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.transmitter.close();
     for (const closer of this.closers.splice(0).reverse()) {
       try {
         closer();
@@ -174,18 +176,13 @@ export class Stack implements FrameSink {
     }
   }
 
-  private endOfWakeup(): void {
+  private runBatchObservers(): void {
     for (let i = 0; i < this.observers.length; i++) {
       try {
         this.observers[i].afterBatch();
       } catch (error) {
         this.faults.report('end of batch', error, 'rest of that part\'s batch work skipped');
       }
-    }
-    try {
-      this.link.flush();
-    } catch (error) {
-      this.faults.report('link flush', error, 'queued frames dropped');
     }
   }
 
@@ -243,7 +240,7 @@ export class Stack implements FrameSink {
     if (this.neighbors.pendingCount === 0) return;
     for (const waiting of this.neighbors.takePending(address)) {
       // The waiting frame holds head and body together; its IPv4 header is already written.
-      this.output.sendFrame(address, waiting.frame, null, waiting.info ?? undefined);
+      this.ipv4Output.sendFrame(address, waiting.frame, null, waiting.info ?? undefined);
     }
   }
 

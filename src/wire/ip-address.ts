@@ -114,3 +114,6 @@ export function slirpIpv4Addresses(prefix: Ipv4Prefix): SlirpIpv4Addresses {
     dhcpStart: (network + 15) >>> 0,
   };
 }
+
+/** An address family, as the IP version number. */
+export type IpFamily = 4 | 6;

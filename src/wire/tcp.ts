@@ -100,16 +100,19 @@ export class TcpSegment {
     return this.length - this.headerLength;
   }
 
-  /** True when the checksum over the whole segment verifies against the IPv4 pseudo-header. */
-  verifyChecksumIpv4(source: number, destination: number): boolean {
-    const sum = sumBytes(this.bytes, this.offset, this.length, ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, this.length));
-    return finishChecksum(sum) === 0;
+  /** True when the checksum over the whole segment verifies, given the family's pseudo-header sum for its length. */
+  verifyChecksum(pseudoHeaderSum: number): boolean {
+    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudoHeaderSum)) === 0;
   }
 
-  /** True when the checksum verifies against the IPv6 pseudo-header (addresses are 16-byte ranges). */
+  /** verifyChecksum against the IPv4 pseudo-header. */
+  verifyChecksumIpv4(source: number, destination: number): boolean {
+    return this.verifyChecksum(ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, this.length));
+  }
+
+  /** verifyChecksum against the IPv6 pseudo-header (addresses are 16-byte ranges). */
   verifyChecksumIpv6(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number): boolean {
-    const pseudo = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, this.length);
-    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudo)) === 0;
+    return this.verifyChecksum(ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, this.length));
   }
 }
 
@@ -280,10 +283,29 @@ export function writeSackOption(buf: Uint8Array, offset: number, edges: Uint32Ar
 }
 
 /**
- * Fills the TCP checksum (IPv4 pseudo-header) of the header at buf[offset, +headerLength) followed
- * by payload (which may live in another buffer). For a segment already contiguous in buf, pass its
- * whole length as headerLength and null as payload.
+ * Fills the TCP checksum of the header at buf[offset, +headerLength) followed by payload (which may
+ * live in another buffer), for either address family: pseudoHeaderSum is the family's running sum of
+ * the pseudo-header for this segment's length (ipv4PseudoHeaderSum, ipv6PseudoHeaderSum). For a
+ * segment already contiguous in buf, pass its whole length as headerLength and null as payload.
  */
+export function fillTcpChecksum(buf: Uint8Array, offset: number, headerLength: number, payload: Uint8Array | null, pseudoHeaderSum: number): void {
+  writeUint16(buf, offset + CHECKSUM, 0);
+  let sum = sumBytes(buf, offset, headerLength, pseudoHeaderSum);
+  if (payload) sum = sumBytes(payload, 0, payload.length, sum);
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+}
+
+/**
+ * For checksum offload (virtio NEEDS_CSUM), either family: stores the folded pseudo-header sum, not
+ * complemented, as the device expects; it adds the rest.
+ */
+export function fillTcpPseudoChecksum(buf: Uint8Array, offset: number, pseudoHeaderSum: number): void {
+  let sum = pseudoHeaderSum;
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  writeUint16(buf, offset + CHECKSUM, sum);
+}
+
+/** fillTcpChecksum with the IPv4 pseudo-header. */
 export function fillTcpChecksumIpv4(
   buf: Uint8Array,
   offset: number,
@@ -293,16 +315,10 @@ export function fillTcpChecksumIpv4(
   payload: Uint8Array | null,
 ): void {
   const length = headerLength + (payload?.length ?? 0);
-  writeUint16(buf, offset + CHECKSUM, 0);
-  let sum = sumBytes(buf, offset, headerLength, ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, length));
-  if (payload) sum = sumBytes(payload, 0, payload.length, sum);
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+  fillTcpChecksum(buf, offset, headerLength, payload, ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, length));
 }
 
-/**
- * Fills the TCP checksum with the IPv6 pseudo-header (RFC 8200 §8.1); otherwise as
- * fillTcpChecksumIpv4. Addresses are 16-byte ranges.
- */
+/** fillTcpChecksum with the IPv6 pseudo-header (RFC 8200 §8.1); addresses are 16-byte ranges. */
 export function fillTcpChecksumIpv6(
   buf: Uint8Array,
   offset: number,
@@ -314,20 +330,12 @@ export function fillTcpChecksumIpv6(
   payload: Uint8Array | null,
 ): void {
   const length = headerLength + (payload?.length ?? 0);
-  writeUint16(buf, offset + CHECKSUM, 0);
-  let sum = sumBytes(buf, offset, headerLength, ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, length));
-  if (payload) sum = sumBytes(payload, 0, payload.length, sum);
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+  fillTcpChecksum(buf, offset, headerLength, payload, ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Tcp, length));
 }
 
-/**
- * For checksum offload (virtio NEEDS_CSUM): stores the folded pseudo-header sum, not complemented,
- * as the device expects; it adds the rest.
- */
+/** fillTcpPseudoChecksum with the IPv4 pseudo-header of a segment of `length` bytes. */
 export function fillTcpPseudoChecksumIpv4(buf: Uint8Array, offset: number, source: number, destination: number, length: number): void {
-  let sum = ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, length);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  writeUint16(buf, offset + CHECKSUM, sum);
+  fillTcpPseudoChecksum(buf, offset, ipv4PseudoHeaderSum(source, destination, IpProtocol.Tcp, length));
 }
 
 /** As fillTcpPseudoChecksumIpv4, with the IPv6 pseudo-header (TSO6 / NEEDS_CSUM); addresses are 16-byte ranges. */

@@ -51,18 +51,23 @@ export class UdpPacket {
     return this.length - UDP_HEADER_LENGTH;
   }
 
+  /**
+   * True when the checksum verifies, given the family's pseudo-header sum for this datagram's length.
+   * A zero checksum means "none": accepted where zeroIsNone (IPv4), invalid otherwise (IPv6, RFC 8200 §8.1).
+   */
+  verifyChecksum(pseudoHeaderSum: number, zeroIsNone: boolean): boolean {
+    if (this.checksum === 0) return zeroIsNone;
+    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudoHeaderSum)) === 0;
+  }
+
   /** True when the checksum is absent (0) or verifies against the IPv4 pseudo-header. */
   verifyChecksumIpv4(source: number, destination: number): boolean {
-    if (this.checksum === 0) return true;
-    const sum = sumBytes(this.bytes, this.offset, this.length, ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, this.length));
-    return finishChecksum(sum) === 0;
+    return this.verifyChecksum(ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, this.length), true);
   }
 
   /** True when the checksum verifies against the IPv6 pseudo-header (zero is invalid over IPv6). */
   verifyChecksumIpv6(source: Uint8Array, sourceOffset: number, destination: Uint8Array, destinationOffset: number): boolean {
-    if (this.checksum === 0) return false;
-    const pseudo = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Udp, this.length);
-    return finishChecksum(sumBytes(this.bytes, this.offset, this.length, pseudo)) === 0;
+    return this.verifyChecksum(ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Udp, this.length), false);
   }
 }
 
@@ -85,10 +90,19 @@ export function writeUdpHeader(
 }
 
 /**
- * Fills the checksum of the UDP header at buf[offset, +8) with the IPv4 pseudo-header. The datagram
- * length comes from the header's length field. With payload null the payload follows the header in
- * buf; otherwise it is `payload` (which may live in another buffer; its length must match the field).
+ * Fills the checksum of the UDP header at buf[offset, +8), for either address family: pseudoHeaderSum
+ * is the family's running pseudo-header sum for the datagram's length (the header's length field).
+ * With payload null the payload follows the header in buf; otherwise it is `payload` (which may live
+ * in another buffer; its length must match the field).
  */
+export function fillUdpChecksum(buf: Uint8Array, offset: number, pseudoHeaderSum: number, payload: Uint8Array | null = null): void {
+  const length = readUint16(buf, offset + LENGTH);
+  writeUint16(buf, offset + CHECKSUM, 0);
+  // RFC 768 (and RFC 8200 §8.1): a computed zero is sent as all ones, since zero means "no checksum".
+  writeUint16(buf, offset + CHECKSUM, finishChecksum(sumDatagram(buf, offset, length, payload, pseudoHeaderSum)) || 0xffff);
+}
+
+/** fillUdpChecksum with the IPv4 pseudo-header. */
 export function fillUdpChecksumIpv4(
   buf: Uint8Array,
   offset: number,
@@ -97,13 +111,10 @@ export function fillUdpChecksumIpv4(
   payload: Uint8Array | null = null,
 ): void {
   const length = readUint16(buf, offset + LENGTH);
-  writeUint16(buf, offset + CHECKSUM, 0);
-  const sum = sumDatagram(buf, offset, length, payload, ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, length));
-  // RFC 768: a computed zero is sent as all ones, since zero means "no checksum".
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum) || 0xffff);
+  fillUdpChecksum(buf, offset, ipv4PseudoHeaderSum(source, destination, IpProtocol.Udp, length), payload);
 }
 
-/** As fillUdpChecksumIpv4, with the IPv6 pseudo-header (addresses are 16-byte ranges). */
+/** fillUdpChecksum with the IPv6 pseudo-header (addresses are 16-byte ranges). */
 export function fillUdpChecksumIpv6(
   buf: Uint8Array,
   offset: number,
@@ -114,9 +125,7 @@ export function fillUdpChecksumIpv6(
   payload: Uint8Array | null = null,
 ): void {
   const length = readUint16(buf, offset + LENGTH);
-  writeUint16(buf, offset + CHECKSUM, 0);
-  const pseudo = ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Udp, length);
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sumDatagram(buf, offset, length, payload, pseudo)) || 0xffff);
+  fillUdpChecksum(buf, offset, ipv6PseudoHeaderSum(source, sourceOffset, destination, destinationOffset, IpProtocol.Udp, length), payload);
 }
 
 /**

@@ -102,7 +102,6 @@ describe('fault containment', () => {
     expect(t.stack.stats.faults).toBe(1);
     // b still works both ways.
     t.guestData(b, ' more', b.remoteFirst);
-    t.stack.flushSoon();
     await t.drain();
     expect(b.stream.text()).toBe('to b more');
     const fromHost = await t.hostData(b, 'reply');

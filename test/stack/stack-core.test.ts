@@ -65,13 +65,12 @@ describe('ARP', () => {
     expect(ctx.stack.stats.drops[DropReason.NotForUs]).toBe(1);
   });
 
-  test('a frame to an unresolved guest waits for ARP, then goes out', () => {
+  test('a frame to an unresolved guest waits for ARP, then goes out', async () => {
     const ctx = createStackContext();
-    const output = ctx.stack.output;
-    writeIcmpv4Echo(output.head, 34, Icmpv4Type.EchoRequest, 1, 1, null);
+    const output = ctx.stack.outputFor(GUEST_IP);
+    writeIcmpv4Echo(output.head, output.l4Offset, Icmpv4Type.EchoRequest, 1, 1, null);
     output.send(GATEWAY_IP, GUEST_IP, IpProtocol.Icmp, 8, null);
-    ctx.stack.flushSoon();
-    ctx.link.flush();
+    await Promise.resolve(); // sent outside a batch: flushed at the end of the tick
     const asked = ctx.link.take();
     expect(asked).toHaveLength(1);
     const arp = new ArpPacket();

@@ -306,7 +306,7 @@ export class TcpContext {
     return this.base.link.take().map(this.decodeFrame);
   }
 
-  /** Lets host-socket work queued with flushSoon() go out and returns what was emitted. */
+  /** Lets frames sent outside a batch (host socket events, timers) be flushed at the end of the tick; returns what was emitted. */
   async drain(): Promise<Emitted[]> {
     await Promise.resolve();
     await Promise.resolve();

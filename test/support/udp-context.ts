@@ -164,7 +164,7 @@ export interface UdpContext extends StackContext {
   upstream: HostEndpoint | undefined;
   /** Sends guest datagrams (one batch) and returns the emitted frames. */
   send(...datagrams: GuestDatagram[]): Uint8Array[];
-  /** Frames the engine emitted since the last take (after letting flushSoon's microtask run). */
+  /** Frames the engine emitted since the last take (after letting the end-of-tick flush run). */
   emitted(): Promise<Uint8Array[]>;
   drops(name: string): number;
 }

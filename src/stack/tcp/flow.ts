@@ -3,6 +3,7 @@
  * Fields are plain numbers and flags (passt's lesson: compact, explicit state), grouped by the half
  * that owns them: the sender (bytes host → guest) and the receiver (bytes guest → host).
  */
+import type { IpOutput } from '../ip-output.js';
 import type { HostStream } from './host-tcp-port.js';
 import { ReorderQueue } from './reorder-queue.js';
 import { SendQueue } from './send-queue.js';
@@ -133,6 +134,8 @@ export class Flow implements WheelEntry, FlowTuple {
     readonly remoteAddress: number,
     readonly remotePort: number,
     readonly key: number,
+    /** The output of the flow's address family: where its segments go. */
+    readonly output: IpOutput,
     private readonly timerCallback: (flow: Flow, now: number) => void,
   ) {}
 

@@ -1,14 +1,15 @@
 /**
- * Builds and sends one TCP segment to the guest: header and options written into the stack's
- * scratch head, payload passed as the Link body (a view into the flow's send queue, never copied
- * here). With link offloads, super-segments carry a GSO size and the checksum is left partial; without
- * them the checksum is computed in one pass over header and payload.
+ * Builds and sends one TCP segment to the guest: header and options written into the scratch head of
+ * the flow's IpOutput (its address family), payload passed as the Link body (a view into the flow's
+ * send queue, never copied here). With link offloads, super-segments carry a GSO size (of the family's
+ * GSO type) and the checksum is left partial; without them the checksum is computed in one pass over
+ * header and payload. Knows no IP version: header length, MSS and pseudo-header come from the output.
  */
 import type { TxInfo } from '../../link/link.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
-  fillTcpChecksumIpv4,
-  fillTcpPseudoChecksumIpv4,
+  fillTcpChecksum,
+  fillTcpPseudoChecksum,
   TCP_CHECKSUM_OFFSET,
   TCP_HEADER_LENGTH,
   TCP_SYN,
@@ -19,7 +20,7 @@ import {
   writeTimestampOption,
   writeWindowScaleOption,
 } from '../../wire/tcp.js';
-import { L4_OFFSET, type Ipv4Output } from '../ipv4-output.js';
+import type { IpOutput } from '../ip-output.js';
 import type { Link } from '../../link/link.js';
 import type { Flow } from './flow.js';
 
@@ -29,10 +30,7 @@ export class SegmentEmitter {
   private readonly checksumOffload: boolean;
 
   constructor(
-    private readonly output: Ipv4Output,
     link: Link,
-    /** Our MSS to advertise (MTU - 40). */
-    private readonly ourMss: number,
     private readonly now: () => number,
   ) {
     this.checksumOffload = link.offloads.txChecksumOffload;
@@ -43,7 +41,9 @@ export class SegmentEmitter {
    * gsoSize > 0 marks a super-segment the link will cut into gsoSize pieces.
    */
   send(flow: Flow, seq: number, flags: number, payload: Uint8Array | null, window: number, gsoSize = 0): void {
-    const head = this.output.head;
+    const output = flow.output;
+    const head = output.head;
+    const l4 = output.l4Offset;
     const syn = (flags & TCP_SYN) !== 0;
     let optionsLength = 0;
     let sackCount = 0;
@@ -58,9 +58,9 @@ export class SegmentEmitter {
       }
     }
     const ackNumber = flow.receiveNext;
-    let at = writeTcpHeader(head, L4_OFFSET, flow.remotePort, flow.guestPort, seq, ackNumber, flags, window, optionsLength);
+    let at = writeTcpHeader(head, l4, flow.remotePort, flow.guestPort, seq, ackNumber, flags, window, optionsLength);
     if (syn) {
-      at = writeMssOption(head, at, this.ourMss);
+      at = writeMssOption(head, at, output.tcpMss);
       if (flow.receiveWindowShift > 0) at = writeWindowScaleOption(head, at, flow.receiveWindowShift);
       if (flow.sackPermitted) at = writeSackPermittedOption(head, at);
       if (flow.timestamps) at = writeTimestampOption(head, at, this.timestamp(), flow.tsRecent);
@@ -73,22 +73,25 @@ export class SegmentEmitter {
     const destination = flow.guestAddress;
     const payloadLength = payload?.length ?? 0;
     const info = this.info;
+    const pseudoHeaderSum = output.pseudoHeaderSum(source, destination, IpProtocol.Tcp, headerLength + payloadLength);
     if (this.checksumOffload) {
-      fillTcpPseudoChecksumIpv4(head, L4_OFFSET, source, destination, headerLength + payloadLength);
-      info.checksumStart = L4_OFFSET;
+      fillTcpPseudoChecksum(head, l4, pseudoHeaderSum);
+      info.checksumStart = l4;
       info.checksumOffset = TCP_CHECKSUM_OFFSET;
     } else {
-      fillTcpChecksumIpv4(head, L4_OFFSET, headerLength, source, destination, payload);
+      fillTcpChecksum(head, l4, headerLength, payload, pseudoHeaderSum);
       info.checksumStart = 0;
       info.checksumOffset = 0;
     }
     info.gsoSize = gsoSize > 0 && payloadLength > gsoSize ? gsoSize : 0;
-    info.headerLength = L4_OFFSET + headerLength;
-    this.output.send(source, destination, IpProtocol.Tcp, headerLength, payload, info);
+    info.gsoIpv6 = output.gsoIpv6;
+    info.headerLength = l4 + headerLength;
+    output.send(source, destination, IpProtocol.Tcp, headerLength, payload, info);
   }
 
-  /** A bare RST (or RST|ACK) answering a segment that has no flow. */
+  /** A bare RST (or RST|ACK) answering a segment that has no flow, through the output of its family. */
   sendReset(
+    output: IpOutput,
     source: number,
     sourcePort: number,
     destination: number,
@@ -97,10 +100,11 @@ export class SegmentEmitter {
     ack: number,
     flags: number,
   ): void {
-    const head = this.output.head;
-    writeTcpHeader(head, L4_OFFSET, sourcePort, destinationPort, seq, ack, flags, 0, 0);
-    fillTcpChecksumIpv4(head, L4_OFFSET, TCP_HEADER_LENGTH, source, destination, null);
-    this.output.send(source, destination, IpProtocol.Tcp, TCP_HEADER_LENGTH, null);
+    const head = output.head;
+    const l4 = output.l4Offset;
+    writeTcpHeader(head, l4, sourcePort, destinationPort, seq, ack, flags, 0, 0);
+    fillTcpChecksum(head, l4, TCP_HEADER_LENGTH, null, output.pseudoHeaderSum(source, destination, IpProtocol.Tcp, TCP_HEADER_LENGTH));
+    output.send(source, destination, IpProtocol.Tcp, TCP_HEADER_LENGTH, null);
   }
 
   /** Room for payload in a segment of this flow after its options (timestamps). */

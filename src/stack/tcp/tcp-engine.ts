@@ -24,7 +24,6 @@ import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4E
 import { IpProtocol, type Ipv4Packet } from '../../wire/ipv4.js';
 import { seqAdd, seqGe, seqLt } from '../../wire/tcp-seq.js';
 import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpOptions, TcpSegment } from '../../wire/tcp.js';
-import { L4_OFFSET } from '../ipv4-output.js';
 import { Refusal, type HostAddressMap } from '../host-address-map.js';
 import type { BatchObserver, Ipv4Receiver, Stack } from '../stack.js';
 import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
@@ -80,7 +79,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     this.addressMap = options.addressMap;
     this.wheel = new TimerWheel(stack.clock);
     const clock = stack.clock;
-    this.emitter = new SegmentEmitter(stack.output, stack.link, stack.config.mtu - 40, () => clock.now());
+    this.emitter = new SegmentEmitter(stack.link, () => clock.now());
     this.sender = new TcpSender({
       emitter: this.emitter,
       tso: stack.link.offloads.tso,
@@ -198,11 +197,10 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.receiveWindowShift = OUR_WINDOW_SCALE;
     flow.sackPermitted = true;
     flow.timestamps = true;
-    flow.sendMss = this.stack.config.mtu - 40;
+    flow.sendMss = flow.output.tcpMss;
     this.sendSyn(flow);
     flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
     this.reschedule(flow);
-    this.stack.flushSoon();
     return true;
   }
 
@@ -271,7 +269,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       flow.receiveWindowShift = 0;
     }
     const guestMss = o.mss > 0 ? o.mss : 536;
-    flow.sendMss = Math.max(64, Math.min(guestMss, this.stack.config.mtu - 40) - (flow.timestamps ? 12 : 0));
+    flow.sendMss = Math.max(64, Math.min(guestMss, flow.output.tcpMss) - (flow.timestamps ? 12 : 0));
   }
 
   private receiveForFlow(flow: Flow, seg: TcpSegment, flags: number): void {
@@ -421,11 +419,12 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private resetFor(ip: Ipv4Packet | null, seg: TcpSegment, flags: number, flow?: Flow): void {
     const guest = flow ? flow.guestAddress : ip!.source;
     const remote = flow ? flow.remoteAddress : ip!.destination;
+    const output = flow ? flow.output : this.stack.outputFor(guest);
     if (flags & TCP_ACK) {
-      this.emitter.sendReset(remote, seg.destinationPort, guest, seg.sourcePort, seg.acknowledgment, 0, TCP_RST);
+      this.emitter.sendReset(output, remote, seg.destinationPort, guest, seg.sourcePort, seg.acknowledgment, 0, TCP_RST);
     } else {
       const length = seg.payloadLength + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
-      this.emitter.sendReset(remote, seg.destinationPort, guest, seg.sourcePort, 0, seqAdd(seg.sequence, length), TCP_RST | TCP_ACK);
+      this.emitter.sendReset(output, remote, seg.destinationPort, guest, seg.sourcePort, 0, seqAdd(seg.sequence, length), TCP_RST | TCP_ACK);
     }
   }
 
@@ -491,7 +490,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.host?.pause(); // until the guest completes the handshake
     flow.lifeAt = -1;
     this.sendSyn(flow);
-    this.stack.flushSoon();
   }
 
   private hostData(flow: Flow, chunk: Uint8Array): void {
@@ -503,7 +501,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     }
     if (flow.state === FlowState.Established) {
       this.sender.transmit(flow);
-      this.stack.flushSoon();
     }
   }
 
@@ -513,7 +510,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     if (flow.state === FlowState.Established) {
       this.sender.transmit(flow);
       this.touchHalfClosed(flow);
-      this.stack.flushSoon();
     }
   }
 
@@ -521,7 +517,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     if (flow.state === FlowState.Closed) return;
     if (flow.state === FlowState.HostConnecting) {
       if (error === HostConnectError.Refused) {
-        this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
+        this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
       } else {
         this.sendHostUnreachable(flow);
       }
@@ -534,7 +530,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       flow.host = null;
       this.abort(flow, 'host socket error');
     }
-    this.stack.flushSoon();
   }
 
   private hostDrained(flow: Flow): void {
@@ -543,7 +538,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     const room = this.receiver.receiveRoom(flow);
     if (room - flow.advertisedWindow >= Math.max(2 * flow.sendMss, 64 * 1024) || flow.advertisedWindow === 0) {
       this.sendAck(flow);
-      this.stack.flushSoon();
     }
   }
 
@@ -554,7 +548,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     flow.host = null;
     if (flow.state === FlowState.Established) this.abort(flow, 'host socket closed');
     else this.remove(flow);
-    this.stack.flushSoon();
   }
 
   private resumeHostIfRoom(flow: Flow): void {
@@ -566,17 +559,17 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   /** ICMP destination unreachable from the gateway, quoting a refused SYN (as libslirp's icmp_send_error). */
   private sendSynUnreachable(ip: Ipv4Packet, code: Icmpv4UnreachableCode): void {
-    const head = this.stack.output.head;
-    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
-    this.stack.output.send(this.stack.config.ipv4.gateway, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
+    const output = this.stack.outputFor(ip.source);
+    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
+    output.send(this.stack.config.ipv4.gateway, ip.source, IpProtocol.Icmp, end - output.l4Offset, null);
   }
 
   private sendHostUnreachable(flow: Flow): void {
     const quote = flow.synQuote;
     if (!quote) return;
-    const head = this.stack.output.head;
-    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host, quote, 0, quote.length);
-    this.stack.output.send(flow.remoteAddress, flow.guestAddress, IpProtocol.Icmp, end - L4_OFFSET, null);
+    const output = flow.output;
+    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host, quote, 0, quote.length);
+    output.send(flow.remoteAddress, flow.guestAddress, IpProtocol.Icmp, end - output.l4Offset, null);
   }
 
   // ---- lifecycle ----
@@ -602,7 +595,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   private abort(flow: Flow, reason: string): void {
     if (flow.state === FlowState.Closed) return;
     if (flow.state === FlowState.Established || flow.state === FlowState.SynReceived) {
-      this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, flow.sendNext, flow.receiveNext, TCP_RST | TCP_ACK);
+      this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, flow.sendNext, flow.receiveNext, TCP_RST | TCP_ACK);
     }
     if (this.stack.logger.isLevelEnabled('debug')) this.stack.logger.debug({ guestPort: flow.guestPort, remotePort: flow.remotePort, reason }, 'tcp flow aborted');
     flow.host?.reset();
@@ -619,14 +612,13 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     try {
       if (flow.state === FlowState.HostConnecting) {
         // The guest has only sent its SYN: a refusal is the reset it understands.
-        this.emitter.sendReset(flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
+        this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
       }
       this.abort(flow, 'internal error');
     } catch {
       // Reported above already.
     }
     this.forget(flow);
-    this.stack.flushSoon();
   }
 
   /** Takes a flow out of the table and drops its host socket without touching its state machine. */
@@ -651,7 +643,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       flow.lifeAt = -1;
       if (flow.state === FlowState.Established) this.abort(flow, 'half-closed idle');
       else this.remove(flow);
-      this.stack.flushSoon();
       return;
     }
     if (flow.rtoAt >= 0 && now >= flow.rtoAt) {
@@ -666,7 +657,6 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
       } else if (flow.state === FlowState.Established) {
         this.sender.onRetransmitTimeout(flow);
       }
-      this.stack.flushSoon();
     }
     if ((flow.state as FlowState) !== FlowState.Closed) this.reschedule(flow);
   }
@@ -700,7 +690,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   private insert(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow {
     const key = this.innerKey(guestAddress, guestPort, remotePort);
-    const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, key, this.onFlowTimer);
+    const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, key, this.stack.outputFor(guestAddress), this.onFlowTimer);
     const outer = this.outerKey(guestAddress, remoteAddress);
     let inner = this.flows.get(outer);
     if (!inner) {

@@ -23,11 +23,9 @@ import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js
 import { DropReason } from '../../wire/drop-reason.js';
 import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../wire/ipv4.js';
-import { fillUdpChecksumIpv4, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
+import { fillUdpChecksum, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
 import { IdleSweeper } from '../idle-sweeper.js';
 import { Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
-import { IPV4_MAX_PAYLOAD, Ipv4Fragmenter } from '../ipv4-fragmenter.js';
-import { L4_OFFSET } from '../ipv4-output.js';
 import type { Ipv4Receiver, Stack } from '../stack.js';
 import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from './host-udp-port.js';
 import type { UdpGuestSender, UdpService } from './udp-service.js';
@@ -94,7 +92,6 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   private readonly bindings = new Map<number, UdpBinding>();
   private readonly services: UdpService[];
   private readonly udp = new UdpPacket();
-  private readonly fragmenter: Ipv4Fragmenter;
   private readonly hostPort: HostUdpPort;
   private readonly addressMap: HostAddressMap;
   private readonly idleMs: number;
@@ -113,7 +110,6 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     this.services = [...(options.services ?? [])];
     this.idleMs = options.idleMs ?? UDP_IDLE_MS;
     this.dnsIdleMs = options.dnsIdleMs ?? UDP_DNS_IDLE_MS;
-    this.fragmenter = new Ipv4Fragmenter(stack.output, stack.config.mtu, stack.random);
     this.sweeper = new IdleSweeper(stack.clock, (now) => this.sweep(now));
   }
 
@@ -196,10 +192,10 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
         code = Icmpv4UnreachableCode.Host; // no host behind it
     }
     const quoteLength = icmpv4ErrorQuoteLength(ip.headerLength, ip.length);
-    const head = this.stack.output.head;
-    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, quoteLength);
+    const output = this.stack.outputFor(ip.source);
+    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, quoteLength);
     const from = code === Icmpv4UnreachableCode.Port ? destination : config.ipv4.gateway;
-    this.stack.output.send(from, ip.source, IpProtocol.Icmp, end - L4_OFFSET, null);
+    output.send(from, ip.source, IpProtocol.Icmp, end - output.l4Offset, null);
     return DropReason.Blocked;
   }
 
@@ -317,18 +313,17 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
     const quote = this.quote;
     writeIpv4Header(quote, 0, binding.guestAddress, guest.address, IpProtocol.Udp, UDP_HEADER_LENGTH, 64, 0, 0);
     writeUdpHeader(quote, IPV4_HEADER_LENGTH, binding.guestPort, guest.port, 0);
-    const head = this.stack.output.head;
-    const end = writeIcmpv4Error(head, L4_OFFSET, Icmpv4Type.DestinationUnreachable, icmpCode, quote, 0, quote.length);
+    const output = this.stack.outputFor(binding.guestAddress);
+    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, icmpCode, quote, 0, quote.length);
     const from = icmpCode === Icmpv4UnreachableCode.Port ? guest.address : this.stack.config.ipv4.gateway;
-    this.stack.output.send(from, binding.guestAddress, IpProtocol.Icmp, end - L4_OFFSET, null);
-    this.stack.flushSoon();
+    output.send(from, binding.guestAddress, IpProtocol.Icmp, end - output.l4Offset, null);
   }
 
   /**
    * Sends a datagram into the guest from any source (services, published ports, host replies),
-   * fragmented when larger than the MTU. payload is lent to the Link until the next flush, which is
-   * asked for here: a published port's datagram comes from a host socket event, outside any guest
-   * batch, and would otherwise wait on the link for unrelated traffic (inside a batch it is free).
+   * fragmented when larger than the MTU. payload is lent to the Link during the call. Sent from a
+   * host socket event (a published port's client), it is flushed at the end of the tick by the
+   * output path's rule (frame-transmitter.ts), not left waiting for unrelated traffic.
    */
   sendToGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): void {
     if (this.closed) return;
@@ -341,15 +336,17 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   }
 
   private emitToGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): void {
-    if (UDP_HEADER_LENGTH + payload.length > IPV4_MAX_PAYLOAD) {
+    const output = this.stack.outputFor(destination);
+    const length = UDP_HEADER_LENGTH + payload.length;
+    if (length > output.maxL4Length) {
       this.stack.countDrop(DropReason.BadLength);
       return;
     }
-    const head = this.stack.output.head;
-    writeUdpHeader(head, L4_OFFSET, sourcePort, destinationPort, payload.length);
-    fillUdpChecksumIpv4(head, L4_OFFSET, source, destination, payload);
-    this.fragmenter.send(source, destination, IpProtocol.Udp, UDP_HEADER_LENGTH, payload);
-    this.stack.flushSoon();
+    const head = output.head;
+    const l4 = output.l4Offset;
+    writeUdpHeader(head, l4, sourcePort, destinationPort, payload.length);
+    fillUdpChecksum(head, l4, output.pseudoHeaderSum(source, destination, IpProtocol.Udp, length), payload);
+    output.sendFragmentable(source, destination, IpProtocol.Udp, UDP_HEADER_LENGTH, payload);
   }
 
   // ---- expiry ----
