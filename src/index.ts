@@ -12,7 +12,9 @@ export { collectStats, type StatsReport, type StatsSource } from './api/stats-re
 
 // The engine's parts, for a Stack of your own: each transport on a host-socket port you provide
 // (fake it in tests; the Node* ports use real sockets).
-export { Stack, type StackOptions, type Ipv4Receiver, type BatchObserver } from './stack/stack.js';
+export { Stack, type StackOptions, type BatchObserver } from './stack/stack.js';
+export type { IpDatagram, IpReceiver } from './stack/ip-datagram.js';
+export type { IpOutput } from './stack/ip-output.js';
 export { resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput, type Limits } from './stack/config.js';
 export { FakeClock, SystemClock, type Clock, type TimerHandle } from './stack/clock.js';
 export { SeededRandom, SystemRandom, type RandomSource } from './stack/random.js';

@@ -19,11 +19,12 @@ import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../link/link.js';
 import { writeUint16 } from '../wire/bytes.js';
 import { DropReason } from '../wire/drop-reason.js';
 import { fillIcmpv4Checksum, ICMPV4_HEADER_LENGTH, Icmpv4Packet, Icmpv4Type } from '../wire/icmpv4.js';
-import { IpProtocol, type Ipv4Packet } from '../wire/ipv4.js';
+import { IpProtocol } from '../wire/ipv4.js';
 import { IdleSweeper } from './idle-sweeper.js';
 import type { HostAddressMap } from './host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
-import type { Ipv4Receiver, Stack } from './stack.js';
+import type { IpDatagram, IpReceiver } from './ip-datagram.js';
+import type { Stack } from './stack.js';
 
 export const ECHO_IDLE_MS = 60_000;
 export const MAX_ECHO_SESSIONS = 256;
@@ -48,7 +49,7 @@ interface EchoSession {
   closed: boolean;
 }
 
-export class IcmpForwarder implements Ipv4Receiver {
+export class IcmpForwarder implements IpReceiver {
   private readonly sessions = new Map<number, EchoSession>();
   private readonly icmp = new Icmpv4Packet();
   private readonly maxSessions: number;
@@ -70,8 +71,7 @@ export class IcmpForwarder implements Ipv4Receiver {
     return this.sessions.size;
   }
 
-  receiveIpv4(ip: Ipv4Packet, frameFlags: number): DropReason {
-    if (ip.isFragment) return DropReason.Fragment; // the Stack reassembles before dispatch
+  receiveIp(ip: IpDatagram, frameFlags: number): DropReason {
     const icmp = this.icmp;
     const verify = (frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0;
     const reason = icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength, verify);
@@ -197,7 +197,7 @@ export class IcmpForwarder implements Ipv4Receiver {
 /** Creates the forwarder, registers it for protocol 1 and its cleanup with the stack. */
 export function installIcmpForward(stack: Stack, options: IcmpForwarderOptions): IcmpForwarder {
   const forwarder = new IcmpForwarder(stack, options);
-  stack.setIpv4Receiver(IpProtocol.Icmp, forwarder);
+  stack.setIpReceiver(IpProtocol.Icmp, forwarder);
   stack.onClose(() => forwarder.close());
   return forwarder;
 }

@@ -22,6 +22,7 @@ import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConf
 import { IcmpEchoResponder } from './icmp-echo.js';
 import { FaultLog } from './fault-log.js';
 import { FrameTransmitter } from './frame-transmitter.js';
+import { Ipv4Datagram, type IpReceiver } from './ip-datagram.js';
 import type { IpOutput } from './ip-output.js';
 import { Ipv4Output } from './ipv4-output.js';
 import { Ipv4Reassembler } from './ipv4-reassembly.js';
@@ -29,15 +30,6 @@ import { silentLogger, type Logger } from './logger.js';
 import { NeighborTable } from './neighbor-table.js';
 import { StackStats } from './stats.js';
 import { SystemRandom, type RandomSource } from './random.js';
-
-/** A transport (TCP, UDP, ICMP forwarding) that receives validated IPv4 packets from the guest. */
-export interface Ipv4Receiver {
-  /**
-   * packet is a view valid only during the call. frameFlags are the link's FRAME_* bits (checksum
-   * offload state). Returns DropReason.None when the packet was taken, else why it was dropped.
-   */
-  receiveIpv4(packet: Ipv4Packet, frameFlags: number): DropReason;
-}
 
 /** Work to do once per wakeup, after a batch or timer pass, before the Link is flushed (e.g. ACK coalescing). */
 export interface BatchObserver {
@@ -64,7 +56,7 @@ export class Stack implements FrameSink {
   readonly ipv4Output: Ipv4Output;
   /** The way to the Link for every frame, and the flush rule (see frame-transmitter.ts). */
   readonly transmitter: FrameTransmitter;
-  private readonly receivers: (Ipv4Receiver | undefined)[] = new Array(256);
+  private readonly receivers: (IpReceiver | undefined)[] = new Array(256);
   private readonly observers: BatchObserver[] = [];
   private readonly closers: (() => void)[] = [];
   private readonly arp: ArpResponder;
@@ -74,6 +66,8 @@ export class Stack implements FrameSink {
   private readonly ipv4 = new Ipv4Packet();
   /** View over a datagram the reassembler completed. */
   private readonly reassembled = new Ipv4Packet();
+  /** What receivers see of an IPv4 datagram (the input seam, ip-datagram.ts). */
+  private readonly datagram4 = new Ipv4Datagram();
   private readonly reassembly: Ipv4Reassembler;
   private readonly debug: boolean;
   private started = false;
@@ -111,8 +105,11 @@ export class Stack implements FrameSink {
     this.link.start(this);
   }
 
-  /** Plugs in the receiver for an IP protocol number (replacing any earlier one). */
-  setIpv4Receiver(protocol: IpProtocol | number, receiver: Ipv4Receiver): void {
+  /**
+   * Plugs in the receiver for an IP protocol number (replacing any earlier one). It gets datagrams
+   * of that protocol number in either family (TCP and UDP have the same number in both).
+   */
+  setIpReceiver(protocol: IpProtocol | number, receiver: IpReceiver): void {
     this.receivers[protocol] = receiver;
   }
 
@@ -232,7 +229,7 @@ export class Stack implements FrameSink {
     }
     const receiver = this.receivers[ip.protocol];
     if (receiver === undefined) return DropReason.UnsupportedProtocol;
-    return receiver.receiveIpv4(ip, flags);
+    return receiver.receiveIp(this.datagram4.fill(ip), flags);
   }
 
   /** Sends frames that were waiting for the MAC of a now-known neighbour. */

@@ -8,14 +8,13 @@ import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { FAULT_LOG_INTERVAL_MS } from '../../src/stack/fault-log.js';
 import { HostAddressMap } from '../../src/stack/host-address-map.js';
-import type { Ipv4Receiver } from '../../src/stack/stack.js';
+import type { IpDatagram, IpReceiver } from '../../src/stack/ip-datagram.js';
 import type { HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
 import { installUdp } from '../../src/stack/udp/udp-engine.js';
 import { ArpOperation, ArpPacket, writeArp } from '../../src/wire/arp.js';
 import { DropReason } from '../../src/wire/drop-reason.js';
 import { BROADCAST_MAC } from '../../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../../src/wire/ethernet.js';
-import type { Ipv4Packet } from '../../src/wire/ipv4.js';
 import { MemoryLink } from '../../src/link/memory-link.js';
 import { FakeClock } from '../../src/stack/clock.js';
 import { Stack } from '../../src/stack/stack.js';
@@ -45,15 +44,15 @@ describe('fault containment', () => {
     const ctx = { link: new MemoryLink(), clock: new FakeClock() };
     const stack = new Stack(ctx.link, { clock: ctx.clock, logger });
     const seen: number[] = [];
-    const receiver: Ipv4Receiver = {
-      receiveIpv4(packet: Ipv4Packet): DropReason {
-        const marker = packet.bytes[packet.payloadOffset];
+    const receiver: IpReceiver = {
+      receiveIp(datagram: IpDatagram): DropReason {
+        const marker = datagram.bytes[datagram.payloadOffset];
         if (marker === 0xee) throw new Error('injected bug');
         seen.push(marker);
         return DropReason.None;
       },
     };
-    stack.setIpv4Receiver(PROTOCOL, receiver);
+    stack.setIpReceiver(PROTOCOL, receiver);
     stack.start();
     const frame = (marker: number) => ipv4Frame(GUEST_IP, GATEWAY_IP, PROTOCOL, Uint8Array.of(marker, 0, 0, 0));
     ctx.link.inject([frame(1), frame(0xee), arpRequestForGateway(), frame(2)]);

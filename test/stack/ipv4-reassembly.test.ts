@@ -6,7 +6,7 @@
  * lock a fresh fragmented datagram out; incomplete datagrams are forgotten after 30 s.
  */
 import { describe, expect, test } from 'vitest';
-import type { Ipv4Receiver } from '../../src/stack/stack.js';
+import type { IpDatagram, IpReceiver } from '../../src/stack/ip-datagram.js';
 import { internetChecksum } from '../../src/wire/checksum.js';
 import { DropReason } from '../../src/wire/drop-reason.js';
 import { Ipv4Packet } from '../../src/wire/ipv4.js';
@@ -15,12 +15,17 @@ import { createStackContext, GATEWAY_IP, GUEST_IP, ipv4Frame, seededRandom } fro
 
 const PROTOCOL = 253; // RFC 3692 experimental: no engine claims it
 
-class Capture implements Ipv4Receiver {
+/** Keeps what a receiver gets; the IPv4 header is read back from the view's quote (it starts there). */
+class Capture implements IpReceiver {
   readonly packets: { header: Uint8Array; payload: Uint8Array; fragment: boolean; checksumOk: boolean }[] = [];
-  receiveIpv4(ip: Ipv4Packet): DropReason {
+  private readonly ipv4 = new Ipv4Packet();
+  receiveIp(datagram: IpDatagram): DropReason {
+    const ip = this.ipv4;
+    expect(ip.wrap(datagram.bytes, datagram.quoteOffset, datagram.payloadOffset + datagram.payloadLength - datagram.quoteOffset, false)).toBe(DropReason.None);
+    expect(ip.payloadOffset).toBe(datagram.payloadOffset);
     this.packets.push({
       header: ip.bytes.slice(ip.offset, ip.offset + ip.headerLength),
-      payload: ip.bytes.slice(ip.payloadOffset, ip.payloadOffset + ip.payloadLength),
+      payload: datagram.bytes.slice(datagram.payloadOffset, datagram.payloadOffset + datagram.payloadLength),
       fragment: ip.isFragment,
       checksumOk: internetChecksum(ip.bytes, ip.offset, ip.headerLength) === 0,
     });
@@ -31,7 +36,7 @@ class Capture implements Ipv4Receiver {
 function setup(limits?: { reassemblyBuffers?: number; reassemblyBytes?: number }) {
   const ctx = createStackContext({ config: limits ? { limits } : undefined });
   const capture = new Capture();
-  ctx.stack.setIpv4Receiver(PROTOCOL, capture);
+  ctx.stack.setIpReceiver(PROTOCOL, capture);
   return { ...ctx, capture };
 }
 

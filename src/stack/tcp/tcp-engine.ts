@@ -20,12 +20,13 @@
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
-import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
-import { IpProtocol, type Ipv4Packet } from '../../wire/ipv4.js';
+import { Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../../wire/icmpv4.js';
+import { IpProtocol } from '../../wire/ipv4.js';
 import { seqAdd, seqGe, seqLt } from '../../wire/tcp-seq.js';
 import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpOptions, TcpSegment } from '../../wire/tcp.js';
 import { Refusal, type HostAddressMap } from '../host-address-map.js';
-import type { BatchObserver, Ipv4Receiver, Stack } from '../stack.js';
+import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
+import type { BatchObserver, Stack } from '../stack.js';
 import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
 import { describeFlow, type FlowDebug } from './flow-debug.js';
 import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
@@ -48,7 +49,7 @@ export interface TcpEngineOptions {
   readonly addressMap: HostAddressMap;
 }
 
-export class TcpEngine implements Ipv4Receiver, BatchObserver {
+export class TcpEngine implements IpReceiver, BatchObserver {
   private readonly flows = new Map<number, Map<number, Flow>>();
   private flowCount = 0;
   /** Flows not established (handshakes, TIME-WAIT), oldest first: what a full table gives up first. */
@@ -107,12 +108,11 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   // ---- guest → engine ----
 
-  receiveIpv4(ip: Ipv4Packet, frameFlags: number): DropReason {
-    if (ip.isFragment) return DropReason.Fragment;
+  receiveIp(ip: IpDatagram, frameFlags: number): DropReason {
     const seg = this.segment;
     const reason = seg.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
     if (reason !== DropReason.None) return reason;
-    if ((frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0 && !seg.verifyChecksumIpv4(ip.source, ip.destination)) {
+    if ((frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0 && !seg.verifyChecksum(ip.pseudoHeaderSum(IpProtocol.Tcp, seg.length))) {
       return DropReason.BadChecksum;
     }
     const optionsReason = parseTcpOptions(seg, this.options);
@@ -128,7 +128,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     }
   }
 
-  private receiveSegment(ip: Ipv4Packet, seg: TcpSegment): DropReason {
+  private receiveSegment(ip: IpDatagram, seg: TcpSegment): DropReason {
     const flow = this.lookup(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
     const flags = seg.flags;
     if (flow === undefined || flow.state === FlowState.Closed) {
@@ -220,7 +220,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 
   // ---- segments ----
 
-  private receiveWithoutFlow(ip: Ipv4Packet, seg: TcpSegment, flags: number): DropReason {
+  private receiveWithoutFlow(ip: IpDatagram, seg: TcpSegment, flags: number): DropReason {
     if (flags & TCP_RST) return DropReason.NoFlow;
     if ((flags & (TCP_SYN | TCP_ACK | TCP_FIN)) === TCP_SYN) return this.acceptGuestSyn(ip, seg);
     // RFC 9293 §3.10.7.1: anything else for a connection that does not exist gets a reset.
@@ -228,7 +228,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     return DropReason.NoFlow;
   }
 
-  private acceptGuestSyn(ip: Ipv4Packet, seg: TcpSegment): DropReason {
+  private acceptGuestSyn(ip: IpDatagram, seg: TcpSegment): DropReason {
     const endpoint = this.addressMap.toHost(ip.destination, seg.destinationPort);
     if (endpoint === undefined) {
       const refusal = this.addressMap.refusal(ip.destination);
@@ -245,9 +245,8 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
     const flow = this.insert(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
     flow.state = FlowState.HostConnecting;
     this.takeSynOptions(flow, seg.sequence);
-    // Keep the SYN's IP header + 8 bytes for an ICMP error, should the host be unreachable.
-    const quoteLength = Math.min(ip.headerLength + 8, ip.length);
-    flow.synQuote = ip.bytes.slice(ip.offset, ip.offset + quoteLength);
+    // Keep the SYN's quote (IPv4: its header + 8 bytes) for an ICMP error, should the host be unreachable.
+    flow.synQuote = ip.bytes.slice(ip.quoteOffset, ip.quoteOffset + ip.quoteLength);
     flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
     this.reschedule(flow);
     flow.host = this.hostPort.connect(endpoint, this.hostEvents(flow));
@@ -416,7 +415,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   }
 
   /** RST for a segment that has no (acceptable) connection (RFC 9293 §3.10.7.1). */
-  private resetFor(ip: Ipv4Packet | null, seg: TcpSegment, flags: number, flow?: Flow): void {
+  private resetFor(ip: IpDatagram | null, seg: TcpSegment, flags: number, flow?: Flow): void {
     const guest = flow ? flow.guestAddress : ip!.source;
     const remote = flow ? flow.remoteAddress : ip!.destination;
     const output = flow ? flow.output : this.stack.outputFor(guest);
@@ -558,9 +557,9 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
   }
 
   /** ICMP destination unreachable from the gateway, quoting a refused SYN (as libslirp's icmp_send_error). */
-  private sendSynUnreachable(ip: Ipv4Packet, code: Icmpv4UnreachableCode): void {
+  private sendSynUnreachable(ip: IpDatagram, code: Icmpv4UnreachableCode): void {
     const output = this.stack.outputFor(ip.source);
-    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
+    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.quoteOffset, ip.quoteLength);
     output.send(this.stack.config.ipv4.gateway, ip.source, IpProtocol.Icmp, end - output.l4Offset, null);
   }
 
@@ -745,7 +744,7 @@ export class TcpEngine implements Ipv4Receiver, BatchObserver {
 /** Installs the TCP engine on a stack (protocol 6, per-batch ACKs, cleanup on close). */
 export function installTcp(stack: Stack, options: TcpEngineOptions): TcpEngine {
   const engine = new TcpEngine(stack, options);
-  stack.setIpv4Receiver(IpProtocol.Tcp, engine);
+  stack.setIpReceiver(IpProtocol.Tcp, engine);
   stack.addBatchObserver(engine);
   stack.onClose(() => engine.close());
   return engine;

@@ -1,5 +1,5 @@
 /**
- * The UDP engine: the Ipv4Receiver for protocol 17. Each datagram from the guest is validated
+ * The UDP engine: the IpReceiver for protocol 17. Each datagram from the guest is validated
  * (length, checksum unless the device left it partial or verified it; zero = none), offered to the
  * registered UdpServices first (DHCP, published-port replies), and otherwise forwarded to the host:
  * every guest (address, port) gets a Binding backed by host datagram sockets, so replies from any
@@ -21,12 +21,13 @@
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
-import { Icmpv4Type, Icmpv4UnreachableCode, icmpv4ErrorQuoteLength, writeIcmpv4Error } from '../../wire/icmpv4.js';
-import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header, type Ipv4Packet } from '../../wire/ipv4.js';
+import { Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../../wire/icmpv4.js';
+import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../../wire/ipv4.js';
 import { fillUdpChecksum, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
 import { IdleSweeper } from '../idle-sweeper.js';
 import { Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
-import type { Ipv4Receiver, Stack } from '../stack.js';
+import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
+import type { Stack } from '../stack.js';
 import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from './host-udp-port.js';
 import type { UdpGuestSender, UdpService } from './udp-service.js';
 
@@ -88,7 +89,7 @@ function reverseKey(address: string, port: number): string {
   return `${address.startsWith('::ffff:') ? address.slice(7) : address}|${port}`;
 }
 
-export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
+export class UdpEngine implements IpReceiver, UdpGuestSender {
   private readonly bindings = new Map<number, UdpBinding>();
   private readonly services: UdpService[];
   private readonly udp = new UdpPacket();
@@ -134,12 +135,12 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
 
   // ---- guest → host ----
 
-  receiveIpv4(ip: Ipv4Packet, frameFlags: number): DropReason {
-    if (ip.isFragment) return DropReason.Fragment; // the Stack reassembles before dispatch
+  receiveIp(ip: IpDatagram, frameFlags: number): DropReason {
     const udp = this.udp;
     const reason = udp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength);
     if (reason !== DropReason.None) return reason;
-    if ((frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0 && !udp.verifyChecksumIpv4(ip.source, ip.destination)) {
+    // A zero checksum means "none" over IPv4 only (RFC 8200 §8.1).
+    if ((frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0 && !udp.verifyChecksum(ip.pseudoHeaderSum(IpProtocol.Udp, udp.length), ip.family === 4)) {
       return DropReason.BadChecksum;
     }
     const source = ip.source;
@@ -170,7 +171,7 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
   }
 
   /** ICMP for a destination we will not forward to (libslirp's answers), or a silent drop. */
-  private refuse(ip: Ipv4Packet): DropReason {
+  private refuse(ip: IpDatagram): DropReason {
     const config = this.stack.config;
     const destination = ip.destination;
     const broadcast = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
@@ -191,9 +192,8 @@ export class UdpEngine implements Ipv4Receiver, UdpGuestSender {
       default:
         code = Icmpv4UnreachableCode.Host; // no host behind it
     }
-    const quoteLength = icmpv4ErrorQuoteLength(ip.headerLength, ip.length);
     const output = this.stack.outputFor(ip.source);
-    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.offset, quoteLength);
+    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.quoteOffset, ip.quoteLength);
     const from = code === Icmpv4UnreachableCode.Port ? destination : config.ipv4.gateway;
     output.send(from, ip.source, IpProtocol.Icmp, end - output.l4Offset, null);
     return DropReason.Blocked;
@@ -398,7 +398,7 @@ function bindingKey(address: number, port: number): number {
 /** Creates the UDP engine, registers it for protocol 17 and its cleanup with the stack. */
 export function installUdp(stack: Stack, options: UdpEngineOptions): UdpEngine {
   const engine = new UdpEngine(stack, options);
-  stack.setIpv4Receiver(IpProtocol.Udp, engine);
+  stack.setIpReceiver(IpProtocol.Udp, engine);
   stack.onClose(() => engine.close());
   return engine;
 }
