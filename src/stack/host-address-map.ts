@@ -15,7 +15,7 @@
  * One place for these rules so TCP, UDP and ICMP cannot disagree: toHost() says where a flow goes,
  * refusal() why it goes nowhere, and each engine answers that reason in its protocol.
  */
-import { formatIpv4, inIpv4Prefix, parseIpv4OrMapped } from '../wire/ip-address.js';
+import { formatIpv4, inIpv4Prefix, ipv4Broadcast, parseIpv4OrMapped } from '../wire/ip-address.js';
 import type { NetworkConfig } from './config.js';
 
 export interface HostEndpoint {
@@ -43,6 +43,14 @@ export enum Refusal {
 
 export function isLoopbackOrUnspecified(address: number): boolean {
   return address >>> 24 === 127 || address === 0;
+}
+
+/**
+ * 255.255.255.255, the guest network's broadcast, multicast and class E: never forwarded through us
+ * (no amplification) and never answered with an ICMP error (RFC 1122 §3.2.2).
+ */
+export function isBroadcastOrMulticast(config: NetworkConfig, address: number): boolean {
+  return address === 0xffffffff || address === ipv4Broadcast(config.ipv4) || address >>> 28 >= 0xe;
 }
 
 export class HostAddressMap {

@@ -21,7 +21,7 @@ import { DropReason } from '../wire/drop-reason.js';
 import { fillIcmpv4Checksum, ICMPV4_HEADER_LENGTH, Icmpv4Packet, Icmpv4Type } from '../wire/icmpv4.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { IdleSweeper } from './idle-sweeper.js';
-import type { HostAddressMap } from './host-address-map.js';
+import { isBroadcastOrMulticast, type HostAddressMap } from './host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
 import type { IpDatagram, IpReceiver } from './ip-datagram.js';
 import type { Stack } from './stack.js';
@@ -80,10 +80,8 @@ export class IcmpForwarder implements IpReceiver {
     const source = ip.source;
     const destination = ip.destination;
     if (source === 0) return DropReason.BadAddress;
-    const config = this.stack.config;
-    const broadcast = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
     // No echo to broadcast or multicast through us (no amplification), nor to blocked or virtual hosts.
-    if (destination === 0xffffffff || destination === broadcast || destination >>> 28 >= 0xe) return DropReason.Blocked;
+    if (isBroadcastOrMulticast(this.stack.config, destination)) return DropReason.Blocked;
     const endpoint = this.options.addressMap.toHost(destination, 0);
     if (endpoint === undefined || endpoint.address.includes(':')) return DropReason.Blocked;
     const key = (source >>> 0) * 0x10000 + icmp.identifier;

@@ -21,6 +21,7 @@ import { SystemClock, type Clock } from './clock.js';
 import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
 import { IcmpEchoResponder } from './icmp-echo.js';
 import { FaultLog } from './fault-log.js';
+import { IcmpErrorSender } from './icmp-errors.js';
 import { FrameTransmitter } from './frame-transmitter.js';
 import { Ipv4Datagram, type IpReceiver } from './ip-datagram.js';
 import type { IpOutput } from './ip-output.js';
@@ -56,6 +57,8 @@ export class Stack implements FrameSink {
   readonly ipv4Output: Ipv4Output;
   /** The way to the Link for every frame, and the flush rule (see frame-transmitter.ts). */
   readonly transmitter: FrameTransmitter;
+  /** The one sender of ICMP errors to the guest (TCP, UDP), for either family. */
+  readonly icmpErrors = new IcmpErrorSender((address) => this.outputFor(address));
   private readonly receivers: (IpReceiver | undefined)[] = new Array(256);
   private readonly observers: BatchObserver[] = [];
   private readonly closers: (() => void)[] = [];

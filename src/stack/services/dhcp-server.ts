@@ -22,7 +22,7 @@
  */
 import { DropReason } from '../../wire/drop-reason.js';
 import { formatMac } from '../../wire/bytes.js';
-import { formatIpv4 } from '../../wire/ip-address.js';
+import { formatIpv4, ipv4Broadcast } from '../../wire/ip-address.js';
 import {
   BOOTP_FLAG_BROADCAST,
   BOOTP_REQUEST,
@@ -92,7 +92,7 @@ export class DhcpServer implements UdpService {
   ) {
     const config = stack.config;
     this.leaseSeconds = options.leaseSeconds ?? DHCP_LEASE_SECONDS;
-    this.broadcastAddress = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
+    this.broadcastAddress = ipv4Broadcast(config.ipv4);
     for (let i = 0; i < DHCP_POOL_SIZE; i++) {
       this.leases.push({ address: (config.ipv4.dhcpStart + i) >>> 0, state: LeaseState.Free, key: '', expiresAt: 0 });
     }

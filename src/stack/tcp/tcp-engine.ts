@@ -20,11 +20,11 @@
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
-import { Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../../wire/icmpv4.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import { seqAdd, seqGe, seqLt } from '../../wire/tcp-seq.js';
 import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpOptions, TcpSegment } from '../../wire/tcp.js';
 import { Refusal, type HostAddressMap } from '../host-address-map.js';
+import { IcmpError } from '../icmp-errors.js';
 import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
 import type { BatchObserver, Stack } from '../stack.js';
 import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
@@ -234,7 +234,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       const refusal = this.addressMap.refusal(ip.destination);
       // libslirp's answers: EPERM (blocked loopback) → ICMP net unreachable from the gateway, so the
       // guest's connect fails with ENETUNREACH; --disable-dns → nothing, the connect times out.
-      if (refusal === Refusal.LoopbackBlocked) this.sendSynUnreachable(ip, Icmpv4UnreachableCode.Net);
+      if (refusal === Refusal.LoopbackBlocked) this.stack.icmpErrors.aboutDatagram(IcmpError.NetUnreachable, this.stack.config.ipv4.gateway, ip);
       else if (refusal !== Refusal.DnsDisabled) this.resetFor(ip, seg, seg.flags);
       return DropReason.Blocked;
     }
@@ -556,19 +556,10 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     }
   }
 
-  /** ICMP destination unreachable from the gateway, quoting a refused SYN (as libslirp's icmp_send_error). */
-  private sendSynUnreachable(ip: IpDatagram, code: Icmpv4UnreachableCode): void {
-    const output = this.stack.outputFor(ip.source);
-    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.quoteOffset, ip.quoteLength);
-    output.send(this.stack.config.ipv4.gateway, ip.source, IpProtocol.Icmp, end - output.l4Offset, null);
-  }
-
   private sendHostUnreachable(flow: Flow): void {
     const quote = flow.synQuote;
     if (!quote) return;
-    const output = flow.output;
-    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host, quote, 0, quote.length);
-    output.send(flow.remoteAddress, flow.guestAddress, IpProtocol.Icmp, end - output.l4Offset, null);
+    this.stack.icmpErrors.send(IcmpError.HostUnreachable, flow.remoteAddress, flow.guestAddress, quote, 0, quote.length);
   }
 
   // ---- lifecycle ----

@@ -21,11 +21,11 @@
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID } from '../../link/link.js';
 import { DropReason } from '../../wire/drop-reason.js';
-import { Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../../wire/icmpv4.js';
-import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../../wire/ipv4.js';
+import { IpProtocol } from '../../wire/ipv4.js';
 import { fillUdpChecksum, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
 import { IdleSweeper } from '../idle-sweeper.js';
-import { Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
+import { isBroadcastOrMulticast, Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
+import { IcmpError } from '../icmp-errors.js';
 import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
 import type { Stack } from '../stack.js';
 import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from './host-udp-port.js';
@@ -99,8 +99,6 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
   private readonly dnsIdleMs: number;
   private readonly sweeper: IdleSweeper;
   private closed = false;
-  /** Scratch for the quote of an ICMP error about a datagram we no longer hold (host errors). */
-  private readonly quote = new Uint8Array(IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH);
 
   constructor(
     private readonly stack: Stack,
@@ -174,28 +172,22 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
   private refuse(ip: IpDatagram): DropReason {
     const config = this.stack.config;
     const destination = ip.destination;
-    const broadcast = (config.ipv4.network | ~config.ipv4.netmask) >>> 0;
-    // RFC 1122 §3.2.2: never an ICMP error about a broadcast or multicast datagram.
-    if (destination === 0xffffffff || destination === broadcast || destination >>> 28 === 0xe || destination >>> 28 === 0xf) {
-      return DropReason.Blocked;
-    }
-    let code: Icmpv4UnreachableCode;
+    if (isBroadcastOrMulticast(config, destination)) return DropReason.Blocked;
+    let error: IcmpError;
     switch (this.addressMap.refusal(destination)) {
       case Refusal.DnsDisabled:
         return DropReason.Blocked; // no answer: the guest's query times out
       case Refusal.NoService:
-        code = Icmpv4UnreachableCode.Port; // nothing listens there but DNS
+        error = IcmpError.PortUnreachable; // nothing listens there but DNS
         break;
       case Refusal.LoopbackBlocked:
-        code = Icmpv4UnreachableCode.Net; // libslirp: EPERM → net unreachable
+        error = IcmpError.NetUnreachable; // libslirp: EPERM → net unreachable
         break;
       default:
-        code = Icmpv4UnreachableCode.Host; // no host behind it
+        error = IcmpError.HostUnreachable; // no host behind it
     }
-    const output = this.stack.outputFor(ip.source);
-    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, code, ip.bytes, ip.quoteOffset, ip.quoteLength);
-    const from = code === Icmpv4UnreachableCode.Port ? destination : config.ipv4.gateway;
-    output.send(from, ip.source, IpProtocol.Icmp, end - output.l4Offset, null);
+    const from = error === IcmpError.PortUnreachable ? destination : config.ipv4.gateway;
+    this.stack.icmpErrors.aboutDatagram(error, from, ip);
     return DropReason.Blocked;
   }
 
@@ -288,10 +280,10 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
    */
   private hostError(binding: UdpBinding, code: string, destination: HostEndpoint | undefined): void {
     if (binding.closed || this.closed) return;
-    let icmpCode: Icmpv4UnreachableCode;
-    if (code === 'ECONNREFUSED') icmpCode = Icmpv4UnreachableCode.Port;
-    else if (code === 'EHOSTUNREACH') icmpCode = Icmpv4UnreachableCode.Host;
-    else if (code === 'ENETUNREACH') icmpCode = Icmpv4UnreachableCode.Net;
+    let error: IcmpError;
+    if (code === 'ECONNREFUSED') error = IcmpError.PortUnreachable;
+    else if (code === 'EHOSTUNREACH') error = IcmpError.HostUnreachable;
+    else if (code === 'ENETUNREACH') error = IcmpError.NetUnreachable;
     else {
       this.stack.logger.debug({ code, guestPort: binding.guestPort }, 'UDP host socket error');
       this.stack.countDrop(DropReason.HostError);
@@ -308,15 +300,9 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
       guest = binding.lastGuest;
     }
     if (guest === null) return;
-    // The datagram is long gone: quote a header that names the guest's socket (addresses, ports),
-    // which is all a guest stack needs to find it.
-    const quote = this.quote;
-    writeIpv4Header(quote, 0, binding.guestAddress, guest.address, IpProtocol.Udp, UDP_HEADER_LENGTH, 64, 0, 0);
-    writeUdpHeader(quote, IPV4_HEADER_LENGTH, binding.guestPort, guest.port, 0);
-    const output = this.stack.outputFor(binding.guestAddress);
-    const end = writeIcmpv4Error(output.head, output.l4Offset, Icmpv4Type.DestinationUnreachable, icmpCode, quote, 0, quote.length);
-    const from = icmpCode === Icmpv4UnreachableCode.Port ? guest.address : this.stack.config.ipv4.gateway;
-    output.send(from, binding.guestAddress, IpProtocol.Icmp, end - output.l4Offset, null);
+    // The datagram is long gone: the error quotes a header naming the guest's socket.
+    const from = error === IcmpError.PortUnreachable ? guest.address : this.stack.config.ipv4.gateway;
+    this.stack.icmpErrors.aboutUdpSocket(error, from, binding.guestAddress, binding.guestPort, guest.address, guest.port);
   }
 
   /**
