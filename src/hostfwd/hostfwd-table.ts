@@ -17,6 +17,7 @@ import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:
 import { isIP, createServer, type Server, type Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../stack/clock.js';
 import type { NetworkConfig } from '../stack/config.js';
+import { endpointKey } from '../stack/address-table.js';
 import { guestVisibleAddress } from '../stack/host-address-map.js';
 import { parseIpv4 } from '../wire/ip-address.js';
 import { silentLogger, type Logger } from '../stack/logger.js';
@@ -82,7 +83,7 @@ class TcpForward extends Forward {
 class UdpForward extends Forward {
   /** By client "address|port" (host side). */
   readonly byClient = new Map<string, UdpMapping>();
-  /** By guest-visible source: source * 65536 + port (numeric key). */
+  /** By guest-visible source endpoint (endpointKey: numeric, either family). */
   readonly bySource = new Map<number, UdpMapping>();
   timer: TimerHandle | undefined;
   closed = false;
@@ -234,7 +235,7 @@ export class HostfwdTable implements HostfwdControl {
       if (sourcePort === 0) return;
       mapping = { clientAddress: remote.address, clientPort: remote.port, source, sourcePort, lastUsed: now };
       forward.byClient.set(key, mapping);
-      forward.bySource.set(source * 65536 + sourcePort, mapping);
+      forward.bySource.set(endpointKey(source, sourcePort), mapping);
       this.scheduleExpiry(forward);
     }
     mapping.lastUsed = now;
@@ -243,16 +244,16 @@ export class HostfwdTable implements HostfwdControl {
 
   /** The client's own port when free for that guest-visible source, else another (loopback clients share the gateway). */
   private freeSourcePort(forward: UdpForward, source: number, wanted: number): number {
-    if (!forward.bySource.has(source * 65536 + wanted)) return wanted;
+    if (!forward.bySource.has(endpointKey(source, wanted))) return wanted;
     for (let i = 0; i < 16384; i++) {
       const port = 49152 + ((wanted + i * 7919) % 16384);
-      if (!forward.bySource.has(source * 65536 + port)) return port;
+      if (!forward.bySource.has(endpointKey(source, port))) return port;
     }
     return 0;
   }
 
   private udpFromGuest(source: number, sourcePort: number, destination: number, destinationPort: number, payload: Uint8Array): boolean {
-    const key = destination * 65536 + destinationPort;
+    const key = endpointKey(destination, destinationPort);
     for (let i = 0; i < this.forwards.length; i++) {
       const forward = this.forwards[i];
       if (!(forward instanceof UdpForward) || forward.guest !== source || forward.entry.guestPort !== sourcePort) continue;
@@ -276,7 +277,7 @@ export class HostfwdTable implements HostfwdControl {
       for (const [key, mapping] of forward.byClient) {
         if (now - mapping.lastUsed >= this.udpIdleMs) {
           forward.byClient.delete(key);
-          forward.bySource.delete(mapping.source * 65536 + mapping.sourcePort);
+          forward.bySource.delete(endpointKey(mapping.source, mapping.sourcePort));
         }
       }
       if (forward.byClient.size > 0) this.scheduleExpiry(forward);

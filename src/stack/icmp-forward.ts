@@ -21,6 +21,7 @@ import { DropReason } from '../wire/drop-reason.js';
 import { fillIcmpv4Checksum, ICMPV4_HEADER_LENGTH, Icmpv4Packet, Icmpv4Type } from '../wire/icmpv4.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { IdleSweeper } from './idle-sweeper.js';
+import { endpointKey } from './address-table.js';
 import { isBroadcastOrMulticast, type HostAddressMap } from './host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
 import type { IpDatagram, IpReceiver } from './ip-datagram.js';
@@ -84,7 +85,7 @@ export class IcmpForwarder implements IpReceiver {
     if (isBroadcastOrMulticast(this.stack.config, destination)) return DropReason.Blocked;
     const endpoint = this.options.addressMap.toHost(destination, 0);
     if (endpoint === undefined || endpoint.address.includes(':')) return DropReason.Blocked;
-    const key = (source >>> 0) * 0x10000 + icmp.identifier;
+    const key = endpointKey(source, icmp.identifier);
     let session = this.sessions.get(key);
     if (session === undefined) {
       if (this.sessions.size >= this.maxSessions) {

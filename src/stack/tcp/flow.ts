@@ -133,7 +133,6 @@ export class Flow implements WheelEntry, FlowTuple {
     readonly guestPort: number,
     readonly remoteAddress: number,
     readonly remotePort: number,
-    readonly key: number,
     /** The output of the flow's address family: where its segments go. */
     readonly output: IpOutput,
     private readonly timerCallback: (flow: Flow, now: number) => void,

@@ -29,6 +29,7 @@ import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
 import type { BatchObserver, Stack } from '../stack.js';
 import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
 import { describeFlow, type FlowDebug } from './flow-debug.js';
+import { FlowTable } from './flow-table.js';
 import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
 import { ReceiveResult, TcpReceiver } from './receiver.js';
 import { SegmentEmitter } from './segment-emitter.js';
@@ -50,8 +51,7 @@ export interface TcpEngineOptions {
 }
 
 export class TcpEngine implements IpReceiver, BatchObserver {
-  private readonly flows = new Map<number, Map<number, Flow>>();
-  private flowCount = 0;
+  private readonly flows = new FlowTable<Flow>();
   /** Flows not established (handshakes, TIME-WAIT), oldest first: what a full table gives up first. */
   private readonly embryonic = new Set<Flow>();
   private readonly wheel: TimerWheel;
@@ -93,16 +93,14 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   /** Open flows (for stats). */
   get size(): number {
-    return this.flowCount;
+    return this.flows.size;
   }
 
   /** Every flow's whole state (the `debug_flows` API request; allocates, never on the data path). */
   debugFlows(): FlowDebug[] {
     const now = this.stack.clock.now();
     const out: FlowDebug[] = [];
-    for (const inner of this.flows.values()) {
-      for (const flow of inner.values()) out.push(describeFlow(flow, now, this.receiver.receiveRoom(flow)));
-    }
+    for (const flow of this.flows.values()) out.push(describeFlow(flow, now, this.receiver.receiveRoom(flow)));
     return out;
   }
 
@@ -181,7 +179,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   private openFlowToGuest(tuple: FlowTuple, hostStream: HostStreamFactory): boolean {
     if (this.lookup(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort) !== undefined) return false;
-    if (this.flowCount >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
+    if (this.flows.size >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.stack.countDrop(DropReason.TableFull);
       return false;
     }
@@ -205,16 +203,13 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   close(): void {
-    for (const inner of this.flows.values()) {
-      for (const flow of inner.values()) {
-        flow.state = FlowState.Closed;
-        flow.host?.destroy();
-        flow.host = null;
-      }
+    for (const flow of this.flows.values()) {
+      flow.state = FlowState.Closed;
+      flow.host?.destroy();
+      flow.host = null;
     }
     this.flows.clear();
     this.embryonic.clear();
-    this.flowCount = 0;
     this.wheel.close();
   }
 
@@ -238,7 +233,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       else if (refusal !== Refusal.DnsDisabled) this.resetFor(ip, seg, seg.flags);
       return DropReason.Blocked;
     }
-    if (this.flowCount >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
+    if (this.flows.size >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.resetFor(ip, seg, seg.flags);
       return DropReason.TableFull;
     }
@@ -658,37 +653,15 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     else if (deadline !== flow.wheelDeadline) this.wheel.schedule(flow, deadline);
   }
 
-  // ---- flow table: numeric keys, no strings on the hot path ----
-
-  // Two exact integer keys (below 2^53): the outer one is the remote address plus the guest's host
-  // number above its low 21 bits (zero in any network of /11 or smaller), the inner one the low 21
-  // bits of the host number and both ports. So every prefix slirp4netns accepts (/1 to /25) works.
-
-  private outerKey(guestAddress: number, remoteAddress: number): number {
-    const host = (guestAddress - this.stack.config.ipv4.network) >>> 0;
-    return (host >>> 21) * 0x1_0000_0000 + remoteAddress;
-  }
-
-  private innerKey(guestAddress: number, guestPort: number, remotePort: number): number {
-    const host = (guestAddress - this.stack.config.ipv4.network) >>> 0;
-    return (host & 0x1f_ffff) * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
-  }
+  // ---- flow table (flow-table.ts: numeric keys for both families) ----
 
   private lookup(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow | undefined {
-    return this.flows.get(this.outerKey(guestAddress, remoteAddress))?.get(this.innerKey(guestAddress, guestPort, remotePort));
+    return this.flows.get(guestAddress, guestPort, remoteAddress, remotePort);
   }
 
   private insert(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow {
-    const key = this.innerKey(guestAddress, guestPort, remotePort);
-    const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, key, this.stack.outputFor(guestAddress), this.onFlowTimer);
-    const outer = this.outerKey(guestAddress, remoteAddress);
-    let inner = this.flows.get(outer);
-    if (!inner) {
-      inner = new Map();
-      this.flows.set(outer, inner);
-    }
-    inner.set(key, flow);
-    this.flowCount++;
+    const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, this.stack.outputFor(guestAddress), this.onFlowTimer);
+    this.flows.add(flow);
     this.embryonic.add(flow);
     return flow;
   }
@@ -709,13 +682,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   /** Takes the flow out of the table (if it is still the one there). */
   private unlink(flow: Flow): void {
-    const outer = this.outerKey(flow.guestAddress, flow.remoteAddress);
-    const inner = this.flows.get(outer);
-    if (inner?.get(flow.key) === flow) {
-      inner.delete(flow.key);
-      if (inner.size === 0) this.flows.delete(outer);
-      this.flowCount--;
-    }
+    this.flows.delete(flow);
   }
 
   private remove(flow: Flow): void {

@@ -24,6 +24,7 @@ import { DropReason } from '../../wire/drop-reason.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import { fillUdpChecksum, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
 import { IdleSweeper } from '../idle-sweeper.js';
+import { endpointKey } from '../address-table.js';
 import { isBroadcastOrMulticast, Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
 import { IcmpError } from '../icmp-errors.js';
 import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
@@ -119,7 +120,7 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
 
   /** The binding of a guest endpoint, if any (tests, stats). */
   binding(guestAddress: number, guestPort: number): UdpBinding | undefined {
-    return this.bindings.get(bindingKey(guestAddress, guestPort));
+    return this.bindings.get(endpointKey(guestAddress, guestPort));
   }
 
   /** Registers a service that sees every guest datagram before forwarding; returns its removal. */
@@ -154,7 +155,7 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
     if (source === 0 || sourcePort === 0 || destinationPort === 0) return DropReason.BadAddress;
     const endpoint = this.addressMap.toHost(destination, destinationPort);
     if (endpoint === undefined) return this.refuse(ip);
-    let binding = this.bindings.get(bindingKey(source, sourcePort));
+    let binding = this.bindings.get(endpointKey(source, sourcePort));
     if (binding === undefined) {
       if (this.bindings.size >= this.stack.config.limits.udpBindings) this.evictLeastRecentlyUsed();
       binding = this.createBinding(source, sourcePort);
@@ -209,7 +210,7 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
 
   private createBinding(address: number, port: number): UdpBinding {
     const now = this.stack.clock.now();
-    const binding = new UdpBinding(bindingKey(address, port), address, port, now);
+    const binding = new UdpBinding(endpointKey(address, port), address, port, now);
     this.bindings.set(binding.key, binding);
     this.sweeper.arm(now + this.dnsIdleMs);
     return binding;
@@ -374,11 +375,6 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
     this.closed = true;
     this.sweeper.close();
   }
-}
-
-/** Numeric key of a guest endpoint: address * 2^16 + port (below 2^48, exact as a double). */
-function bindingKey(address: number, port: number): number {
-  return (address >>> 0) * 0x10000 + port;
 }
 
 /** Creates the UDP engine, registers it for protocol 17 and its cleanup with the stack. */

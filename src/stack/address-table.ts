@@ -1,0 +1,160 @@
+/**
+ * Addresses as table keys, for both families: every table of the engine (TCP flows, UDP bindings,
+ * neighbours, echo sessions, published-port mappings) keys an address by one number. An IPv4
+ * address is its uint32 (below 2^32); an IPv6 address is a handle at or above 2^32 that an
+ * Ipv6AddressTable hands out for it (interned: one handle per distinct address while in use). An
+ * endpoint key, address · 2^16 + port, stays below 2^53 for both, so it is an exact Map key.
+ *
+ * The table is bounded (a newcomer beyond capacity gets no handle: the caller drops it, counted) and
+ * reference-counted (a handle lives while a flow, binding or neighbour holds it, then its slot is
+ * reused). find() never allocates: a hash of the address's four 32-bit words picks a chain, entries
+ * are compared in full. Measured in bench/address-keys.bench.ts.
+ */
+import { readUint32, writeUint32 } from '../wire/bytes.js';
+
+/** The first IPv6 handle: every IPv4 address is below it. */
+export const IPV6_HANDLE_BASE = 0x1_0000_0000;
+
+/** True for an IPv6 handle, false for an IPv4 address. */
+export function isIpv6Handle(address: number): boolean {
+  return address >= IPV6_HANDLE_BASE;
+}
+
+/** The numeric key of (address, port) for either family: address · 2^16 + port, exact below 2^53. */
+export function endpointKey(address: number, port: number): number {
+  return address * 0x10000 + port;
+}
+
+const NO_SLOT = -1;
+
+export class Ipv6AddressTable {
+  /** Four big-endian words per slot. */
+  private readonly words: Uint32Array;
+  private readonly references: Uint32Array;
+  /** Next slot in a bucket's chain, or in the free list. */
+  private readonly next: Int32Array;
+  private readonly buckets: Int32Array;
+  private readonly bucketMask: number;
+  private freeHead = 0;
+  private count = 0;
+
+  constructor(readonly capacity: number) {
+    if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= 1 << 24)) throw new Error(`invalid IPv6 address table capacity ${capacity}`);
+    this.words = new Uint32Array(capacity * 4);
+    this.references = new Uint32Array(capacity);
+    this.next = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.next[i] = i + 1 < capacity ? i + 1 : NO_SLOT;
+    let buckets = 1;
+    while (buckets < capacity) buckets <<= 1;
+    this.buckets = new Int32Array(buckets).fill(NO_SLOT);
+    this.bucketMask = buckets - 1;
+  }
+
+  /** Addresses held. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The handle of the address at bytes[offset, +16) if it is held, else -1. Never allocates. */
+  find(bytes: Uint8Array, offset: number): number {
+    const w0 = readUint32(bytes, offset);
+    const w1 = readUint32(bytes, offset + 4);
+    const w2 = readUint32(bytes, offset + 8);
+    const w3 = readUint32(bytes, offset + 12);
+    const slot = this.findSlot(w0, w1, w2, w3, hash(w0, w1, w2, w3) & this.bucketMask);
+    return slot === NO_SLOT ? -1 : IPV6_HANDLE_BASE + slot;
+  }
+
+  /**
+   * The handle of the address at bytes[offset, +16), held once more (release it when done); -1 when
+   * the table is full and the address is not in it.
+   */
+  intern(bytes: Uint8Array, offset: number): number {
+    const w0 = readUint32(bytes, offset);
+    const w1 = readUint32(bytes, offset + 4);
+    const w2 = readUint32(bytes, offset + 8);
+    const w3 = readUint32(bytes, offset + 12);
+    const bucket = hash(w0, w1, w2, w3) & this.bucketMask;
+    let slot = this.findSlot(w0, w1, w2, w3, bucket);
+    if (slot === NO_SLOT) {
+      slot = this.freeHead;
+      if (slot === NO_SLOT) return -1;
+      this.freeHead = this.next[slot];
+      const at = slot * 4;
+      this.words[at] = w0;
+      this.words[at + 1] = w1;
+      this.words[at + 2] = w2;
+      this.words[at + 3] = w3;
+      this.next[slot] = this.buckets[bucket];
+      this.buckets[bucket] = slot;
+      this.count++;
+    }
+    this.references[slot]++;
+    return IPV6_HANDLE_BASE + slot;
+  }
+
+  /** Holds a handle once more. */
+  retain(handle: number): void {
+    this.references[this.slotOf(handle)]++;
+  }
+
+  /** Lets go of a handle once; the address is forgotten when nothing holds it any more. */
+  release(handle: number): void {
+    const slot = this.slotOf(handle);
+    if (this.references[slot] === 0) throw new Error(`IPv6 handle ${handle} released more often than held`);
+    if (--this.references[slot] > 0) return;
+    const at = slot * 4;
+    const bucket = hash(this.words[at], this.words[at + 1], this.words[at + 2], this.words[at + 3]) & this.bucketMask;
+    if (this.buckets[bucket] === slot) {
+      this.buckets[bucket] = this.next[slot];
+    } else {
+      let previous = this.buckets[bucket];
+      while (this.next[previous] !== slot) previous = this.next[previous];
+      this.next[previous] = this.next[slot];
+    }
+    this.next[slot] = this.freeHead;
+    this.freeHead = slot;
+    this.count--;
+  }
+
+  /** Writes the 16 bytes of a handle's address at buf[offset]. */
+  write(handle: number, buf: Uint8Array, offset: number): void {
+    const at = this.slotOf(handle) * 4;
+    for (let i = 0; i < 4; i++) writeUint32(buf, offset + 4 * i, this.words[at + i]);
+  }
+
+  /** The address of a handle as text (RFC 5952 is not attempted: eight groups, for logs and tests). */
+  format(handle: number): string {
+    const at = this.slotOf(handle) * 4;
+    const groups: string[] = [];
+    for (let i = 0; i < 4; i++) groups.push((this.words[at + i] >>> 16).toString(16), (this.words[at + i] & 0xffff).toString(16));
+    return groups.join(':');
+  }
+
+  private findSlot(w0: number, w1: number, w2: number, w3: number, bucket: number): number {
+    const words = this.words;
+    for (let slot = this.buckets[bucket]; slot !== NO_SLOT; slot = this.next[slot]) {
+      const at = slot * 4;
+      if (words[at] === w0 && words[at + 1] === w1 && words[at + 2] === w2 && words[at + 3] === w3) return slot;
+    }
+    return NO_SLOT;
+  }
+
+  private slotOf(handle: number): number {
+    const slot = handle - IPV6_HANDLE_BASE;
+    if (!(slot >= 0 && slot < this.capacity && this.references[slot] > 0)) throw new Error(`not a held IPv6 handle: ${handle}`);
+    return slot;
+  }
+}
+
+/** Mixes the four words (murmur3-style multiply and rotate); callers mask it to a bucket. */
+function hash(w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0xcc9e2d51);
+  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ w1;
+  h = Math.imul((h << 13) | (h >>> 19), 0xcc9e2d51) ^ w2;
+  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ w3;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}

@@ -1,0 +1,54 @@
+/**
+ * The TCP flows by their four-tuple, for both address families: a map by the remote endpoint
+ * (address · 2^16 + port, address-table.ts's endpointKey) of maps by the guest endpoint. Numeric keys
+ * only, no strings on the hot path; the few flows that share a remote endpoint (a guest's connections
+ * to one server) share an inner map. Knows nothing of TCP state; bounds are the engine's.
+ */
+import { endpointKey } from '../address-table.js';
+import type { FlowTuple } from './flow.js';
+
+export class FlowTable<F extends FlowTuple> {
+  private readonly byRemote = new Map<number, Map<number, F>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): F | undefined {
+    return this.byRemote.get(endpointKey(remoteAddress, remotePort))?.get(endpointKey(guestAddress, guestPort));
+  }
+
+  /** Adds a flow; its tuple must be free (get() said undefined). */
+  add(flow: F): void {
+    const remoteKey = endpointKey(flow.remoteAddress, flow.remotePort);
+    let inner = this.byRemote.get(remoteKey);
+    if (inner === undefined) {
+      inner = new Map();
+      this.byRemote.set(remoteKey, inner);
+    }
+    inner.set(endpointKey(flow.guestAddress, flow.guestPort), flow);
+    this.count++;
+  }
+
+  /** Removes this flow (not another that took its tuple since); returns whether it was there. */
+  delete(flow: F): boolean {
+    const remoteKey = endpointKey(flow.remoteAddress, flow.remotePort);
+    const inner = this.byRemote.get(remoteKey);
+    const guestKey = endpointKey(flow.guestAddress, flow.guestPort);
+    if (inner?.get(guestKey) !== flow) return false;
+    inner.delete(guestKey);
+    if (inner.size === 0) this.byRemote.delete(remoteKey);
+    this.count--;
+    return true;
+  }
+
+  *values(): IterableIterator<F> {
+    for (const inner of this.byRemote.values()) yield* inner.values();
+  }
+
+  clear(): void {
+    this.byRemote.clear();
+    this.count = 0;
+  }
+}
