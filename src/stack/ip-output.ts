@@ -39,4 +39,10 @@ export interface IpOutput {
    * sent, 0 when the packet exceeds maxL4Length (the caller counts the drop).
    */
   sendFragmentable(source: number, destination: number, protocol: number, l4HeaderLength: number, body: Uint8Array | null): number;
+
+  /**
+   * Sends a frame whose IP header is already written after the Ethernet header (one that waited for
+   * the destination's MAC in the neighbour table); fills in Ethernet. Returns false if it waits again.
+   */
+  sendFrame(destination: number, head: Uint8Array, body: Uint8Array | null, info?: TxInfo): boolean;
 }

@@ -1,12 +1,15 @@
 /**
- * IPv4 → MAC for hosts on the guest network (normally just the guest). Learned from ARP and from the
- * source of every IPv4 frame the guest sends. Frames to an unresolved address wait in a small bounded
- * queue while an ARP request goes out; the queue is the only place output frames are copied.
+ * Link-layer (MAC) addresses of the hosts on the guest network (normally just the guest), for both
+ * address families: keyed by the engine's address numbers (an IPv4 uint32, or an IPv6 handle from
+ * address-table.ts). Learned from the source of every frame the guest sends and from its ARP (and
+ * later NDP) messages. Frames to an unresolved address wait in a small bounded queue while the
+ * family's resolver asks for it (ARP request; NDP neighbour solicitation for IPv6, issue 15); the
+ * queue is the only place output frames are copied.
  *
  * Bounded, and a full table still serves newcomers: a new address evicts the entry learned longest
- * ago (a live neighbour is learned again from its next frame, or resolved by ARP on demand); a frame
+ * ago (a live neighbour is learned again from its next frame, or resolved on demand); a frame
  * queued while the pending queue is full evicts the oldest waiting frame (new traffic is the more
- * useful, and old frames expire after PENDING_MAX_AGE_MS anyway); the ARP-request rate limiter
+ * useful, and old frames expire after PENDING_MAX_AGE_MS anyway); the request rate limiter
  * forgets everything once it holds maxEntries addresses.
  */
 import type { TxInfo } from '../link/link.js';
@@ -39,7 +42,7 @@ export class NeighborTable {
     private readonly maxEntries: number,
     private readonly maxPending: number,
     private readonly clock: Clock,
-    /** Sends an ARP request for address (supplied by the ARP responder). */
+    /** Asks the network for address's MAC (the ARP responder's request for IPv4 addresses). */
     private readonly requestResolution: (address: number) => void,
   ) {}
 

@@ -130,7 +130,10 @@ export class Stack implements FrameSink {
     return address === this.config.ipv4.gateway || address === this.config.ipv4.dns;
   }
 
-  /** The output of an address's family, where transports send to it (IPv4 only until IPv6 arrives). */
+  /**
+   * The output of an address's family, where transports send to it. IPv6 addresses (handles at or
+   * above 2^32, address-table.ts) will get the IPv6 output (issue 15); until then every address is IPv4.
+   */
   outputFor(_address: number): IpOutput {
     return this.ipv4Output;
   }
@@ -239,8 +242,8 @@ export class Stack implements FrameSink {
   private releaseResolved(address: number): void {
     if (this.neighbors.pendingCount === 0) return;
     for (const waiting of this.neighbors.takePending(address)) {
-      // The waiting frame holds head and body together; its IPv4 header is already written.
-      this.ipv4Output.sendFrame(address, waiting.frame, null, waiting.info ?? undefined);
+      // The waiting frame holds head and body together; its IP header is already written.
+      this.outputFor(address).sendFrame(address, waiting.frame, null, waiting.info ?? undefined);
     }
   }
 
