@@ -8,9 +8,8 @@ import type { NetworkConfigInput } from '../../src/stack/config.js';
 import { SeededRandom } from '../../src/stack/random.js';
 import { Stack } from '../../src/stack/stack.js';
 import { parseMac } from '../../src/wire/bytes.js';
-import { parseIpv4 } from '../../src/wire/ip-address.js';
-import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../../src/wire/ethernet.js';
-import { IPV4_HEADER_LENGTH, writeIpv4Header } from '../../src/wire/ipv4.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/ip-address.js';
+import { IPV4, type IpFrameOptions } from './ip-family.js';
 import { mulberry32 } from '../../src/link/fault-link.js';
 
 export const GUEST_MAC = parseMac('02:00:00:00:01:00')!;
@@ -46,29 +45,19 @@ export function createStackContext(
   };
 }
 
-/** An Ethernet + IPv4 frame from the guest (or anyone) carrying payload as protocol `protocol`. */
-export function ipv4Frame(
-  source: number,
-  destination: number,
-  protocol: number,
-  payload: Uint8Array,
-  options: { sourceMac?: number; destinationMac?: number; ttl?: number; identification?: number; fragmentField?: number } = {},
-): Uint8Array {
-  const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payload.length);
-  writeEthernetHeader(frame, 0, options.destinationMac ?? GATEWAY_MAC, options.sourceMac ?? GUEST_MAC, EtherType.Ipv4);
-  writeIpv4Header(
-    frame,
-    ETHERNET_HEADER_LENGTH,
-    source,
-    destination,
-    protocol,
-    payload.length,
-    options.ttl ?? 64,
-    options.identification ?? 1,
-    options.fragmentField ?? 0x4000,
-  );
-  frame.set(payload, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH);
-  return frame;
+/** An Ethernet + IPv4 frame from the guest (or anyone) carrying payload as protocol `protocol` (IPV4.frame with numeric addresses). */
+export function ipv4Frame(source: number, destination: number, protocol: number, payload: Uint8Array, options: IpFrameOptions = {}): Uint8Array {
+  return IPV4.frame(formatIpv4(source), formatIpv4(destination), protocol, payload, options);
+}
+
+/**
+ * An address as a test names it: a number is an IPv4 address (uint32, as the engine keys it), text is
+ * either family's; the text form for frame builders.
+ */
+export type TestAddress = number | string;
+
+export function addressText(address: TestAddress): string {
+  return typeof address === 'number' ? formatIpv4(address) : address;
 }
 
 /** Deterministic PRNG (FaultLink's mulberry32) so randomised tests are reproducible from their seed. */

@@ -4,8 +4,10 @@
  * guest segments and a decoder for the segments the engine emits. Tests inject hand-made segments
  * and assert on the exact segments that come back.
  *
- * The decoder is ours (src/wire/tcp.ts) but every emitted frame is also checked against the
- * independent ip-packet decoder for its IPv4 header, and its TCP checksum is verified in full.
+ * Parameterised by address family (ip-family.ts; IPv4 by default): segments are framed and their
+ * checksums computed by the family's test builder, emitted frames decoded by its independent oracle
+ * (ip-packet for IPv4), the TCP checksum verified in full by a naive sum; the TCP header is read with
+ * our own view (src/wire/tcp.ts). Addresses are numbers (IPv4, as the engine keys them) or text.
  */
 import { expect } from 'vitest';
 import type { LinkOffloads } from '../../src/link/link.js';
@@ -19,11 +21,10 @@ import {
 import { installTcp, type TcpEngine } from '../../src/stack/tcp/tcp-engine.js';
 import type { HostEndpoint } from '../../src/stack/host-address-map.js';
 import type { Limits, NetworkConfigInput } from '../../src/stack/config.js';
-import { formatIpv4 } from '../../src/wire/ip-address.js';
-import { ETHERNET_HEADER_LENGTH } from '../../src/wire/ethernet.js';
+import { formatIpv4, parseIpv4 } from '../../src/wire/ip-address.js';
 import { IpProtocol } from '../../src/wire/ipv4.js';
+import { sumBytes } from '../../src/wire/checksum.js';
 import {
-  fillTcpChecksumIpv4,
   parseTcpOptions,
   TCP_ACK,
   TCP_FIN,
@@ -39,8 +40,8 @@ import {
   writeTimestampOption,
   writeWindowScaleOption,
 } from '../../src/wire/tcp.js';
-import { decodeIpv4Frame, l4ChecksumValid } from './oracle.js';
-import { createStackContext, GATEWAY_IP, GUEST_IP, ipv4Frame, type StackContext } from './stack-context.js';
+import { IPV4, l4ChecksumFor, l4ChecksumValidFor, type TestFamily } from './ip-family.js';
+import { addressText, createStackContext, GATEWAY_IP, GUEST_IP, type StackContext, type TestAddress } from './stack-context.js';
 
 export { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN };
 
@@ -101,8 +102,8 @@ export class FakeHostPort implements HostTcpPort {
 export interface SegmentSpec {
   srcPort?: number;
   dstPort?: number;
-  dst?: number;
-  src?: number;
+  dst?: TestAddress;
+  src?: TestAddress;
   seq: number;
   ack?: number;
   flags: number;
@@ -120,8 +121,12 @@ export interface SegmentSpec {
 
 /** A TCP segment the engine emitted, decoded. */
 export interface Emitted {
+  /** Numeric addresses of an IPv4 frame (-1 for IPv6: see source/destination). */
   src: number;
   dst: number;
+  /** The addresses as text, either family. */
+  source: string;
+  destination: string;
   srcPort: number;
   dstPort: number;
   seq: number;
@@ -144,8 +149,13 @@ export const REMOTE_PORT = 80;
 /** The guest's initial sequence number in tests. */
 export const GUEST_ISN = 1_000_000;
 
-/** Builds an Ethernet/IPv4/TCP frame as the guest would send it. */
+/** Builds an Ethernet/IPv4/TCP frame as the guest would send it (see guestSegmentOf). */
 export function guestSegment(spec: SegmentSpec): Uint8Array {
+  return guestSegmentOf(IPV4, spec);
+}
+
+/** Builds an Ethernet/IP/TCP frame of the family as the guest would send it. */
+export function guestSegmentOf(family: TestFamily, spec: SegmentSpec): Uint8Array {
   const payload = typeof spec.payload === 'string' ? Buffer.from(spec.payload, 'latin1') : spec.payload ?? new Uint8Array(0);
   let optionsLength = 0;
   if (spec.mss !== undefined) optionsLength += 4;
@@ -164,39 +174,42 @@ export function guestSegment(spec: SegmentSpec): Uint8Array {
     at = writeSackOption(tcp, at, edges, spec.sack.length);
   }
   tcp.set(payload, at);
-  const src = spec.src ?? GUEST_IP;
-  const dst = spec.dst ?? GATEWAY_IP;
-  fillTcpChecksumIpv4(tcp, 0, 20 + optionsLength, src, dst, payload.length > 0 ? payload : null);
+  const src = addressText(spec.src ?? (family === IPV4 ? GUEST_IP : family.guest));
+  const dst = addressText(spec.dst ?? (family === IPV4 ? GATEWAY_IP : family.gateway));
+  const checksum = l4ChecksumFor(family, src, dst, IpProtocol.Tcp, tcp);
+  tcp[16] = checksum >> 8;
+  tcp[17] = checksum & 0xff;
   if (spec.badChecksum) tcp[16] ^= 0x55;
-  return ipv4Frame(src, dst, IpProtocol.Tcp, tcp);
+  return family.frame(src, dst, IpProtocol.Tcp, tcp);
 }
 
 const seg = new TcpSegment();
 const opts = new TcpOptions();
 
-/** Decodes a frame the engine sent; checks IPv4 with ip-packet and the TCP checksum. */
-export function decode(frame: Uint8Array, partialChecksum = false): Emitted {
-  const ipBytes = Buffer.from(frame.subarray(ETHERNET_HEADER_LENGTH));
-  const oracle = decodeIpv4Frame(frame);
-  const ip = oracle.ip;
-  expect(ip.version).toBe(4);
-  expect(ip.length).toBe(ipBytes.length);
-  expect(oracle.ipChecksumValid).toBe(true);
-  const src = ipBytes.readUInt32BE(12);
-  const dst = ipBytes.readUInt32BE(16);
-  const l4 = ETHERNET_HEADER_LENGTH + 20;
-  if (ip.protocol === IpProtocol.Icmp) {
+/**
+ * Decodes a frame the engine sent: the IP header by the family's oracle, the TCP checksum by a naive
+ * sum and by our codec, the TCP header and options by our view.
+ */
+export function decode(frame: Uint8Array, partialChecksum = false, family: TestFamily = IPV4): Emitted {
+  const ip = family.decode(frame);
+  expect(ip.headerValid).toBe(true);
+  const src = family.version === 4 ? parseIpv4(ip.source)! : -1;
+  const dst = family.version === 4 ? parseIpv4(ip.destination)! : -1;
+  const l4 = family.l4Offset;
+  expect(frame.length).toBe(l4 + ip.payload.length);
+  if (ip.protocol === family.icmpProtocol) {
     return {
-      src, dst, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, mss: 0, wscale: -1, sackPermitted: false, ts: null, sack: [],
-      payload: Buffer.from(frame.subarray(l4 + 8)), icmpType: frame[l4], icmpCode: frame[l4 + 1],
+      src, dst, source: ip.source, destination: ip.destination, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, mss: 0,
+      wscale: -1, sackPermitted: false, ts: null, sack: [], payload: Buffer.from(frame.subarray(l4 + 8)), icmpType: frame[l4], icmpCode: frame[l4 + 1],
     };
   }
   expect(ip.protocol).toBe(IpProtocol.Tcp);
   expect(seg.wrap(frame, l4, frame.length - l4)).toBe(0);
   // With checksum offload the engine leaves a partial (pseudo-header) sum for the device to finish.
   if (!partialChecksum) {
-    if (!(frame.length > 4000)) expect(l4ChecksumValid(ip), 'TCP checksum (independent sum)').toBe(true);
-    expect(seg.verifyChecksumIpv4(src, dst), 'TCP checksum of an emitted segment').toBe(true);
+    if (!(frame.length > 4000)) expect(l4ChecksumValidFor(family, ip), 'TCP checksum (independent sum)').toBe(true);
+    const pseudo = family.pseudoHeader(ip.source, ip.destination, IpProtocol.Tcp, ip.payload.length);
+    expect(seg.verifyChecksum(sumBytes(pseudo, 0, pseudo.length)), 'TCP checksum of an emitted segment').toBe(true);
   }
   expect(parseTcpOptions(seg, opts)).toBe(0);
   const sack: [number, number][] = [];
@@ -204,6 +217,8 @@ export function decode(frame: Uint8Array, partialChecksum = false): Emitted {
   return {
     src,
     dst,
+    source: ip.source,
+    destination: ip.destination,
     srcPort: seg.sourcePort,
     dstPort: seg.destinationPort,
     seq: seg.sequence,
@@ -230,6 +245,8 @@ export function flagNames(flags: number): string {
 }
 
 export interface TcpContextOptions {
+  /** The address family of the guest's segments (default IPv4). */
+  family?: TestFamily;
   mtu?: number;
   offloads?: LinkOffloads;
   limits?: Partial<Limits>;
@@ -249,7 +266,7 @@ export interface HandshakeOptions {
   window?: number;
   srcPort?: number;
   dstPort?: number;
-  dst?: number;
+  dst?: TestAddress;
 }
 
 /** An established connection as the guest sees it: its next sequence number and ours. */
@@ -261,7 +278,7 @@ export interface Connection {
   remoteFirst: number;
   srcPort: number;
   dstPort: number;
-  dst: number;
+  dst: TestAddress;
   /** Guest timestamps on (echo the engine's last TSval). */
   ts: boolean;
   lastRemoteTs: number;
@@ -271,11 +288,18 @@ export class TcpContext {
   readonly base: StackContext;
   readonly port = new FakeHostPort();
   readonly engine: TcpEngine;
+  readonly family: TestFamily;
   private guestTs = 100;
   private readonly partial: boolean;
-  private readonly decodeFrame = (frame: Uint8Array): Emitted => decode(frame, this.partial && frame[23] === IpProtocol.Tcp && (frame[14 + 20 + 13] & TCP_RST) === 0);
+  /** With checksum offload, TCP segments other than resets carry a partial checksum. */
+  private readonly decodeFrame = (frame: Uint8Array): Emitted => {
+    const family = this.family;
+    const protocol = frame[14 + (family.version === 4 ? 9 : 6)];
+    return decode(frame, this.partial && protocol === IpProtocol.Tcp && (frame[family.l4Offset + 13] & TCP_RST) === 0, family);
+  };
 
   constructor(options: TcpContextOptions = {}) {
+    this.family = options.family ?? IPV4;
     this.base = createStackContext({
       link: { mtu: options.mtu ?? 1500, offloads: options.offloads },
       config: { ...options.config, limits: options.limits },
@@ -297,7 +321,7 @@ export class TcpContext {
 
   /** Injects guest segments as one batch; returns the decoded segments emitted in response. */
   inject(...specs: SegmentSpec[]): Emitted[] {
-    return this.base.exchange(specs.map(guestSegment)).map(this.decodeFrame);
+    return this.base.exchange(specs.map((spec) => guestSegmentOf(this.family, spec))).map(this.decodeFrame);
   }
 
   /** Injects raw frames as one batch (with link flags). */
@@ -330,7 +354,7 @@ export class TcpContext {
   async open(options: HandshakeOptions = {}): Promise<Connection> {
     const srcPort = options.srcPort ?? GUEST_PORT;
     const dstPort = options.dstPort ?? REMOTE_PORT;
-    const dst = options.dst ?? GATEWAY_IP;
+    const dst = options.dst ?? (this.family === IPV4 ? GATEWAY_IP : this.family.gateway);
     const ts = options.ts ?? false;
     const wscale = options.wscale;
     const syn = this.inject({

@@ -1,8 +1,9 @@
 /**
  * Packet-level UDP test context: a Stack with the UDP engine on a MemoryLink and a FakeClock, a fake
  * host datagram port the test plays by hand, a builder for guest UDP frames (and IPv4 fragments of
- * them) and a decoder for what the engine emits that is checked by the independent ip-packet decoder
- * and a naive checksum (test/support/oracle.ts), never by our own codecs alone.
+ * them) and a decoder for what the engine emits that is checked by the family's independent decoder
+ * and a naive checksum (test/support/ip-family.ts), never by our own codecs. Parameterised by address
+ * family (IPv4 by default); addresses are numbers (IPv4) or text.
  */
 import { expect } from 'vitest';
 import type { NetworkConfigInput } from '../../src/stack/config.js';
@@ -12,8 +13,8 @@ import { installUdp, type UdpEngine } from '../../src/stack/udp/udp-engine.js';
 import type { UdpService } from '../../src/stack/udp/udp-service.js';
 import { formatIpv4, parseIpv4 } from '../../src/wire/ip-address.js';
 import { IpProtocol } from '../../src/wire/ipv4.js';
-import { decodeIpv4Frame, icmpChecksumValid, l4ChecksumValid, naiveChecksum } from './oracle.js';
-import { createStackContext, GUEST_IP, ipv4Frame, type StackContext } from './stack-context.js';
+import { IPV4, l4ChecksumFor, l4ChecksumValidFor, type TestFamily } from './ip-family.js';
+import { addressText, createStackContext, GUEST_IP, ipv4Frame, type StackContext, type TestAddress } from './stack-context.js';
 
 export const ip = (text: string): number => parseIpv4(text)!;
 
@@ -53,9 +54,9 @@ export class FakeUdpPort implements HostUdpPort {
 }
 
 export interface GuestDatagram {
-  src?: number;
+  src?: TestAddress;
   srcPort?: number;
-  dst: number;
+  dst: TestAddress;
   dstPort: number;
   payload?: Uint8Array | string;
   /** Checksum field: 'good' (default), 'zero' (none), 'bad'. */
@@ -66,9 +67,9 @@ export interface GuestDatagram {
 }
 
 /** The UDP datagram (header + payload) as the guest builds it, checksum per spec. */
-export function udpDatagram(d: GuestDatagram): Uint8Array {
+export function udpDatagram(d: GuestDatagram, family: TestFamily = IPV4): Uint8Array {
   const payload = typeof d.payload === 'string' ? Buffer.from(d.payload) : (d.payload ?? new Uint8Array(0));
-  const src = d.src ?? GUEST_IP;
+  const src = addressText(d.src ?? (family === IPV4 ? GUEST_IP : family.guest));
   const udp = new Uint8Array(8 + payload.length);
   const srcPort = d.srcPort ?? 40000;
   udp[0] = srcPort >> 8;
@@ -80,13 +81,7 @@ export function udpDatagram(d: GuestDatagram): Uint8Array {
   udp[5] = length & 0xff;
   udp.set(payload, 8);
   if ((d.checksum ?? 'good') !== 'zero') {
-    const pseudo = new Uint8Array(12);
-    new DataView(pseudo.buffer).setUint32(0, src);
-    new DataView(pseudo.buffer).setUint32(4, d.dst);
-    pseudo[9] = 17;
-    pseudo[10] = length >> 8;
-    pseudo[11] = length & 0xff;
-    let sum = naiveChecksum(pseudo, udp) || 0xffff;
+    let sum = l4ChecksumFor(family, src, addressText(d.dst), 17, udp) || 0xffff;
     if (d.checksum === 'bad') sum = sum ^ 0x5a5a;
     udp[6] = sum >> 8;
     udp[7] = sum & 0xff;
@@ -98,9 +93,15 @@ export function udpDatagram(d: GuestDatagram): Uint8Array {
   return udp;
 }
 
-/** An Ethernet frame carrying the guest's datagram. */
+/** An Ethernet frame carrying the guest's datagram (IPv4). */
 export function guestUdpFrame(d: GuestDatagram): Uint8Array {
-  return ipv4Frame(d.src ?? GUEST_IP, d.dst, IpProtocol.Udp, udpDatagram(d), { identification: d.identification ?? 1 });
+  return guestUdpFrameOf(IPV4, d);
+}
+
+/** An Ethernet frame of the family carrying the guest's datagram. */
+export function guestUdpFrameOf(family: TestFamily, d: GuestDatagram): Uint8Array {
+  const src = addressText(d.src ?? (family === IPV4 ? GUEST_IP : family.guest));
+  return family.frame(src, addressText(d.dst), 17, udpDatagram(d, family), { identification: d.identification ?? 1 });
 }
 
 /**
@@ -125,17 +126,22 @@ export interface EmittedUdp {
   payload: Buffer;
 }
 
-/** Decodes one emitted frame as a whole UDP datagram, checking both checksums independently. */
+/** Decodes one emitted IPv4 frame as a whole UDP datagram (see decodeUdpOf). */
 export function decodeUdp(frame: Uint8Array): EmittedUdp {
-  const o = decodeIpv4Frame(frame);
-  expect(o.ipChecksumValid).toBe(true);
-  expect(o.ip.protocol).toBe(17);
-  expect(o.ip.fragmentOffset).toBe(0);
-  expect(o.ip.flags & 1).toBe(0); // no More Fragments
-  const data = Buffer.from(o.ip.data);
+  return decodeUdpOf(IPV4, frame);
+}
+
+/** Decodes one emitted frame of the family as a whole UDP datagram, checking both checksums independently. */
+export function decodeUdpOf(family: TestFamily, frame: Uint8Array): EmittedUdp {
+  const ip = family.decode(frame);
+  expect(ip.headerValid).toBe(true);
+  expect(ip.protocol).toBe(17);
+  expect(ip.fragmentOffset).toBe(0);
+  expect(ip.moreFragments).toBe(false);
+  const data = Buffer.from(ip.payload);
   expect(data.readUInt16BE(4)).toBe(data.length);
-  expect(l4ChecksumValid(o.ip)).toBe(true);
-  return { src: o.ip.sourceIp, dst: o.ip.destinationIp, srcPort: data.readUInt16BE(0), dstPort: data.readUInt16BE(2), payload: data.subarray(8) };
+  expect(l4ChecksumValidFor(family, ip)).toBe(true);
+  return { src: ip.source, dst: ip.destination, srcPort: data.readUInt16BE(0), dstPort: data.readUInt16BE(2), payload: data.subarray(8) };
 }
 
 export interface EmittedIcmp {
@@ -149,16 +155,24 @@ export interface EmittedIcmp {
   rest: number;
 }
 
+/** Decodes one emitted IPv4 frame as an ICMPv4 message (see decodeIcmpOf). */
 export function decodeIcmp(frame: Uint8Array): EmittedIcmp {
-  const o = decodeIpv4Frame(frame);
-  expect(o.ipChecksumValid).toBe(true);
-  expect(o.ip.protocol).toBe(1);
-  expect(icmpChecksumValid(o.ip)).toBe(true);
-  const data = Buffer.from(o.ip.data);
-  return { src: o.ip.sourceIp, dst: o.ip.destinationIp, type: data[0], code: data[1], rest: data.readUInt32BE(4), body: data.subarray(8) };
+  return decodeIcmpOf(IPV4, frame);
+}
+
+/** Decodes one emitted frame as an ICMP message of the family (ICMPv4, or ICMPv6 with its pseudo-header checksum). */
+export function decodeIcmpOf(family: TestFamily, frame: Uint8Array): EmittedIcmp {
+  const ip = family.decode(frame);
+  expect(ip.headerValid).toBe(true);
+  expect(ip.protocol).toBe(family.icmpProtocol);
+  expect(family.icmpChecksumValid(ip)).toBe(true);
+  const data = Buffer.from(ip.payload);
+  return { src: ip.source, dst: ip.destination, type: data[0], code: data[1], rest: data.readUInt32BE(4), body: data.subarray(8) };
 }
 
 export interface UdpContext extends StackContext {
+  /** The family of the guest's datagrams and of the decoders below. */
+  family: TestFamily;
   engine: UdpEngine;
   port: FakeUdpPort;
   upstream: HostEndpoint | undefined;
@@ -167,11 +181,15 @@ export interface UdpContext extends StackContext {
   /** Frames the engine emitted since the last take (after letting the end-of-tick flush run). */
   emitted(): Promise<Uint8Array[]>;
   drops(name: string): number;
+  /** decodeUdpOf / decodeIcmpOf with this context's family. */
+  decodeUdp(frame: Uint8Array): EmittedUdp;
+  decodeIcmp(frame: Uint8Array): EmittedIcmp;
 }
 
 export function createUdpContext(
-  options: { config?: NetworkConfigInput; services?: UdpService[]; upstream?: HostEndpoint; mtu?: number; seed?: number } = {},
+  options: { config?: NetworkConfigInput; services?: UdpService[]; upstream?: HostEndpoint; mtu?: number; seed?: number; family?: TestFamily } = {},
 ): UdpContext {
+  const family = options.family ?? IPV4;
   const ctx = createStackContext({ config: options.config, link: { mtu: options.mtu ?? 1500 }, seed: options.seed });
   const port = new FakeUdpPort();
   const holder = { upstream: options.upstream };
@@ -187,7 +205,10 @@ export function createUdpContext(
     set upstream(value) {
       holder.upstream = value;
     },
-    send: (...datagrams) => ctx.exchange(datagrams.map(guestUdpFrame)),
+    family,
+    send: (...datagrams) => ctx.exchange(datagrams.map((d) => guestUdpFrameOf(family, d))),
+    decodeUdp: (frame) => decodeUdpOf(family, frame),
+    decodeIcmp: (frame) => decodeIcmpOf(family, frame),
     emitted: async () => {
       await Promise.resolve();
       await Promise.resolve();
