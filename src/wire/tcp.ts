@@ -12,6 +12,8 @@ import { finishChecksum, ipv4PseudoHeaderSum, ipv6PseudoHeaderSum, sumBytes } fr
 import { IpProtocol } from './ipv4.js';
 
 export const TCP_HEADER_LENGTH = 20;
+/** The longest TCP header: data offset 15 (60 bytes, 40 of options). */
+export const TCP_MAX_HEADER_LENGTH = 60;
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;

@@ -9,7 +9,7 @@
  * kernel's backlog.
  */
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from '../../wire/tcp-seq.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH } from '../../wire/tcp.js';
+import { TCP_ACK, TCP_FIN, TCP_MAX_HEADER_LENGTH, TCP_PSH } from '../../wire/tcp.js';
 import type { Flow } from './flow.js';
 import type { SegmentEmitter } from './segment-emitter.js';
 
@@ -27,8 +27,6 @@ export const INITIAL_RTO_MS = 1000;
  */
 export const PEER_TIMEOUT_MS = 120_000;
 const MIN_CWND_SEGMENTS = 10;
-/** Largest IP packet: a TSO super-segment's payload must fit 65535 - IP - TCP headers. */
-const MAX_SUPER_SEGMENT = 65535 - 20 - 60;
 /** Holes repaired per ACK during recovery, so one ACK cannot trigger an unbounded burst. */
 const REPAIRS_PER_ACK = 16;
 /** Earliest tail loss probe (the timer wheel ticks every 10 ms anyway). */
@@ -70,7 +68,9 @@ export class TcpSender {
   /** Largest payload of one segment we may emit (a super-segment with TSO). */
   private segmentLimit(flow: Flow): number {
     if (!this.ctx.tso) return flow.sendMss;
-    return Math.max(flow.sendMss, Math.floor(MAX_SUPER_SEGMENT / flow.sendMss) * flow.sendMss);
+    // A TSO super-segment is one IP packet: its payload fits the family's largest L4 packet less a full TCP header.
+    const maxSuperSegment = flow.output.maxL4Length - TCP_MAX_HEADER_LENGTH;
+    return Math.max(flow.sendMss, Math.floor(maxSuperSegment / flow.sendMss) * flow.sendMss);
   }
 
   /** Sends whatever the windows allow: new data, then FIN when due. */
