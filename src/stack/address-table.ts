@@ -7,10 +7,12 @@
  *
  * The table is bounded (a newcomer beyond capacity gets no handle: the caller drops it, counted) and
  * reference-counted (a handle lives while a flow, binding or neighbour holds it, then its slot is
- * reused). find() never allocates: a hash of the address's four 32-bit words picks a chain, entries
- * are compared in full. Measured in bench/address-keys.bench.ts.
+ * reused). find() never allocates: a seeded hash of the address (ipv6Hash: guests choose their
+ * addresses, so the seed should be random) picks a chain, entries are compared in full. Measured in
+ * bench/address-keys.bench.ts.
  */
 import { readUint32, writeUint32 } from '../wire/bytes.js';
+import { formatIpv6, ipv6Hash } from '../wire/ipv6-address.js';
 
 /** The first IPv6 handle: every IPv4 address is below it. */
 export const IPV6_HANDLE_BASE = 0x1_0000_0000;
@@ -31,6 +33,8 @@ export class Ipv6AddressTable {
   /** Four big-endian words per slot. */
   private readonly words: Uint32Array;
   private readonly references: Uint32Array;
+  /** Each slot's hash, to unlink it from its chain on release. */
+  private readonly hashes: Uint32Array;
   /** Next slot in a bucket's chain, or in the free list. */
   private readonly next: Int32Array;
   private readonly buckets: Int32Array;
@@ -38,10 +42,15 @@ export class Ipv6AddressTable {
   private freeHead = 0;
   private count = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    /** Seeds the hash (pass a random one: a guest must not be able to lengthen chains at will). */
+    private readonly seed = 0,
+  ) {
     if (!(Number.isInteger(capacity) && capacity >= 1 && capacity <= 1 << 24)) throw new Error(`invalid IPv6 address table capacity ${capacity}`);
     this.words = new Uint32Array(capacity * 4);
     this.references = new Uint32Array(capacity);
+    this.hashes = new Uint32Array(capacity);
     this.next = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.next[i] = i + 1 < capacity ? i + 1 : NO_SLOT;
     let buckets = 1;
@@ -61,7 +70,7 @@ export class Ipv6AddressTable {
     const w1 = readUint32(bytes, offset + 4);
     const w2 = readUint32(bytes, offset + 8);
     const w3 = readUint32(bytes, offset + 12);
-    const slot = this.findSlot(w0, w1, w2, w3, hash(w0, w1, w2, w3) & this.bucketMask);
+    const slot = this.findSlot(w0, w1, w2, w3, ipv6Hash(bytes, offset, this.seed) & this.bucketMask);
     return slot === NO_SLOT ? -1 : IPV6_HANDLE_BASE + slot;
   }
 
@@ -74,7 +83,8 @@ export class Ipv6AddressTable {
     const w1 = readUint32(bytes, offset + 4);
     const w2 = readUint32(bytes, offset + 8);
     const w3 = readUint32(bytes, offset + 12);
-    const bucket = hash(w0, w1, w2, w3) & this.bucketMask;
+    const hash = ipv6Hash(bytes, offset, this.seed);
+    const bucket = hash & this.bucketMask;
     let slot = this.findSlot(w0, w1, w2, w3, bucket);
     if (slot === NO_SLOT) {
       slot = this.freeHead;
@@ -85,6 +95,7 @@ export class Ipv6AddressTable {
       this.words[at + 1] = w1;
       this.words[at + 2] = w2;
       this.words[at + 3] = w3;
+      this.hashes[slot] = hash;
       this.next[slot] = this.buckets[bucket];
       this.buckets[bucket] = slot;
       this.count++;
@@ -103,8 +114,7 @@ export class Ipv6AddressTable {
     const slot = this.slotOf(handle);
     if (this.references[slot] === 0) throw new Error(`IPv6 handle ${handle} released more often than held`);
     if (--this.references[slot] > 0) return;
-    const at = slot * 4;
-    const bucket = hash(this.words[at], this.words[at + 1], this.words[at + 2], this.words[at + 3]) & this.bucketMask;
+    const bucket = this.hashes[slot] & this.bucketMask;
     if (this.buckets[bucket] === slot) {
       this.buckets[bucket] = this.next[slot];
     } else {
@@ -123,12 +133,11 @@ export class Ipv6AddressTable {
     for (let i = 0; i < 4; i++) writeUint32(buf, offset + 4 * i, this.words[at + i]);
   }
 
-  /** The address of a handle as text (RFC 5952 is not attempted: eight groups, for logs and tests). */
+  /** The address of a handle as text (RFC 5952; allocates: logs, host sockets, tests). */
   format(handle: number): string {
-    const at = this.slotOf(handle) * 4;
-    const groups: string[] = [];
-    for (let i = 0; i < 4; i++) groups.push((this.words[at + i] >>> 16).toString(16), (this.words[at + i] & 0xffff).toString(16));
-    return groups.join(':');
+    const bytes = new Uint8Array(16);
+    this.write(handle, bytes, 0);
+    return formatIpv6(bytes);
   }
 
   private findSlot(w0: number, w1: number, w2: number, w3: number, bucket: number): number {
@@ -145,16 +154,4 @@ export class Ipv6AddressTable {
     if (!(slot >= 0 && slot < this.capacity && this.references[slot] > 0)) throw new Error(`not a held IPv6 handle: ${handle}`);
     return slot;
   }
-}
-
-/** Mixes the four words (murmur3-style multiply and rotate); callers mask it to a bucket. */
-function hash(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0xcc9e2d51);
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ w1;
-  h = Math.imul((h << 13) | (h >>> 19), 0xcc9e2d51) ^ w2;
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ w3;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
 }
