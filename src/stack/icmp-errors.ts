@@ -1,15 +1,18 @@
 /**
  * The one sender of ICMP errors to the guest, shared by TCP (host unreachable after a SYN), UDP
  * (refused destinations, host socket errors) and whatever else must report a failure. Callers name a
- * family-neutral IcmpError; the sender picks the family of the destination's output, maps the error
- * to that family's type and code, writes the quote and sends. ICMPv4 today; ICMPv6 (destination
- * unreachable, packet too big, time exceeded: RFC 4443) plugs in as the family-6 case of
- * writeError() and writeSocketQuote().
+ * family-neutral IcmpError; the sender takes the output of the destination's family, maps the error
+ * to that family's type and code (ICMPv4, RFC 792; ICMPv6, RFC 4443), quotes and checksums as that
+ * family does (ICMPv6's checksum covers the pseudo-header), and sends.
  *
- * Never allocates: the quote of a datagram no longer held is built in one scratch buffer per family.
+ * Callers decide whether an error may be sent at all (never about broadcast or multicast, RFC 1122
+ * §3.2.2, RFC 4443 §2.4(e)). Allocates nothing for ICMPv4; an ICMPv6 quote goes out as the frame body
+ * (a view), since it may be as long as 1232 bytes.
  */
+import { fillIcmpv6Checksum, ICMPV6_ERROR_QUOTE_MAX, ICMPV6_HEADER_LENGTH, Icmpv6TimeExceededCode, Icmpv6Type, Icmpv6UnreachableCode, writeIcmpv6Error } from '../wire/icmpv6.js';
 import { Icmpv4TimeExceededCode, Icmpv4Type, Icmpv4UnreachableCode, writeIcmpv4Error } from '../wire/icmpv4.js';
-import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../wire/ipv4.js';
+import { IpProtocol } from '../wire/ipv4.js';
+import { IPV6_HEADER_LENGTH } from '../wire/ipv6.js';
 import { UDP_HEADER_LENGTH, writeUdpHeader } from '../wire/udp.js';
 import type { IpDatagram } from './ip-datagram.js';
 import type { IpOutput } from './ip-output.js';
@@ -21,39 +24,31 @@ export enum IcmpError {
   HostUnreachable,
   /** Nothing listens on the port (ICMPv4 3/3, ICMPv6 1/4). */
   PortUnreachable,
-  /** Larger than the next hop's MTU, which the error carries (ICMPv4 3/4 with DF, ICMPv6 2/0). */
+  /** Larger than the next hop's MTU, which the error carries (ICMPv4 3/4, RFC 1191; ICMPv6 2/0). */
   PacketTooBig,
   /** Hop limit reached zero in transit (ICMPv4 11/0, ICMPv6 3/0). */
   TimeExceeded,
 }
 
-/** The (type, code) of an IcmpError in ICMPv4. */
-export function icmpv4TypeAndCode(error: IcmpError): [type: number, code: number] {
-  switch (error) {
-    case IcmpError.NetUnreachable:
-      return [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Net];
-    case IcmpError.HostUnreachable:
-      return [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host];
-    case IcmpError.PortUnreachable:
-      return [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Port];
-    case IcmpError.PacketTooBig:
-      return [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.FragmentationNeeded];
-    case IcmpError.TimeExceeded:
-      return [Icmpv4Type.TimeExceeded, Icmpv4TimeExceededCode.TtlExceeded];
-  }
-}
-
+/** [type, code] of each IcmpError, by family. */
 const ICMPV4_TYPE_AND_CODE: readonly (readonly [number, number])[] = [
-  IcmpError.NetUnreachable,
-  IcmpError.HostUnreachable,
-  IcmpError.PortUnreachable,
-  IcmpError.PacketTooBig,
-  IcmpError.TimeExceeded,
-].map(icmpv4TypeAndCode);
+  [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Net],
+  [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host],
+  [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Port],
+  [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.FragmentationNeeded],
+  [Icmpv4Type.TimeExceeded, Icmpv4TimeExceededCode.TtlExceeded],
+];
+const ICMPV6_TYPE_AND_CODE: readonly (readonly [number, number])[] = [
+  [Icmpv6Type.DestinationUnreachable, Icmpv6UnreachableCode.NoRoute],
+  [Icmpv6Type.DestinationUnreachable, Icmpv6UnreachableCode.AddressUnreachable],
+  [Icmpv6Type.DestinationUnreachable, Icmpv6UnreachableCode.PortUnreachable],
+  [Icmpv6Type.PacketTooBig, 0],
+  [Icmpv6Type.TimeExceeded, Icmpv6TimeExceededCode.HopLimitExceeded],
+];
 
 export class IcmpErrorSender {
-  /** A quote naming a guest socket (IPv4 + UDP header) for errors about datagrams long gone. */
-  private readonly socketQuote4 = new Uint8Array(IPV4_HEADER_LENGTH + UDP_HEADER_LENGTH);
+  /** A quote naming a guest UDP socket (IP + UDP header, either family) for errors about datagrams long gone. */
+  private readonly socketQuote = new Uint8Array(IPV6_HEADER_LENGTH + UDP_HEADER_LENGTH);
 
   constructor(private readonly outputFor: (address: number) => IpOutput) {}
 
@@ -68,9 +63,21 @@ export class IcmpErrorSender {
    */
   send(error: IcmpError, from: number, to: number, bytes: Uint8Array, quoteOffset: number, quoteLength: number, mtu = 0): void {
     const output = this.outputFor(to);
-    const end = this.writeError(output, error, bytes, quoteOffset, quoteLength, mtu);
-    if (end < 0) return;
-    output.send(from, to, output.family === 4 ? IpProtocol.Icmp : IpProtocol.Icmpv6, end - output.l4Offset, null);
+    const head = output.head;
+    const l4 = output.l4Offset;
+    const parameter = error === IcmpError.PacketTooBig ? mtu : 0;
+    if (output.family === 4) {
+      const [type, code] = ICMPV4_TYPE_AND_CODE[error];
+      const end = writeIcmpv4Error(head, l4, type, code, bytes, quoteOffset, quoteLength, parameter);
+      output.send(from, to, IpProtocol.Icmp, end - l4, null);
+      return;
+    }
+    const [type, code] = ICMPV6_TYPE_AND_CODE[error];
+    const quote = bytes.subarray(quoteOffset, quoteOffset + Math.min(quoteLength, ICMPV6_ERROR_QUOTE_MAX));
+    writeIcmpv6Error(head, l4, type, code, parameter, quote, 0, 0);
+    const length = ICMPV6_HEADER_LENGTH + quote.length;
+    fillIcmpv6Checksum(head, l4, ICMPV6_HEADER_LENGTH, output.pseudoHeaderSum(from, to, IpProtocol.Icmpv6, length), quote);
+    output.send(from, to, IpProtocol.Icmpv6, ICMPV6_HEADER_LENGTH, quote);
   }
 
   /**
@@ -78,22 +85,9 @@ export class IcmpErrorSender {
    * quote is a header naming the guest's socket (addresses, ports), all a guest stack needs to find it.
    */
   aboutUdpSocket(error: IcmpError, from: number, guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): void {
-    const quote = this.writeSocketQuote(this.outputFor(guestAddress), guestAddress, guestPort, remoteAddress, remotePort);
-    if (quote !== null) this.send(error, from, guestAddress, quote, 0, quote.length);
-  }
-
-  /** Writes the error into output.head at l4Offset; returns where it ends, -1 when the family has none yet. */
-  private writeError(output: IpOutput, error: IcmpError, bytes: Uint8Array, quoteOffset: number, quoteLength: number, mtu: number): number {
-    if (output.family !== 4) return -1; // ICMPv6 (RFC 4443): issue 15
-    const [type, code] = ICMPV4_TYPE_AND_CODE[error];
-    return writeIcmpv4Error(output.head, output.l4Offset, type, code, bytes, quoteOffset, quoteLength, error === IcmpError.PacketTooBig ? mtu : 0);
-  }
-
-  private writeSocketQuote(output: IpOutput, guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Uint8Array | null {
-    if (output.family !== 4) return null; // an IPv6 + UDP header: issue 15
-    const quote = this.socketQuote4;
-    writeIpv4Header(quote, 0, guestAddress, remoteAddress, IpProtocol.Udp, UDP_HEADER_LENGTH, 64, 0, 0);
-    writeUdpHeader(quote, IPV4_HEADER_LENGTH, guestPort, remotePort, 0);
-    return quote;
+    const quote = this.socketQuote;
+    const udp = this.outputFor(guestAddress).writeIpHeader(quote, 0, guestAddress, remoteAddress, IpProtocol.Udp, UDP_HEADER_LENGTH);
+    writeUdpHeader(quote, udp, guestPort, remotePort, 0);
+    this.send(error, from, guestAddress, quote, 0, udp + UDP_HEADER_LENGTH);
   }
 }

@@ -45,4 +45,10 @@ export interface IpOutput {
    * the destination's MAC in the neighbour table); fills in Ethernet. Returns false if it waits again.
    */
   sendFrame(destination: number, head: Uint8Array, body: Uint8Array | null, info?: TxInfo): boolean;
+
+  /**
+   * Writes this family's IP header for an L4 packet of l4Length bytes at buf[offset] (no options, no
+   * extension headers); returns the offset after it. For quotes of packets no longer held (ICMP errors).
+   */
+  writeIpHeader(buf: Uint8Array, offset: number, source: number, destination: number, protocol: number, l4Length: number): number;
 }

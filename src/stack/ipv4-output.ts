@@ -95,6 +95,10 @@ export class Ipv4Output implements IpOutput {
     return true;
   }
 
+  writeIpHeader(buf: Uint8Array, offset: number, source: number, destination: number, protocol: number, l4Length: number): number {
+    return writeIpv4Header(buf, offset, source, destination, protocol, l4Length, 64, 0, 0);
+  }
+
   private resolve(destination: number): number | undefined {
     if (destination === 0xffffffff || destination === this.broadcast) return BROADCAST_MAC;
     return this.neighbors.lookup(destination);
