@@ -100,11 +100,13 @@ describe('flow table', () => {
     expect([...table.values()].length).toBe(flows.length);
   });
 
-  it('removes only the flow it is given (not a newer one on the same tuple)', () => {
+  it('removes only the flow it is given (not a newer one on the same tuple), and never finds a removed one', () => {
     const table = new FlowTable<FlowTuple>();
     const old = tuple(0x0a000264, 40000, 0x0a000202, 80);
     table.add(old);
+    expect(table.get(0x0a000264, 40000, 0x0a000202, 80)).toBe(old); // now the flow found last
     expect(table.delete(old)).toBe(true);
+    expect(table.get(0x0a000264, 40000, 0x0a000202, 80)).toBeUndefined();
     expect(table.delete(old)).toBe(false);
     const newer = tuple(0x0a000264, 40000, 0x0a000202, 80);
     table.add(newer);

@@ -2,7 +2,8 @@
  * The TCP flows by their four-tuple, for both address families: a map by the remote endpoint
  * (address · 2^16 + port, address-table.ts's endpointKey) of maps by the guest endpoint. Numeric keys
  * only, no strings on the hot path; the few flows that share a remote endpoint (a guest's connections
- * to one server) share an inner map. Knows nothing of TCP state; bounds are the engine's.
+ * to one server) share an inner map. The flow found last is checked first: a batch of a bulk transfer
+ * is mostly one flow's segments. Knows nothing of TCP state; bounds are the engine's.
  */
 import { endpointKey } from '../address-table.js';
 import type { FlowTuple } from './flow.js';
@@ -10,13 +11,26 @@ import type { FlowTuple } from './flow.js';
 export class FlowTable<F extends FlowTuple> {
   private readonly byRemote = new Map<number, Map<number, F>>();
   private count = 0;
+  private last: F | undefined;
 
   get size(): number {
     return this.count;
   }
 
   get(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): F | undefined {
-    return this.byRemote.get(endpointKey(remoteAddress, remotePort))?.get(endpointKey(guestAddress, guestPort));
+    const last = this.last;
+    if (
+      last !== undefined &&
+      last.guestPort === guestPort &&
+      last.remotePort === remotePort &&
+      last.guestAddress === guestAddress &&
+      last.remoteAddress === remoteAddress
+    ) {
+      return last;
+    }
+    const flow = this.byRemote.get(endpointKey(remoteAddress, remotePort))?.get(endpointKey(guestAddress, guestPort));
+    if (flow !== undefined) this.last = flow;
+    return flow;
   }
 
   /** Adds a flow; its tuple must be free (get() said undefined). */
@@ -38,6 +52,7 @@ export class FlowTable<F extends FlowTuple> {
     const guestKey = endpointKey(flow.guestAddress, flow.guestPort);
     if (inner?.get(guestKey) !== flow) return false;
     inner.delete(guestKey);
+    if (this.last === flow) this.last = undefined;
     if (inner.size === 0) this.byRemote.delete(remoteKey);
     this.count--;
     return true;
@@ -50,5 +65,6 @@ export class FlowTable<F extends FlowTuple> {
   clear(): void {
     this.byRemote.clear();
     this.count = 0;
+    this.last = undefined;
   }
 }
