@@ -12,7 +12,6 @@ import type { HostUdpPort, HostUdpSocket, HostUdpSocketEvents } from '../../src/
 import { installUdp, type UdpEngine } from '../../src/stack/udp/udp-engine.js';
 import type { UdpService } from '../../src/stack/udp/udp-service.js';
 import { formatIpv4, parseIpv4 } from '../../src/wire/ip-address.js';
-import { IpProtocol } from '../../src/wire/ipv4.js';
 import { IPV4, l4ChecksumFor, l4ChecksumValidFor, type TestFamily } from './ip-family.js';
 import { addressText, createStackContext, GUEST_IP, ipv4Frame, type StackContext, type TestAddress } from './stack-context.js';
 
