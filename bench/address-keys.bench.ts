@@ -5,9 +5,10 @@
  * (src/stack/address-table.ts, src/stack/tcp/flow-table.ts), against the IPv4-only key it replaced
  * and STYLE.md's budget (a numeric-key Map lookup ≈ 24 ns, a string-key one ≈ 236 ns):
  *
- * - flow lookup, IPv4-only key (before): Map by remote address of Maps by (guest − network) · 2^32 + ports;
+ * - flow lookup, IPv4-only keys (before): Maps keyed by the guest's host number split around the remote
+ *   address and the ports;
  * - flow lookup, FlowTable (now): Map by remote endpoint (address · 2^16 + port) of Maps by guest endpoint,
- *   for IPv4 addresses and for IPv6 handles (numbers ≥ 2^32);
+ *   for IPv4 addresses and for IPv6 handles (numbers ≥ 2^32); with one flow it is the last-found check;
  * - IPv6 address table: find() of an address read from packet bytes (hit and miss), which the IPv6 input
  *   path does once per address before a flow lookup; intern + release (a flow's life);
  * - baselines: one Map get with a small-integer key, with a string key.
@@ -27,18 +28,25 @@ const SIZES = [1, 64, 4096];
 const NETWORK = 0x0a000200;
 const GUEST = 0x0a000264;
 
-/** The IPv4-only two-level key the TCP engine used before the flow table. */
+/**
+ * The IPv4-only keys the TCP engine used before the flow table: the guest's host number split across
+ * the two maps (its bits above the low 21 beside the remote address, the low 21 beside both ports).
+ */
 class OldFlowTable {
   private readonly flows = new Map<number, Map<number, FlowTuple>>();
+  private outerKey(guestAddress: number, remoteAddress: number): number {
+    return (((guestAddress - NETWORK) >>> 0) >>> 21) * 0x1_0000_0000 + remoteAddress;
+  }
   private innerKey(guestAddress: number, guestPort: number, remotePort: number): number {
-    return ((guestAddress - NETWORK) >>> 0) * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
+    return (((guestAddress - NETWORK) >>> 0) & 0x1f_ffff) * 0x1_0000_0000 + (((guestPort << 16) | remotePort) >>> 0);
   }
   get(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): FlowTuple | undefined {
-    return this.flows.get(remoteAddress)?.get(this.innerKey(guestAddress, guestPort, remotePort));
+    return this.flows.get(this.outerKey(guestAddress, remoteAddress))?.get(this.innerKey(guestAddress, guestPort, remotePort));
   }
   add(f: FlowTuple): void {
-    let inner = this.flows.get(f.remoteAddress);
-    if (!inner) this.flows.set(f.remoteAddress, (inner = new Map()));
+    const outer = this.outerKey(f.guestAddress, f.remoteAddress);
+    let inner = this.flows.get(outer);
+    if (!inner) this.flows.set(outer, (inner = new Map()));
     inner.set(this.innerKey(f.guestAddress, f.guestPort, f.remotePort), f);
   }
 }
