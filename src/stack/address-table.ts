@@ -7,12 +7,12 @@
  *
  * The table is bounded (a newcomer beyond capacity gets no handle: the caller drops it, counted) and
  * reference-counted (a handle lives while a flow, binding or neighbour holds it, then its slot is
- * reused). find() never allocates: a seeded hash of the address (ipv6Hash: guests choose their
- * addresses, so the seed should be random) picks a chain, entries are compared in full. Measured in
- * bench/address-keys.bench.ts.
+ * reused). find() never allocates: a seeded hash of the address's four words (the wire's ipv6Hash,
+ * computed on the words already read; guests choose their addresses, so the seed should be random)
+ * picks a chain, entries are compared in full. Measured in bench/address-keys.bench.ts.
  */
 import { readUint32, writeUint32 } from '../wire/bytes.js';
-import { formatIpv6, ipv6Hash } from '../wire/ipv6-address.js';
+import { formatIpv6 } from '../wire/ipv6-address.js';
 
 /** The first IPv6 handle: every IPv4 address is below it. */
 export const IPV6_HANDLE_BASE = 0x1_0000_0000;
@@ -70,7 +70,7 @@ export class Ipv6AddressTable {
     const w1 = readUint32(bytes, offset + 4);
     const w2 = readUint32(bytes, offset + 8);
     const w3 = readUint32(bytes, offset + 12);
-    const slot = this.findSlot(w0, w1, w2, w3, ipv6Hash(bytes, offset, this.seed) & this.bucketMask);
+    const slot = this.findSlot(w0, w1, w2, w3, hashWords(w0, w1, w2, w3, this.seed) & this.bucketMask);
     return slot === NO_SLOT ? -1 : IPV6_HANDLE_BASE + slot;
   }
 
@@ -83,7 +83,7 @@ export class Ipv6AddressTable {
     const w1 = readUint32(bytes, offset + 4);
     const w2 = readUint32(bytes, offset + 8);
     const w3 = readUint32(bytes, offset + 12);
-    const hash = ipv6Hash(bytes, offset, this.seed);
+    const hash = hashWords(w0, w1, w2, w3, this.seed);
     const bucket = hash & this.bucketMask;
     let slot = this.findSlot(w0, w1, w2, w3, bucket);
     if (slot === NO_SLOT) {
@@ -154,4 +154,20 @@ export class Ipv6AddressTable {
     if (!(slot >= 0 && slot < this.capacity && this.references[slot] > 0)) throw new Error(`not a held IPv6 handle: ${handle}`);
     return slot;
   }
+}
+
+/** ipv6Hash (src/wire/ipv6-address.ts) of an address given as its four words: the same value. */
+export function hashWords(w0: number, w1: number, w2: number, w3: number, seed: number): number {
+  let h = seed ^ 0x811c9dc5;
+  h = Math.imul(h ^ w0, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ w1, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ w2, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ w3, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }

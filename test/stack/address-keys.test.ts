@@ -5,7 +5,9 @@
  * both; flows found by their four-tuple whatever the family, and only their own entry removed.
  */
 import { describe, expect, it } from 'vitest';
-import { endpointKey, IPV6_HANDLE_BASE, isIpv6Handle, Ipv6AddressTable } from '../../src/stack/address-table.js';
+import { endpointKey, hashWords, IPV6_HANDLE_BASE, isIpv6Handle, Ipv6AddressTable } from '../../src/stack/address-table.js';
+import { readUint32 } from '../../src/wire/bytes.js';
+import { ipv6Hash } from '../../src/wire/ipv6-address.js';
 import { FlowTable } from '../../src/stack/tcp/flow-table.js';
 import type { FlowTuple } from '../../src/stack/tcp/flow.js';
 
@@ -62,6 +64,14 @@ describe('IPv6 address table', () => {
     table.retain(b);
     table.release(b);
     expect(table.find(...v6(2))).toBe(b);
+  });
+
+  it("hashes as the wire's ipv6Hash does, from the words it already read", () => {
+    for (let n = 0; n < 100; n++) {
+      const [bytes, at] = v6(n * 977);
+      const words = [0, 4, 8, 12].map((k) => readUint32(bytes, at + k));
+      for (const seed of [0, 0x12345678, 0xffffffff]) expect(hashWords(words[0], words[1], words[2], words[3], seed)).toBe(ipv6Hash(bytes, at, seed));
+    }
   });
 
   it('refuses handles it does not hold (a bug, not input)', () => {
