@@ -1,8 +1,10 @@
 /*
- * icmpSocketOpen(): an unprivileged ICMP echo ("ping") socket, socket(AF_INET, SOCK_DGRAM,
- * IPPROTO_ICMP), which Node cannot create itself. Returns the fd (non-blocking, close-on-exec), which
- * JS hands to dgram's bind({ fd }) (libuv sees a datagram socket of family AF_INET), or -errno when
- * the host refuses: EACCES when the caller's group is outside net.ipv4.ping_group_range.
+ * icmpSocketOpen(family): an unprivileged ICMP echo ("ping") socket, socket(AF_INET, SOCK_DGRAM,
+ * IPPROTO_ICMP) for family 4 (the default) or socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6) for 6,
+ * which Node cannot create itself. Returns the fd (non-blocking, close-on-exec), which JS hands to
+ * dgram's bind({ fd }) (libuv sees a datagram socket of that family), or -errno when the host
+ * refuses: EACCES when the caller's group is outside net.ipv4.ping_group_range (which governs both
+ * families), EAFNOSUPPORT without IPv6.
  * Holds no state and no policy; src/host/node-icmp-port.ts decides what a refusal means.
  */
 #include "icmp_socket.h"
@@ -14,8 +16,21 @@
 #include "napi_util.h"
 
 napi_value icmp_socket_open_js(napi_env env, napi_callback_info info) {
-  (void)info;
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t family = 4;
+  if (argc >= 1) {
+    napi_valuetype type;
+    NAPI_CALL(env, napi_typeof(env, argv[0], &type));
+    if (type != napi_undefined && napi_util_get_int(env, argv[0], "family", 4, 6, &family) != 0) return NULL;
+    if (family != 4 && family != 6) {
+      napi_throw_range_error(env, NULL, "family must be 4 or 6");
+      return NULL;
+    }
+  }
+  int fd = family == 6 ? socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6)
+                       : socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
   napi_value result;
   NAPI_CALL(env, napi_create_int32(env, fd >= 0 ? fd : -errno, &result));
   return result;

@@ -1,4 +1,4 @@
-/* Unprivileged ICMP echo sockets (socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)); see icmp_socket.c. */
+/* Unprivileged ICMP and ICMPv6 echo sockets (SOCK_DGRAM, IPPROTO_ICMP / IPPROTO_ICMPV6); see icmp_socket.c. */
 #ifndef TSLIRP_ICMP_SOCKET_H
 #define TSLIRP_ICMP_SOCKET_H
 

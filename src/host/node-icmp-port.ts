@@ -3,6 +3,10 @@
  * Node's dgram does its I/O (bind({ fd }) adopts the datagram fd; libuv polls it like any UDP socket).
  * Sends go to the destination with port 1 (dgram refuses 0; the kernel ignores the port of an echo
  * socket); received messages are whole ICMP messages without the IP header.
+ *
+ * Family 6 opens an ICMPv6 echo socket (IPPROTO_ICMPV6, same ping_group_range rule) adopted by a
+ * udp6 dgram socket: messages are ICMPv6 (echo request 128 / reply 129), the kernel fills the
+ * identifier and the checksum (over its pseudo-header) as it does for IPv4.
  */
 import dgram from 'node:dgram';
 import { constants } from 'node:os';
@@ -39,12 +43,12 @@ class NodeIcmpSocket implements HostIcmpSocket {
 }
 
 export class NodeIcmpPort implements HostIcmpPort {
-  private open_: (() => number) | undefined;
+  private open_: ((family: 4 | 6) => number) | undefined;
 
   /** addon: for tests; by default the native addon, loaded on the first echo request (not at start-up). */
   constructor(private readonly addon?: IcmpAddon) {}
 
-  private opener(): () => number {
+  private opener(): (family: 4 | 6) => number {
     if (this.open_ !== undefined) return this.open_;
     let addon: IcmpAddon | undefined = this.addon;
     try {
@@ -55,14 +59,15 @@ export class NodeIcmpPort implements HostIcmpPort {
       return this.open_;
     }
     const opener = addon;
-    this.open_ = () => opener.icmpSocketOpen();
+    this.open_ = (family) => opener.icmpSocketOpen(family);
     return this.open_;
   }
 
-  open(events: HostIcmpSocketEvents): HostIcmpSocket | string {
-    const fd = this.opener()();
+  /** family: of the destinations the socket will echo to (the engine opens one per family). */
+  open(events: HostIcmpSocketEvents, family: 4 | 6 = 4): HostIcmpSocket | string {
+    const fd = this.opener()(family);
     if (fd < 0) return errnoName(-fd);
-    const socket = dgram.createSocket('udp4');
+    const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
     socket.on('message', (message, remote) => events.onMessage(message, remote.address));
     socket.on('error', () => undefined); // errors of echo sockets carry nothing the guest can use
     socket.bind({ fd });

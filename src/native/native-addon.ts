@@ -102,8 +102,11 @@ export interface NativeAddon {
    * requested restriction cannot be applied.
    */
   sandboxApply(options: NativeSandboxRequest): NativeSandboxResult;
-  /** Opens an unprivileged ICMP echo socket (SOCK_DGRAM, IPPROTO_ICMP): its fd, or -errno. */
-  icmpSocketOpen(): number;
+  /**
+   * Opens an unprivileged echo socket: SOCK_DGRAM with IPPROTO_ICMP (family 4, the default) or
+   * IPPROTO_ICMPV6 (family 6). Its fd, or -errno.
+   */
+  icmpSocketOpen(family?: 4 | 6): number;
   /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
   readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;

@@ -21,5 +21,6 @@ export interface HostIcmpSocket {
 
 export interface HostIcmpPort {
   /** Opens an echo socket, or returns the errno name when the host refuses one ("EACCES": ping_group_range). */
-  open(events: HostIcmpSocketEvents): HostIcmpSocket | string;
+  /** family: of the destinations it will echo to (4 when absent); one socket per family. */
+  open(events: HostIcmpSocketEvents, family?: 4 | 6): HostIcmpSocket | string;
 }
