@@ -220,7 +220,7 @@ async function run(
     }
     // Closes the link itself if it fails.
     const engine = await createEngine(link, {
-        config: { cidr: options.cidr, mtu: options.mtu, disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
+        config: { cidr: options.cidr, mtu: options.mtu, ipv6: options.enableIpv6, disableHostLoopback: options.disableHostLoopback, disableDns: options.disableDns },
         logger,
         outboundAddr: host.outboundAddr,
         outboundAddr6: host.outboundAddr6,

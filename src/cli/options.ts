@@ -82,7 +82,7 @@ User-mode networking for unprivileged network namespaces (slirp4netns ${SLIRP4NE
 -e, --exit-fd=FD         specify the FD for terminating slirp4netns
 -r, --ready-fd=FD        specify the FD to write to when the network is configured
 -m, --mtu=MTU            specify MTU (default=${DEFAULT_MTU}, max=${MAX_MTU})
--6, --enable-ipv6        enable IPv6 (accepted; IPv6 is not implemented yet in tslirp)
+-6, --enable-ipv6        enable IPv6 (fd00::/64 by router advertisement)
 -a, --api-socket=PATH    specify API socket path
 --cidr=CIDR              specify network address CIDR (default=${DEFAULT_CIDR})
 --disable-host-loopback  prohibit connecting to 127.0.0.1:* on the host namespace
@@ -303,7 +303,6 @@ export function parseCommandLine(argv: readonly string[]): CliCommand {
   if (exitFd !== undefined && exitFd === readyFd) throw new CliError(`exit-fd and ready-fd must differ, both are ${exitFd}`);
   const mtu = value('mtu') === undefined ? DEFAULT_MTU : parseMtu(value('mtu') as string);
   const enableIpv6 = has('enable-ipv6');
-  if (enableIpv6) warnings.push('IPv6 is not implemented yet: --enable-ipv6 is accepted, the guest gets IPv4 only');
   const apiSocket = value('api-socket');
   if (apiSocket !== undefined) {
     if (apiSocket.length === 0) throw new CliError('--api-socket needs a path');

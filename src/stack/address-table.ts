@@ -12,7 +12,8 @@
  * picks a chain, entries are compared in full. Measured in bench/address-keys.bench.ts.
  */
 import { readUint32, writeUint32 } from '../wire/bytes.js';
-import { formatIpv6 } from '../wire/ipv6-address.js';
+import { formatIpv4, parseIpv4OrMapped } from '../wire/ip-address.js';
+import { formatIpv6, parseIpv6Into } from '../wire/ipv6-address.js';
 
 /** The first IPv6 handle: every IPv4 address is below it. */
 export const IPV6_HANDLE_BASE = 0x1_0000_0000;
@@ -170,4 +171,54 @@ export function hashWords(w0: number, w1: number, w2: number, w3: number, seed: 
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The engine's addresses of both families behind one number type, for the code that must not care
+ * which: IPv4 addresses pass through as themselves, IPv6 ones are handles of one Ipv6AddressTable.
+ * retain/release are no-ops for IPv4, so a flow or binding holds whatever address it keys by the
+ * same way. Text in and out allocates (host sockets, published ports, logs): never per packet.
+ */
+export class IpAddresses {
+  readonly ipv6: Ipv6AddressTable;
+  private readonly scratch = new Uint8Array(16);
+
+  constructor(ipv6Capacity: number, seed: number) {
+    this.ipv6 = new Ipv6AddressTable(ipv6Capacity, seed);
+  }
+
+  /** The handle of the IPv6 address at bytes[offset, +16), held once more; -1 when the table is full. */
+  intern6(bytes: Uint8Array, offset: number): number {
+    return this.ipv6.intern(bytes, offset);
+  }
+
+  /**
+   * Numeric text of either family as an engine address, held once (release it): IPv4 and
+   * IPv4-mapped IPv6 ("::ffff:10.0.2.2") as the uint32, other IPv6 as a handle (zones ignored);
+   * -1 for text that is no address, or when the IPv6 table is full.
+   */
+  parse(text: string): number {
+    const ipv4 = parseIpv4OrMapped(text);
+    if (ipv4 !== undefined) return ipv4;
+    if (!parseIpv6Into(text, this.scratch, 0, true)) return -1;
+    return this.ipv6.intern(this.scratch, 0);
+  }
+
+  retain(address: number): void {
+    if (address >= IPV6_HANDLE_BASE) this.ipv6.retain(address);
+  }
+
+  release(address: number): void {
+    if (address >= IPV6_HANDLE_BASE) this.ipv6.release(address);
+  }
+
+  /** Writes the 16 bytes of an IPv6 handle's address at buf[offset]. */
+  write6(handle: number, buf: Uint8Array, offset: number): void {
+    this.ipv6.write(handle, buf, offset);
+  }
+
+  /** Text of either family (allocates). */
+  format(address: number): string {
+    return address >= IPV6_HANDLE_BASE ? this.ipv6.format(address) : formatIpv4(address);
+  }
 }

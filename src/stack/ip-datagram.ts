@@ -6,16 +6,18 @@
  *
  * A view is valid only during the receiver's call (its bytes are the link's batch buffer).
  */
-import { ipv4PseudoHeaderSum } from '../wire/checksum.js';
+import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from '../wire/checksum.js';
 import { EMPTY_BYTES } from '../wire/bytes.js';
 import { icmpv4ErrorQuoteLength } from '../wire/icmpv4.js';
+import { icmpv6ErrorQuoteLength } from '../wire/icmpv6.js';
+import type { Ipv6Packet } from '../wire/ipv6.js';
 import type { IpFamily } from '../wire/ip-address.js';
 import type { Ipv4Packet } from '../wire/ipv4.js';
 import type { DropReason } from '../wire/drop-reason.js';
 
 export interface IpDatagram {
   readonly family: IpFamily;
-  /** Addresses as the engine keys them: an IPv4 address is its uint32. */
+  /** Addresses as the engine keys them: an IPv4 address is its uint32, an IPv6 one a handle (address-table.ts). */
   readonly source: number;
   readonly destination: number;
   /** The L4 protocol (IPv4 protocol, IPv6 next header after extension headers). */
@@ -70,5 +72,42 @@ export class Ipv4Datagram implements IpDatagram {
 
   pseudoHeaderSum(protocol: number, l4Length: number): number {
     return ipv4PseudoHeaderSum(this.source, this.destination, protocol, l4Length);
+  }
+}
+
+/**
+ * The IPv6 view: filled from a validated, whole packet whose extension headers were walked up to the
+ * upper layer at payloadOffset. source and destination are handles (address-table.ts) the Stack holds
+ * during the receiver's call; a receiver that keeps one (a flow, a binding) retains it.
+ */
+export class Ipv6Datagram implements IpDatagram {
+  readonly family = 6;
+  source = 0;
+  destination = 0;
+  protocol = 0;
+  bytes: Uint8Array = EMPTY_BYTES;
+  payloadOffset = 0;
+  payloadLength = 0;
+  quoteOffset = 0;
+  quoteLength = 0;
+  private sourceOffset = 0;
+  private destinationOffset = 0;
+
+  fill(ip: Ipv6Packet, source: number, destination: number, protocol: number, payloadOffset: number, payloadLength: number): this {
+    this.source = source;
+    this.destination = destination;
+    this.protocol = protocol;
+    this.bytes = ip.bytes;
+    this.sourceOffset = ip.sourceOffset;
+    this.destinationOffset = ip.destinationOffset;
+    this.payloadOffset = payloadOffset;
+    this.payloadLength = payloadLength;
+    this.quoteOffset = ip.offset;
+    this.quoteLength = icmpv6ErrorQuoteLength(ip.length);
+    return this;
+  }
+
+  pseudoHeaderSum(protocol: number, l4Length: number): number {
+    return ipv6PseudoHeaderSum(this.bytes, this.sourceOffset, this.bytes, this.destinationOffset, protocol, l4Length);
   }
 }

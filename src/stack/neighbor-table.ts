@@ -42,8 +42,10 @@ export class NeighborTable {
     private readonly maxEntries: number,
     private readonly maxPending: number,
     private readonly clock: Clock,
-    /** Asks the network for address's MAC (the ARP responder's request for IPv4 addresses). */
+    /** Asks the network for address's MAC (ARP request for IPv4, neighbour solicitation for IPv6). */
     private readonly requestResolution: (address: number) => void,
+    /** Told of an entry the table let go of (evicted): IPv6 handles are held while learnt. */
+    private readonly forget: (address: number) => void = () => {},
   ) {}
 
   get size(): number {
@@ -56,7 +58,11 @@ export class NeighborTable {
     if (known === undefined && this.entries.size >= this.maxEntries) {
       // Map order is insertion order: the first entry was learned longest ago.
       const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+      if (oldest !== undefined) {
+        this.entries.delete(oldest);
+        if (oldest === this.lastAddress) this.lastAddress = -1;
+        this.forget(oldest);
+      }
     }
     this.entries.set(address, mac);
     this.lastAddress = address;
@@ -99,6 +105,14 @@ export class NeighborTable {
       } else i++;
     }
     return ready;
+  }
+
+  /** Forgets every entry (closing), telling forget() of each. */
+  clear(): void {
+    for (const address of this.entries.keys()) this.forget(address);
+    this.entries.clear();
+    this.pending.length = 0;
+    this.lastAddress = -1;
   }
 
   get pendingCount(): number {

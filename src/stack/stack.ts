@@ -1,8 +1,9 @@
 /**
- * The engine's front door: takes batches of frames from a Link, validates Ethernet and IPv4, answers
- * ARP and ICMP echo for its own addresses, learns the guest, and dispatches transport protocols to
- * pluggable receivers (TCP, UDP, forwarded ICMP). Everything leaves through the output of its address
- * family (outputFor: Ipv4Output) and the FrameTransmitter, which flushes the Link once per received
+ * The engine's front door: takes batches of frames from a Link, validates Ethernet, IPv4 and (with
+ * config.ipv6) IPv6, answers ARP, NDP (ndp-responder.ts) and ICMP echo for its own addresses, learns
+ * the guest, and dispatches transport protocols to pluggable receivers (TCP, UDP, forwarded ICMP) for
+ * both families. Everything leaves through the output of its address family (outputFor: Ipv4Output,
+ * Ipv6Output) and the FrameTransmitter, which flushes the Link once per received
  * batch and once at the end of any other tick that sent frames (host socket events, timers).
  *
  * Must never throw on guest input: every rejection is a counted DropReason, logged at debug.
@@ -11,19 +12,27 @@
  * (DropReason.InternalError) and reported to `faults`; the rest of the batch goes on. Parts plugged
  * in contain their own host-side events the same way (one flow, binding or session, not all).
  */
-import type { FrameBatch, FrameSink, Link } from '../link/link.js';
+import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID, type FrameBatch, type FrameSink, type Link } from '../link/link.js';
 import { formatIpv4 } from '../wire/ip-address.js';
 import { DropReason, dropReasonName } from '../wire/drop-reason.js';
 import { EthernetFrame, EtherType } from '../wire/ethernet.js';
 import { IpProtocol, Ipv4Packet } from '../wire/ipv4.js';
+import { Icmpv6Packet, Icmpv6Type } from '../wire/icmpv6.js';
+import { isIpv6Multicast, isIpv6Unspecified } from '../wire/ipv6-address.js';
+import { Ipv6NextHeader, Ipv6Packet } from '../wire/ipv6.js';
+import { Ipv6HeaderChain, walkIpv6Headers } from '../wire/ipv6-extension-headers.js';
+import { IpAddresses, isIpv6Handle } from './address-table.js';
+import { Icmpv6EchoResponder } from './icmpv6-echo.js';
+import { Ipv6Output } from './ipv6-output.js';
+import { NdpResponder } from './ndp-responder.js';
 import { ArpResponder } from './arp-responder.js';
 import { SystemClock, type Clock } from './clock.js';
-import { isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
+import { ipv6OwnMac, isIpv6GuestSource, isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
 import { IcmpEchoResponder } from './icmp-echo.js';
 import { FaultLog } from './fault-log.js';
 import { IcmpErrorSender } from './icmp-errors.js';
 import { FrameTransmitter } from './frame-transmitter.js';
-import { Ipv4Datagram, type IpReceiver } from './ip-datagram.js';
+import { Ipv4Datagram, Ipv6Datagram, type IpReceiver } from './ip-datagram.js';
 import type { IpOutput } from './ip-output.js';
 import { Ipv4Output } from './ipv4-output.js';
 import { Ipv4Reassembler } from './ipv4-reassembly.js';
@@ -55,6 +64,18 @@ export class Stack implements FrameSink {
   readonly faults: FaultLog;
   readonly neighbors: NeighborTable;
   readonly ipv4Output: Ipv4Output;
+  /** undefined while IPv6 is off (config.ipv6 undefined). */
+  readonly ipv6Output: Ipv6Output | undefined;
+  /**
+   * Addresses of both families as numbers (address-table.ts): IPv6 ones are handles, held by what
+   * keys by them (flows, bindings, neighbours) through retain/release.
+   */
+  readonly addresses: IpAddresses;
+  /** Our IPv6 addresses as handles, held for the stack's life; -1 while IPv6 is off. */
+  readonly ipv6Gateway: number = -1;
+  readonly ipv6Dns: number = -1;
+  readonly ipv6GatewayLinkLocal: number = -1;
+  readonly ipv6DnsLinkLocal: number = -1;
   /** The way to the Link for every frame, and the flush rule (see frame-transmitter.ts). */
   readonly transmitter: FrameTransmitter;
   /** The one sender of ICMP errors to the guest (TCP, UDP), for either family. */
@@ -71,6 +92,12 @@ export class Stack implements FrameSink {
   private readonly reassembled = new Ipv4Packet();
   /** What receivers see of an IPv4 datagram (the input seam, ip-datagram.ts). */
   private readonly datagram4 = new Ipv4Datagram();
+  private readonly ipv6 = new Ipv6Packet();
+  private readonly chain = new Ipv6HeaderChain();
+  private readonly icmpv6 = new Icmpv6Packet();
+  private readonly datagram6 = new Ipv6Datagram();
+  private readonly ndp: NdpResponder | undefined;
+  private readonly icmpv6Echo: Icmpv6EchoResponder | undefined;
   private readonly reassembly: Ipv4Reassembler;
   private readonly debug: boolean;
   private started = false;
@@ -91,14 +118,31 @@ export class Stack implements FrameSink {
       this.config.limits.arpEntries,
       this.config.limits.pendingArpFrames,
       this.clock,
-      (address) => this.arp.request(address),
+      (address) => (isIpv6Handle(address) ? this.ndp?.solicit(address) : this.arp.request(address)),
+      (address) => this.addresses.release(address),
     );
+    // The hash seed is drawn only with IPv6 on (nothing is interned without it), so an IPv4-only
+    // stack draws the same random sequence as before (seeded tests' initial sequence numbers).
+    this.addresses = new IpAddresses(this.config.limits.ipv6Addresses, this.config.ipv6 ? this.random.uint32() : 0);
     this.transmitter = new FrameTransmitter(link, this.stats, this.faults, () => this.runBatchObservers());
     this.ipv4Output = new Ipv4Output(this.transmitter, this.config, this.neighbors, this.random);
     this.arp = new ArpResponder(this.transmitter, this.config, this.neighbors);
     this.icmpEcho = new IcmpEchoResponder(this.ipv4Output);
     this.reassembly = new Ipv4Reassembler(this.config.limits, this.clock);
     this.onClose(() => this.reassembly.clear());
+    const v6 = this.config.ipv6;
+    if (v6 !== undefined) {
+      const pin = (address: Uint8Array): number => this.addresses.intern6(address, 0);
+      this.ipv6Gateway = pin(v6.gateway);
+      this.ipv6Dns = pin(v6.dns);
+      this.ipv6GatewayLinkLocal = pin(v6.gatewayLinkLocal);
+      this.ipv6DnsLinkLocal = pin(v6.dnsLinkLocal);
+      this.ipv6Output = new Ipv6Output(this.transmitter, this.config, this.neighbors, this.addresses, this.random);
+      this.icmpv6Echo = new Icmpv6EchoResponder(this.ipv6Output);
+      const ndp = new NdpResponder(this.transmitter, this.config, this.addresses, this.clock, this.random, (handle, mac) => this.learnNeighbor(handle, mac));
+      this.ndp = ndp;
+      this.onClose(() => ndp.close());
+    }
   }
 
   /** Starts receiving from the link. */
@@ -106,6 +150,7 @@ export class Stack implements FrameSink {
     if (this.started) return;
     this.started = true;
     this.link.start(this);
+    this.ndp?.start();
   }
 
   /**
@@ -125,16 +170,25 @@ export class Stack implements FrameSink {
     this.closers.push(closer);
   }
 
-  /** Addresses the engine itself answers for. */
+  /** Addresses the engine itself answers for (either family). */
   isOwnAddress(address: number): boolean {
+    if (isIpv6Handle(address)) {
+      return address === this.ipv6Gateway || address === this.ipv6Dns || address === this.ipv6GatewayLinkLocal || address === this.ipv6DnsLinkLocal;
+    }
     return address === this.config.ipv4.gateway || address === this.config.ipv4.dns;
   }
 
   /**
-   * The output of an address's family, where transports send to it. IPv6 addresses (handles at or
-   * above 2^32, address-table.ts) will get the IPv6 output (issue 15); until then every address is IPv4.
+   * Where ICMP errors "from the network" about a datagram to or from address come from: the IPv4
+   * gateway, or fe80::2 (libslirp's source for its ICMPv6 errors).
    */
-  outputFor(_address: number): IpOutput {
+  gatewayFor(address: number): number {
+    return isIpv6Handle(address) ? this.ipv6GatewayLinkLocal : this.config.ipv4.gateway;
+  }
+
+  /** The output of an address's family, where transports send to it (IPv6: handles at or above 2^32). */
+  outputFor(address: number): IpOutput {
+    if (isIpv6Handle(address) && this.ipv6Output !== undefined) return this.ipv6Output;
     return this.ipv4Output;
   }
 
@@ -198,6 +252,9 @@ export class Stack implements FrameSink {
     switch (ethernet.etherType) {
       case EtherType.Ipv4:
         return this.receiveIpv4(ethernet, flags);
+      case EtherType.Ipv6:
+        // Without --enable-ipv6 IPv6 frames are dropped and counted, as before IPv6 existed.
+        return this.ipv6Output === undefined ? DropReason.UnsupportedEtherType : this.receiveIpv6(ethernet, flags);
       case EtherType.Arp: {
         const arpReason = this.arp.receive(bytes, ethernet.payloadOffset, ethernet.payloadLength, ethernet.source);
         if (this.arp.lastSender !== -1) this.releaseResolved(this.arp.lastSender);
@@ -236,6 +293,70 @@ export class Stack implements FrameSink {
     const receiver = this.receivers[ip.protocol];
     if (receiver === undefined) return DropReason.UnsupportedProtocol;
     return receiver.receiveIp(this.datagram4.fill(ip), flags);
+  }
+
+  /**
+   * An IPv6 packet from the guest: checked (version, length, a source of the guest's prefix or
+   * link-local, extension headers walked), then NDP and echo to our addresses answered here, and
+   * TCP, UDP and other ICMPv6 (echo to elsewhere) handed to the receivers as an Ipv6Datagram whose
+   * addresses are handles held for the call. Multicast is not forwarded (MLD, mDNS: counted drops).
+   */
+  private receiveIpv6(ethernet: EthernetFrame, flags: number): DropReason {
+    const ip = this.ipv6;
+    let reason = ip.wrap(ethernet.bytes, ethernet.payloadOffset, ethernet.payloadLength);
+    if (reason !== DropReason.None) return reason;
+    const v6 = this.config.ipv6!;
+    const bytes = ip.bytes;
+    const sourceAt = ip.sourceOffset;
+    const unspecified = isIpv6Unspecified(bytes, sourceAt);
+    if (!unspecified && !isIpv6GuestSource(v6, bytes, sourceAt)) return DropReason.BadAddress;
+    const chain = this.chain;
+    reason = walkIpv6Headers(ip, chain);
+    if (reason !== DropReason.None) return reason;
+    const protocol = chain.protocol;
+    if (protocol === Ipv6NextHeader.Fragment) return DropReason.Fragment;
+    const destinationAt = ip.destinationOffset;
+    const multicast = isIpv6Multicast(bytes, destinationAt);
+    const source = unspecified ? -1 : this.addresses.intern6(bytes, sourceAt);
+    if (source === -1 && !unspecified) return DropReason.TableFull;
+    try {
+      if (source !== -1) this.learnNeighbor(source, ethernet.source);
+      if (protocol === Ipv6NextHeader.Icmpv6) {
+        const icmp = this.icmpv6;
+        const verify = (flags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0;
+        reason = icmp.wrap(bytes, chain.offset, chain.length, verify ? ip.pseudoHeaderSum(Ipv6NextHeader.Icmpv6, chain.length) : null);
+        if (reason !== DropReason.None) return reason;
+        const type = icmp.type;
+        if (type >= Icmpv6Type.RouterSolicitation && type <= Icmpv6Type.Redirect) {
+          return this.ndp!.receive(ip, chain.offset, chain.length, source, ethernet.source);
+        }
+        if (type !== Icmpv6Type.EchoRequest || source === -1 || multicast) return DropReason.UnsupportedProtocol;
+        if (ipv6OwnMac(v6, bytes, destinationAt) >= 0) {
+          const own = this.addresses.ipv6.find(bytes, destinationAt);
+          return this.icmpv6Echo!.receive(icmp, source, own);
+        }
+      }
+      if (source === -1) return DropReason.BadAddress;
+      if (multicast) return DropReason.NotForUs;
+      const receiver = this.receivers[protocol];
+      if (receiver === undefined) return DropReason.UnsupportedProtocol;
+      const destination = this.addresses.intern6(bytes, destinationAt);
+      if (destination === -1) return DropReason.TableFull;
+      try {
+        return receiver.receiveIp(this.datagram6.fill(ip, source, destination, protocol, chain.offset, chain.length), flags);
+      } finally {
+        this.addresses.release(destination);
+      }
+    } finally {
+      if (source !== -1) this.addresses.release(source);
+    }
+  }
+
+  /** A neighbour's MAC learnt (IPv6 handles are held while in the table); frames waiting for it go out. */
+  private learnNeighbor(address: number, mac: number): void {
+    if (!this.neighbors.learn(address, mac).newlyResolved) return;
+    this.addresses.retain(address);
+    this.releaseResolved(address);
   }
 
   /** Sends frames that were waiting for the MAC of a now-known neighbour. */
