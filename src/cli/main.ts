@@ -12,7 +12,7 @@
  * and exits 0.
  *
  * `--help` and `--version` must stay fast (podman runs `--help` once and RootlessKit twice before every
- * start): only options.ts is imported statically; the engine, pino and the native addon are loaded
+ * start): only options.ts is imported statically; the engine, the logger and the native addon are loaded
  * with dynamic import() after parsing.
  */
 import { closeSync, fstatSync, readFileSync, writeSync } from 'node:fs';
@@ -148,16 +148,15 @@ async function run(
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 
-  const [{ openTap }, { createEngine }, { pino }, { ApiServer }, { applySandbox }, { formatIpv4 }] = await Promise.all([
+  const [{ openTap }, { createEngine }, { JsonLogger, logLevelFrom }, { ApiServer }, { applySandbox }, { formatIpv4 }] = await Promise.all([
     import('../link/tap-link.js'),
     import('../engine/engine.js'),
-    import('pino'),
+    import('./json-logger.js'),
     import('../api/api-server.js'),
     import('./sandbox.js'),
     import('../wire/ip-address.js'),
   ]);
-  const level = options.logLevel ?? (process.env.TSLIRP_LOG_LEVEL || 'info');
-  const logger = pino({ name: 'tslirp', level }, pino.destination({ fd: 2, sync: true }));
+  const logger = new JsonLogger({ name: 'tslirp', level: options.logLevel ?? logLevelFrom(process.env.TSLIRP_LOG_LEVEL, 'info') });
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async (): Promise<void> => {

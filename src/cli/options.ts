@@ -7,7 +7,7 @@
  * option is still reported first, as getopt does).
  *
  * Must stay cheap and pure: this module runs for `--help` and `--version` before every container start
- * (podman once, RootlessKit twice), so it imports no engine, no pino, no native addon. It never touches
+ * (podman once, RootlessKit twice), so it imports no engine, no logger, no native addon. It never touches
  * a namespace or a file; checks that need the file system (paths exist, interface names) are in
  * checkHostEnvironment(). Every error is one line, thrown as a CliError.
  */

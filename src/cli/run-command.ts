@@ -10,7 +10,7 @@
  * everything is torn down (API socket, ports, engine, TAP, capture flushed, temporary folder) and
  * tslirp exits with CMD's status, 128+N if a signal N killed it.
  *
- * Logs stay pino JSON on stderr (level warn unless TSLIRP_LOG_LEVEL says otherwise, so CMD's own
+ * Logs stay JSON lines (pino's format) on stderr (level warn unless TSLIRP_LOG_LEVEL says otherwise, so CMD's own
  * output is not buried); the progress line is for a person and goes away with --quiet.
  * Must never: leave CMD or its namespaces behind on any error path, or run CMD before its network is up.
  */
@@ -148,8 +148,8 @@ async function run(args: RunArgs): Promise<number> {
   let released = false;
   for (const s of FORWARDED_SIGNALS) process.on(s, onSignal);
   try {
-    const { pino } = await import('pino');
-    const logger = pino({ level: process.env.TSLIRP_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    const { JsonLogger, logLevelFrom } = await import('./json-logger.js');
+    const logger = new JsonLogger({ level: logLevelFrom(process.env.TSLIRP_LOG_LEVEL, 'warn') });
 
     session.tempDir = mkdtempSync(join(tmpdir(), 'tslirp-run-'));
     const resolvConf = join(session.tempDir, 'resolv.conf');

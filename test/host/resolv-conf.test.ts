@@ -7,7 +7,7 @@
 import { mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { JsonLogger } from '../../src/cli/json-logger.js';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseResolvConf, ResolvConfReader } from '../../src/host/resolv-conf.js';
 import { resolveNetworkConfig } from '../../src/stack/config.js';
@@ -26,9 +26,9 @@ function scratch(): string {
 }
 
 /** A logger collecting messages, to count log lines. */
-function collectingLogger(): { logger: pino.Logger; lines: string[] } {
+function collectingLogger(): { logger: JsonLogger; lines: string[] } {
   const lines: string[] = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line).msg as string) });
+  const logger = new JsonLogger({ level: 'debug', destination: (line: string) => lines.push((JSON.parse(line) as { msg: string }).msg) });
   return { logger, lines };
 }
 

@@ -4,8 +4,8 @@
  * never the batch, the other flows or the process; it is counted and logged once per cause, then
  * summed per minute.
  */
-import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
+import { JsonLogger } from '../../src/cli/json-logger.js';
 import { FAULT_LOG_INTERVAL_MS } from '../../src/stack/fault-log.js';
 import { HostAddressMap } from '../../src/stack/host-address-map.js';
 import type { IpDatagram, IpReceiver } from '../../src/stack/ip-datagram.js';
@@ -24,10 +24,10 @@ import { decodeUdp, FakeUdpPort, guestUdpFrame, ip } from '../support/udp-contex
 
 const PROTOCOL = 253;
 
-/** A pino logger whose lines land in an array. */
+/** A logger whose lines land in an array. */
 function capturingLogger() {
   const lines: { level: number; msg: string; times?: number }[] = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) });
+  const logger = new JsonLogger({ level: 'info', destination: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) });
   return { logger, lines };
 }
 
