@@ -1,8 +1,9 @@
 /**
  * `get_stats`, our API request beyond slirp4netns: `{"execute":"get_stats"}` answers
  * `{"return":{"frames_in":…,"bytes_in":…,"frames_out":…,"bytes_out":…,"drops":{"bad_checksum":3,…},
- * "drops_total":…,"tcp_flows":…,"udp_bindings":…,"forwards":…,"uptime_seconds":…}}` (plus "pcap":{…}
- * while capturing). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
+ * "drops_total":…,"faults":…,"tcp_flows":…,"udp_bindings":…,"forwards":…,"uptime_seconds":…,
+ * "memory":{"rss":…,"heap_total":…,"heap_used":…,"external":…,"array_buffers":…}}}` (plus "pcap":{…}
+ * while capturing; memory in bytes, as process.memoryUsage() sees it: where the RSS goes). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
  * engine does not have yet (no TCP engine plugged in) is absent rather than a made-up 0.
  *
  * Knows no sockets and no packets: it reads counters through a StatsSource that the assembled engine
@@ -24,6 +25,8 @@ export interface StatsSource {
   readonly pcap?: () => { recordsWritten: number; bytesWritten: number; recordsDroppedQueueFull: number; recordsDroppedStopped: number };
   /** Milliseconds since the engine started (wall clock), for the uptime line. */
   readonly startedAtMs?: number;
+  /** The process's memory (process.memoryUsage()). */
+  readonly memory?: () => { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
 }
 
 /** The `return` object of a get_stats answer. */
@@ -34,11 +37,13 @@ export interface StatsReport {
   bytes_out: number;
   drops: Record<string, number>;
   drops_total: number;
+  faults: number;
   tcp_flows?: number;
   udp_bindings?: number;
   forwards?: number;
   uptime_seconds?: number;
   pcap?: { records_written: number; bytes_written: number; records_dropped_queue_full: number; records_dropped_stopped: number };
+  memory?: { rss: number; heap_total: number; heap_used: number; external: number; array_buffers: number };
 }
 
 export const GET_STATS_UNAVAILABLE = 'bad request: get_stats: not available';
@@ -54,6 +59,7 @@ export function collectStats(source: StatsSource, nowMs: number = Date.now()): S
     bytes_out: engine.bytesOut,
     drops: { ...engine.drops },
     drops_total: dropsTotal,
+    faults: engine.faults,
   };
   if (source.tcpFlows) report.tcp_flows = source.tcpFlows();
   if (source.udpBindings) report.udp_bindings = source.udpBindings();
@@ -67,6 +73,10 @@ export function collectStats(source: StatsSource, nowMs: number = Date.now()): S
       records_dropped_queue_full: p.recordsDroppedQueueFull,
       records_dropped_stopped: p.recordsDroppedStopped,
     };
+  }
+  if (source.memory) {
+    const m = source.memory();
+    report.memory = { rss: m.rss, heap_total: m.heapTotal, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers };
   }
   return report;
 }

@@ -87,6 +87,7 @@ export function formatStats(report: StatsReport): string {
   ];
   const reasons = Object.entries(report.drops).sort((a, b) => b[1] - a[1]);
   rows.push(['dropped', reasons.length === 0 ? '0' : `${report.drops_total} (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`]);
+  if (report.faults > 0) rows.push(['internal errors', `${report.faults} (contained; see the log)`]);
   if (report.tcp_flows !== undefined) rows.push(['tcp flows', String(report.tcp_flows)]);
   if (report.udp_bindings !== undefined) rows.push(['udp bindings', String(report.udp_bindings)]);
   if (report.forwards !== undefined) rows.push(['forwarded ports', String(report.forwards)]);
@@ -96,6 +97,10 @@ export function formatStats(report: StatsReport): string {
     rows.push(['pcap', `${p.records_written} records (${bytes(p.bytes_written)})${lost > 0 ? `, ${lost} not captured` : ''}`]);
   }
   if (report.uptime_seconds !== undefined) rows.push(['uptime', duration(report.uptime_seconds)]);
+  if (report.memory !== undefined) {
+    const m = report.memory;
+    rows.push(['memory', `${bytes(m.rss)} resident (JS heap ${bytes(m.heap_used)} of ${bytes(m.heap_total)}, buffers ${bytes(m.external)})`]);
+  }
   const width = Math.max(...rows.map(([name]) => name.length));
   return rows.map(([name, value]) => `${name.padEnd(width)}  ${value}\n`).join('');
 }

@@ -45,6 +45,7 @@ describe('get_stats', () => {
       udpBindings: () => 1,
       forwards: () => noHostfwd.list().length,
       startedAtMs: 1_000,
+      memory: () => ({ rss: 50 << 20, heapTotal: 9 << 20, heapUsed: 6 << 20, external: 3 << 20, arrayBuffers: 2 << 20 }),
     };
     const report = collectStats(source, 62_500);
     expect(report).toEqual({
@@ -54,17 +55,19 @@ describe('get_stats', () => {
       bytes_out: 0,
       drops: { unsupported_ether_type: 1, truncated: 1 },
       drops_total: 2,
+      faults: 0,
       tcp_flows: 2,
       udp_bindings: 1,
       forwards: 1,
       uptime_seconds: 61,
+      memory: { rss: 50 << 20, heap_total: 9 << 20, heap_used: 6 << 20, external: 3 << 20, array_buffers: 2 << 20 },
     });
   });
 
   test('leaves out what the engine does not have, and answers an error without a source', async () => {
     const stack = stackWithTraffic();
     const answer = JSON.parse(getStatsResponse({ engine: () => stack.stats.snapshot() })) as { return: Record<string, unknown> };
-    expect(Object.keys(answer.return).sort()).toEqual(['bytes_in', 'bytes_out', 'drops', 'drops_total', 'frames_in', 'frames_out']);
+    expect(Object.keys(answer.return).sort()).toEqual(['bytes_in', 'bytes_out', 'drops', 'drops_total', 'faults', 'frames_in', 'frames_out']);
     expect(getStatsResponse(undefined)).toBe('{"error":{"desc":"bad request: get_stats: not available"}}');
     const throwing = getStatsResponse({
       engine: () => {
@@ -127,7 +130,12 @@ describe('get_stats', () => {
   });
 
   test('formats uptime and an empty drop list', () => {
-    const text = formatStats({ frames_in: 0, bytes_in: 0, frames_out: 3, bytes_out: 3 * 1024 * 1024, drops: {}, drops_total: 0, tcp_flows: 0, uptime_seconds: 3723 });
+    const text = formatStats({
+      frames_in: 0, bytes_in: 0, frames_out: 3, bytes_out: 3 * 1024 * 1024, drops: {}, drops_total: 0, faults: 2, tcp_flows: 0, uptime_seconds: 3723,
+      memory: { rss: 44 << 20, heap_total: 8 << 20, heap_used: 5 << 20, external: 2 << 20, array_buffers: 1 << 20 },
+    });
+    expect(text).toContain('internal errors    2 (contained; see the log)');
+    expect(text).toContain('memory             44.0 MiB resident (JS heap 5.0 MiB of 8.0 MiB, buffers 2.0 MiB)');
     expect(text).toContain('frames to guest    3 (3.0 MiB)');
     expect(text).toContain('dropped            0');
     expect(text).toContain('tcp flows          0');
