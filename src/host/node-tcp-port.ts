@@ -9,7 +9,11 @@
  * contiguous run of bytes and cuts 64 KiB segments out of it as views, copying only where a segment
  * straddles two slabs; returning
  * false from the callback stops reading (backpressure without copies). A slab starts small (an idle
- * flow costs little) and doubles up to SLAB_MAX while a flow keeps reading. The engine tells us
+ * flow costs little) and doubles up to SLAB_MAX while a flow keeps reading. No slab at all until the
+ * first byte: Node wants a read buffer as soon as the socket connects, so a socket without a slab is
+ * given one LANDING buffer shared by all, and its first read is copied from there into a slab of its
+ * own (libuv runs each read callback right after its read(), so nothing else can land in between).
+ * A connection that never carries data (a refused connect, a storm of SYNs) never allocates one. The engine tells us
  * (release) as the guest acknowledges bytes: a slab whose bytes are all acknowledged is read into
  * again (the current one from its start, full-size retired ones through a small shared pool), so a
  * bulk flow cycles through a few slabs instead of leaving a megabyte of garbage per megabyte read
@@ -48,6 +52,11 @@ const MIN_READ = 16 * 1024;
  */
 const POOL_SLABS = 8;
 const pool: Buffer[] = [];
+/**
+ * Where every socket without a slab of its own reads (see the head comment); its first read is
+ * copied out at once. 16 KiB: a first read larger than that continues into the socket's own slab.
+ */
+const LANDING = Buffer.allocUnsafe(16 * 1024);
 
 class NodeHostStream implements HostStream {
   /** Whether the engine asked us to stop reading (returned from the onread callback). */
@@ -63,8 +72,11 @@ class NodeHostStream implements HostStream {
     this.slab.release(bytes);
   }
 
-  write(data: Uint8Array): void {
-    if (!this.socket.destroyed) this.socket.write(data);
+  write(data: Uint8Array, onWritten?: () => void): void {
+    // Node calls the callback once the bytes are with the OS, or with an error when the socket is
+    // destroyed first: either way the engine may reuse data's memory then, never before.
+    if (this.socket.destroyed) onWritten?.();
+    else this.socket.write(data, onWritten);
   }
   get pendingWriteBytes(): number {
     return this.socket.writableLength;
@@ -110,16 +122,27 @@ class ReadSlab {
   private used = 0;
   /** Where the last region handed to Node starts: take() claims from there. */
   private regionAt = 0;
+  /** The last region handed to Node is the shared LANDING buffer (no slab of our own yet). */
+  private landing = false;
   private nextSize = SLAB_MIN;
   /** Slabs with bytes the engine may still hold, oldest first; the last is the current slab. */
   private readonly held: SlabUse[] = [];
 
-  /** The region for the next read (called by Node before each read). */
+  /** The region for the next read (called by Node when the socket connects and after each read). */
   region = (): Uint8Array => {
+    if (this.held.length === 0) {
+      this.landing = true;
+      return LANDING;
+    }
+    return this.ownRegion();
+  };
+
+  private ownRegion(): Uint8Array {
+    this.landing = false;
     if (this.slab.length - this.used < MIN_READ) this.nextSlab();
     this.regionAt = this.used;
     return this.slab.subarray(this.used, this.used + READ_MAX);
-  };
+  }
 
   /**
    * Copies bytes someone else read (an adopted socket's 'data' Buffer) into the slab, right after
@@ -130,7 +153,7 @@ class ReadSlab {
   copyIn(bytes: Uint8Array, deliver: (chunk: Uint8Array) => void): void {
     let at = 0;
     while (at < bytes.length) {
-      const region = this.region();
+      const region = this.ownRegion();
       const n = Math.min(region.length, bytes.length - at);
       region.set(bytes.subarray(at, at + n));
       at += n;
@@ -140,6 +163,11 @@ class ReadSlab {
 
   /** Claims the n bytes just read and returns them as a view the engine may keep. */
   take(n: number): Uint8Array {
+    if (this.landing) {
+      // The first read went to the shared buffer: move it into a slab of our own before anyone reads again.
+      if (n === 0) return LANDING.subarray(0, 0);
+      this.ownRegion().set(LANDING.subarray(0, n));
+    }
     const chunk = this.slab.subarray(this.regionAt, this.regionAt + n);
     this.used = this.regionAt + n;
     if (n > 0) this.held[this.held.length - 1].unreleased += n;

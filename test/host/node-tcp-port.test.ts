@@ -183,6 +183,52 @@ describe('NodeTcpPort', { timeout: 5000 }, () => {
     stream.destroy();
   });
 
+  it('a connection that carries no data gets no read slab: 200 idle connections hold no buffer memory', async () => {
+    const port = await listen(() => undefined);
+    const opened: { stream: HostStream; events: Recorder }[] = [];
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 200; i++) {
+      const events = recorder();
+      opened.push({ stream: new NodeTcpPort().connect({ address: '127.0.0.1', port }, events), events });
+    }
+    await Promise.all(opened.map((o) => o.events.connected));
+    for (const o of opened) o.stream.resume();
+    await new Promise((r) => setTimeout(r, 50));
+    // A 64 KiB slab each would be 12.5 MiB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1024 * 1024);
+    for (const o of opened) o.stream.destroy();
+  });
+
+  it('first reads of many connections, interleaved, each land in that connection\'s own memory intact', async () => {
+    const payloadOf = (n: number): Buffer => Buffer.alloc(20 * 1024 + n, n); // over the 16 KiB shared landing buffer
+    // Each client names itself in its first byte; the server answers all of them at once.
+    const named: { socket: Socket; index: number }[] = [];
+    const count = 40;
+    const port = await listen((s) => s.once('data', (d: Buffer) => named.push({ socket: s, index: d[0] })));
+    const opened: { stream: HostStream; events: Recorder }[] = [];
+    for (let i = 0; i < count; i++) {
+      const events = recorder();
+      const stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+      stream.write(Uint8Array.of(i));
+      opened.push({ stream, events });
+    }
+    await Promise.all(opened.map((o) => o.events.connected));
+    for (const o of opened) o.stream.resume();
+    while (named.length < count) await new Promise((r) => setTimeout(r, 5));
+    for (const { socket, index } of named) socket.end(payloadOf(index));
+    await Promise.all(opened.map((o) => o.events.ended));
+    opened.forEach((o, i) => expect(Buffer.concat(o.events.chunks).equals(payloadOf(i))).toBe(true));
+    // Views the engine keeps never point into memory another connection reads into.
+    const owner = new Map<ArrayBufferLike, number>();
+    opened.forEach((o, i) => {
+      for (const chunk of o.events.chunks) {
+        expect(owner.get(chunk.buffer) ?? i).toBe(i);
+        owner.set(chunk.buffer, i);
+      }
+    });
+    for (const o of opened) o.stream.destroy();
+  });
+
   it('writes and half-closes towards the host; the host end arrives as onEnd', async () => {
     let received = '';
     const port = await listen((s) => {
