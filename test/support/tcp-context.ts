@@ -57,8 +57,10 @@ export class FakeHostStream implements HostStream {
 
   constructor(readonly endpoint: HostEndpoint) {}
 
-  write(data: Uint8Array): void {
+  /** Keeps a copy; reports the write done a microtask later (Node never calls back synchronously). */
+  write(data: Uint8Array, onWritten?: () => void): void {
     this.written.push(new Uint8Array(data));
+    if (onWritten) queueMicrotask(onWritten);
   }
   end(): void {
     this.ended = true;

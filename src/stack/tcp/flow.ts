@@ -5,6 +5,7 @@
  */
 import type { IpOutput } from '../ip-output.js';
 import type { HostStream } from './host-tcp-port.js';
+import type { ReceiveSlab } from './receiver.js';
 import { ReorderQueue } from './reorder-queue.js';
 import { SendQueue } from './send-queue.js';
 import type { WheelEntry } from './timer-wheel.js';
@@ -118,7 +119,7 @@ export class Flow implements WheelEntry, FlowTuple {
    * In-order guest bytes taken this batch, not yet written to the host socket: [rxStart, rxEnd) of
    * rxSlab (the receiver's shared slab). Written as one chunk at the end of the batch.
    */
-  rxSlab: Uint8Array | null = null;
+  rxSlab: ReceiveSlab | null = null;
   rxStart = 0;
   rxEnd = 0;
   /** Queued in the engine's dirty list for this batch. */

@@ -25,8 +25,12 @@ export interface HostStreamEvents {
 }
 
 export interface HostStream {
-  /** Queues bytes to the host (the engine passes a copy it no longer touches). */
-  write(data: Uint8Array): void;
+  /**
+   * Queues bytes to the host. data stays untouched until onWritten is called (once, when the bytes
+   * went to the OS or the stream failed): the engine then reuses its memory. An implementation that
+   * copies may call it at once.
+   */
+  write(data: Uint8Array, onWritten?: () => void): void;
   /** Bytes queued to the host and not yet written by the OS: shrinks our advertised window. */
   readonly pendingWriteBytes: number;
   /** Half-close after everything written. */

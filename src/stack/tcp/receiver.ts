@@ -6,7 +6,10 @@
  *
  * In-order bytes are copied into a shared slab and written to the host socket once per flow per
  * batch (flushAll, called by the engine at the end of a wakeup), not once per segment: at MTU 1500
- * a batch of 40 segments is one socket write instead of 40.
+ * a batch of 40 segments is one socket write instead of 40. A full slab is used again once the host
+ * has taken every write from it (the host stream's onWritten), through a pool of SPARE_SLABS: a bulk
+ * upload cycles through a few megabytes instead of leaving a megabyte of garbage per megabyte for
+ * the collector (which let 30–40 MB of them pile up before it ran).
  */
 import { seqAdd, seqDiff, seqGt, seqLt } from '../../wire/tcp-seq.js';
 import { RECEIVE_BUFFER, type Flow } from './flow.js';
@@ -20,9 +23,32 @@ export enum ReceiveResult {
 
 /** Size of the slab in-order bytes are gathered in (a new one once full; old ones live while written). */
 const SLAB_SIZE = 1024 * 1024;
+/** Full slabs kept for reuse once written (the host socket's queue holds at most RECEIVE_BUFFER). */
+const SPARE_SLABS = 4;
+
+/** One slab and the runs in it still in use (gathered, or written and not reported done). */
+export class ReceiveSlab {
+  /** Runs of flows in this slab not yet written, plus writes the host has not finished. */
+  pending = 0;
+  /** No more bytes go into it: it returns to the pool once pending reaches 0. */
+  retired = false;
+  /** Passed to every write from this slab (one function per slab, not per write). */
+  readonly written = (): void => {
+    if (--this.pending === 0 && this.retired) this.recycle(this);
+  };
+
+  constructor(
+    readonly bytes: Uint8Array,
+    private readonly recycle: (slab: ReceiveSlab) => void,
+  ) {}
+}
 
 export class TcpReceiver {
-  private slab = new Uint8Array(0);
+  private readonly spare: Uint8Array[] = [];
+  private readonly recycle = (slab: ReceiveSlab): void => {
+    if (slab.bytes.length === SLAB_SIZE && this.spare.length < SPARE_SLABS) this.spare.push(slab.bytes);
+  };
+  private slab = new ReceiveSlab(new Uint8Array(0), this.recycle);
   private slabFill = 0;
   /** Flows with bytes gathered this batch (some may have been flushed already). */
   private pending: Flow[] = [];
@@ -55,15 +81,25 @@ export class TcpReceiver {
   flush(flow: Flow): void {
     const slab = flow.rxSlab;
     if (slab === null) return;
-    const data = slab.subarray(flow.rxStart, flow.rxEnd);
+    const data = slab.bytes.subarray(flow.rxStart, flow.rxEnd);
     flow.rxSlab = null;
     flow.rxStart = 0;
     flow.rxEnd = 0;
-    flow.host?.write(data);
+    if (flow.host === null) {
+      slab.written();
+      return;
+    }
+    try {
+      flow.host.write(data, slab.written);
+    } catch (error) {
+      slab.written(); // the write never started: its run is free
+      throw error;
+    }
   }
 
   /** Forgets gathered bytes (the flow is gone). */
   discard(flow: Flow): void {
+    flow.rxSlab?.written();
     flow.rxSlab = null;
     flow.rxStart = 0;
     flow.rxEnd = 0;
@@ -136,6 +172,16 @@ export class TcpReceiver {
     return length > 0 && flow.reorder.isEmpty ? ReceiveResult.InOrder : ReceiveResult.AckNow;
   }
 
+  /** Retires the current slab (pooled once its writes are done) and starts another. */
+  private nextSlab(atLeast: number): void {
+    const full = this.slab;
+    full.retired = true;
+    if (full.pending === 0) this.recycle(full);
+    const bytes = atLeast <= SLAB_SIZE ? (this.spare.pop() ?? new Uint8Array(SLAB_SIZE)) : new Uint8Array(atLeast);
+    this.slab = new ReceiveSlab(bytes, this.recycle);
+    this.slabFill = 0;
+  }
+
   private takeFin(flow: Flow): void {
     flow.receiveNext = seqAdd(flow.receiveNext, 1);
     flow.guestFinReceived = true;
@@ -150,17 +196,17 @@ export class TcpReceiver {
     if (length === 0) return;
     // Only a run adjacent to what this flow gathered last can grow; otherwise write that run first.
     if (flow.rxSlab !== null && (flow.rxSlab !== this.slab || flow.rxEnd !== this.slabFill)) this.flush(flow);
-    if (this.slabFill + length > this.slab.length) {
+    if (this.slabFill + length > this.slab.bytes.length) {
       this.flush(flow);
-      this.slab = new Uint8Array(Math.max(SLAB_SIZE, length));
-      this.slabFill = 0;
+      this.nextSlab(length);
     }
     if (flow.rxSlab === null) {
       flow.rxSlab = this.slab;
+      this.slab.pending++; // until written and done (or discarded)
       flow.rxStart = this.slabFill;
       this.pending.push(flow);
     }
-    this.slab.set(data, this.slabFill);
+    this.slab.bytes.set(data, this.slabFill);
     this.slabFill += length;
     flow.rxEnd = this.slabFill;
     flow.receiveNext = seqAdd(flow.receiveNext, length);
