@@ -141,6 +141,27 @@ describe('UDP bindings', () => {
     expect(gateway.body.readUInt16BE(22)).toBe(9999);
   });
 
+  test('a binding refused on its only destination, never answered, is closed once the guest is told; others stay', async () => {
+    const ctx = createUdpContext();
+    ctx.send({ srcPort: 2001, dst: GATEWAY, dstPort: 9 }); // to a closed port, nothing else
+    ctx.send({ srcPort: 2002, dst: GATEWAY, dstPort: 7 }); // answered before, then refused
+    ctx.send({ srcPort: 2003, dst: GATEWAY, dstPort: 9 }); // two destinations
+    ctx.send({ srcPort: 2003, dst: GATEWAY, dstPort: 7 });
+    const [closedOnly, answered, two] = ctx.port.sockets;
+    answered.deliver('echo', '127.0.0.1', 7);
+    await ctx.emitted();
+    closedOnly.events.onError('ECONNREFUSED', { address: '127.0.0.1', port: 9 });
+    answered.events.onError('ECONNREFUSED', { address: '127.0.0.1', port: 7 });
+    two.events.onError('ECONNREFUSED', { address: '127.0.0.1', port: 9 });
+    const icmp = (await ctx.emitted()).map(decodeIcmp);
+    expect(icmp.map((m) => [m.type, m.code])).toEqual([[3, 3], [3, 3], [3, 3]]); // every guest is told
+    expect([closedOnly.closed, answered.closed, two.closed]).toEqual([true, false, false]);
+    expect([2001, 2002, 2003].map((port) => ctx.engine.binding(GUEST_IP, port) !== undefined)).toEqual([false, true, true]);
+    // The guest may send again from that port: a fresh binding.
+    ctx.send({ srcPort: 2001, dst: GATEWAY, dstPort: 9 });
+    expect(ctx.port.sockets).toHaveLength(4);
+  });
+
   test('other host errors are counted, not sent', async () => {
     const ctx = createUdpContext();
     ctx.send({ dst: GATEWAY, dstPort: 7 });
