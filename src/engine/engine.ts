@@ -85,6 +85,7 @@ export async function createEngine(link: Link, options: EngineOptions = {}): Pro
       forwards: () => hostfwd.list().length,
       pcap: pcap && (() => pcap.stats()),
       startedAtMs: Date.now(),
+      memory: () => process.memoryUsage(),
     };
     return {
       stack: running,
