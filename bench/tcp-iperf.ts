@@ -35,6 +35,8 @@ import { freePort, SLIRP4NETNS } from '../test/support/published-guest.js';
 import { rssKiB } from '../test/support/tcp-bulk-peers.js';
 
 const execFileAsync = promisify(execFile);
+/** What clients run: the launcher (bin/tslirp, with its Node flags) when built, else node bin/tslirp.js. */
+const LAUNCHER = join(REPO_ROOT, 'bin/tslirp');
 const TSLIRP = join(REPO_ROOT, 'bin/tslirp.js');
 const CLK_TCK = 100;
 
@@ -113,9 +115,9 @@ async function start(impl: Impl, config: Config): Promise<Instance> {
   const v6 = ipv6 ? ['-6'] : [];
   const args =
     impl === 'tslirp'
-      ? [TSLIRP, '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0']
+      ? [...(existsSync(LAUNCHER) ? [] : [TSLIRP]), '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0']
       : ['--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
-  const command = impl === 'tslirp' ? process.execPath : SLIRP4NETNS;
+  const command = impl === 'tslirp' ? (existsSync(LAUNCHER) ? LAUNCHER : process.execPath) : SLIRP4NETNS;
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn' } });
   engines.add(child);
   child.once('exit', () => engines.delete(child));
