@@ -10,11 +10,15 @@
  * Deliberate differences, each an answer where slirp4netns crashes or does something unsafe:
  * - missing or non-string `proto` → `bad arguments.proto` (slirp4netns segfaults);
  * - ports outside 1-65535 → `bad arguments.host_port` / `guest_port` (slirp4netns takes 70000);
- * - an IPv6 `host_addr` ("::", "::1", …) is accepted and listened on (slirp4netns refuses it).
+ * - an IPv6 `host_addr` ("::", "::1", …) is accepted and listened on (slirp4netns refuses it);
+ * - with IPv6 on, an IPv6 `guest_addr` (an address of the guest in fd00::/64) is accepted; an empty
+ *   one still means the guest's IPv4 address (podman's form). The table judges the addresses (an
+ *   IPv6 guest address with IPv6 off, or outside the prefix): its HostfwdArgumentError becomes
+ *   `bad arguments.host_addr` / `guest_addr`, in slirp4netns's words.
  * Must never throw: every malformed request gets an error object.
  */
 import { isIP } from 'node:net';
-import type { HostfwdControl, HostfwdProto } from '../hostfwd/hostfwd-control.js';
+import { HostfwdArgumentError, type HostfwdControl, type HostfwdProto } from '../hostfwd/hostfwd-control.js';
 import { debugFlowsResponse, debugPcapResponse, type DebugSource } from './debug-request.js';
 import { getStatsResponse, type StatsSource } from './stats-request.js';
 
@@ -126,7 +130,7 @@ async function addHostfwd(args: Record<string, unknown> | undefined, context: Ap
   if (!validPort(hostPort)) return errorResponse(API_ERRORS.badHostPort);
   let guestAddr = argString(args, 'guest_addr');
   if (guestAddr === undefined || guestAddr === '') guestAddr = context.defaultGuestAddress;
-  else if (isIP(guestAddr) !== 4) return errorResponse(API_ERRORS.badGuestAddr);
+  else if (isIP(guestAddr) === 0) return errorResponse(API_ERRORS.badGuestAddr);
   const guestPort = argInt(args, 'guest_port');
   if (!validPort(guestPort)) return errorResponse(API_ERRORS.badGuestPort);
   try {
@@ -134,6 +138,7 @@ async function addHostfwd(args: Record<string, unknown> | undefined, context: Ap
     return `{"return":{"id":${id}}}`;
   } catch (error) {
     context.onAddFailure?.(error);
+    if (error instanceof HostfwdArgumentError) return errorResponse(error.field === 'host_addr' ? API_ERRORS.badHostAddr : API_ERRORS.badGuestAddr);
     return errorResponse(API_ERRORS.addFailed);
   }
 }

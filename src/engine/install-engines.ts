@@ -94,6 +94,8 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
       },
     },
     udp,
+    addresses: stack.addresses,
+    ipv6Gateway: stack.ipv6Gateway,
   };
   return { connector, tcpFlows: () => tcp.size, tcpDebug: () => tcp.debugFlows(), udpBindings: () => udp.bindingCount, parts: ['tcp', 'udp', 'dhcp', 'dns', 'icmp'] };
 }

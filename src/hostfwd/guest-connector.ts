@@ -4,7 +4,10 @@
  * guest's UDP replies before the UDP engine forwards them to the host (UdpService in
  * src/stack/udp/udp-service.ts). The TCP and UDP engines satisfy these; hostfwd never sees a packet.
  *
- * Addresses are guest-visible IPv4 addresses as uint32 (host order); ports are numbers.
+ * Addresses are the engine's numbers (src/stack/address-table.ts): an IPv4 address is its uint32,
+ * an IPv6 one a handle of the engine's address table, which `addresses` turns text into (held) and
+ * back. An address passed to the engine is held by the caller for the call; the engine retains what
+ * it keeps (a flow, a binding). Ports are numbers.
  */
 import type { Socket } from 'node:net';
 import type { UdpGuestSender, UdpService } from '../stack/udp/udp-service.js';
@@ -16,7 +19,7 @@ export interface GuestTcpOpen {
    * mirrors FIN/RST, and destroys it if the guest refuses (RST), times out, or the flow table is full.
    */
   readonly socket: Socket;
-  /** Guest-visible source: the client's real address, or the gateway for loopback/unspecified clients. */
+  /** Guest-visible source (guest-source.ts): the client's real address, or the gateway of the destination's family. */
   readonly source: number;
   readonly sourcePort: number;
   readonly destination: number;
@@ -34,9 +37,22 @@ export interface GuestUdpPort extends UdpGuestSender {
   addUdpService(service: UdpService): () => void;
 }
 
+/** The engine's address numbers for both families (the Stack's IpAddresses satisfies it). */
+export interface GuestAddresses {
+  /** Numeric text of either family as an engine address, held once; -1 when not an address or the table is full. */
+  parse(text: string): number;
+  retain(address: number): void;
+  release(address: number): void;
+  /** Text of either family (allocates: logs, listings). */
+  format(address: number): string;
+}
+
 export interface GuestConnector {
   readonly tcp: GuestTcpConnector;
   readonly udp: GuestUdpPort;
+  readonly addresses: GuestAddresses;
+  /** fd00::2 as the engine's address (held by the engine for its life), -1 while IPv6 is off. */
+  readonly ipv6Gateway: number;
 }
 
 export type { UdpService, UdpGuestSender };

@@ -10,7 +10,10 @@ export interface HostfwdRequest {
   /** Numeric IPv4 or IPv6 address to listen on, exactly ("0.0.0.0", "127.0.0.2", "::1"). */
   readonly hostAddr: string;
   readonly hostPort: number;
-  /** Dotted-quad guest address the flows are opened to. */
+  /**
+   * Numeric guest address the flows are opened to: IPv4 (any, as slirp4netns), or with IPv6 on an
+   * IPv6 address of the guest's prefix that is not ours (fd00::2, fd00::3) — beyond slirp4netns.
+   */
   readonly guestAddr: string;
   readonly guestPort: number;
 }
@@ -20,8 +23,22 @@ export interface HostfwdEntry extends HostfwdRequest {
   readonly id: number;
 }
 
+/** A request argument the table refuses as such (the API answers `bad arguments.FIELD`). */
+export class HostfwdArgumentError extends Error {
+  constructor(
+    readonly field: 'host_addr' | 'guest_addr',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HostfwdArgumentError';
+  }
+}
+
 export interface HostfwdControl {
-  /** Listens on hostAddr:hostPort; resolves with the new id, rejects with the reason when it cannot. */
+  /**
+   * Listens on hostAddr:hostPort; resolves with the new id, rejects with the reason when it cannot
+   * (a HostfwdArgumentError for an address it does not take).
+   */
   add(request: HostfwdRequest): Promise<number>;
   /** Closes the listener (open flows continue); false for an unknown id. */
   remove(id: number): Promise<boolean>;

@@ -1,8 +1,13 @@
 /**
- * Published ports (slirp4netns `add_hostfwd`): listen on the host at exactly host_addr:host_port and
- * carry each client into the guest **from the client's real address and port** (libslirp's rule),
- * except loopback and unspecified clients, which appear as the gateway (10.0.2.2), as do IPv6
- * clients, since the guest side is IPv4 only for now.
+ * Published ports (slirp4netns `add_hostfwd`): listen on the host at exactly host_addr:host_port
+ * (IPv4 or IPv6; an IPv6 listener takes IPv6 clients only) and carry each client into the guest
+ * **from the client's real address and port** (libslirp's rule), except where the guest could not
+ * answer that address: loopback and unspecified clients appear as the gateway, 10.0.2.2 or fd00::2
+ * by the guest address's family (guest-source.ts has the whole rule). The guest address is the
+ * guest's IPv4 address or, with IPv6 on, an IPv6 address in its prefix (beyond slirp4netns).
+ *
+ * Engine addresses (IPv6 handles) are held while used: a forward's guest address for the forward's
+ * life, a UDP mapping's source for the mapping's, a TCP client's source for the openToGuest call.
  *
  * TCP: a net.Server accepting paused sockets; each is handed to the TCP engine's openToGuest.
  * UDP: one dgram socket per forward; each client address gets a mapping to a guest-visible source
@@ -16,13 +21,14 @@
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram';
 import { isIP, createServer, type Server, type Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../stack/clock.js';
-import type { NetworkConfig } from '../stack/config.js';
-import { endpointKey } from '../stack/address-table.js';
-import { guestVisibleAddress } from '../stack/host-address-map.js';
-import { parseIpv4 } from '../wire/ip-address.js';
+import { ipv6OwnMac, type NetworkConfig } from '../stack/config.js';
+import { endpointKey, isIpv6Handle } from '../stack/address-table.js';
+import { formatIpv4, parseIpv4 } from '../wire/ip-address.js';
+import { formatIpv6, ipv6PrefixMatch, parseIpv6 } from '../wire/ipv6-address.js';
 import { silentLogger, type Logger } from '../stack/logger.js';
 import type { GuestConnector, UdpService } from './guest-connector.js';
-import type { HostfwdControl, HostfwdEntry, HostfwdRequest } from './hostfwd-control.js';
+import { heldGuestSource, type GuestSourceContext } from './guest-source.js';
+import { HostfwdArgumentError, type HostfwdControl, type HostfwdEntry, type HostfwdRequest } from './hostfwd-control.js';
 
 /** libslirp keeps an idle UDP socket for SO_EXPIRE = 240 s. */
 export const DEFAULT_UDP_IDLE_MS = 240_000;
@@ -36,16 +42,6 @@ export interface HostfwdTableOptions {
   readonly logger?: Logger;
   readonly udpIdleMs?: number;
   readonly udpMappingsPerForward?: number;
-}
-
-/**
- * The guest-visible source for a host client address: guestVisibleAddress's rule (the client's own
- * address, the gateway for loopback, unspecified and virtual-network clients), and the gateway for
- * IPv6 clients while the guest side is IPv4 only.
- */
-export function guestVisibleSource(config: NetworkConfig, clientAddress: string | undefined): number {
-  if (clientAddress === undefined) return config.ipv4.gateway;
-  return guestVisibleAddress(config, clientAddress) ?? config.ipv4.gateway;
 }
 
 interface UdpMapping {
@@ -81,7 +77,7 @@ class TcpForward extends Forward {
 }
 
 class UdpForward extends Forward {
-  /** By client "address|port" (host side). */
+  /** By client "address|port" (host side). Each mapping holds its source (an engine address). */
   readonly byClient = new Map<string, UdpMapping>();
   /** By guest-visible source endpoint (endpointKey: numeric, either family). */
   readonly bySource = new Map<number, UdpMapping>();
@@ -115,6 +111,7 @@ export class HostfwdTable implements HostfwdControl {
   private readonly udpIdleMs: number;
   private readonly udpMappingsPerForward: number;
   private readonly removeUdpService: () => void;
+  private readonly sources: GuestSourceContext;
   private closed = false;
   /** Guest datagrams answering a UDP client go back out of the forward's host socket. */
   readonly udpService: UdpService = {
@@ -126,6 +123,7 @@ export class HostfwdTable implements HostfwdControl {
     this.udpIdleMs = options.udpIdleMs ?? DEFAULT_UDP_IDLE_MS;
     this.udpMappingsPerForward = options.udpMappingsPerForward ?? DEFAULT_UDP_MAPPINGS;
     this.removeUdpService = options.connector.udp.addUdpService(this.udpService);
+    this.sources = { config: options.config, addresses: options.connector.addresses, ipv6Gateway: options.connector.ipv6Gateway };
   }
 
   list(): readonly HostfwdEntry[] {
@@ -135,27 +133,31 @@ export class HostfwdTable implements HostfwdControl {
   async add(request: HostfwdRequest): Promise<number> {
     if (this.closed) throw new Error('hostfwd table is closed');
     const family = isIP(request.hostAddr);
-    if (family === 0) throw new Error(`host address ${request.hostAddr} is not numeric`);
-    const guest = parseIpv4(request.guestAddr);
-    if (guest === undefined) throw new Error(`guest address ${request.guestAddr} is not IPv4`);
+    if (family === 0) throw new HostfwdArgumentError('host_addr', `host address ${request.hostAddr} is not numeric`);
     if (!(request.hostPort >= 1 && request.hostPort <= 65535 && request.guestPort >= 1 && request.guestPort <= 65535)) {
       throw new Error('ports must be 1-65535');
     }
+    const guest = this.holdGuestAddress(request.guestAddr);
     // The id is taken only once the listener is up: a failed add consumes none (as slirp4netns).
     const reserve = (): HostfwdEntry => ({ id: this.nextId++, ...request });
     let forward: Forward;
-    if (request.proto === 'tcp') {
-      const server = await this.listenTcp(request, family);
-      forward = new TcpForward(reserve(), guest, server);
-      server.on('connection', (socket) => this.acceptTcp(forward, socket));
-    } else {
-      const socket = await this.bindUdp(request, family);
-      const udp = new UdpForward(reserve(), guest, socket);
-      socket.on('message', (message, remote) => this.udpFromClient(udp, message, remote));
-      forward = udp;
+    try {
+      if (request.proto === 'tcp') {
+        const server = await this.listenTcp(request, family);
+        forward = new TcpForward(reserve(), guest, server);
+        server.on('connection', (socket) => this.acceptTcp(forward, socket));
+      } else {
+        const socket = await this.bindUdp(request, family);
+        const udp = new UdpForward(reserve(), guest, socket);
+        socket.on('message', (message, remote) => this.udpFromClient(udp, message, remote));
+        forward = udp;
+      }
+    } catch (error) {
+      this.options.connector.addresses.release(guest);
+      throw error;
     }
     if (this.closed) {
-      await forward.close();
+      await this.closeForward(forward);
       throw new Error('hostfwd table is closed');
     }
     this.forwards.push(forward);
@@ -167,7 +169,7 @@ export class HostfwdTable implements HostfwdControl {
     const index = this.forwards.findIndex((f) => f.entry.id === id);
     if (index < 0) return false;
     const [forward] = this.forwards.splice(index, 1);
-    await forward.close();
+    await this.closeForward(forward);
     this.logger.info({ hostfwd: forward.entry }, 'hostfwd removed');
     return true;
   }
@@ -177,7 +179,34 @@ export class HostfwdTable implements HostfwdControl {
     if (this.closed) return;
     this.closed = true;
     this.removeUdpService();
-    await Promise.all(this.forwards.splice(0).map((f) => f.close()));
+    await Promise.all(this.forwards.splice(0).map((f) => this.closeForward(f)));
+  }
+
+  /**
+   * The engine address for a request's guest_addr, held: any IPv4 address (as slirp4netns), or with
+   * IPv6 on an address of the guest's prefix other than ours. Throws a HostfwdArgumentError.
+   */
+  private holdGuestAddress(text: string): number {
+    const ipv4 = parseIpv4(text);
+    if (ipv4 !== undefined) return ipv4;
+    const bytes = parseIpv6(text);
+    if (bytes === undefined) throw new HostfwdArgumentError('guest_addr', `guest address ${text} is not a numeric IPv4 or IPv6 address`);
+    const v6 = this.options.config.ipv6;
+    if (v6 === undefined) throw new HostfwdArgumentError('guest_addr', `guest address ${text} is IPv6, and IPv6 is off (--enable-ipv6)`);
+    if (!ipv6PrefixMatch(bytes, 0, v6.prefix, 0, v6.prefixLength) || ipv6OwnMac(v6, bytes, 0) >= 0) {
+      throw new HostfwdArgumentError('guest_addr', `guest address ${text} is not a guest address in ${formatIpv6(v6.prefix)}/${v6.prefixLength}`);
+    }
+    const handle = this.options.connector.addresses.parse(text);
+    if (handle < 0) throw new Error(`no room for guest address ${text} (IPv6 address table full)`);
+    return handle;
+  }
+
+  /** Closes a forward and lets go of the engine addresses it held. */
+  private async closeForward(forward: Forward): Promise<void> {
+    const addresses = this.options.connector.addresses;
+    if (forward instanceof UdpForward) for (const mapping of forward.byClient.values()) addresses.release(mapping.source);
+    await forward.close();
+    addresses.release(forward.guest);
   }
 
   private listenTcp(request: HostfwdRequest, family: number): Promise<Server> {
@@ -206,9 +235,9 @@ export class HostfwdTable implements HostfwdControl {
   }
 
   private acceptTcp(forward: Forward, socket: Socket): void {
-    const source = guestVisibleSource(this.options.config, socket.remoteAddress);
     const sourcePort = socket.remotePort ?? 0;
-    if (sourcePort === 0) {
+    const source = sourcePort === 0 ? -1 : heldGuestSource(this.sources, isIpv6Handle(forward.guest), socket.remoteAddress);
+    if (source < 0) {
       socket.destroy();
       return;
     }
@@ -217,6 +246,9 @@ export class HostfwdTable implements HostfwdControl {
     } catch (err) {
       this.logger.warn({ err, hostfwd: forward.entry }, 'cannot open a flow into the guest');
       socket.destroy();
+    } finally {
+      // The engine retained it if it keeps the flow.
+      this.options.connector.addresses.release(source);
     }
   }
 
@@ -230,9 +262,13 @@ export class HostfwdTable implements HostfwdControl {
         this.logger.debug({ hostfwd: forward.entry, client: key }, 'UDP hostfwd mapping table full: datagram dropped');
         return;
       }
-      const source = guestVisibleSource(this.options.config, remote.address);
+      const source = heldGuestSource(this.sources, isIpv6Handle(forward.guest), remote.address);
+      if (source < 0) return;
       const sourcePort = this.freeSourcePort(forward, source, remote.port);
-      if (sourcePort === 0) return;
+      if (sourcePort === 0) {
+        this.options.connector.addresses.release(source);
+        return;
+      }
       mapping = { clientAddress: remote.address, clientPort: remote.port, source, sourcePort, lastUsed: now };
       forward.byClient.set(key, mapping);
       forward.bySource.set(endpointKey(source, sourcePort), mapping);
@@ -278,6 +314,7 @@ export class HostfwdTable implements HostfwdControl {
         if (now - mapping.lastUsed >= this.udpIdleMs) {
           forward.byClient.delete(key);
           forward.bySource.delete(endpointKey(mapping.source, mapping.sourcePort));
+          this.options.connector.addresses.release(mapping.source);
         }
       }
       if (forward.byClient.size > 0) this.scheduleExpiry(forward);

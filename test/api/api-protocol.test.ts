@@ -9,14 +9,17 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { handleApiRequest, API_MAX_REQUEST } from '../../src/api/api-protocol.js';
 import { ApiServer } from '../../src/api/api-server.js';
-import type { HostfwdControl, HostfwdEntry, HostfwdRequest } from '../../src/hostfwd/hostfwd-control.js';
+import { HostfwdArgumentError, type HostfwdControl, type HostfwdEntry, type HostfwdRequest } from '../../src/hostfwd/hostfwd-control.js';
 import { apiRequest } from '../support/api-client.js';
 
 class FakeHostfwd implements HostfwdControl {
   entries: HostfwdEntry[] = [];
   busy = new Set<string>();
   nextId = 1;
+  /** As HostfwdTable: IPv6 guest addresses only with IPv6 on, and only in fd00::/64. */
+  ipv6 = false;
   async add(request: HostfwdRequest): Promise<number> {
+    if (request.guestAddr.includes(':') && !(this.ipv6 && request.guestAddr.startsWith('fd00::'))) throw new HostfwdArgumentError('guest_addr', 'not a guest address');
     const key = `${request.proto} ${request.hostAddr} ${request.hostPort}`;
     if (this.busy.has(key) || this.entries.some((e) => `${e.proto} ${e.hostAddr} ${e.hostPort}` === key)) throw new Error('EADDRINUSE');
     const id = this.nextId++;
@@ -103,7 +106,8 @@ describe('API answers, byte for byte', () => {
     ['host_port negative', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":-5,"guest_port":1}}', 'bad request: add_hostfwd: bad arguments.host_port'],
     ['host_port as a string', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":"8080","guest_port":1}}', 'bad request: add_hostfwd: bad arguments.host_port'],
     ['bad guest_addr', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":1,"guest_addr":"10.0.2","guest_port":1}}', 'bad request: add_hostfwd: bad arguments.guest_addr'],
-    ['IPv6 guest_addr', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":1,"guest_addr":"fd00::100","guest_port":1}}', 'bad request: add_hostfwd: bad arguments.guest_addr'],
+    ['IPv6 guest_addr with IPv6 off', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":1,"guest_addr":"fd00::100","guest_port":1}}', 'bad request: add_hostfwd: bad arguments.guest_addr'],
+    ['guest_addr not numeric', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":1,"guest_addr":"guest","guest_port":1}}', 'bad request: add_hostfwd: bad arguments.guest_addr'],
     ['missing guest_port', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":1}}', 'bad request: add_hostfwd: bad arguments.guest_port'],
     ['guest_port 65536', '{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_port":1,"guest_port":65536}}', 'bad request: add_hostfwd: bad arguments.guest_port'],
     ['remove unknown id', '{"execute":"remove_hostfwd","arguments":{"id":42}}', 'bad request: remove_hostfwd: bad arguments.id'],
@@ -138,6 +142,19 @@ describe('API answers, byte for byte', () => {
   it('accepts an IPv6 host_addr (beyond slirp4netns)', async () => {
     expect(await ask('{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"::1","host_port":8081,"guest_port":80}}')).toBe('{"return":{"id":1}}');
     expect(await ask('{"execute":"list_hostfwd"}')).toContain('"host_addr":"::1"');
+  });
+
+  it('with IPv6 on: an IPv6 guest_addr (beyond slirp4netns) is accepted and listed as given; the table\'s refusal is bad arguments.guest_addr', async () => {
+    hostfwd.ipv6 = true;
+    expect(await ask('{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"::","host_port":8081,"guest_addr":"fd00::5054:ff:fe12:3456","guest_port":80}}')).toBe('{"return":{"id":1}}');
+    expect(await ask('{"execute":"add_hostfwd","arguments":{"proto":"tcp","host_addr":"::","host_port":8082,"guest_addr":"2001:db8::1","guest_port":80}}')).toBe(
+      '{"error":{"desc":"bad request: add_hostfwd: bad arguments.guest_addr"}}',
+    );
+    // Empty: the default (IPv4) guest address, whatever the host address's family.
+    expect(await ask('{"execute":"add_hostfwd","arguments":{"proto":"udp","host_addr":"::1","host_port":8083,"guest_addr":"","guest_port":53}}')).toBe('{"return":{"id":2}}');
+    expect(await ask('{"execute":"list_hostfwd"}')).toBe(
+      '{"entries":[{"id":1,"proto":"tcp","host_addr":"::","host_port":8081,"guest_addr":"fd00::5054:ff:fe12:3456","guest_port":80},{"id":2,"proto":"udp","host_addr":"::1","host_port":8083,"guest_addr":"10.0.2.100","guest_port":53}]}',
+    );
   });
 
   it('parses like parson: BOM, leading whitespace, trailing bytes after the first value, truncated numbers', async () => {

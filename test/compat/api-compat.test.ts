@@ -12,6 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ApiServer } from '../../src/api/api-server.js';
 import type { GuestConnector } from '../../src/hostfwd/guest-connector.js';
 import { HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
+import { IpAddresses } from '../../src/stack/address-table.js';
 import { FakeClock } from '../../src/stack/clock.js';
 import { resolveNetworkConfig } from '../../src/stack/config.js';
 import { apiRequest } from '../support/api-client.js';
@@ -103,6 +104,8 @@ describe('API compatibility with slirp4netns 1.2', () => {
     const connector: GuestConnector = {
       tcp: { openToGuest: (open) => open.socket.destroy() },
       udp: { sendToGuest: () => undefined, addUdpService: () => () => undefined },
+      addresses: new IpAddresses(16, 0),
+      ipv6Gateway: -1,
     };
     const table = new HostfwdTable({ config: resolveNetworkConfig(), connector, clock: new FakeClock() });
     const oursSocket = join(dir, 'tslirp.sock');

@@ -1,6 +1,8 @@
 /**
  * The published-port table on real loopback sockets, with a fake engine behind the GuestConnector:
- * the fake "guest" records each flow's guest-visible source and echoes TCP bytes back.
+ * the fake "guest" records each flow's guest-visible source and echoes TCP bytes back. Engine
+ * addresses come from a real IpAddresses, so IPv6 forwards (guest fd00::/64 addresses, clients on
+ * [::1]) are checked with the handles the engine would see, and every handle is let go in the end.
  */
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
@@ -8,20 +10,30 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/stack/clock.js';
 import { resolveNetworkConfig } from '../../src/stack/config.js';
 import type { GuestConnector, GuestTcpOpen, UdpService } from '../../src/hostfwd/guest-connector.js';
-import { guestVisibleSource, HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
+import { heldGuestSource, ipv4GuestSource } from '../../src/hostfwd/guest-source.js';
+import { HostfwdArgumentError } from '../../src/hostfwd/hostfwd-control.js';
+import { HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
+import { IpAddresses } from '../../src/stack/address-table.js';
 
 const config = resolveNetworkConfig();
+const config6 = resolveNetworkConfig({ ipv6: true });
 const GATEWAY = config.ipv4.gateway;
 const GUEST = config.ipv4.guest;
 const ip = (text: string): number => text.split('.').reduce((a, b) => a * 256 + Number(b), 0);
 
 class FakeEngine implements GuestConnector {
+  readonly addresses = new IpAddresses(64, 7);
+  /** Held for the engine's life, as the Stack pins it. */
+  readonly ipv6Gateway = this.addresses.parse('fd00::2');
   opens: GuestTcpOpen[] = [];
+  /** Each open's source and destination as text (read during the call, while the table holds them). */
+  openedFrom: string[] = [];
   datagrams: { source: number; sourcePort: number; destination: number; destinationPort: number; payload: Buffer }[] = [];
   services: UdpService[] = [];
   tcp = {
     openToGuest: (open: GuestTcpOpen): void => {
       this.opens.push(open);
+      this.openedFrom.push(`${this.addresses.format(open.source)} -> ${this.addresses.format(open.destination)}`);
       // The "guest" answers the SYN: resume and echo, tagging the first bytes with the source it saw.
       open.socket.write(`from ${open.source}:${open.sourcePort}\n`);
       open.socket.on('data', (d) => open.socket.write(d));
@@ -40,8 +52,8 @@ class FakeEngine implements GuestConnector {
     },
   };
   /** A guest datagram offered to the services, as the UDP engine would. */
-  fromGuest(sourcePort: number, destination: number, destinationPort: number, payload: string): boolean {
-    return this.services.some((s) => s.receiveUdp(GUEST, sourcePort, destination, destinationPort, Buffer.from(payload)));
+  fromGuest(sourcePort: number, destination: number, destinationPort: number, payload: string, guest = GUEST): boolean {
+    return this.services.some((s) => s.receiveUdp(guest, sourcePort, destination, destinationPort, Buffer.from(payload)));
   }
 }
 
@@ -91,13 +103,32 @@ afterEach(async () => {
   await table.close();
 });
 
-describe('guestVisibleSource', () => {
-  it('keeps real addresses, maps loopback/unspecified/IPv6/virtual-network clients to the gateway', () => {
-    expect(guestVisibleSource(config, '198.18.0.2')).toBe(ip('198.18.0.2'));
-    expect(guestVisibleSource(config, '::ffff:198.18.0.2')).toBe(ip('198.18.0.2'));
+describe('guest-visible source of a client', () => {
+  it('IPv4 guest: keeps real addresses (IPv4-mapped too), maps loopback/unspecified/IPv6/virtual-network clients to 10.0.2.2', () => {
+    expect(ipv4GuestSource(config, '198.18.0.2')).toBe(ip('198.18.0.2'));
+    expect(ipv4GuestSource(config, '::ffff:198.18.0.2')).toBe(ip('198.18.0.2'));
     for (const a of ['127.0.0.1', '127.0.0.2', '127.255.255.254', '0.0.0.0', '::1', '::ffff:127.0.0.1', '2001:db8::1', '10.0.2.77', undefined]) {
-      expect(guestVisibleSource(config, a)).toBe(GATEWAY);
+      expect(ipv4GuestSource(config, a)).toBe(GATEWAY);
     }
+  });
+
+  it('IPv6 guest: keeps real IPv6 addresses, maps loopback/unspecified/link-local/multicast/guest-prefix/IPv4 clients to fd00::2; each answer held once', () => {
+    const fake = new FakeEngine();
+    const context = { config: config6, addresses: fake.addresses, ipv6Gateway: fake.ipv6Gateway };
+    const held: number[] = [];
+    const source = (client: string | undefined): string => {
+      const address = heldGuestSource(context, true, client);
+      held.push(address);
+      return fake.addresses.format(address);
+    };
+    expect(source('2001:db8::5')).toBe('2001:db8::5');
+    expect(source('FD5E:7E57:1::2')).toBe('fd5e:7e57:1::2');
+    for (const a of ['::1', '::', '::ffff:127.0.0.1', '::ffff:198.18.0.2', '198.18.0.2', '127.0.0.1', 'fe80::1', 'fe80::1%eth0', 'ff02::1', 'fd00::77', undefined]) {
+      expect(source(a), String(a)).toBe('fd00::2');
+    }
+    expect(fake.addresses.ipv6.size).toBe(3); // fd00::2 and the two clients
+    for (const address of held) fake.addresses.release(address);
+    expect(fake.addresses.ipv6.size).toBe(1); // the pinned gateway only
   });
 });
 
@@ -215,6 +246,97 @@ describe('UDP forwards', () => {
     // The port is free again.
     expect(await table.add({ proto: 'udp', hostAddr: '127.0.0.1', hostPort: port, guestAddr: '10.0.2.100', guestPort: 53 })).toBe(2);
     client.close();
+  });
+});
+
+describe('IPv6 (issue 15)', () => {
+  let table6: HostfwdTable;
+  beforeEach(() => {
+    table6 = new HostfwdTable({ config: config6, connector: engine, clock, udpIdleMs: 60_000 });
+  });
+  afterEach(async () => {
+    await table6.close();
+    // Every handle the tables held is let go: only the pinned gateway is left.
+    expect(engine.addresses.ipv6.size).toBe(1);
+  });
+
+  it('[::1]:P to the guest\'s IPv6 address: the loopback client appears as fd00::2; listed as given', async () => {
+    const port = await freePort('::1');
+    expect(await table6.add({ proto: 'tcp', hostAddr: '::1', hostPort: port, guestAddr: 'fd00::5054:ff:fe12:3456', guestPort: 80 })).toBe(1);
+    const client = await tcpClient('::1', port);
+    await client.next();
+    expect(engine.openedFrom).toEqual(['fd00::2 -> fd00::5054:ff:fe12:3456']);
+    expect(engine.opens[0]).toMatchObject({ sourcePort: client.socket.localPort, destinationPort: 80 });
+    expect(table6.list()).toEqual([{ id: 1, proto: 'tcp', hostAddr: '::1', hostPort: port, guestAddr: 'fd00::5054:ff:fe12:3456', guestPort: 80 }]);
+    client.socket.destroy();
+  });
+
+  it('[::1]:P to the guest\'s IPv4 address (guest_addr as podman gives it): the IPv6 client appears as 10.0.2.2', async () => {
+    const port = await freePort('::1');
+    await table6.add({ proto: 'tcp', hostAddr: '::1', hostPort: port, guestAddr: '10.0.2.100', guestPort: 80 });
+    const client = await tcpClient('::1', port);
+    expect(await client.next()).toBe(`from ${GATEWAY}:${client.socket.localPort}`);
+    expect(engine.openedFrom).toEqual(['10.0.2.2 -> 10.0.2.100']);
+    client.socket.destroy();
+  });
+
+  it('UDP on [::1] to the guest\'s IPv6 address: fd00::2 with the client\'s port, the reply leaves from the published port, the mapping expires', async () => {
+    const guest = 'fd00::5054:ff:fe12:3456';
+    const port = await freePort('::1');
+    await table6.add({ proto: 'udp', hostAddr: '::1', hostPort: port, guestAddr: guest, guestPort: 53 });
+    const client = createSocket('udp6');
+    await new Promise<void>((resolve) => client.bind(0, '::1', resolve));
+    const clientPort = client.address().port;
+    const received: { text: string; from: number }[] = [];
+    client.on('message', (m, r) => received.push({ text: m.toString(), from: r.port }));
+    client.send('query', port, '::1');
+    await waitUntil(() => engine.datagrams.length === 1);
+    const datagram = engine.datagrams[0];
+    expect([engine.addresses.format(datagram.source), datagram.sourcePort, engine.addresses.format(datagram.destination), datagram.destinationPort]).toEqual([
+      'fd00::2',
+      clientPort,
+      guest,
+      53,
+    ]);
+    expect(engine.fromGuest(53, engine.ipv6Gateway, clientPort, 'answer', datagram.destination)).toBe(true);
+    await waitUntil(() => received.length === 1);
+    expect(received[0]).toEqual({ text: 'answer', from: port });
+    clock.advance(61_000);
+    expect(engine.fromGuest(53, engine.ipv6Gateway, clientPort, 'late', datagram.destination)).toBe(false);
+    client.close();
+  });
+
+  it('refuses guest addresses it cannot reach, as argument errors, consuming no id', async () => {
+    const port = await freePort('::1');
+    const add = (guestAddr: string, hostAddr = '::1', on = table6): Promise<number> => on.add({ proto: 'tcp', hostAddr, hostPort: port, guestAddr, guestPort: 80 });
+    const field = async (attempt: Promise<number>): Promise<string> => {
+      try {
+        await attempt;
+        return 'accepted';
+      } catch (error) {
+        return error instanceof HostfwdArgumentError ? `${error.field}: ${error.message}` : `other: ${String(error)}`;
+      }
+    };
+    expect(await field(add('fd00::5', '::1', table))).toMatch(/^guest_addr: .*IPv6 is off/); // IPv4-only table
+    expect(await field(add('fd00::2'))).toMatch(/^guest_addr: .*not a guest address in fd00::\/64/); // ours
+    expect(await field(add('fd00::3'))).toMatch(/^guest_addr: /);
+    expect(await field(add('2001:db8::1'))).toMatch(/^guest_addr: /);
+    expect(await field(add('fd00::5%eth0'))).toMatch(/^guest_addr: /);
+    expect(await field(add('guest'))).toMatch(/^guest_addr: /);
+    expect(await field(add('fd00::5', 'localhost'))).toMatch(/^host_addr: /);
+    expect(await add('fd00::5')).toBe(1);
+    expect(engine.addresses.ipv6.size).toBe(2);
+    await table6.remove(1);
+    expect(engine.addresses.ipv6.size).toBe(1);
+  });
+
+  it('a failed listen lets go of the guest address', async () => {
+    const port = await freePort('::1');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(port, '::1', resolve));
+    await expect(table6.add({ proto: 'tcp', hostAddr: '::1', hostPort: port, guestAddr: 'fd00::5', guestPort: 80 })).rejects.toThrow(/EADDRINUSE/);
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    expect(engine.addresses.ipv6.size).toBe(1);
   });
 });
 
