@@ -2,7 +2,7 @@
  * TCP soak (issue 17): many bulk transfers through tslirp under loss, looking for the rare state
  * from which a flow neither recovers nor gives up. Not in CI; it runs for minutes:
  * `npx tsx bench/tcp-soak.ts [--transfers=200] [--instances=3] [--seed=1] [--max-mb=16]
- *  [--stall-seconds=5] [--deadline-seconds=120] [--slow-readers=30] [--loss-permille=N]` (under the machine lock:
+ *  [--stall-seconds=5] [--deadline-seconds=120] [--slow-readers=30] [--loss-permille=N] [--cpu-hogs=0]` (under the machine lock:
  * `flock /tmp/tslirp-e2e.lock npx tsx bench/tcp-soak.ts …`).
  *
  * `--instances` workers run side by side, each a loop of rounds. A round is a fresh namespace and a
@@ -16,7 +16,8 @@
  * - sometimes a slow host reader (the sink stops reading for up to 1.5 s after every 4 MiB) or a
  *   slow guest reader (the same in the guest): windows close and reopen (the socket buffers on the
  *   way are a few MiB), the receive side's and the sender's zero-window paths run;
- * - several tslirp processes and their peers on a 2-core machine: timing varies like a busy host's.
+ * - several tslirp processes and their peers on a 2-core machine: timing varies like a busy host's;
+ *   --cpu-hogs=N adds N busy loops beside them for the whole run (a host whose cores are taken).
  *
  * A watchdog polls each tslirp's `debug_flows` every 500 ms. When a flow's progress (state, SND.UNA,
  * RCV.NXT, FINs) has not moved for --stall-seconds, it records the flow's whole state, the guest
@@ -30,7 +31,7 @@
  * in the output. Needs root and a built dist/ (npm run build). Traffic stays on loopback and in the
  * namespaces it creates; every process it starts is ended by PID.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,9 +42,9 @@ import { guestGetSettled, guestPut, MB, startBulkServers, type BulkServers } fro
 import { startTslirp, type TslirpProcess } from '../test/support/tslirp-process.js';
 
 const USAGE =
-  'usage: npx tsx bench/tcp-soak.ts [--transfers=N] [--instances=N] [--seed=N] [--max-mb=N] [--stall-seconds=S] [--deadline-seconds=S] [--slow-readers=PERCENT] [--loss-permille=N]';
+  'usage: npx tsx bench/tcp-soak.ts [--transfers=N] [--instances=N] [--seed=N] [--max-mb=N] [--stall-seconds=S] [--deadline-seconds=S] [--slow-readers=PERCENT] [--loss-permille=N] [--cpu-hogs=N]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(transfers|instances|seed|max-mb|stall-seconds|deadline-seconds|slow-readers|loss-permille)=\d+$/.test(a));
+const unknown = argv.find((a) => !/^--(transfers|instances|seed|max-mb|stall-seconds|deadline-seconds|slow-readers|loss-permille|cpu-hogs)=\d+$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -59,6 +60,8 @@ const DEADLINE_MS = arg('deadline-seconds', 120) * 1000;
 const SLOW_READERS = arg('slow-readers', 30) / 100;
 /** iptables loss for every round, per mille; absent: chosen per round among 0, 0, 1%, 2%, 3%. */
 const LOSS = argv.some((a) => a.startsWith('--loss-permille=')) ? arg('loss-permille', 0) / 1000 : undefined;
+/** Busy loops beside the run, so timers and reads come late the way they do on a loaded host. */
+const CPU_HOGS = arg('cpu-hogs', 0);
 const POLL_MS = 500;
 /** A slow reader (either side) stops for a while after this many bytes. */
 const PAUSE_EVERY = 4 * MB;
@@ -97,6 +100,8 @@ interface TransferResult {
   readonly bytes: number;
   readonly ok: boolean;
   readonly seconds: number;
+  /** host→guest: how long the guest's connect took (part of seconds). */
+  readonly connectSeconds?: number;
   readonly error?: string;
 }
 
@@ -296,7 +301,7 @@ async function runRound(round: RoundConfig, servers: BulkServers, tracker: Proce
           return { round: round.id, direction: 'host→guest', bytes: round.getBytes, ok: false, seconds: (Date.now() - t0) / 1000, error: String(g.reason).slice(0, 2000) };
         }
         const ok = g.value.length === round.getBytes && sent.includes(g.value.sha256);
-        return { round: round.id, direction: 'host→guest', bytes: round.getBytes, ok, seconds: g.value.seconds, error: ok ? undefined : 'length or sha256 mismatch' };
+        return { round: round.id, direction: 'host→guest', bytes: round.getBytes, ok, seconds: g.value.seconds, connectSeconds: g.value.connect_seconds, error: ok ? undefined : 'length or sha256 mismatch' };
       });
     })();
     const done = [...(await Promise.all(puts)), ...(await gets)];
@@ -308,6 +313,7 @@ async function runRound(round: RoundConfig, servers: BulkServers, tracker: Proce
     for (const flow of left ?? []) await recordStall(round, ns, apiSocket, flow, 'lingering', Date.now() - drainStart);
     results.push(...done);
     for (const r of done) if (!r.ok) console.log(`FAILED ${r.direction} ${(r.bytes / MB).toFixed(1)} MB in ${describeRound(round)}: ${r.error}`);
+    for (const r of done) if (r.ok && r.seconds * 1000 > STALL_MS) console.log(`slow: ${r.direction} ${(r.bytes / MB).toFixed(1)} MB took ${r.seconds.toFixed(2)} s${r.connectSeconds !== undefined ? ` (connect ${r.connectSeconds.toFixed(2)} s)` : ''} in ${describeRound(round)}`);
   } finally {
     if (tslirp) await stopProcess(tslirp.child, 3000);
     if (ns) await stopProcess(ns.process, 2000);
@@ -355,7 +361,23 @@ const commit = ((): string => {
   }
 })();
 
-await Promise.all(Array.from({ length: INSTANCES }, (_, i) => worker(i)));
+const hogs = Array.from({ length: CPU_HOGS }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+// Ended by PID whatever happens to the run.
+const endHogs = (): void => {
+  for (const hog of hogs) hog.kill('SIGKILL');
+};
+process.on('exit', endHogs);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    endHogs();
+    process.exit(130);
+  });
+}
+try {
+  await Promise.all(Array.from({ length: INSTANCES }, (_, i) => worker(i)));
+} finally {
+  endHogs();
+}
 
 const seconds = results.map((r) => r.seconds);
 const w = worst();
@@ -364,7 +386,7 @@ const longStalls = stalls.filter((s) => s.kind === 'lingering' || s.stalledMs > 
 const lines = [
   `## TCP soak, ${new Date().toISOString()}, commit ${commit}`,
   '',
-  `Command: \`npx tsx bench/tcp-soak.ts ${argv.join(' ')}\` (${TRANSFERS} transfers, ${INSTANCES} instances, seed ${SEED}, up to ${MAX_MB} MB, stall ${STALL_MS / 1000} s, deadline ${DEADLINE_MS / 1000} s, slow readers ${SLOW_READERS * 100}%, iptables loss ${LOSS === undefined ? 'per round' : LOSS})`,
+  `Command: \`npx tsx bench/tcp-soak.ts ${argv.join(' ')}\` (${TRANSFERS} transfers, ${INSTANCES} instances, seed ${SEED}, up to ${MAX_MB} MB, stall ${STALL_MS / 1000} s, deadline ${DEADLINE_MS / 1000} s, slow readers ${SLOW_READERS * 100}%, iptables loss ${LOSS === undefined ? 'per round' : LOSS}, CPU hogs ${CPU_HOGS})`,
   '',
   '| transfers | ok | failed | stalls > ' + STALL_MS / 1000 + ' s | lingering flows | median s | p99 s | worst s | wall s |',
   '|---|---|---|---|---|---|---|---|---|',
