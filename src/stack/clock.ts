@@ -10,7 +10,7 @@ export interface TimerHandle {
 export interface Clock {
   /** Milliseconds, monotonic. */
   now(): number;
-  /** Calls callback once after delayMs. The engine keeps few of these (timer wheels), not one per segment. */
+  /** Calls callback once after delayMs. The engine keeps few of these (one per table of deadlines), not one per segment. */
   setTimer(callback: () => void, delayMs: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;
 }
@@ -42,6 +42,7 @@ export class FakeClock implements Clock {
   private current: number;
   private timers: FakeTimer[] = [];
   private nextSeq = 0;
+  private firedCount = 0;
 
   constructor(start = 1_000_000) {
     this.current = start;
@@ -66,6 +67,11 @@ export class FakeClock implements Clock {
     return this.timers.filter((t) => !t.cancelled).length;
   }
 
+  /** Timer callbacks run so far: each is a wakeup the engine would cost on a real clock. */
+  get fired(): number {
+    return this.firedCount;
+  }
+
   /** Moves time forward by ms, firing every timer that falls due on the way (including ones they set). */
   advance(ms: number): void {
     const end = this.current + ms;
@@ -79,6 +85,7 @@ export class FakeClock implements Clock {
       this.current = Math.max(this.current, next.at);
       next.cancelled = true;
       this.timers = this.timers.filter((t) => !t.cancelled);
+      this.firedCount++;
       next.callback();
     }
     this.current = end;

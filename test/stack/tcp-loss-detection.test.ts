@@ -88,7 +88,7 @@ describe('TCP loss detection: tail loss probe (host → guest)', () => {
     const sent = flight.length * 1000; // as much as the congestion window allows
     expect(flight.map((s) => s.seq)).toEqual(flight.map((_, k) => at(k * 1000)));
     expect(sent).toBeLessThan(30_000);
-    // The stretch ACK for the flight is lost. Within a few wheel ticks: one new segment asks for news.
+    // The stretch ACK for the flight is lost. Within a few timer grid steps: one new segment asks for news.
     const probe = await t.advance(40);
     expect(probe.map((s) => [s.seq, s.payload.length])).toEqual([[at(sent), 1000]]);
     // One probe only: unanswered, the RTO (200 ms floor) follows, go-back from una.

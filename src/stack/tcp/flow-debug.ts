@@ -74,7 +74,8 @@ export interface FlowDebug {
   timers: {
     retransmit_in_ms: number | null;
     life_in_ms: number | null;
-    wheel_in_ms: number | null;
+    /** When the flow is due in the timer queue (the earlier of the two). */
+    queued_in_ms: number | null;
   };
   host: {
     attached: boolean;
@@ -150,7 +151,7 @@ export function describeFlow(flow: Flow, now: number, receiveRoom: number): Flow
     timers: {
       retransmit_in_ms: inMs(flow.rtoAt, now),
       life_in_ms: inMs(flow.lifeAt, now),
-      wheel_in_ms: inMs(flow.wheelDeadline, now),
+      queued_in_ms: inMs(flow.timerDeadline, now),
     },
     host: {
       attached: flow.host !== null,

@@ -8,7 +8,7 @@ import type { HostStream } from './host-tcp-port.js';
 import type { ReceiveSlab } from './receiver.js';
 import { ReorderQueue } from './reorder-queue.js';
 import { SendQueue } from './send-queue.js';
-import type { WheelEntry } from './timer-wheel.js';
+import type { TimerEntry } from './timer-queue.js';
 
 export enum FlowState {
   /** Guest sent SYN; we are connecting the host socket and have not answered yet. */
@@ -39,13 +39,13 @@ export interface FlowTuple {
   remotePort: number;
 }
 
-export class Flow implements WheelEntry, FlowTuple {
+export class Flow implements TimerEntry, FlowTuple {
   state = FlowState.HostConnecting;
   host: HostStream | null = null;
 
-  // Timer wheel bookkeeping (one deadline at a time: the earliest of the timers below).
-  wheelDeadline = -1;
-  wheelSlot = 0;
+  // Timer queue bookkeeping (one deadline at a time: the earliest of the timers below).
+  timerDeadline = -1;
+  timerIndex = 0;
   /** Retransmission (or SYN/SYN-ACK/persist) deadline, -1 when idle. */
   rtoAt = -1;
   /** Linger / idle / handshake-lifetime deadline, -1 when none. */

@@ -29,7 +29,7 @@ export const PEER_TIMEOUT_MS = 120_000;
 const MIN_CWND_SEGMENTS = 10;
 /** Holes repaired per ACK during recovery, so one ACK cannot trigger an unbounded burst. */
 const REPAIRS_PER_ACK = 16;
-/** Earliest tail loss probe (the timer wheel ticks every 10 ms anyway). */
+/** Earliest tail loss probe (the timer queue serves deadlines on a 10 ms grid anyway). */
 const MIN_TAIL_PROBE_MS = 10;
 
 export interface SenderContext {
@@ -38,7 +38,7 @@ export interface SenderContext {
   now(): number;
   /** The window to advertise now (unscaled bytes); also records it as advertised. */
   receiveWindowField(flow: Flow): number;
-  /** (Re)computes the flow's timer deadline on the wheel. */
+  /** (Re)computes the flow's timer deadline in the timer queue. */
   reschedule(flow: Flow): void;
   /** Gives up the flow: RST to the guest, host socket reset. */
   abort(flow: Flow, reason: string): void;
@@ -269,7 +269,7 @@ export class TcpSender {
       this.probeZeroWindow(flow);
       return;
     }
-    const outstanding = flow.inFlight > 0 || (flow.hostEnded && !flow.finAcked && flow.finSent);
+    const outstanding = !flow.finAcked && (flow.inFlight > 0 || (flow.hostEnded && flow.finSent));
     if (!outstanding) {
       flow.unansweredSince = -1;
       return;
@@ -310,7 +310,10 @@ export class TcpSender {
   }
 
   private armRetransmit(flow: Flow): void {
-    const waiting = flow.inFlight > 0 || (flow.finSent && !flow.finAcked) || (flow.sendWindow === 0 && flow.sendQueue.length > 0);
+    // Once our FIN is acknowledged nothing is left to wait for (inFlight still counts the FIN's
+    // sequence number: the queue ends before it). Counted, the RTO kept firing with backoff on a
+    // flow the host had half-closed, and gave it up as a retransmission failure minutes later.
+    const waiting = !flow.finAcked && (flow.inFlight > 0 || flow.finSent || (flow.sendWindow === 0 && flow.sendQueue.length > 0));
     const probe = waiting ? this.tailProbeTimeout(flow) : Infinity;
     flow.tailProbeArmed = probe < flow.rto;
     if (waiting) {

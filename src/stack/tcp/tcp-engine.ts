@@ -34,7 +34,7 @@ import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type H
 import { ReceiveResult, TcpReceiver } from './receiver.js';
 import { SegmentEmitter } from './segment-emitter.js';
 import { INITIAL_RTO_MS, TcpSender } from './sender.js';
-import { TimerWheel } from './timer-wheel.js';
+import { TimerQueue } from './timer-queue.js';
 
 /** SYN or SYN-ACK retransmissions before a handshake is given up (1+2+4+8+16 s). */
 const HANDSHAKE_RETRIES = 5;
@@ -54,7 +54,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private readonly flows = new FlowTable<Flow>();
   /** Flows not established (handshakes, TIME-WAIT), oldest first: what a full table gives up first. */
   private readonly embryonic = new Set<Flow>();
-  private readonly wheel: TimerWheel;
+  private readonly timers: TimerQueue;
   private readonly emitter: SegmentEmitter;
   private readonly sender: TcpSender;
   private readonly receiver = new TcpReceiver();
@@ -78,7 +78,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   ) {
     this.hostPort = options.hostPort;
     this.addressMap = options.addressMap;
-    this.wheel = new TimerWheel(stack.clock);
+    this.timers = new TimerQueue(stack.clock);
     const clock = stack.clock;
     this.emitter = new SegmentEmitter(stack.link, () => clock.now());
     this.sender = new TcpSender({
@@ -210,7 +210,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     }
     this.flows.clear();
     this.embryonic.clear();
-    this.wheel.close();
+    this.timers.close();
   }
 
   // ---- segments ----
@@ -617,7 +617,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       // A socket that cannot even be destroyed is Node's to collect.
     }
     this.receiver.discard(flow);
-    this.wheel.cancel(flow);
+    this.timers.cancel(flow);
     this.embryonic.delete(flow);
     this.unlink(flow);
   }
@@ -649,8 +649,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private reschedule(flow: Flow): void {
     let deadline = flow.rtoAt;
     if (flow.lifeAt >= 0 && (deadline < 0 || flow.lifeAt < deadline)) deadline = flow.lifeAt;
-    if (deadline < 0) this.wheel.cancel(flow);
-    else if (deadline !== flow.wheelDeadline) this.wheel.schedule(flow, deadline);
+    if (deadline < 0) this.timers.cancel(flow);
+    else if (deadline !== flow.timerDeadline) this.timers.schedule(flow, deadline);
   }
 
   // ---- flow table (flow-table.ts: numeric keys for both families) ----
@@ -688,7 +688,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private remove(flow: Flow): void {
     if (flow.state === FlowState.Closed) return;
     flow.state = FlowState.Closed;
-    this.wheel.cancel(flow);
+    this.timers.cancel(flow);
     flow.host?.destroy();
     flow.host = null;
     flow.sendQueue.reset(0);

@@ -1,0 +1,85 @@
+/**
+ * An idle engine costs no wakeups, packet by packet on a FakeClock (each timer callback the clock
+ * runs would be a wakeup of the process): a flow that only waits for its bound (half-closed, either
+ * side) wakes the engine once, at the bound; an established flow with everything acknowledged
+ * holds no timer at all; a flow with data in flight holds one timer for its RTO, not a tick.
+ */
+import { describe, expect, it } from 'vitest';
+import { flagNames, TCP_ACK, TCP_FIN, TcpContext } from '../support/tcp-context.js';
+
+const seq = (base: number, n: number): number => (base + n) >>> 0;
+const MINUTE = 60_000;
+
+describe('TCP timers of idle flows', () => {
+  it('a flow the guest half-closed wakes the engine once, at its 10-minute bound', async () => {
+    const t = new TcpContext();
+    const c = await t.open();
+    t.inject(t.spec(c, { flags: TCP_ACK | TCP_FIN }));
+    c.guestNext = seq(c.guestNext, 1);
+    const before = t.clock.fired;
+    expect(await t.advance(9 * MINUTE)).toEqual([]);
+    expect(t.clock.fired - before).toBe(0);
+    expect(t.clock.pendingTimers).toBe(1);
+    const out = await t.advance(2 * MINUTE);
+    expect(out.map((s) => flagNames(s.flags))).toEqual(['RST|ACK']);
+    expect(t.clock.fired - before).toBe(1);
+    expect(t.engine.size).toBe(0);
+    expect(t.clock.pendingTimers).toBe(0);
+  });
+
+  it('a flow the host half-closed (its FIN acknowledged) waits without waking, and traffic moves its bound', async () => {
+    const t = new TcpContext();
+    const c = await t.open();
+    c.stream.events.onEnd();
+    const fin = await t.drain();
+    expect(fin.map((s) => flagNames(s.flags))).toEqual(['FIN|ACK']);
+    t.inject(t.spec(c, { flags: TCP_ACK, ack: seq(c.remoteFirst, 1) }));
+    const before = t.clock.fired;
+    await t.advance(5 * MINUTE);
+    // The guest still sends: the flow lives on, its bound moves 10 minutes past this.
+    t.guestData(c, 'more', seq(c.remoteFirst, 1));
+    await t.advance(9 * MINUTE);
+    expect(t.engine.size).toBe(1);
+    // A deadline that moves later leaves the armed timer alone: it wakes once where the FIN's RTO
+    // was due, and once at the first bound; each time it finds nothing due and re-arms.
+    expect(t.clock.fired - before).toBe(2);
+    await t.advance(2 * MINUTE);
+    expect(t.engine.size).toBe(0);
+    expect(t.clock.fired - before).toBe(3);
+    expect(t.clock.pendingTimers).toBe(0);
+  });
+
+  it('an established flow with everything acknowledged holds no timer', async () => {
+    const t = new TcpContext();
+    const c = await t.open({ ts: true });
+    t.guestData(c, 'request', c.remoteFirst);
+    const reply = await t.hostData(c, 'response');
+    expect(reply).toHaveLength(1);
+    expect(t.clock.pendingTimers).toBe(1); // the response's RTO
+    t.inject(t.spec(c, { flags: TCP_ACK, ack: seq(c.remoteFirst, 8) }));
+    expect(t.clock.pendingTimers).toBe(0);
+    const before = t.clock.fired;
+    await t.advance(60 * MINUTE);
+    expect(t.clock.fired - before).toBe(0);
+    expect(t.engine.size).toBe(1);
+  });
+
+  it('request/response exchanges keep one timer, not one per round trip, and no periodic tick', async () => {
+    const t = new TcpContext();
+    const c = await t.open({ ts: true });
+    let remoteNext = c.remoteFirst;
+    const before = t.clock.fired;
+    for (let i = 0; i < 100; i++) {
+      t.guestData(c, 'ping', remoteNext);
+      const reply = await t.hostData(c, 'pong');
+      expect(reply[0].payload.toString()).toBe('pong');
+      remoteNext = seq(remoteNext, 4);
+      t.clock.advance(1); // 1 ms per round trip: 100 ms in all
+      expect(t.clock.pendingTimers).toBeLessThanOrEqual(1);
+    }
+    t.inject(t.spec(c, { flags: TCP_ACK, ack: remoteNext }));
+    // Every response was acknowledged well before its RTO: no timer ever ran (a 10 ms tick would have run 10 times).
+    expect(t.clock.fired - before).toBe(0);
+    expect(t.clock.pendingTimers).toBe(0);
+  });
+});
