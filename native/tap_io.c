@@ -1,12 +1,22 @@
 /*
- * Batched TAP I/O: a reader thread and two batch areas handed to JS in turn; transmit by flush.
- * See tap_io.h for the contract.
+ * Batched TAP I/O: receive on the JS thread (poll mode) or on a reader thread with two batch areas
+ * handed to JS in turn (thread mode); transmit by flush. See tap_io.h for the contract.
  *
- * Ownership of a receive batch: the reader thread owns it until it sets busy[b] and queues a
- * threadsafe call; from then JS owns it until call_js returns and clears busy[b]. The thread never
- * writes a busy batch, so JS reads stable bytes without locks, and with two areas the kernel queue
- * keeps draining while JS works on the previous batch. When both are busy the thread waits: the
- * guest's frames then queue in the TAP (txqueuelen) exactly as with any slow reader.
+ * Why two modes: for a request/response exchange the reader thread cost a thread switch per frame
+ * (the thread wakes in poll(), reads, signals the loop, JS wakes) on top of the loop's own wakeup,
+ * and on a busy 2-core machine each switch can wait for a core. Reading from the loop removes that
+ * hop. For a bulk stream of 64 KiB super-frames the thread is worth it: the kernel's copy of the
+ * next frames overlaps the engine's work on the previous batch.
+ *
+ * Poll mode (the start): a uv_poll handle on the fd; when it is readable the JS thread reads what
+ * is there (up to one batch) into area 0 and calls JS synchronously. A pass that read HEAVY_BYTES
+ * or more (or filled the batch) hands the fd to the thread: poll stopped, mode = thread, cv
+ * signalled. Thread mode: as before: the thread owns batch b until it sets busy[b] and queues a
+ * threadsafe call; JS owns it until call_js returns and clears busy[b]; the thread never writes a
+ * busy batch, and when both are busy it waits (the guest's frames queue in the TAP meanwhile). When
+ * the TAP runs dry after LIGHT_RUN light batches in a row, or stays dry for IDLE_MS, the thread
+ * sets mode = poll, parks, and queues a control call after its last batch: call_js restarts the
+ * poll handle only once every batch before it has come back, so the two never read at once.
  */
 #define _GNU_SOURCE
 #include "tap_io.h"
@@ -25,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "napi_util.h"
 
 /* Per-frame flags; must match FRAME_CHECKSUM_* in src/link/link.ts. */
@@ -33,6 +45,20 @@
 
 /* How long one flush may wait for a TAP that reports EAGAIN before dropping the rest. */
 #define TX_WAIT_BUDGET_MS 1000
+
+/* Mode switches (see the head comment): a poll-mode pass this big hands over to the thread... */
+#define HEAVY_BYTES (96u * 1024u)
+/* ...which hands back once the TAP runs dry after this many batches in a row under LIGHT_BYTES, */
+#define LIGHT_RUN 32u
+#define LIGHT_BYTES (16u * 1024u)
+/* or once it has been dry this long. */
+#define IDLE_MS 20
+
+enum { MODE_POLL, MODE_THREAD };
+/* fill_batch's result besides 0 / -1 (stopping) / errno: hand the fd back to poll mode. */
+#define FILL_IDLE (-2)
+/* Kinds of threadsafe calls. */
+enum { CALL_BATCH, CALL_ERROR, CALL_POLL };
 
 enum { BUF_RX_DATA, BUF_RX_OFFSETS, BUF_RX_LENGTHS, BUF_RX_GSO, BUF_RX_FLAGS, BUF_TX_DATA,
        BUF_TX_DESC, BUF_COUNT };
@@ -52,17 +78,27 @@ struct tap_io {
 
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int busy[2]; /* under mu */
-  int stop;    /* written under mu, read atomically by the thread */
+  int busy[2];      /* under mu */
+  int stop;         /* written under mu, read atomically by the thread */
+  int mode;         /* MODE_*, under mu */
+  int thread_batch; /* the batch the thread fills first when handed the fd, under mu */
 
   pthread_t thread;
   int thread_started;
   napi_threadsafe_function tsfn;
   int closed; /* JS thread only */
-  int refs;   /* owners: the JS wrapper, and the tsfn while it exists (JS thread only) */
+  int refs;   /* owners: the JS wrapper, the tsfn and the poll handle while they exist (JS thread only) */
+
+  /* Poll mode (JS thread only). */
+  napi_env env;
+  napi_ref on_batch;
+  napi_async_context async_context;
+  uv_poll_t poll;
+  int poll_open, poll_active;
 
   /* Counters: each written by one thread, read with relaxed atomics. */
-  uint64_t rx_frames, rx_batches, rx_dropped, tx_frames, tx_dropped, tx_waits;
+  uint64_t rx_frames, rx_batches, rx_thread_batches, rx_mode_switches, rx_dropped, tx_frames,
+      tx_dropped, tx_waits;
 };
 
 static void counter_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
@@ -78,9 +114,9 @@ static void io_unref(struct tap_io *io) {
 
 /* ---- reader thread ---------------------------------------------------------------------- */
 
-/* The threadsafe-call payload: batch index, error flag and count (or errno) packed in a pointer. */
-static void *encode_call(int batch, int is_error, uint32_t value) {
-  return (void *)(((uintptr_t)value << 2) | ((uintptr_t)is_error << 1) | (uintptr_t)batch);
+/* The threadsafe-call payload: kind, batch index and count (or errno) packed in a pointer. */
+static void *encode_call(int kind, int batch, uint32_t value) {
+  return (void *)(((uintptr_t)value << 3) | ((uintptr_t)kind << 1) | (uintptr_t)batch);
 }
 
 /* Waits until batch b is back from JS. Returns 0, or -1 when stopping. */
@@ -93,20 +129,21 @@ static int wait_batch_free(struct tap_io *io, int b) {
 }
 
 /*
- * Blocks until the TAP has something to say. Returns 0, -1 when stopping, or an errno.
- * *error_event is set when poll reported POLLERR/POLLHUP (device gone): the next read() then
- * gives the precise error.
+ * Blocks until the TAP has something to say, or timeout_ms (-1: no limit). Returns 0, -1 when
+ * stopping, FILL_IDLE on timeout, or an errno. *error_event is set when poll reported
+ * POLLERR/POLLHUP (device gone): the next read() then gives the precise error.
  */
-static int wait_readable(struct tap_io *io, int *error_event) {
+static int wait_readable(struct tap_io *io, int *error_event, int timeout_ms) {
   struct pollfd fds[2] = {{.fd = io->fd, .events = POLLIN}, {.fd = io->wake_fd, .events = POLLIN}};
   *error_event = 0;
   for (;;) {
     if (stopping(io)) return -1;
-    int n = poll(fds, 2, -1);
+    int n = poll(fds, 2, timeout_ms);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
+    if (n == 0) return FILL_IDLE;
     if (fds[1].revents != 0) return -1;
     if (fds[0].revents & POLLNVAL) return EBADF;
     if (fds[0].revents != 0) {
@@ -139,27 +176,40 @@ static void record_frame(struct tap_io *io, int b, uint32_t i, uint32_t pos, uin
   flags[slot] = f;
 }
 
+/* How a fill pass waits when the TAP has nothing (yet). */
+enum { FILL_NO_WAIT, FILL_WAIT_OR_IDLE, FILL_WAIT_BRIEFLY };
+
 /*
  * Reads frames into batch b until the TAP is drained (after at least one frame) or the batch is
- * full. Returns 0, -1 when stopping, or an errno that ends the reader; *count gets the frames read.
+ * full. With nothing to read yet: FILL_NO_WAIT returns 0 with *count 0 (poll mode: the loop said
+ * readable), FILL_WAIT_OR_IDLE returns FILL_IDLE at once, FILL_WAIT_BRIEFLY waits up to IDLE_MS
+ * for the first frame. Returns 0, -1 when stopping, FILL_IDLE, or an errno that ends the reader; *count
+ * gets the frames read and *bytes their size. *full is set when the batch has no room left.
  */
-static int fill_batch(struct tap_io *io, int b, uint32_t *count) {
+static int fill_batch(struct tap_io *io, int b, int wait, uint32_t *count, uint32_t *bytes,
+                      int *full) {
   uint8_t *base = (uint8_t *)io->buf[BUF_RX_DATA] + (size_t)b * io->batch_bytes;
   uint32_t pos = 0;
   int polled_error = 0;
   *count = 0;
+  *bytes = 0;
+  *full = 1;
   while (*count < io->max_frames && io->batch_bytes - pos >= TAP_RX_READ_MAX) {
     if (stopping(io)) return -1;
     ssize_t n = read(io->fd, base + pos, TAP_RX_READ_MAX);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) return errno;
-      if (*count > 0) return 0;
+      *full = 0;
+      if (*count > 0 || wait == FILL_NO_WAIT) return 0;
+      if (wait == FILL_WAIT_OR_IDLE) return FILL_IDLE;
       if (polled_error) return EIO; /* poll said error, read says nothing: do not spin */
-      int w = wait_readable(io, &polled_error);
+      int w = wait_readable(io, &polled_error, wait == FILL_WAIT_BRIEFLY ? IDLE_MS : -1);
       if (w != 0) return w;
+      *full = 1;
       continue;
     }
+    if (n == 0) return EPIPE; /* a TAP never reads 0 bytes; a socket standing in for one at its end */
     /* A read that fills the whole buffer may have been truncated; a runt has no Ethernet header. */
     if (n >= TAP_RX_READ_MAX || (size_t)n < (size_t)io->vnet_hdr_size + ETH_HLEN) {
       counter_add(&io->rx_dropped, 1);
@@ -168,6 +218,7 @@ static int fill_batch(struct tap_io *io, int b, uint32_t *count) {
     polled_error = 0;
     record_frame(io, b, *count, pos, (uint32_t)n);
     (*count)++;
+    *bytes += (uint32_t)n;
     /* Keep every frame start 8-byte aligned: cheap, and friendlier to wide reads. */
     pos += ((uint32_t)n + 7u) & ~7u;
   }
@@ -180,28 +231,62 @@ static int publish(struct tap_io *io, int b, uint32_t count) {
   pthread_mutex_unlock(&io->mu);
   counter_add(&io->rx_frames, count);
   counter_add(&io->rx_batches, 1);
-  if (napi_call_threadsafe_function(io->tsfn, encode_call(b, 0, count), napi_tsfn_nonblocking) !=
-      napi_ok) {
+  counter_add(&io->rx_thread_batches, 1);
+  if (napi_call_threadsafe_function(io->tsfn, encode_call(CALL_BATCH, b, count),
+                                    napi_tsfn_nonblocking) != napi_ok) {
     return -1; /* closing */
   }
   return 0;
 }
 
+/* Parks until poll mode hands the fd over (or stopping). Returns the batch to fill first, or -1. */
+static int wait_thread_mode(struct tap_io *io) {
+  pthread_mutex_lock(&io->mu);
+  while (io->mode != MODE_THREAD && !io->stop) pthread_cond_wait(&io->cv, &io->mu);
+  int b = io->stop ? -1 : io->thread_batch;
+  pthread_mutex_unlock(&io->mu);
+  return b;
+}
+
+/* Reads one heavy stream: returns FILL_IDLE when it is over, -1 when stopping, or an errno. */
+static int read_stream(struct tap_io *io, int b) {
+  uint32_t light = 0;
+  for (;;) {
+    if (wait_batch_free(io, b) < 0) return -1;
+    uint32_t count = 0, bytes = 0;
+    int full = 0;
+    int wait = light >= LIGHT_RUN ? FILL_WAIT_OR_IDLE : FILL_WAIT_BRIEFLY;
+    int result = fill_batch(io, b, wait, &count, &bytes, &full);
+    if (count > 0) {
+      if (publish(io, b, count) < 0) return -1;
+      b ^= 1;
+      light = bytes < LIGHT_BYTES && !full ? light + 1 : 0;
+    }
+    if (result != 0) return result;
+  }
+}
+
 static void *reader_main(void *arg) {
   struct tap_io *io = arg;
-  int b = 0;
-  int result = 0;
-  while (result == 0) {
-    if (wait_batch_free(io, b) < 0) break;
-    uint32_t count = 0;
-    result = fill_batch(io, b, &count);
-    if (count > 0) {
-      if (publish(io, b, count) < 0) break;
-      b ^= 1;
+  int result = -1;
+  for (;;) {
+    int b = wait_thread_mode(io);
+    if (b < 0) break;
+    result = read_stream(io, b);
+    if (result != FILL_IDLE) break;
+    /* Light again: back to poll mode. The control call queues behind this thread's batches. */
+    pthread_mutex_lock(&io->mu);
+    io->mode = MODE_POLL;
+    pthread_mutex_unlock(&io->mu);
+    counter_add(&io->rx_mode_switches, 1);
+    if (napi_call_threadsafe_function(io->tsfn, encode_call(CALL_POLL, 0, 0),
+                                      napi_tsfn_nonblocking) != napi_ok) {
+      result = -1;
+      break;
     }
   }
   if (result > 0 && !stopping(io)) {
-    napi_call_threadsafe_function(io->tsfn, encode_call(0, 1, (uint32_t)result),
+    napi_call_threadsafe_function(io->tsfn, encode_call(CALL_ERROR, 0, (uint32_t)result),
                                   napi_tsfn_nonblocking);
   }
   napi_release_threadsafe_function(io->tsfn, napi_tsfn_release);
@@ -210,32 +295,113 @@ static void *reader_main(void *arg) {
 
 /* ---- JS thread side of the reader ------------------------------------------------------- */
 
-static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  struct tap_io *io = context;
-  if (env == NULL || io->closed) return; /* torn down, or closed while the call was queued */
-  uintptr_t v = (uintptr_t)data;
-  int b = (int)(v & 1);
-  int is_error = (int)((v >> 1) & 1);
-  int32_t value = (int32_t)(v >> 2);
-  napi_value argv[2], undefined;
-  napi_status status = napi_get_undefined(env, &undefined);
-  if (status == napi_ok) status = napi_create_int32(env, b, &argv[0]);
-  if (status == napi_ok) status = napi_create_int32(env, is_error ? -value : value, &argv[1]);
-  if (status == napi_ok) status = napi_call_function(env, undefined, js_cb, 2, argv, NULL);
-  if (!is_error) {
-    pthread_mutex_lock(&io->mu);
-    io->busy[b] = 0;
-    pthread_cond_signal(&io->cv);
-    pthread_mutex_unlock(&io->mu);
-  }
+/* Reports an exception a JS callback left pending like any uncaught exception (never silently). */
+static void rethrow_pending(napi_env env) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    /* A throwing sink must not vanish silently: report it like any uncaught exception. */
     napi_value exception;
     if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
       napi_fatal_exception(env, exception);
     }
   }
+}
+
+static void poll_start(struct tap_io *io);
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  struct tap_io *io = context;
+  if (env == NULL || io->closed) return; /* torn down, or closed while the call was queued */
+  uintptr_t v = (uintptr_t)data;
+  int b = (int)(v & 1);
+  int kind = (int)((v >> 1) & 3);
+  int32_t value = (int32_t)(v >> 3);
+  if (kind == CALL_POLL) {
+    poll_start(io); /* every batch the thread published came back before this call */
+    return;
+  }
+  napi_value argv[2], undefined;
+  napi_status status = napi_get_undefined(env, &undefined);
+  if (status == napi_ok) status = napi_create_int32(env, b, &argv[0]);
+  if (status == napi_ok) status = napi_create_int32(env, kind == CALL_ERROR ? -value : value, &argv[1]);
+  if (status == napi_ok) status = napi_call_function(env, undefined, js_cb, 2, argv, NULL);
+  if (kind == CALL_BATCH) {
+    pthread_mutex_lock(&io->mu);
+    io->busy[b] = 0;
+    pthread_cond_signal(&io->cv);
+    pthread_mutex_unlock(&io->mu);
+  }
+  rethrow_pending(env);
+}
+
+/* ---- poll mode: reading on the JS thread ------------------------------------------------ */
+
+/* Calls onBatch(b, value) from a libuv callback, so that microtasks and ticks run after it. */
+static void deliver_direct(struct tap_io *io, int b, int32_t value) {
+  napi_env env = io->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2];
+  if (napi_get_reference_value(env, io->on_batch, &cb) == napi_ok && cb != NULL &&
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, b, &argv[0]) == napi_ok &&
+      napi_create_int32(env, value, &argv[1]) == napi_ok) {
+    napi_make_callback(env, io->async_context, recv, cb, 2, argv, NULL);
+  }
+  rethrow_pending(env);
+  napi_close_handle_scope(env, scope);
+}
+
+static void poll_stop(struct tap_io *io) {
+  if (!io->poll_active) return;
+  uv_poll_stop(&io->poll);
+  io->poll_active = 0;
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)status;
+  (void)events;
+  struct tap_io *io = handle->data;
+  if (io->closed) return;
+  /* Whatever status says (an error event included), read(): it tells the precise error. */
+  uint32_t count = 0, bytes = 0;
+  int full = 0;
+  int result = fill_batch(io, 0, FILL_NO_WAIT, &count, &bytes, &full);
+  if (count > 0) {
+    counter_add(&io->rx_frames, count);
+    counter_add(&io->rx_batches, 1);
+    deliver_direct(io, 0, (int32_t)count);
+    if (io->closed) return;
+  }
+  if (result > 0 || result == -1) {
+    poll_stop(io);
+    if (result > 0) deliver_direct(io, 0, -result);
+    return;
+  }
+  if (count == 0 && status < 0) {
+    /* An error event with nothing to read and no error from read(): do not spin on it. */
+    poll_stop(io);
+    deliver_direct(io, 0, -EIO);
+    return;
+  }
+  if (full || bytes >= HEAVY_BYTES) {
+    /* A heavy stream: let the thread read ahead while JS works. Batch 0 just came back. */
+    poll_stop(io);
+    counter_add(&io->rx_mode_switches, 1);
+    pthread_mutex_lock(&io->mu);
+    io->thread_batch = 1;
+    io->mode = MODE_THREAD;
+    pthread_cond_signal(&io->cv);
+    pthread_mutex_unlock(&io->mu);
+  }
+}
+
+static void poll_start(struct tap_io *io) {
+  if (io->closed || io->poll_active || !io->poll_open) return;
+  if (uv_poll_start(&io->poll, UV_READABLE, on_readable) == 0) io->poll_active = 1;
+}
+
+static void poll_closed(uv_handle_t *handle) {
+  struct tap_io *io = handle->data;
+  io_unref(io);
 }
 
 static void tsfn_finalize(napi_env env, void *finalize_data, void *hint) {
@@ -258,6 +424,15 @@ static void io_close(napi_env env, struct tap_io *io) {
   ssize_t ignored = write(io->wake_fd, &one, sizeof one); /* eventfd: cannot be short */
   (void)ignored;
   if (io->thread_started) pthread_join(io->thread, NULL); /* it releases the tsfn on exit */
+  if (io->poll_open) {
+    poll_stop(io);
+    io->poll_open = 0;
+    uv_close((uv_handle_t *)&io->poll, poll_closed); /* before close(fd): it leaves epoll now */
+  }
+  if (io->on_batch != NULL && env != NULL) napi_delete_reference(env, io->on_batch);
+  io->on_batch = NULL;
+  if (io->async_context != NULL && env != NULL) napi_async_destroy(env, io->async_context);
+  io->async_context = NULL;
   close(io->fd);
   close(io->wake_fd);
   io->fd = io->wake_fd = -1;
@@ -371,6 +546,18 @@ napi_value tap_io_start(napi_env env, napi_callback_info info) {
   }
   napi_value name;
   NAPI_CALL(env, napi_create_string_utf8(env, "tslirp tap reader", NAPI_AUTO_LENGTH, &name));
+  uv_loop_t *loop = NULL;
+  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
+  NAPI_CALL(env, napi_create_reference(env, argv[1], 1, &io->on_batch));
+  NAPI_CALL(env, napi_async_init(env, NULL, name, &io->async_context));
+  io->env = env;
+  if (uv_poll_init(loop, &io->poll, io->fd) != 0) {
+    napi_throw_error(env, NULL, "cannot poll the tap fd");
+    return NULL;
+  }
+  io->poll.data = io;
+  io->poll_open = 1;
+  io->refs++; /* released by poll_closed */
   NAPI_CALL(env, napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, io, tsfn_finalize,
                                                  io, call_js, &io->tsfn));
   io->refs++; /* released by tsfn_finalize */
@@ -387,6 +574,7 @@ napi_value tap_io_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   io->thread_started = 1;
+  poll_start(io); /* poll mode first: the thread waits until a heavy stream hands it the fd */
   return NULL;
 }
 
@@ -499,9 +687,14 @@ napi_value tap_io_stats(napi_env env, napi_callback_info info) {
   struct {
     const char *name;
     uint64_t *counter;
-  } fields[] = {{"rxFrames", &io->rx_frames},   {"rxBatches", &io->rx_batches},
-                {"rxDropped", &io->rx_dropped}, {"txFrames", &io->tx_frames},
-                {"txDropped", &io->tx_dropped}, {"txWaits", &io->tx_waits}};
+  } fields[] = {{"rxFrames", &io->rx_frames},
+                {"rxBatches", &io->rx_batches},
+                {"rxThreadBatches", &io->rx_thread_batches},
+                {"rxModeSwitches", &io->rx_mode_switches},
+                {"rxDropped", &io->rx_dropped},
+                {"txFrames", &io->tx_frames},
+                {"txDropped", &io->tx_dropped},
+                {"txWaits", &io->tx_waits}};
   napi_value out;
   NAPI_CALL(env, napi_create_object(env, &out));
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {

@@ -1,14 +1,16 @@
 /*
  * Batched frame I/O on an open TAP fd, exposed to JavaScript.
  *
- * Receive: a reader thread polls the fd and fills one of two batch areas (frames back to back in one
- * ArrayBuffer, plus offsets/lengths/flags/gso arrays), then wakes JS once per batch through a
- * threadsafe function. The batch belongs to JS until the callback returns; meanwhile the thread
- * fills the other area. Transmit: JS copies frames into a tx ArrayBuffer and describes them in a
- * Uint32Array; tap_io_flush writes them (with a virtio header when the fd has IFF_VNET_HDR).
+ * Receive, in one of two modes: light traffic is read on the JS thread itself when the event loop
+ * reports the fd readable (uv_poll: no thread switch between a frame and the engine); a heavy stream
+ * is read by a reader thread that fills one of two batch areas while JS works on the other, and
+ * wakes JS once per batch through a threadsafe function. Either way a batch is frames back to back
+ * in one ArrayBuffer plus offsets/lengths/flags/gso arrays, and belongs to JS until the callback
+ * returns. Transmit: JS copies frames into a tx ArrayBuffer and describes them in a Uint32Array;
+ * tap_io_flush writes them (with a virtio header when the fd has IFF_VNET_HDR).
  *
- * Never: call into JS from the reader thread, hand JS a batch the thread is still writing, or write
- * outside the areas it allocated.
+ * Never: call into JS from the reader thread, hand JS a batch the thread is still writing, read the
+ * fd from both threads at once, or write outside the areas it allocated.
  */
 #ifndef TSLIRP_TAP_IO_H
 #define TSLIRP_TAP_IO_H
@@ -36,7 +38,8 @@ napi_value tap_io_start(napi_env env, napi_callback_info info);
 napi_value tap_io_flush(napi_env env, napi_callback_info info);
 /* (handle) ; idempotent */
 napi_value tap_io_close(napi_env env, napi_callback_info info);
-/* (handle) -> { rxFrames, rxBatches, rxDropped, txFrames, txDropped, txWaits } */
+/* (handle) -> { rxFrames, rxBatches, rxThreadBatches, rxModeSwitches, rxDropped, txFrames,
+ *               txDropped, txWaits } */
 napi_value tap_io_stats(napi_env env, napi_callback_info info);
 
 #endif

@@ -2,9 +2,12 @@
  * The Link on a real TAP device inside the guest's network namespace (slirp4netns's job).
  *
  * openTap() joins the namespace and opens (and with `configure`, sets up) the TAP through the native
- * addon; TapLink then moves frames: a native reader thread fills one of two batch areas and wakes
- * us once per batch, presented as a FrameBatch whose typed arrays are created once and reused;
- * transmit() copies each frame into a preallocated tx area and flush() writes them all natively.
+ * addon; TapLink then moves frames. Received frames come as batches in one of two native areas,
+ * presented as FrameBatches whose typed arrays are created once and reused: under light traffic the
+ * event loop reads the TAP itself (no thread switch between a guest frame and the engine), under a
+ * heavy stream a native reader thread fills one area while the engine works on the other (see
+ * native/tap_io.c for when it switches). transmit() copies each frame into a preallocated tx area
+ * and flush() writes them all natively.
  *
  * Must never: allocate per received frame, hand the sink a batch after close(), or keep the batch
  * after receiveBatch returns (the native thread refills it). Knows frames, never protocols.

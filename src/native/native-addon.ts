@@ -72,7 +72,12 @@ export interface NativeTapIo {
 
 export interface NativeTapStats {
   rxFrames: number;
+  /** Batches delivered, whichever way they were read. */
   rxBatches: number;
+  /** Of those, batches the reader thread read (the rest were read on the event loop). */
+  rxThreadBatches: number;
+  /** Switches between reading on the event loop (light traffic) and on the thread (heavy). */
+  rxModeSwitches: number;
   rxDropped: number;
   txFrames: number;
   txDropped: number;
@@ -91,7 +96,10 @@ export interface NativeAddon {
     txBytes: number,
     txMaxFrames: number,
   ): NativeTapIo;
-  /** onBatch(batch, count): count > 0 frames in batch 0 or 1; count < 0 is -errno (reader stopped). */
+  /**
+   * onBatch(batch, count): count > 0 frames in batch 0 or 1; count < 0 is -errno (reader stopped).
+   * Called from the event loop directly (light traffic) or through a threadsafe function (heavy).
+   */
   tapIoStart(handle: object, onBatch: (batch: number, count: number) => void): void;
   /** Writes the first count descriptors of txDesc; returns how many frames were dropped. */
   tapIoFlush(handle: object, count: number): number;
