@@ -10,42 +10,21 @@
  * server via 10.0.2.2.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { asUser, ensureTestUser, namespacePrerequisite, nsExec, openTunToAll, OutputLog, requireOrSkip, waitFor, type RunAs } from '../support/netns.js';
+import { asUser, namespacePrerequisite, nsExec, openTunToAll, OutputLog, requireOrSkip, waitFor } from '../support/netns.js';
 import { freePort, testResources } from '../support/published-guest.js';
+import { rootlessUser, rootlesskitPrerequisite } from '../support/rootless-user.js';
 import { builtCliPrerequisite, TSLIRP_BIN } from '../support/tslirp-process.js';
 
 const execFileAsync = promisify(execFile);
 const { tracker, cleanups, release } = testResources(3000);
 afterEach(release);
-
-function rootlesskitPrerequisite(): string | undefined {
-  for (const tool of ['rootlesskit', 'rootlessctl', 'newuidmap', 'socat']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `needs ${tool} (apt-get install rootlesskit uidmap socat)`;
-    }
-  }
-  return undefined;
-}
-
-/** The test user with subordinate id ranges (RootlessKit maps them into the child's user namespace). */
-function rootlessUser(): RunAs {
-  const user = ensureTestUser();
-  const name = execFileSync('id', ['-un', String(user.uid)], { encoding: 'utf8' }).trim();
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
-    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (!text.split('\n').some((line) => line.startsWith(`${name}:`))) writeFileSync(file, `${text}${text && !text.endsWith('\n') ? '\n' : ''}${name}:200000:65536\n`);
-  }
-  return user;
-}
 
 async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');
