@@ -190,6 +190,45 @@ describe('openToGuest (published ports)', () => {
     expect(stream!.destroyed).toBe(true);
   });
 
+  it('a new client on the tuple of a connection in TIME-WAIT replaces it (busy clients reuse ports within 2 s)', async () => {
+    const t = new TcpContext();
+    t.learnGuest();
+    const tuple = { guestAddress: GUEST_IP, guestPort: 8080, remoteAddress: client, remotePort: 50003 };
+    const open = (): { stream: () => FakeHostStream | undefined; ok: boolean } => {
+      let stream: FakeHostStream | undefined;
+      const ok = t.engine.openToGuest(tuple, (events) => {
+        stream = new FakeHostStream({ address: '198.18.0.2', port: 50003 });
+        stream.events = events;
+        return stream;
+      });
+      return { stream: () => stream, ok };
+    };
+    const first = open();
+    const [syn] = await t.drain();
+    const guest = { src: GUEST_IP, dst: client, srcPort: 8080, dstPort: 50003 };
+    t.inject({ ...guest, seq: 7000, ack: seq(syn.seq, 1), flags: TCP_SYN | TCP_ACK, mss: 1460 });
+    // The client closes first; the guest answers with its own FIN; we acknowledge it: TIME-WAIT.
+    first.stream()!.events.onEnd();
+    const [ourFin] = await t.drain();
+    expect(flagNames(ourFin.flags)).toBe('FIN|ACK');
+    t.inject({ ...guest, seq: 7001, ack: seq(syn.seq, 2), flags: TCP_ACK | TCP_FIN });
+    expect(t.engine.size).toBe(1);
+    expect(first.stream()!.destroyed).toBe(true);
+    // 1 s later the client's kernel hands the same port to a new connection.
+    await t.advance(1000);
+    const second = open();
+    expect(second.ok).toBe(true);
+    const [syn2] = await t.drain();
+    expect(flagNames(syn2.flags)).toBe('SYN');
+    expect(((syn2.seq - seq(syn.seq, 2)) >>> 0) > 0 && ((syn2.seq - seq(syn.seq, 2)) >>> 0) < 0x80000000).toBe(true); // beyond the old sequence space
+    const out = t.inject({ ...guest, seq: 90000, ack: seq(syn2.seq, 1), flags: TCP_SYN | TCP_ACK, mss: 1460 });
+    expect(out.map((s) => flagNames(s.flags))).toEqual(['ACK']);
+    expect(second.stream()!.paused).toBe(false);
+    expect(t.engine.size).toBe(1);
+    // A live connection on the tuple still refuses a second one.
+    expect(open().ok).toBe(false);
+  });
+
   it('a guest RST (port closed) closes the host socket', async () => {
     const t = new TcpContext();
     t.learnGuest();

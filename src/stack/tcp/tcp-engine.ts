@@ -44,6 +44,8 @@ const HOST_CONNECT_TIMEOUT_MS = 75_000;
 const TIME_WAIT_MS = 2_000;
 /** A flow with one direction finished and no traffic for this long is reset. */
 const HALF_CLOSED_IDLE_MS = 10 * 60_000;
+/** How far past a TIME-WAIT connection's last sequence number a new one on its tuple starts. */
+const ISS_REUSE_GAP = 1 << 20;
 
 export interface TcpEngineOptions {
   readonly hostPort: HostTcpPort;
@@ -178,7 +180,14 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   private openFlowToGuest(tuple: FlowTuple, hostStream: HostStreamFactory): boolean {
-    if (this.lookup(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort) !== undefined) return false;
+    const previous = this.lookup(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
+    if (previous !== undefined) {
+      // A connection that is over gives way to a new one on its tuple, as a kernel reuses a
+      // TIME-WAIT port for a new connect: a busy client's ports come round again within our 2 s
+      // TIME-WAIT (every few thousand connections), and refusing reset those clients.
+      if (previous.state !== FlowState.TimeWait) return false;
+      this.remove(previous);
+    }
     if (this.flows.size >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.stack.countDrop(DropReason.TableFull);
       return false;
@@ -186,7 +195,9 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     const flow = this.insert(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
     flow.state = FlowState.SynSent;
     // The ISS first: the host stream may deliver bytes as soon as it exists, queued from iss + 1.
-    const iss = this.stack.random.uint32();
+    // On a reused tuple it lies beyond the old connection's sequence space, so a guest still
+    // holding that connection (in TIME-WAIT itself) takes the SYN as a new one (RFC 6191).
+    const iss = previous === undefined ? this.stack.random.uint32() : seqAdd(previous.sendMax, ISS_REUSE_GAP);
     flow.sendQueue.reset(seqAdd(iss, 1));
     flow.sendNext = iss;
     flow.host = hostStream(this.hostEvents(flow));
