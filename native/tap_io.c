@@ -10,8 +10,8 @@
  *
  * Poll mode (the start): a uv_poll handle on the fd; when it is readable the JS thread reads what
  * is there (up to one batch) into area 0 and calls JS synchronously. A pass that read HEAVY_BYTES
- * or more (or filled the batch) hands the fd to the thread: poll stopped, mode = thread, cv
- * signalled. Thread mode: as before: the thread owns batch b until it sets busy[b] and queues a
+ * or HEAVY_FRAMES or more (or filled the batch) hands the fd to the thread: poll stopped, mode =
+ * thread, cv signalled. Thread mode: as before: the thread owns batch b until it sets busy[b] and queues a
  * threadsafe call; JS owns it until call_js returns and clears busy[b]; the thread never writes a
  * busy batch, and when both are busy it waits (the guest's frames queue in the TAP meanwhile). When
  * the TAP runs dry after LIGHT_RUN light batches in a row, or stays dry for IDLE_MS, the thread
@@ -46,11 +46,15 @@
 /* How long one flush may wait for a TAP that reports EAGAIN before dropping the rest. */
 #define TX_WAIT_BUDGET_MS 1000
 
-/* Mode switches (see the head comment): a poll-mode pass this big hands over to the thread... */
+/* Mode switches (see the head comment): a poll-mode pass this big, or of this many frames (a
+ * stream of MTU-sized frames), hands over to the thread... */
 #define HEAVY_BYTES (96u * 1024u)
-/* ...which hands back once the TAP runs dry after this many batches in a row under LIGHT_BYTES, */
+#define HEAVY_FRAMES 16u
+/* ...which hands back once the TAP runs dry after this many batches in a row that were light
+ * (under LIGHT_BYTES and LIGHT_FRAMES), */
 #define LIGHT_RUN 32u
 #define LIGHT_BYTES (16u * 1024u)
+#define LIGHT_FRAMES 4u
 /* or once it has been dry this long. */
 #define IDLE_MS 20
 
@@ -260,7 +264,7 @@ static int read_stream(struct tap_io *io, int b) {
     if (count > 0) {
       if (publish(io, b, count) < 0) return -1;
       b ^= 1;
-      light = bytes < LIGHT_BYTES && !full ? light + 1 : 0;
+      light = bytes < LIGHT_BYTES && count < LIGHT_FRAMES && !full ? light + 1 : 0;
     }
     if (result != 0) return result;
   }
@@ -382,7 +386,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     deliver_direct(io, 0, -EIO);
     return;
   }
-  if (full || bytes >= HEAVY_BYTES) {
+  if (full || bytes >= HEAVY_BYTES || count >= HEAVY_FRAMES) {
     /* A heavy stream: let the thread read ahead while JS works. Batch 0 just came back. */
     poll_stop(io);
     counter_add(&io->rx_mode_switches, 1);

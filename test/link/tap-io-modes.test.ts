@@ -1,8 +1,9 @@
 /**
  * The native TAP reader's two modes, on a SOCK_SEQPACKET socket pair standing in for the TAP (frame
  * boundaries kept, no privileges needed): light request/response traffic is read on the event loop
- * (no reader-thread batch at all), a heavy stream hands the fd to the reader thread, which hands it
- * back once the stream is over; every frame comes back intact and in order throughout.
+ * (no reader-thread batch at all), a heavy stream (by bytes, or by frame count) hands the fd to the
+ * reader thread, which hands it back once the stream is over; every frame comes back intact and in
+ * order throughout.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ const DRIVER = String.raw`
 import json, os, socket, subprocess, sys, threading, time
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 a.settimeout(20)
+a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20) # room for big frames to wait at once
 env = dict(os.environ, TAP_FD=str(b.fileno()))
 child = subprocess.Popen(sys.argv[1:], pass_fds=[b.fileno()], env=env, stdout=subprocess.PIPE)
 b.close()
@@ -31,23 +33,28 @@ def exchange(n, size):
         frame = bytes([i % 251]) * size
         a.send(frame)
         assert a.recv(70000) == frame, 'echo differs'
+def burst(frames, block_ms):
+    # The loop is kept busy while the frames queue up (if block_ms), then they are echoed.
+    received = []
+    def drain():
+        while len(received) < len(frames) + (1 if block_ms else 0):
+            received.append(a.recv(70000))
+    reader = threading.Thread(target=drain)
+    reader.start()
+    if block_ms: a.send(control('BLOCK!%d' % block_ms))
+    for f in frames: a.send(f)
+    reader.join(30)
+    assert received == ([control('BLOCK!%d' % block_ms)] if block_ms else []) + frames, 'burst echo differs'
+    time.sleep(0.2) # the thread finds the TAP dry for 20 ms and hands back
 out = {}
 exchange(200, 100)
 out['light'] = stats()
-# A stream: the loop is kept busy while 12 frames of 60000 bytes wait, then 300 more follow.
-frames = [bytes([i % 251]) * 60000 for i in range(312)]
-received = []
-def drain():
-    while len(received) < 1 + len(frames):
-        received.append(a.recv(70000))
-reader = threading.Thread(target=drain)
-reader.start()
-a.send(control('BLOCK!50'))
-for f in frames: a.send(f)
-reader.join(30)
-assert received[0] == control('BLOCK!50') and received[1:] == frames, 'stream echo differs'
-out['heavy'] = stats()
-time.sleep(0.2)
+burst([bytes([i]) * 60000 for i in range(2)], 200)
+out['two big frames at once'] = stats()
+burst([bytes([i]) * 200 for i in range(100)], 200)
+out['100 small frames at once'] = stats()
+burst([bytes([i % 251]) * 60000 for i in range(300)], 0)
+out['stream'] = stats()
 exchange(100, 100)
 out['light again'] = stats()
 child.terminate()
@@ -70,22 +77,30 @@ describe.skipIf(!addonBuilt)('TAP reader modes (socket pair)', () => {
       encoding: 'utf8',
       timeout: 60_000,
     });
-    const phases = JSON.parse(out) as Record<'light' | 'heavy' | 'light again', Counters>;
-    const { light, heavy } = phases;
+    const phases = JSON.parse(out) as Record<string, Counters>;
+    const light = phases['light'];
+    const bytes = phases['two big frames at once'];
+    const count = phases['100 small frames at once'];
+    const stream = phases['stream'];
     const again = phases['light again'];
     // 200 exchanges (+ the STATS! frame): all read on the loop.
     expect(light.rxFrames).toBe(201);
     expect(light.rxThreadBatches).toBe(0);
     expect(light.rxModeSwitches).toBe(0);
-    // The stream went to the thread (one switch) and came back once it ran dry (another).
-    expect(heavy.rxFrames - light.rxFrames).toBe(1 + 312 + 1);
-    expect(heavy.rxThreadBatches).toBeGreaterThan(0);
-    expect(heavy.rxModeSwitches).toBeGreaterThanOrEqual(1);
-    expect(again.rxModeSwitches).toBeGreaterThanOrEqual(2);
-    expect(again.rxModeSwitches % 2).toBe(0); // ended in poll mode
-    // After the stream, request/response is read on the loop again.
-    expect(again.rxThreadBatches).toBe(heavy.rxThreadBatches);
-    expect(again.rxFrames - heavy.rxFrames).toBe(101);
+    // 120 kB waiting at once (two frames) is heavy by bytes, 100 small frames by count: each time
+    // the fd went to the thread, and came back once it ran dry.
+    expect(bytes.rxFrames - light.rxFrames).toBe(1 + 2 + 1);
+    expect(bytes.rxModeSwitches).toBe(2);
+    expect(count.rxFrames - bytes.rxFrames).toBe(1 + 100 + 1);
+    expect(count.rxModeSwitches).toBe(4);
+    // A stream of 300 frames of 60000 bytes: every one back intact (checked by the driver), and
+    // the reader ends in poll mode (an even number of switches).
+    expect(stream.rxFrames - count.rxFrames).toBe(300 + 1);
+    expect(stream.rxModeSwitches % 2).toBe(0);
+    // After it, request/response is read on the loop again.
+    expect(again.rxThreadBatches).toBe(stream.rxThreadBatches);
+    expect(again.rxModeSwitches).toBe(stream.rxModeSwitches);
+    expect(again.rxFrames - stream.rxFrames).toBe(101);
     expect(again.rxDropped + again.txDropped).toBe(0);
   });
 });
