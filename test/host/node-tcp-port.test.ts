@@ -229,6 +229,26 @@ describe('NodeTcpPort', { timeout: 5000 }, () => {
     for (const o of opened) o.stream.destroy();
   });
 
+  it('a finished flow\'s slab serves the next flow\'s first reads, unless the engine still holds bytes in it', async () => {
+    const port = await listen((s) => s.end('x'.repeat(1000)));
+    const read = async (release: boolean): Promise<ArrayBufferLike> => {
+      const events = recorder();
+      const stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
+      await events.connected;
+      stream.resume();
+      await events.ended;
+      if (release) stream.release!(total(events.chunks));
+      stream.destroy();
+      return events.chunks[0].buffer;
+    };
+    const first = await read(true);
+    expect(await read(false)).toBe(first); // recycled: everything in it was released
+    const held = await read(false); // that flow released nothing: its slab is not reused
+    const next = await read(true);
+    expect(next).not.toBe(held);
+    expect(next).not.toBe(first);
+  });
+
   it('writes and half-closes towards the host; the host end arrives as onEnd', async () => {
     let received = '';
     const port = await listen((s) => {
