@@ -9,7 +9,8 @@
         "native/tap_io.c",
         "native/sandbox.c",
         "native/icmp_socket.c",
-        "native/checksum.c"
+        "native/checksum.c",
+        "native/socket_fd.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

@@ -11,6 +11,7 @@
 #include "napi_util.h"
 #include "ns_attach.h"
 #include "sandbox.h"
+#include "socket_fd.h"
 #include "tap_io.h"
 
 static int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
@@ -135,6 +136,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sandboxApply", NULL, sandbox_apply_js, NULL, NULL, NULL, napi_default, NULL},
       {"icmpSocketOpen", NULL, icmp_socket_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"checksumSum", NULL, checksum_sum_js, NULL, NULL, NULL, napi_default, NULL},
+      {"socketDup", NULL, socket_dup_js, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

@@ -23,9 +23,13 @@
  * slab behind (at 2k connections/s that garbage drove major GCs and page faults: a third of the
  * connection-rate workload's CPU).
  *
- * Sockets handed to us by a net.Server (published ports) cannot take onread; there we copy each
- * 'data' Buffer into the same kind of slab and hand over the reads of one event-loop turn as one
- * run (see adoptSocket), so the engine sees the same contiguous bytes either way.
+ * Sockets handed to us by a net.Server (published ports) cannot take onread. So adoptSocket takes
+ * their descriptor over: the addon duplicates it (socketDup), the server's socket is let go, and a
+ * net.Socket of our own wraps the copy with onread, reading into slabs like an outbound socket.
+ * (Node allocated a 64 KiB Buffer per read there and we copied it into a slab: a published port's
+ * host → guest traffic cost twice the CPU per GB of an outbound flow's.) Where that cannot be done
+ * (no addon, no descriptor, EMFILE) each 'data' Buffer is copied into the same kind of slab, as
+ * before. Either way the reads of one event-loop turn are handed over as one run (TurnCollector).
  */
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import {
@@ -35,6 +39,7 @@ import {
   type HostTcpPort,
 } from '../stack/tcp/host-tcp-port.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
+import { loadNativeAddon } from '../native/native-addon.js';
 import { NO_OUTBOUND_BIND, outboundLocalAddress, type OutboundBind } from './outbound-bind.js';
 
 const SLAB_MIN = 64 * 1024;
@@ -259,43 +264,115 @@ function wireEvents(socket: Socket, events: HostStreamEvents, beforeEnd: () => v
 }
 
 /**
- * Wires an accepted socket (published port: no onread possible) to a flow. Node reads it 64 KiB at
- * a time into Buffers of its own, and libuv reads a busy socket several times per wakeup of the
- * event loop. Delivered one by one, each read made the engine send a full segment plus the read's
- * short remainder as a tiny segment of its own (64 KiB is just over one MSS at MTU 65520: half the
- * frames to the guest were tiny). So the reads of one event-loop turn are collected and handed
- * over once, after them (setImmediate: the same turn, no timer): bytes land contiguously in our
- * slabs (reused once acknowledged), and the engine sees them as one run it cuts full segments from.
+ * Hands the reads of one event-loop turn to the engine as one run, after them (setImmediate: the
+ * same turn, no timer). Node reads a busy socket several times per wakeup of the event loop;
+ * delivered one by one, each read made the engine send a full segment plus the read's short
+ * remainder as a tiny segment of its own (half the frames to the guest were tiny at MTU 65520).
+ * Pieces that continue each other in one slab merge; a piece in a new slab first sends the run.
  */
-export function adoptSocket(socket: Socket, events: HostStreamEvents): HostStream {
-  const slab = new ReadSlab();
-  const stream = new NodeHostStream(socket, slab);
-  /** Bytes copied into the slab and not delivered yet: one contiguous run (or none). */
-  let run: Uint8Array | null = null;
-  let scheduled = false;
-  const deliver = (): void => {
-    scheduled = false;
-    const chunk = run;
-    run = null;
-    if (chunk !== null) events.onData(chunk);
-  };
-  const collect = (piece: Uint8Array): void => {
+class TurnCollector {
+  /** Bytes read and not delivered yet: one contiguous run (or none). */
+  private run: Uint8Array | null = null;
+  private scheduled = false;
+
+  constructor(private readonly events: HostStreamEvents) {}
+
+  collect = (piece: Uint8Array): void => {
+    const run = this.run;
     if (run !== null && run.buffer === piece.buffer && run.byteOffset + run.length === piece.byteOffset) {
-      run = new Uint8Array(run.buffer, run.byteOffset, run.length + piece.length);
+      this.run = new Uint8Array(run.buffer, run.byteOffset, run.length + piece.length);
       return;
     }
-    deliver(); // a new slab: what the old one holds goes first
-    run = piece;
-  };
-  socket.pause();
-  wireEvents(socket, events, deliver);
-  socket.on('data', (chunk: Buffer) => {
-    slab.copyIn(chunk, collect);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(deliver);
+    this.deliver(); // a new slab: what the old one holds goes first
+    this.run = piece;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.deliver);
     }
-  });
+  };
+
+  /** Hands over what was collected (also before an end, error or close: bytes come first). */
+  deliver = (): void => {
+    this.scheduled = false;
+    const chunk = this.run;
+    this.run = null;
+    if (chunk !== null) this.events.onData(chunk);
+  };
+}
+
+type SocketDup = (fd: number) => number;
+let nativeSocketDup: SocketDup | null | undefined;
+
+/** The addon's socketDup, or null where the addon cannot be loaded (not built, or for another version). */
+function socketDup(): SocketDup | null {
+  if (nativeSocketDup === undefined) {
+    try {
+      const addon = loadNativeAddon();
+      nativeSocketDup = (fd) => addon.socketDup(fd);
+    } catch {
+      nativeSocketDup = null;
+    }
+  }
+  return nativeSocketDup;
+}
+
+/**
+ * A descriptor of our own for an accepted, still paused socket, which is let go; or -1 (the
+ * socket is left as it was). Node keeps the descriptor on the socket's handle (`_handle.fd`): not
+ * in its typings, but what libuv polls; a missing or odd one just means the copying path.
+ */
+export function takeOverDescriptor(socket: Socket, dup: SocketDup | null = socketDup()): number {
+  // Only before Node read anything from it (a server's pauseOnConnect socket): bytes it holds would be lost.
+  if (socket.bytesRead !== 0 || socket.readableLength !== 0) return -1;
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  if (dup === null || typeof fd !== 'number' || fd < 0) return -1;
+  const own = dup(fd);
+  if (own < 0) return -1;
+  socket.destroy(); // closes its descriptor only: the connection lives on in ours
+  return own;
+}
+
+/**
+ * Wires an accepted socket (published port) to a flow: by its descriptor, read with onread into
+ * slabs (no copy), or failing that by copying its 'data' Buffers into slabs. takeOver is for tests.
+ */
+export function adoptSocket(socket: Socket, events: HostStreamEvents, takeOver: (socket: Socket) => number = takeOverDescriptor): HostStream {
+  const fd = takeOver(socket);
+  return fd >= 0 ? adoptDescriptor(fd, events) : adoptByCopy(socket, events);
+}
+
+function adoptDescriptor(fd: number, events: HostStreamEvents): HostStream {
+  const slab = new ReadSlab();
+  const turn = new TurnCollector(events);
+  let stream: NodeHostStream | null = null;
+  const options: SocketConstructorOpts & { onread: OnReadOpts } = {
+    fd,
+    readable: true,
+    writable: true,
+    allowHalfOpen: true,
+    onread: {
+      buffer: slab.region,
+      callback: (n: number): boolean => {
+        turn.collect(slab.take(n));
+        return stream === null || !stream.paused;
+      },
+    },
+  };
+  const socket = new Socket(options);
+  stream = new NodeHostStream(socket, slab);
+  socket.pause();
+  wireEvents(socket, events, turn.deliver);
+  return stream;
+}
+
+/** The fallback: Node reads into Buffers of its own, copied into our slabs. */
+function adoptByCopy(socket: Socket, events: HostStreamEvents): HostStream {
+  const slab = new ReadSlab();
+  const stream = new NodeHostStream(socket, slab);
+  const turn = new TurnCollector(events);
+  socket.pause();
+  wireEvents(socket, events, turn.deliver);
+  socket.on('data', (chunk: Buffer) => slab.copyIn(chunk, turn.collect));
   return stream;
 }
 

@@ -115,6 +115,8 @@ export interface NativeAddon {
    * IPPROTO_ICMPV6 (family 6). Its fd, or -errno.
    */
   icmpSocketOpen(family?: 4 | 6): number;
+  /** A second, close-on-exec descriptor for a socket (native/socket_fd.c): the new fd, or -errno. */
+  socketDup(fd: number): number;
   /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
   readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;
@@ -145,6 +147,7 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tapIoStats',
   'sandboxApply',
   'icmpSocketOpen',
+  'socketDup',
   'checksumSum',
 ];
 

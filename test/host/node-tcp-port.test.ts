@@ -5,7 +5,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NodeTcpPort, adoptSocket } from '../../src/host/node-tcp-port.js';
+import { NodeTcpPort, adoptSocket, takeOverDescriptor } from '../../src/host/node-tcp-port.js';
 import { HostConnectError, type HostStream, type HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
 
 const servers: Server[] = [];
@@ -16,8 +16,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
 
-async function listen(onSocket: (s: Socket) => void): Promise<number> {
-  const server = createServer({ allowHalfOpen: true }, (s) => {
+async function listen(onSocket: (s: Socket) => void, options: { pauseOnConnect?: boolean } = {}): Promise<number> {
+  const server = createServer({ allowHalfOpen: true, ...options }, (s) => {
     accepted.add(s);
     onSocket(s);
   });
@@ -276,51 +276,84 @@ describe('NodeTcpPort', { timeout: 5000 }, () => {
     expect(events.log).toEqual(['error Refused ECONNREFUSED', 'close']);
   });
 
-  it('adopts an accepted socket (data events) with the same stream surface', async () => {
+  /** A client connected to a published-port-like server (pauseOnConnect, as hostfwd listens), and its accepted socket. */
+  async function acceptedPair(): Promise<{ client: Socket; socket: Socket }> {
     let accepted!: (s: Socket) => void;
     const acceptedSocket = new Promise<Socket>((r) => (accepted = r));
-    const port = await listen((s) => accepted(s));
+    const port = await listen((s) => accepted(s), { pauseOnConnect: true });
+    const { connect } = await import('node:net');
+    const client = connect({ host: '127.0.0.1', port });
+    return { client, socket: await acceptedSocket };
+  }
+
+  for (const path of ['descriptor taken over', 'data copied'] as const) {
+    const takeOver = path === 'data copied' ? () => -1 : undefined;
+
+    it(`adopts an accepted socket with the same stream surface (${path})`, async () => {
+      const { client, socket } = await acceptedPair();
+      const events = recorder();
+      const stream = adoptSocket(socket, events, takeOver);
+      // The server's socket is let go when its descriptor is ours, kept otherwise.
+      expect(socket.destroyed).toBe(path === 'descriptor taken over');
+      client.end('from client');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(events.chunks).toHaveLength(0); // paused until the engine resumes it
+      stream.resume();
+      await events.ended;
+      expect(Buffer.concat(events.chunks).toString()).toBe('from client');
+      let answer = '';
+      client.on('data', (d: Buffer) => (answer += d.toString()));
+      const closed = new Promise((r) => client.once('close', r));
+      stream.write(Buffer.from('from us'));
+      stream.end();
+      await closed;
+      expect(answer).toBe('from us');
+      stream.destroy();
+    });
+
+    it(`reads an adopted socket into reused slabs, one run per event-loop turn; released memory read into again (${path})`, async () => {
+      const size = 24 * 1024 * 1024;
+      const payload = patternedPayload(size);
+      const { client, socket } = await acceptedPair();
+      const reader = acknowledgingReader();
+      const events = recorder(reader.onChunk);
+      events.chunks = { push: () => 0 } as unknown as Uint8Array[];
+      const stream = adoptSocket(socket, events, takeOver);
+      reader.stream = stream;
+      client.end(payload);
+      stream.resume();
+      await events.ended;
+      expect(reader.offset).toBe(size);
+      expect(reader.corrupt).toBe(0);
+      expect(reader.held.every(intact)).toBe(true);
+      expect(reader.contiguous).toBeGreaterThan(0);
+      // Several reads of one turn arrive as one chunk.
+      expect(reader.largest).toBeGreaterThan(128 * 1024);
+      // Not one Buffer per read: a handful of slabs, recycled.
+      expect(reader.buffers.size).toBeLessThan(12);
+      stream.destroy();
+      client.destroy();
+    });
+  }
+
+  it('leaves a socket Node has already read from to the copying path (nothing it holds is lost)', async () => {
+    let accepted!: (s: Socket) => void;
+    const acceptedSocket = new Promise<Socket>((r) => (accepted = r));
+    const port = await listen((s) => accepted(s)); // not paused: Node starts reading at once
     const { connect } = await import('node:net');
     const client = connect({ host: '127.0.0.1', port });
     const socket = await acceptedSocket;
+    client.write('early');
+    await new Promise((r) => setTimeout(r, 50));
+    socket.pause();
+    expect(takeOverDescriptor(socket)).toBe(-1);
+    expect(socket.destroyed).toBe(false);
     const events = recorder();
     const stream = adoptSocket(socket, events);
-    client.end('from client');
-    await new Promise((r) => setTimeout(r, 50));
-    expect(events.chunks).toHaveLength(0); // paused until the engine resumes it
+    client.end(' and late');
     stream.resume();
     await events.ended;
-    expect(Buffer.concat(events.chunks).toString()).toBe('from client');
+    expect(Buffer.concat(events.chunks).toString()).toBe('early and late');
     stream.destroy();
-    client.destroy();
-  });
-
-  it('copies an adopted socket\'s data into reused slabs, one run per event-loop turn; released memory read into again', async () => {
-    const size = 24 * 1024 * 1024;
-    const payload = patternedPayload(size);
-    let accepted!: (s: Socket) => void;
-    const acceptedSocket = new Promise<Socket>((r) => (accepted = r));
-    const port = await listen((s) => accepted(s));
-    const { connect } = await import('node:net');
-    const client = connect({ host: '127.0.0.1', port });
-    const socket = await acceptedSocket;
-    const reader = acknowledgingReader();
-    const events = recorder(reader.onChunk);
-    events.chunks = { push: () => 0 } as unknown as Uint8Array[];
-    const stream = adoptSocket(socket, events);
-    reader.stream = stream;
-    client.end(payload);
-    stream.resume();
-    await events.ended;
-    expect(reader.offset).toBe(size);
-    expect(reader.corrupt).toBe(0);
-    expect(reader.held.every(intact)).toBe(true);
-    expect(reader.contiguous).toBeGreaterThan(0);
-    // Node reads 64 KiB at a time; several reads of one turn arrive as one chunk.
-    expect(reader.largest).toBeGreaterThan(64 * 1024);
-    // Not one Buffer per read: a handful of slabs, recycled.
-    expect(reader.buffers.size).toBeLessThan(12);
-    stream.destroy();
-    client.destroy();
   });
 });

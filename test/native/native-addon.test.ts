@@ -28,6 +28,7 @@ describe('the native addon loader', () => {
       tapIoStats: fn,
       sandboxApply: fn,
       icmpSocketOpen: fn,
+      socketDup: fn,
       checksumSum: fn,
       TX_DESC_WORDS,
     };
