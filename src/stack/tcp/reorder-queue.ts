@@ -17,13 +17,17 @@ interface Range {
 
 /** Most SACK blocks one option carries (40 option bytes: 4 without timestamps). */
 const MAX_BLOCKS = 4;
+/**
+ * Scratch for sackBlocks(): the most recent blocks found so far, [left, right, touched] each.
+ * Shared by every queue (sackBlocks runs to completion): a typed array per flow was a visible part
+ * of what each new connection allocates.
+ */
+const best = new Float64Array(MAX_BLOCKS * 3);
 
 export class ReorderQueue {
   private ranges: Range[] = [];
   bytes = 0;
   private inserts = 0;
-  /** Scratch for sackBlocks(): the most recent blocks found so far, [left, right, touched] each. */
-  private readonly best = new Float64Array(MAX_BLOCKS * 3);
 
   constructor(private readonly maxBytes: number) {}
 
@@ -103,7 +107,6 @@ export class ReorderQueue {
    */
   sackBlocks(edges: Uint32Array, max: number): number {
     const limit = Math.min(max, MAX_BLOCKS);
-    const best = this.best;
     let count = 0;
     let i = 0;
     while (i < this.ranges.length) {
