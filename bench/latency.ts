@@ -360,8 +360,15 @@ async function main(): Promise<void> {
 
   for (const mtu of MTUS) await benchMtu(mtu, { echoPort, iperfPort }, hold.port, extras);
 
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== '';
+  const git = (...args: string[]): string | undefined => {
+    try {
+      return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return undefined; // a copy of the tree outside git
+    }
+  };
+  const commit = git('rev-parse', '--short', 'HEAD') ?? 'a tree outside git';
+  const dirty = (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '';
   const title =
     `bench/latency.ts at ${commit}${dirty ? ' (+ uncommitted changes)' : ''}${LABEL ? `, ${LABEL}` : ''}: ${RUNS} runs × ${SECONDS} s (+${WARMUP} s warm-up), ` +
     `interleaved, medians (node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z)`;

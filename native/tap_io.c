@@ -49,7 +49,7 @@
 /* Mode switches (see the head comment): a poll-mode pass this big, or of this many frames (a
  * stream of MTU-sized frames), hands over to the thread... */
 #define HEAVY_BYTES (96u * 1024u)
-#define HEAVY_FRAMES 16u
+#define HEAVY_FRAMES 4u
 /* ...which hands back once the TAP runs dry after this many batches in a row that were light
  * (under LIGHT_BYTES and LIGHT_FRAMES), */
 #define LIGHT_RUN 32u
