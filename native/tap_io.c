@@ -8,15 +8,20 @@
  * hop. For a bulk stream of 64 KiB super-frames the thread is worth it: the kernel's copy of the
  * next frames overlaps the engine's work on the previous batch.
  *
+ * What decides is the byte rate, over windows of WINDOW_MS: the thread pays off for bytes to copy,
+ * not for frames (a stream of small ACKs costs little to read, and each batch handed across costs a
+ * wakeup), and criteria per pass flapped (a bulk transfer at MTU 1500 lost a third of its rate when
+ * a pass of 4 frames already counted as heavy, and the thread gave back after a few small batches).
+ *
  * Poll mode (the start): a uv_poll handle on the fd; when it is readable the JS thread reads what
- * is there (up to one batch) into area 0 and calls JS synchronously. A pass that read HEAVY_BYTES
- * or HEAVY_FRAMES or more (or filled the batch) hands the fd to the thread: poll stopped, mode =
- * thread, cv signalled. Thread mode: as before: the thread owns batch b until it sets busy[b] and queues a
- * threadsafe call; JS owns it until call_js returns and clears busy[b]; the thread never writes a
- * busy batch, and when both are busy it waits (the guest's frames queue in the TAP meanwhile). When
- * the TAP runs dry after LIGHT_RUN light batches in a row, or stays dry for IDLE_MS, the thread
- * sets mode = poll, parks, and queues a control call after its last batch: call_js restarts the
- * poll handle only once every batch before it has come back, so the two never read at once.
+ * is there (up to one batch) into area 0 and calls JS synchronously. HEAVY_WINDOW_BYTES read within
+ * one window (or a full batch) hands the fd to the thread: poll stopped, mode = thread, cv
+ * signalled. Thread mode: the thread owns batch b until it sets busy[b] and queues a threadsafe
+ * call; JS owns it until call_js returns and clears busy[b]; the thread never writes a busy batch,
+ * and when both are busy it waits (the guest's frames queue in the TAP meanwhile). When the TAP runs
+ * dry after LIGHT_WINDOWS windows in a row under LIGHT_WINDOW_BYTES, or stays dry for IDLE_MS, the
+ * thread sets mode = poll, parks, and queues a control call after its last batch: call_js restarts
+ * the poll handle only once every batch before it has come back, so the two never read at once.
  */
 #define _GNU_SOURCE
 #include "tap_io.h"
@@ -46,19 +51,43 @@
 /* How long one flush may wait for a TAP that reports EAGAIN before dropping the rest. */
 #define TX_WAIT_BUDGET_MS 1000
 
-/* Mode switches (see the head comment): a poll-mode pass this big, or of this many frames (a
- * stream of MTU-sized frames), hands over to the thread... */
-#define HEAVY_BYTES (96u * 1024u)
-#define HEAVY_FRAMES 4u
-/* ...which hands back once the TAP runs dry after this many batches in a row that were light
- * (under LIGHT_BYTES and LIGHT_FRAMES), */
-#define LIGHT_RUN 32u
-#define LIGHT_BYTES (16u * 1024u)
-#define LIGHT_FRAMES 4u
+/* Mode switches (see the head comment). Rates are measured over windows this long: */
+#define WINDOW_MS 10
+/* poll mode hands over to the thread after this many bytes within one window (~100 MB/s)... */
+#define HEAVY_WINDOW_BYTES (1024u * 1024u)
+/* ...which hands back once the TAP runs dry after this many windows in a row under this many bytes
+ * each (~25 MB/s: a quarter of the way in, so a stream near the line does not flap), */
+#define LIGHT_WINDOWS 10u
+#define LIGHT_WINDOW_BYTES (256u * 1024u)
 /* or once it has been dry this long. */
 #define IDLE_MS 20
 
 enum { MODE_POLL, MODE_THREAD };
+
+/* Bytes read per window of WINDOW_MS; each is used by one thread only (poll side, thread side). */
+struct rate_window {
+  uint64_t start_ms;
+  uint64_t bytes;
+};
+
+static uint64_t monotonic_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Adds bytes; returns the total of the window just closed when a new one began, else -1. */
+static int64_t rate_add(struct rate_window *w, uint64_t bytes) {
+  uint64_t now = monotonic_ms();
+  int64_t closed = -1;
+  if (now - w->start_ms >= WINDOW_MS) {
+    closed = (int64_t)w->bytes;
+    w->start_ms = now;
+    w->bytes = 0;
+  }
+  w->bytes += bytes;
+  return closed;
+}
 /* fill_batch's result besides 0 / -1 (stopping) / errno: hand the fd back to poll mode. */
 #define FILL_IDLE (-2)
 /* Kinds of threadsafe calls. */
@@ -99,6 +128,7 @@ struct tap_io {
   napi_async_context async_context;
   uv_poll_t poll;
   int poll_open, poll_active;
+  struct rate_window poll_rate;
 
   /* Counters: each written by one thread, read with relaxed atomics. */
   uint64_t rx_frames, rx_batches, rx_thread_batches, rx_mode_switches, rx_dropped, tx_frames,
@@ -254,17 +284,19 @@ static int wait_thread_mode(struct tap_io *io) {
 
 /* Reads one heavy stream: returns FILL_IDLE when it is over, -1 when stopping, or an errno. */
 static int read_stream(struct tap_io *io, int b) {
-  uint32_t light = 0;
+  struct rate_window rate = {monotonic_ms(), 0};
+  uint32_t light_windows = 0;
   for (;;) {
     if (wait_batch_free(io, b) < 0) return -1;
     uint32_t count = 0, bytes = 0;
     int full = 0;
-    int wait = light >= LIGHT_RUN ? FILL_WAIT_OR_IDLE : FILL_WAIT_BRIEFLY;
+    int wait = light_windows >= LIGHT_WINDOWS ? FILL_WAIT_OR_IDLE : FILL_WAIT_BRIEFLY;
     int result = fill_batch(io, b, wait, &count, &bytes, &full);
     if (count > 0) {
       if (publish(io, b, count) < 0) return -1;
       b ^= 1;
-      light = bytes < LIGHT_BYTES && count < LIGHT_FRAMES && !full ? light + 1 : 0;
+      int64_t closed = rate_add(&rate, bytes);
+      if (closed >= 0) light_windows = closed < LIGHT_WINDOW_BYTES ? light_windows + 1 : 0;
     }
     if (result != 0) return result;
   }
@@ -386,13 +418,15 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     deliver_direct(io, 0, -EIO);
     return;
   }
-  if (full || bytes >= HEAVY_BYTES || count >= HEAVY_FRAMES) {
+  rate_add(&io->poll_rate, bytes);
+  if (full || io->poll_rate.bytes >= HEAVY_WINDOW_BYTES) {
     /* A heavy stream: let the thread read ahead while JS works. Batch 0 just came back. */
     poll_stop(io);
     counter_add(&io->rx_mode_switches, 1);
     pthread_mutex_lock(&io->mu);
     io->thread_batch = 1;
     io->mode = MODE_THREAD;
+    io->poll_rate.bytes = 0; /* a fresh window when the fd comes back */
     pthread_cond_signal(&io->cv);
     pthread_mutex_unlock(&io->mu);
   }

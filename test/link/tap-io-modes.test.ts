@@ -1,9 +1,9 @@
 /**
  * The native TAP reader's two modes, on a SOCK_SEQPACKET socket pair standing in for the TAP (frame
  * boundaries kept, no privileges needed): light request/response traffic is read on the event loop
- * (no reader-thread batch at all), a heavy stream (by bytes, or by frame count) hands the fd to the
- * reader thread, which hands it back once the stream is over; every frame comes back intact and in
- * order throughout.
+ * (no reader-thread batch at all), and so are many small frames at once; a heavy stream (over
+ * 1 MB within 10 ms, or a full batch) hands the fd to the reader thread, which hands it back once
+ * the stream is over; every frame comes back intact and in order throughout.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ const DRIVER = String.raw`
 import json, os, socket, subprocess, sys, threading, time
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 a.settimeout(20)
-a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20) # room for big frames to wait at once
+a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20) # room for a full batch to wait at once
 env = dict(os.environ, TAP_FD=str(b.fileno()))
 child = subprocess.Popen(sys.argv[1:], pass_fds=[b.fileno()], env=env, stdout=subprocess.PIPE)
 b.close()
@@ -49,10 +49,10 @@ def burst(frames, block_ms):
 out = {}
 exchange(200, 100)
 out['light'] = stats()
-burst([bytes([i]) * 60000 for i in range(2)], 200)
-out['two big frames at once'] = stats()
 burst([bytes([i]) * 200 for i in range(100)], 200)
 out['100 small frames at once'] = stats()
+burst([bytes([i]) * 60000 for i in range(40)], 200)
+out['a full batch at once'] = stats()
 burst([bytes([i % 251]) * 60000 for i in range(300)], 0)
 out['stream'] = stats()
 exchange(100, 100)
@@ -79,23 +79,24 @@ describe.skipIf(!addonBuilt)('TAP reader modes (socket pair)', () => {
     });
     const phases = JSON.parse(out) as Record<string, Counters>;
     const light = phases['light'];
-    const bytes = phases['two big frames at once'];
-    const count = phases['100 small frames at once'];
+    const small = phases['100 small frames at once'];
+    const full = phases['a full batch at once'];
     const stream = phases['stream'];
     const again = phases['light again'];
     // 200 exchanges (+ the STATS! frame): all read on the loop.
     expect(light.rxFrames).toBe(201);
     expect(light.rxThreadBatches).toBe(0);
     expect(light.rxModeSwitches).toBe(0);
-    // 120 kB waiting at once (two frames) is heavy by bytes, 100 small frames by count: each time
-    // the fd went to the thread, and came back once it ran dry.
-    expect(bytes.rxFrames - light.rxFrames).toBe(1 + 2 + 1);
-    expect(bytes.rxModeSwitches).toBe(2);
-    expect(count.rxFrames - bytes.rxFrames).toBe(1 + 100 + 1);
-    expect(count.rxModeSwitches).toBe(4);
-    // A stream of 300 frames of 60000 bytes: every one back intact (checked by the driver), and
-    // the reader ends in poll mode (an even number of switches).
-    expect(stream.rxFrames - count.rxFrames).toBe(300 + 1);
+    // 100 small frames at once are few bytes (ACKs of a bulk transfer look like this): still the loop.
+    expect(small.rxFrames - light.rxFrames).toBe(1 + 100 + 1);
+    expect(small.rxModeSwitches).toBe(0);
+    // 2.4 MB waiting at once fills a batch: the fd went to the thread, and came back once it ran dry.
+    expect(full.rxFrames - small.rxFrames).toBe(1 + 40 + 1);
+    expect(full.rxModeSwitches).toBe(2);
+    // A stream of 18 MB: every frame back intact (checked by the driver), at well over 100 MB/s
+    // (the thread), and the reader ends in poll mode (an even number of switches).
+    expect(stream.rxFrames - full.rxFrames).toBe(300 + 1);
+    expect(stream.rxThreadBatches).toBeGreaterThan(full.rxThreadBatches);
     expect(stream.rxModeSwitches % 2).toBe(0);
     // After it, request/response is read on the loop again.
     expect(again.rxThreadBatches).toBe(stream.rxThreadBatches);
