@@ -120,7 +120,7 @@ function acknowledgingReader() {
   return reader;
 }
 
-describe('NodeTcpPort', { timeout: 5000 }, () => {
+describe('NodeTcpPort', { timeout: 20_000 }, () => {
   it('connects paused, reads nothing until resumed, then delivers every byte and the end', async () => {
     const payload = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
