@@ -31,12 +31,12 @@ interface Engines {
 }
 
 /** A stack with the CLI's engines and a published-port table; the guest has announced itself (ARP). */
-async function start(options: { disableHostLoopback?: boolean; dnsPort?: number } = {}): Promise<Engines> {
+async function start(options: { disableHostLoopback?: boolean; dnsPort?: number; dnsAddress?: string } = {}): Promise<Engines> {
   const ctx = createStackContext({ config: { disableHostLoopback: options.disableHostLoopback ?? false } });
   const engines = await installEngines(ctx.stack, {
     outboundAddr: undefined,
     outboundAddr6: undefined,
-    dnsUpstream: { address: '127.0.0.1', port: options.dnsPort ?? 9 },
+    dnsUpstream: { address: options.dnsAddress ?? '127.0.0.1', port: options.dnsPort ?? 9 },
     logger: silentLogger(),
   });
   const table = new HostfwdTable({ config: ctx.stack.config, connector: engines.connector, clock: ctx.clock });
@@ -85,12 +85,15 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** A loopback UDP server counting what it receives. */
-async function udpServer(): Promise<{ port: number; received: () => number }> {
-  const socket = createSocket('udp4');
+/** A loopback UDP server counting what it receives (answering "re:" + each datagram when asked to). */
+async function udpServer(address = '127.0.0.1', answer = false): Promise<{ port: number; received: () => number }> {
+  const socket = createSocket(address.includes(':') ? 'udp6' : 'udp4');
   let count = 0;
-  socket.on('message', () => count++);
-  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+  socket.on('message', (m, remote) => {
+    count++;
+    if (answer) socket.send(`re:${m.toString()}`, remote.port, remote.address);
+  });
+  await new Promise<void>((r) => socket.bind(0, address, r));
   cleanups.push(() => new Promise<void>((r) => socket.close(() => r())));
   return { port: socket.address().port, received: () => count };
 }
@@ -186,5 +189,32 @@ describe('--disable-host-loopback through the engines', () => {
     while (accepted.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 100));
     expect(accepted).toEqual([port]); // one connection: the DNS relay's
+  });
+});
+
+describe('DNS relay to an IPv6 upstream (--dns-upstream [::1]:P, or an IPv6 nameserver in resolv.conf)', () => {
+  it('10.0.2.3:53 over UDP reaches a resolver on [::1] and its answer comes back from 10.0.2.3', async () => {
+    const dns = await udpServer('::1', true);
+    const { ctx } = await start({ dnsAddress: '::1', dnsPort: dns.port });
+    expect(ctx.exchange(guestUdpFrame({ srcPort: 40020, dst: DNS_IP, dstPort: 53, payload: 'query' }))).toEqual([]);
+    const [answer] = (await transmitted(ctx, 1)).map(decodeUdp);
+    expect(answer).toMatchObject({ src: '10.0.2.3', srcPort: 53, dst: '10.0.2.100', dstPort: 40020 });
+    expect(answer.payload.toString()).toBe('re:query');
+    expect(dns.received()).toBe(1);
+  });
+
+  it('10.0.2.3:53 over TCP connects to the resolver on [::1]', async () => {
+    const peers: string[] = [];
+    const server: Server = createServer((socket) => {
+      peers.push(socket.remoteAddress ?? '');
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '::1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { ctx } = await start({ dnsAddress: '::1', dnsPort: (server.address() as { port: number }).port });
+    ctx.exchange(guestSegment({ srcPort: 40021, dst: DNS_IP, dstPort: 53, seq: 3000, flags: TCP_SYN, mss: 1460 }));
+    const deadline = Date.now() + 2000;
+    while (peers.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(peers).toEqual(['::1']);
   });
 });
