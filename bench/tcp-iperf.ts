@@ -15,7 +15,7 @@
  * published is add_hostfwd host_addr "::1" to the guest's SLAAC address, `iperf3 -c ::1`. The v6/v4
  * columns divide each one's IPv6 median by its IPv4 median (issue 15 wants tslirp's within 10%).
  * slirp4netns has no IPv6 published ports (its add_hostfwd takes IPv4 only): "n/a". tslirp's IPv6
- * cells stay "-" until TSLIRP_IPV6 (test/support/ipv6-guest.ts) is on; before that it runs
+ * cells stay "-" until 'tcp' is in TSLIRP_IPV6 (test/support/ipv6-guest.ts); before that it runs
  * without `-6`, as before.
  *
  * The table is printed and appended to bench/results/tcp-iperf-DATE.md with the command and commit.
@@ -106,7 +106,7 @@ function cpuTicks(pid: number): number {
 }
 
 /** Whether impl takes part in the IPv6 rows (tslirp only once its IPv6 engine is switched on). */
-const ipv6For = (impl: Impl): boolean => FAMILIES.includes(6) && ipv6Implementations().includes(impl);
+const ipv6For = (impl: Impl): boolean => FAMILIES.includes(6) && ipv6Implementations('tcp').includes(impl);
 
 async function start(impl: Impl, config: Config): Promise<Instance> {
   const ns = await createNamespace(tracker);

@@ -5,7 +5,7 @@
  * a stub resolver of ours: on [::1]:53, or on 127.53.X.Y:53 for an IPv4 upstream. Also what the
  * router advertisement says about DNS (RDNSS) in each case.
  *
- * Against the real slirp4netns (the reference) and tslirp once TSLIRP_IPV6 is on. Network rule:
+ * Against the real slirp4netns (the reference) and tslirp once 'dns' is in TSLIRP_IPV6. Network rule:
  * queries go only to our stubs on loopback; the machine's resolver is never seen by either.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ function resolvConf(nameserver: string): string {
   return path;
 }
 
-for (const impl of ipv6Implementations()) {
+for (const impl of ipv6Implementations('dns')) {
   describe(`DNS over IPv6 through ${impl}: fd00::3`, () => {
     it('resolv.conf names [::1]: the RA carries RDNSS fd00::3; A and AAAA over UDP and TCP answered by the stub on [::1]', async (ctx) => {
       requireIpv6(ctx, impl, ['mount']);

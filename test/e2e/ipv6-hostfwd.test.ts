@@ -6,7 +6,7 @@
  * client as fd00::2.
  *
  * slirp4netns cannot do any of it: its answers to such requests are pinned here. The tslirp checks
- * are written and run once TSLIRP_IPV6 is on (test/support/ipv6-guest.ts). Traffic stays on
+ * are written and run once 'hostfwd' is in TSLIRP_IPV6 (test/support/ipv6-guest.ts). Traffic stays on
  * loopback, in fd00::/64 and on the test's veth; every process is ended by PID.
  */
 import { connect } from 'node:net';
@@ -37,7 +37,7 @@ function hostTcpExchange(host: string, port: number, payload: string): Promise<s
   });
 }
 
-for (const impl of ipv6Implementations()) {
+for (const impl of ipv6Implementations('hostfwd')) {
   describe(`published ports over IPv6: ${impl}`, () => {
     it(`add_hostfwd with an IPv6 host_addr or guest_addr: ${impl === 'slirp4netns' ? 'refused, bad arguments' : 'accepted'}`, async (ctx) => {
       requireIpv6(ctx, impl);

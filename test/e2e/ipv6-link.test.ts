@@ -9,12 +9,15 @@
  * - echo to a test host beyond the gateway (a veth namespace's own address).
  *
  * Every check runs against the real slirp4netns (the reference; its facts are SLIRP4NETNS_IPV6 in
- * test/support/ipv6-guest.ts) and against tslirp once TSLIRP_IPV6 is on. Traffic stays in fd00::/64,
+ * test/support/ipv6-guest.ts) and against tslirp once its area ('link'; 'echo-forward' for echo beyond
+ * the gateway) is in TSLIRP_IPV6. Traffic stays in fd00::/64,
  * on loopback and on the test's veth (fd5e:7e57:1::/64); every process is ended by PID.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   eui64Address,
+  ipv6Checked,
   ipv6Implementations,
   ipv6Neighbours,
   ipv6Routes,
@@ -29,7 +32,10 @@ import { createVethClient, testResources, VETH_CLIENT_IPV6 } from '../support/pu
 const { tracker, cleanups, release } = testResources();
 afterEach(release);
 
-for (const impl of ipv6Implementations()) {
+/** Governs ICMPv6 ping sockets too (the slirp process runs as root, gid 0, in our namespace). */
+const PING_GROUP_RANGE = '/proc/sys/net/ipv4/ping_group_range';
+
+for (const impl of ipv6Implementations('link')) {
   describe(`IPv6 link: ${impl} -6 --configure`, () => {
     it('tap0 gets fd00::EUI-64/64 by SLAAC (tentative, then valid) and a default route via fe80::2', async (ctx) => {
       requireIpv6(ctx, impl);
@@ -124,8 +130,13 @@ for (const impl of ipv6Implementations()) {
       }
     });
 
+    if (!ipv6Checked(impl, 'echo-forward')) return;
     it('echo to a test host beyond the gateway (a veth namespace): slirp4netns drops it, tslirp forwards it (difference)', async (ctx) => {
       requireIpv6(ctx, impl);
+      // Ping sockets allowed for us while the test runs (as test/e2e/icmp-forward.test.ts does).
+      const saved = readFileSync(PING_GROUP_RANGE, 'utf8').trim();
+      cleanups.push(() => writeFileSync(PING_GROUP_RANGE, saved));
+      writeFileSync(PING_GROUP_RANGE, '0 0');
       await createVethClient(tracker, cleanups, { ipv6: true });
       const { guest } = await startIpv6Guest(impl, tracker, cleanups);
       const { received, output } = await ping6(guest.ns, VETH_CLIENT_IPV6);

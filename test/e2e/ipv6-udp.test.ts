@@ -8,7 +8,7 @@
  *   the guest kernel's counters (Ip6FragCreates, Ip6ReasmOKs in /proc/net/snmp6);
  * - a datagram to a closed port of [::1].
  *
- * Against the real slirp4netns (the reference) and tslirp once TSLIRP_IPV6 is on. Traffic stays on
+ * Against the real slirp4netns (the reference) and tslirp once 'udp' is in TSLIRP_IPV6. Traffic stays on
  * loopback and in fd00::/64; every process is ended by PID.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { requireOrSkip } from '../support/netns.js';
 import { testResources } from '../support/published-guest.js';
 import { closedPort, GUEST_CLIENT, startEchoServer, type EchoServer } from '../support/udp-echo-peers.js';
 
-for (const impl of ipv6Implementations()) {
+for (const impl of ipv6Implementations('udp')) {
   describe(`UDP over IPv6 through ${impl} (MTU 1500)`, () => {
     const { tracker, cleanups, release } = testResources();
     let setup: { guest: Ipv6Guest; echo: EchoServer; peer: PeerServer } | undefined;

@@ -326,9 +326,9 @@ describe.each(['tslirp', 'slirp4netns'] as const)('podman with %s as its slirp4n
 
 /**
  * IPv6 (issue 15): podman passes --enable-ipv6 with enable_ipv6=true; the container configures
- * itself from the router advertisement. Against slirp4netns now, tslirp once TSLIRP_IPV6 is on.
+ * itself from the router advertisement. Against slirp4netns now, tslirp once 'podman' is in TSLIRP_IPV6.
  */
-describe.each(ipv6Implementations())('podman with %s as its slirp4netns: IPv6 (enable_ipv6=true)', (network) => {
+describe.each(ipv6Implementations('podman'))('podman with %s as its slirp4netns: IPv6 (enable_ipv6=true)', (network) => {
   beforeEach(() => {
     binary = network;
   });

@@ -15,17 +15,45 @@ import { existsSync } from 'node:fs';
 import { interfaceInfo, OutputLog, requireOrSkip, type ProcessTracker, type TestNamespace } from './netns.js';
 import { implementationPrerequisite, startPublishedGuest, type Cleanup, type GuestOptions, type Implementation, type PublishedGuest } from './published-guest.js';
 
-/**
- * THE SWITCH for tslirp's IPv6 end-to-end checks. While false, every IPv6 check exists for
- * slirp4netns only and no tslirp entry is created at all (no skipped test in CI). Issue 15 (IPv6
- * engine) turns it on when tslirp answers `-6`; each test already holds its tslirp expectations.
- * Before that, `TSLIRP_IPV6_E2E=1` in the environment runs the tslirp entries by hand.
- */
-export const TSLIRP_IPV6 = false;
+/** The parts of issue 15 an IPv6 end-to-end check exercises (one switch each, below). */
+export type Ipv6Area =
+  /** SLAAC, router advertisements, neighbour discovery, echo to our own addresses. */
+  | 'link'
+  /** Echo to other hosts through ICMPv6 ping sockets. */
+  | 'echo-forward'
+  /** TCP over IPv6 (fd00::2 → [::1], test hosts as themselves, --disable-host-loopback, bulk). */
+  | 'tcp'
+  /** UDP over IPv6 (echo, fragments both ways, port unreachable). */
+  | 'udp'
+  /** DNS at fd00::3. */
+  | 'dns'
+  /** Published ports on IPv6 host addresses and to the guest's IPv6 address. */
+  | 'hostfwd'
+  /** podman with enable_ipv6=true. */
+  | 'podman';
 
-/** The implementations an IPv6 check runs against (the `for (const impl of …)` of every ipv6-*.test.ts). */
-export function ipv6Implementations(): Implementation[] {
-  return TSLIRP_IPV6 || process.env.TSLIRP_IPV6_E2E === '1' ? ['slirp4netns', 'tslirp'] : ['slirp4netns'];
+/**
+ * THE SWITCHES for tslirp's IPv6 end-to-end checks: an area listed here has its tslirp entries
+ * created (and so run in CI); an area not listed exists for slirp4netns only, with no tslirp entry at
+ * all (no skipped test in CI). Issue 15 adds each area once tslirp passes its checks; each test
+ * already holds its tslirp expectations. `TSLIRP_IPV6_E2E=1` in the environment runs every tslirp
+ * entry by hand.
+ */
+export const TSLIRP_IPV6: ReadonlySet<Ipv6Area> = new Set<Ipv6Area>(['link']);
+
+/** Whether tslirp's entries for area are on (or TSLIRP_IPV6_E2E=1 asks for all of them). */
+export function tslirpIpv6(area: Ipv6Area): boolean {
+  return TSLIRP_IPV6.has(area) || process.env.TSLIRP_IPV6_E2E === '1';
+}
+
+/** The implementations an IPv6 check of area runs against (the `for (const impl of …)` of every ipv6-*.test.ts). */
+export function ipv6Implementations(area: Ipv6Area): Implementation[] {
+  return tslirpIpv6(area) ? ['slirp4netns', 'tslirp'] : ['slirp4netns'];
+}
+
+/** Whether a check of area runs against impl (for a check inside a describe of another area). */
+export function ipv6Checked(impl: Implementation, area: Ipv6Area): boolean {
+  return impl === 'slirp4netns' || tslirpIpv6(area);
 }
 
 /**
