@@ -88,12 +88,6 @@ function inMs(deadline: number, now: number): number | null {
   return deadline < 0 ? null : Math.round(deadline - now);
 }
 
-function pairs(flat: readonly number[]): [number, number][] {
-  const out: [number, number][] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
-  return out;
-}
-
 /** Describes flow at time now; receiveRoom is the receiver's room computation (the window it would offer). */
 export function describeFlow(flow: Flow, now: number, receiveRoom: number): FlowDebug {
   const queue = flow.sendQueue;
@@ -115,19 +109,19 @@ export function describeFlow(flow: Flow, now: number, receiveRoom: number): Flow
       window_shift: flow.sendWindowShift,
       window_seq: flow.windowSeq,
       window_ack: flow.windowAck,
-      cwnd: flow.congestionWindow,
-      ssthresh: flow.slowStartThreshold,
-      duplicate_acks: flow.duplicateAcks,
-      in_recovery: flow.inRecovery,
-      recover_seq: flow.recoverSeq,
-      retransmit_next: flow.retransmitNext,
-      repair_mark: flow.repairMark,
-      sacked: pairs(flow.sacked),
+      cwnd: flow.congestion.congestionWindow,
+      ssthresh: flow.congestion.slowStartThreshold,
+      duplicate_acks: flow.congestion.duplicateAcks,
+      in_recovery: flow.congestion.inRecovery,
+      recover_seq: flow.congestion.recoverSeq,
+      retransmit_next: flow.congestion.retransmitNext,
+      repair_mark: flow.congestion.repairMark,
+      sacked: flow.sacked.toPairs(),
       retransmit_count: flow.retransmitCount,
       probes_unanswered: flow.probesUnanswered,
-      srtt_ms: flow.smoothedRtt,
-      rttvar_ms: flow.rttVariance,
-      rto_ms: flow.rto,
+      srtt_ms: flow.rtt.smoothedRtt,
+      rttvar_ms: flow.rtt.rttVariance,
+      rto_ms: flow.rtt.rto,
       tail_probe_armed: flow.tailProbeArmed,
       tail_probe_sent: flow.tailProbeSent,
       host_ended: flow.hostEnded,

@@ -5,8 +5,11 @@
  */
 import type { IpOutput } from '../ip-output.js';
 import type { HostStream } from './host-tcp-port.js';
+import { CongestionControl } from './congestion-control.js';
 import type { ReceiveSlab } from './receiver.js';
 import { ReorderQueue } from './reorder-queue.js';
+import { RttEstimator } from './rtt-estimator.js';
+import { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import type { TimerEntry } from './timer-queue.js';
 
@@ -71,18 +74,10 @@ export class Flow implements TimerEntry, FlowTuple {
   /** SND.WL1 / SND.WL2 (RFC 9293 §3.10.7.4): sequence and ACK numbers of the segment that last set sendWindow. */
   windowSeq = 0;
   windowAck = 0;
-  congestionWindow = 0;
-  slowStartThreshold = 0x7fffffff;
-  duplicateAcks = 0;
-  /** Fast recovery: until sendUna passes recoverSeq. */
-  inRecovery = false;
-  recoverSeq = 0;
-  /** Next hole to retransmit during recovery (SACK-driven). */
-  retransmitNext = 0;
-  /** sendMax when the current pass of hole repairs began (to notice repairs lost in turn). */
-  repairMark = 0;
-  /** SACK scoreboard: ranges the guest holds above sendUna, flat [l0, r0, l1, r1, ...], merged. */
-  sacked: number[] = [];
+  /** Congestion window, slow-start threshold, duplicate ACKs, recovery and hole-repair positions. */
+  readonly congestion = new CongestionControl();
+  /** SACK scoreboard: ranges the guest holds above sendUna. */
+  readonly sacked = new SackScoreboard();
   retransmitCount = 0;
   /** rtoAt is armed as a tail loss probe (RFC 8985 §7), due before the RTO. */
   tailProbeArmed = false;
@@ -95,9 +90,8 @@ export class Flow implements TimerEntry, FlowTuple {
    * a closed window): -1 when not waiting. The flow is given up PEER_TIMEOUT_MS after it (sender.ts).
    */
   unansweredSince = -1;
-  smoothedRtt = 0;
-  rttVariance = 0;
-  rto = 1000;
+  /** SRTT, RTTVAR and the RTO (with backoff). */
+  readonly rtt = new RttEstimator();
   /** Host said FIN: we send ours once the queue is empty. */
   hostEnded = false;
   finSent = false;

@@ -1,21 +1,20 @@
 /**
- * The sending half of a flow (host → guest): new data within min(guest window, congestion window),
- * RTO per RFC 6298 with backoff, fast retransmit on three duplicate ACKs, SACK-driven hole repair
- * during recovery (RFC 6675 in spirit), zero-window probes, and our FIN once the host has ended.
+ * The sending half of a flow (host → guest): transmit (new data within min(guest window, congestion
+ * window), our FIN once the host has ended), the ACK path, retransmission on RTO, SACK-driven hole
+ * repair during recovery, tail loss probes and zero-window probes. The decisions it leans on are
+ * small pure units of the flow: congestion-control.ts (window, loss detection, recovery),
+ * sack-scoreboard.ts (what the guest holds), rtt-estimator.ts (RTT and RTO, RFC 6298).
  *
- * Congestion control is NewReno-like but gentler than a WAN stack's (β = 0.7, floor of 10 segments):
- * the "network" is a TAP queue, where loss is a full queue or a test's random drop, not a shared
- * bottleneck; the floor keeps a 2%-loss link near line rate, the window keeps bursts under the
- * kernel's backlog.
+ * Never changes the flow's state machine itself: what an ACK means for it (our FIN acknowledged) is
+ * reported in the AckFields record, and giving up goes through the context's abort.
  */
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from '../../wire/tcp-seq.js';
 import { TCP_ACK, TCP_FIN, TCP_MAX_HEADER_LENGTH, TCP_PSH } from '../../wire/tcp.js';
+import { DuplicateAckOutcome, NewAckOutcome } from './congestion-control.js';
 import type { Flow } from './flow.js';
 import type { SegmentEmitter } from './segment-emitter.js';
 
-export const MIN_RTO_MS = 200;
-export const MAX_RTO_MS = 60_000;
-export const INITIAL_RTO_MS = 1000;
+export { INITIAL_RTO_MS, MAX_RTO_MS, MIN_RTO_MS } from './rtt-estimator.js';
 /**
  * No flow lingers (issue 17): a guest that answers nothing for this long while we wait for it (data
  * or our FIN unacknowledged, or our zero-window probes unanswered) is given up: RST to the guest,
@@ -26,7 +25,6 @@ export const INITIAL_RTO_MS = 1000;
  * WAN; the guest here is a local kernel at the other end of a TAP queue.
  */
 export const PEER_TIMEOUT_MS = 120_000;
-const MIN_CWND_SEGMENTS = 10;
 /** Holes repaired per ACK during recovery, so one ACK cannot trigger an unbounded burst. */
 const REPAIRS_PER_ACK = 16;
 /** Earliest tail loss probe (the timer queue serves deadlines on a 10 ms grid anyway). */
@@ -43,6 +41,28 @@ export interface SenderContext {
   /** Gives up the flow: RST to the guest, host socket reset. */
   abort(flow: Flow, reason: string): void;
 }
+
+/**
+ * The acknowledgment fields of one guest segment, as onAck reads them: one record per engine,
+ * refilled for every segment (no allocation per packet).
+ */
+export class AckFields {
+  /** SEG.ACK. */
+  ack = 0;
+  /** The window, already scaled. */
+  window = 0;
+  /** SEG.SEQ (which segment last set the window: RFC 9293 §3.10.7.4). */
+  seq = 0;
+  /** The timestamp echo (TSecr), 0 when the segment carried none. */
+  tsEcho = 0;
+  /** The segment carries payload or a FIN (then it is no duplicate ACK in the classic sense). */
+  hasPayloadOrFin = false;
+  /** SACK blocks: sackCount [left, right) pairs (a view the caller owns). */
+  sackBlocks: Uint32Array = NO_SACK_BLOCKS;
+  sackCount = 0;
+}
+
+const NO_SACK_BLOCKS = new Uint32Array(0);
 
 export class TcpSender {
   /** Gathers a segment that spans several host reads; as big as any IPv4 packet's payload. */
@@ -62,7 +82,7 @@ export class TcpSender {
     // The handshake segment that carried guestWindow: receiveNext - 1 is at or before its sequence.
     flow.windowSeq = seqAdd(flow.receiveNext, -1);
     flow.windowAck = firstSeq;
-    flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
+    flow.congestion.start(flow.sendMss);
   }
 
   /** Largest payload of one segment we may emit (a super-segment with TSO). */
@@ -77,24 +97,25 @@ export class TcpSender {
   transmit(flow: Flow): void {
     const queue = flow.sendQueue;
     const una = queue.baseSeq;
-    const windowLimit = Math.min(flow.sendWindow, flow.congestionWindow);
+    const sacked = flow.sacked;
+    const windowLimit = Math.min(flow.sendWindow, flow.congestion.congestionWindow);
     const segmentLimit = this.segmentLimit(flow);
     const dataEnd = queue.endSeq;
     // RFC 6675 "pipe": bytes the guest SACKed have left the network; counting them would stall new
     // data during recovery (no new data, no new SACKs, a lost repair waits for the RTO).
-    const sackedBytes = flow.sacked.length > 0 ? this.sackedBytes(flow) : 0;
+    const sackedBytes = sacked.bytes;
     let sent = false;
     while (seqLt(flow.sendNext, dataEnd)) {
       const inFlight = seqDiff(flow.sendNext, una) - sackedBytes;
       const room = windowLimit - inFlight;
       if (room <= 0) break;
       // Skip what the guest already holds (after an RTO rewound sendNext).
-      const skipTo = this.sackedEnd(flow, flow.sendNext);
+      const skipTo = sacked.endOfRangeAt(flow.sendNext);
       if (skipTo !== flow.sendNext) {
         flow.sendNext = skipTo;
         continue;
       }
-      const holeEnd = this.nextSackedStart(flow, flow.sendNext, dataEnd);
+      const holeEnd = sacked.nextRangeAfter(flow.sendNext, dataEnd);
       const available = seqDiff(holeEnd, flow.sendNext);
       // Avoid tiny segments at the window edge unless that is all the data there is (silly window).
       let length = Math.min(available, segmentLimit, room);
@@ -132,11 +153,13 @@ export class TcpSender {
 
   /**
    * Processes the ACK number, window and SACK blocks of a segment from the guest (state Established
-   * or later) whose sequence number is seq. sackEdges holds sackCount [left, right) pairs.
+   * or later).
    */
-  onAck(flow: Flow, ack: number, window: number, sackEdges: Uint32Array, sackCount: number, tsEcho: number, hasPayloadOrFin: boolean, seq: number): void {
+  onAck(flow: Flow, fields: AckFields): void {
+    const { ack, window, seq } = fields;
     const queue = flow.sendQueue;
     const una = queue.baseSeq;
+    const congestion = flow.congestion;
     if (seqGt(ack, flow.sendMax)) return; // acknowledges what we never sent: ignore (RFC 9293 sends an ACK; the caller does)
     // An ACK older than una was overtaken (the network reordered it): nothing in it is news, and
     // its window is stale; taken, a late zero window would stop us until a probe's answer.
@@ -157,14 +180,14 @@ export class TcpSender {
     // carries. The classic definition (same window, no data) alone misses nearly all of them from a
     // guest whose application keeps reading: its window changes on every ACK, and every loss then
     // waited for the RTO.
-    const newlySacked = sackCount > 0 && flow.sackPermitted && this.recordSacks(flow, sackEdges, sackCount, ack);
+    const newlySacked = fields.sackCount > 0 && flow.sackPermitted && flow.sacked.record(fields.sackBlocks, fields.sackCount, ack, flow.sendMax);
     if (newlySacked || seqGt(ack, una)) flow.tailProbeSent = false; // the guest is answering: probe again next time
     if (seqGt(ack, una)) {
       const acked = seqDiff(ack, una);
-      if (tsEcho !== 0 && flow.timestamps) this.sampleRtt(flow, (Math.floor(this.ctx.now()) - tsEcho) | 0);
+      if (fields.tsEcho !== 0 && flow.timestamps) flow.rtt.sample((Math.floor(this.ctx.now()) - fields.tsEcho) | 0);
       // New data got through: undo any RTO / probe backoff (there may be no RTT sample to do it:
       // without timestamps none is taken, and a backed-off RTO would otherwise stay for good).
-      flow.rto = this.baseRto(flow);
+      flow.rtt.undoBackoff();
       const held = queue.length;
       queue.acknowledge(ack);
       // The queue dropped its views, and links read payload by the end of this wakeup's flush() (before
@@ -173,47 +196,21 @@ export class TcpSender {
       // Only our FIN occupies the sequence number after the data.
       if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) flow.finAcked = true;
       if (seqLt(flow.sendNext, ack)) flow.sendNext = ack;
-      this.dropSacksBelow(flow, ack);
-      flow.duplicateAcks = 0;
+      flow.sacked.dropBelow(ack);
       flow.retransmitCount = 0;
-      if (flow.inRecovery) {
-        if (seqGe(ack, flow.recoverSeq)) {
-          flow.inRecovery = false;
-          flow.congestionWindow = Math.max(flow.slowStartThreshold, MIN_CWND_SEGMENTS * flow.sendMss);
-        } else {
-          // Partial ACK: the next hole starts at the new una.
-          if (seqLt(flow.retransmitNext, ack)) flow.retransmitNext = ack;
-          this.repairHoles(flow, true);
-        }
-      } else if (flow.congestionWindow < flow.slowStartThreshold) {
-        flow.congestionWindow += acked;
-      } else {
-        flow.congestionWindow += Math.max(1, Math.floor((flow.sendMss * flow.sendMss) / flow.congestionWindow));
-      }
-      flow.congestionWindow = Math.min(flow.congestionWindow, 64 * 1024 * 1024);
-      // The new una is itself a hole with 3 segments' worth SACKed above it (RFC 6675 IsLost): repair
-      // it now; no duplicate ACK for it may follow (the ACK that said so may have been the last).
-      if (!flow.inRecovery && flow.sacked.length > 0 && this.sackedBytes(flow) >= 3 * flow.sendMss) this.enterRecovery(flow);
+      if (congestion.onNewAck(acked, ack, flow.sendMss) === NewAckOutcome.RepairHoles) this.repairHoles(flow, true);
+      if (congestion.lossAtUna(flow.sacked.bytes, flow.sendMss)) this.enterRecovery(flow);
       this.armRetransmit(flow);
-    } else if (ack === una && flow.inFlight > 0 && (newlySacked || (!hasPayloadOrFin && window === previousWindow))) {
-      flow.duplicateAcks++;
-      if (!flow.inRecovery && (flow.duplicateAcks === 3 || (flow.sackPermitted && this.sackedBytes(flow) >= 3 * flow.sendMss))) {
-        this.enterRecovery(flow);
-      } else if (flow.inRecovery) {
-        this.repairHoles(flow, false);
-      }
+    } else if (ack === una && flow.inFlight > 0 && (newlySacked || (!fields.hasPayloadOrFin && window === previousWindow))) {
+      const outcome = congestion.onDuplicateAck(flow.sackPermitted, flow.sacked.bytes, flow.sendMss);
+      if (outcome === DuplicateAckOutcome.EnterRecovery) this.enterRecovery(flow);
+      else if (outcome === DuplicateAckOutcome.RepairHoles) this.repairHoles(flow, false);
     }
     this.transmit(flow);
   }
 
   private enterRecovery(flow: Flow): void {
-    const flight = flow.inFlight;
-    flow.inRecovery = true;
-    flow.recoverSeq = flow.sendMax;
-    flow.slowStartThreshold = Math.max(Math.floor(flight * 0.7), MIN_CWND_SEGMENTS * flow.sendMss);
-    flow.congestionWindow = flow.slowStartThreshold;
-    flow.retransmitNext = flow.sendQueue.baseSeq;
-    flow.repairMark = flow.sendMax;
+    flow.congestion.enterRecovery(flow.inFlight, flow.sendQueue.baseSeq, flow.sendMax, flow.sendMss);
     this.repairHoles(flow, true);
   }
 
@@ -223,26 +220,21 @@ export class TcpSender {
    */
   private repairHoles(flow: Flow, force: boolean): void {
     const una = flow.sendQueue.baseSeq;
-    if (seqLt(flow.retransmitNext, una)) flow.retransmitNext = una;
     const sacked = flow.sacked;
-    const highest = sacked.length > 0 ? sacked[sacked.length - 1] : una;
-    // A repair that was lost too: the guest has SACKed 3 segments sent after this repair pass began,
-    // yet holes below the repairs are still open. Start the pass again (RACK's reasoning, simply).
-    if (sacked.length > 0 && seqGt(flow.retransmitNext, una) && seqGe(highest, seqAdd(flow.repairMark, 3 * flow.sendMss))) {
-      flow.retransmitNext = una;
-      flow.repairMark = flow.sendMax;
-    }
-    const limit = sacked.length > 0 ? highest : seqAdd(una, force ? flow.sendMss : 0);
+    const congestion = flow.congestion;
+    const highest = sacked.isEmpty ? una : sacked.highest;
+    congestion.startRepairs(una, !sacked.isEmpty, highest, flow.sendMax, flow.sendMss);
+    const limit = sacked.isEmpty ? seqAdd(una, force ? flow.sendMss : 0) : highest;
     let repairs = 0;
-    while (seqLt(flow.retransmitNext, limit) && repairs < REPAIRS_PER_ACK) {
-      const start = this.sackedEnd(flow, flow.retransmitNext);
+    while (seqLt(congestion.retransmitNext, limit) && repairs < REPAIRS_PER_ACK) {
+      const start = sacked.endOfRangeAt(congestion.retransmitNext);
       if (!seqLt(start, limit)) break;
-      const holeEnd = this.nextSackedStart(flow, start, limit);
+      const holeEnd = sacked.nextRangeAfter(start, limit);
       const length = Math.min(seqDiff(holeEnd, start), flow.sendMss, seqDiff(flow.sendQueue.endSeq, start));
       if (length <= 0) break;
       const sent = this.sendData(flow, start, length);
       if (sent === 0) break;
-      flow.retransmitNext = seqAdd(start, sent);
+      congestion.retransmitNext = seqAdd(start, sent);
       repairs++;
     }
     if (repairs > 0) this.armRetransmit(flow);
@@ -262,8 +254,8 @@ export class TcpSender {
       flow.probesUnanswered++;
       if (flow.inFlight > 0) {
         flow.sendNext = queue.baseSeq;
-        flow.sacked.length = 0;
-        flow.inRecovery = false;
+        flow.sacked.clear();
+        flow.congestion.leaveRecovery();
         if (flow.hostEnded) flow.finSent = false;
       }
       this.probeZeroWindow(flow);
@@ -282,12 +274,9 @@ export class TcpSender {
       return;
     }
     flow.retransmitCount++;
-    flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
-    flow.slowStartThreshold = Math.max(Math.floor(flow.inFlight / 2), 2 * flow.sendMss);
-    flow.congestionWindow = MIN_CWND_SEGMENTS * flow.sendMss;
-    flow.inRecovery = false;
-    flow.duplicateAcks = 0;
-    flow.sacked.length = 0; // RFC 6675 §5.1: the receiver may have reneged; start over
+    flow.rtt.backOff();
+    flow.congestion.onTimeout(flow.inFlight, flow.sendMss);
+    flow.sacked.clear(); // RFC 6675 §5.1: the receiver may have reneged; start over
     flow.sendNext = queue.baseSeq;
     if (flow.hostEnded) flow.finSent = false; // resent after the data, like everything else
     this.transmit(flow);
@@ -297,8 +286,8 @@ export class TcpSender {
   /** RFC 9293 §3.8.6.1: keep asking a closed window; an old-sequence ACK makes the guest answer with its window. */
   private probeZeroWindow(flow: Flow): void {
     this.ctx.emitter.send(flow, seqAdd(flow.sendQueue.baseSeq, -1), TCP_ACK, null, this.ctx.receiveWindowField(flow));
-    flow.rto = Math.min(flow.rto * 2, MAX_RTO_MS);
-    flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + flow.rto);
+    flow.rtt.backOff();
+    flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + flow.rtt.rto);
     flow.tailProbeArmed = false;
     this.ctx.reschedule(flow);
   }
@@ -315,9 +304,10 @@ export class TcpSender {
     // flow the host had half-closed, and gave it up as a retransmission failure minutes later.
     const waiting = !flow.finAcked && (flow.inFlight > 0 || flow.finSent || (flow.sendWindow === 0 && flow.sendQueue.length > 0));
     const probe = waiting ? this.tailProbeTimeout(flow) : Infinity;
-    flow.tailProbeArmed = probe < flow.rto;
+    const rto = flow.rtt.rto;
+    flow.tailProbeArmed = probe < rto;
     if (waiting) {
-      flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + Math.min(probe, flow.rto));
+      flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + Math.min(probe, rto));
     } else {
       flow.rtoAt = -1;
       flow.unansweredSince = -1;
@@ -335,9 +325,10 @@ export class TcpSender {
    * ACK may be delayed: RFC 8985 waits as long as the RTO then).
    */
   private tailProbeTimeout(flow: Flow): number {
-    if (flow.tailProbeSent || flow.smoothedRtt === 0 || flow.retransmitCount > 0 || flow.sendWindow === 0) return Infinity;
+    const smoothedRtt = flow.rtt.smoothedRtt;
+    if (flow.tailProbeSent || smoothedRtt === 0 || flow.retransmitCount > 0 || flow.sendWindow === 0) return Infinity;
     if (flow.inFlight <= flow.sendMss || seqLt(flow.sendNext, flow.sendMax)) return Infinity;
-    return Math.max(2 * flow.smoothedRtt, MIN_TAIL_PROBE_MS);
+    return Math.max(2 * smoothedRtt, MIN_TAIL_PROBE_MS);
   }
 
   /** The probe: one new segment if the guest's window takes it (not the congestion window: it is one segment), else the last one again. */
@@ -356,86 +347,5 @@ export class TcpSender {
     const dataEnd = seqLt(flow.sendMax, queue.endSeq) ? flow.sendMax : queue.endSeq;
     const length = Math.min(flow.sendMss, seqDiff(dataEnd, una));
     if (length > 0) this.sendData(flow, seqAdd(dataEnd, -length), length);
-  }
-
-  private sampleRtt(flow: Flow, sample: number): void {
-    if (sample < 0 || sample > MAX_RTO_MS) return;
-    if (flow.smoothedRtt === 0) {
-      flow.smoothedRtt = sample;
-      flow.rttVariance = sample / 2;
-    } else {
-      flow.rttVariance = 0.75 * flow.rttVariance + 0.25 * Math.abs(flow.smoothedRtt - sample);
-      flow.smoothedRtt = 0.875 * flow.smoothedRtt + 0.125 * sample;
-    }
-    flow.rto = this.baseRto(flow);
-  }
-
-  /** The RTO from the RTT estimate, without backoff (RFC 6298 §2). */
-  private baseRto(flow: Flow): number {
-    if (flow.smoothedRtt === 0) return INITIAL_RTO_MS;
-    return Math.min(MAX_RTO_MS, Math.max(MIN_RTO_MS, flow.smoothedRtt + Math.max(10, 4 * flow.rttVariance)));
-  }
-
-  // ---- SACK scoreboard: merged [left, right) ranges above una, sorted ----
-
-  /** Adds the guest's SACK blocks to the scoreboard; whether they SACKed any byte not SACKed before. */
-  private recordSacks(flow: Flow, edges: Uint32Array, count: number, ack: number): boolean {
-    const before = this.sackedBytes(flow);
-    for (let i = 0; i < count; i++) {
-      const left = edges[i * 2];
-      const right = edges[i * 2 + 1];
-      // Ignore D-SACKs and blocks outside what we sent.
-      if (!seqGt(right, left) || seqLt(left, ack) || seqGt(right, flow.sendMax)) continue;
-      this.addSackRange(flow, left, right);
-    }
-    return this.sackedBytes(flow) > before;
-  }
-
-  private addSackRange(flow: Flow, left: number, right: number): void {
-    const s = flow.sacked;
-    let i = 0;
-    while (i < s.length && seqLt(s[i + 1], left)) i += 2;
-    let l = left;
-    let r = right;
-    let j = i;
-    while (j < s.length && !seqGt(s[j], r)) {
-      if (seqLt(s[j], l)) l = s[j];
-      if (seqGt(s[j + 1], r)) r = s[j + 1];
-      j += 2;
-    }
-    s.splice(i, j - i, l, r);
-    if (s.length > 64) s.splice(0, s.length - 64); // bounded: forget the oldest ranges
-  }
-
-  private dropSacksBelow(flow: Flow, una: number): void {
-    const s = flow.sacked;
-    let i = 0;
-    while (i < s.length && !seqGt(s[i + 1], una)) i += 2;
-    if (i > 0) s.splice(0, i);
-    if (s.length > 0 && seqLt(s[0], una)) s[0] = una;
-  }
-
-  private sackedBytes(flow: Flow): number {
-    let total = 0;
-    for (let i = 0; i < flow.sacked.length; i += 2) total += seqDiff(flow.sacked[i + 1], flow.sacked[i]);
-    return total;
-  }
-
-  /** If seq lies in a SACKed range, the end of that range; else seq. */
-  private sackedEnd(flow: Flow, seq: number): number {
-    const s = flow.sacked;
-    for (let i = 0; i < s.length; i += 2) {
-      if (seqGe(seq, s[i]) && seqLt(seq, s[i + 1])) return s[i + 1];
-    }
-    return seq;
-  }
-
-  /** The start of the first SACKed range after seq, capped at limit. */
-  private nextSackedStart(flow: Flow, seq: number, limit: number): number {
-    const s = flow.sacked;
-    for (let i = 0; i < s.length; i += 2) {
-      if (seqGt(s[i], seq)) return seqLt(s[i], limit) ? s[i] : limit;
-    }
-    return limit;
   }
 }

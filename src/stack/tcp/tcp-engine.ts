@@ -33,7 +33,7 @@ import { FlowTable } from './flow-table.js';
 import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
 import { ReceiveResult, TcpReceiver } from './receiver.js';
 import { SegmentEmitter } from './segment-emitter.js';
-import { INITIAL_RTO_MS, TcpSender } from './sender.js';
+import { AckFields, INITIAL_RTO_MS, TcpSender } from './sender.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** SYN or SYN-ACK retransmissions before a handshake is given up (1+2+4+8+16 s). */
@@ -62,6 +62,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private readonly receiver = new TcpReceiver();
   private readonly segment = new TcpSegment();
   private readonly options = new TcpOptions();
+  /** The ACK fields of the segment at hand, for the sender (one record, refilled per segment). */
+  private readonly ackFields = new AckFields();
   private dirty: Flow[] = [];
   private readonly hostPort: HostTcpPort;
   private readonly addressMap: HostAddressMap;
@@ -336,7 +338,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     flow.synQuote = null;
     flow.rtoAt = -1;
     flow.lifeAt = -1;
-    flow.rto = INITIAL_RTO_MS;
+    flow.rtt.restart();
     this.sender.start(flow, flow.sendQueue.baseSeq, guestWindow);
     this.reschedule(flow);
     flow.host?.resume();
@@ -367,16 +369,15 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     }
     const payloadLength = seg.payloadLength;
     const fin = (flags & TCP_FIN) !== 0;
-    this.sender.onAck(
-      flow,
-      seg.acknowledgment,
-      seg.window << flow.sendWindowShift,
-      o.sackBlocks,
-      o.sackBlockCount,
-      o.hasTimestamp ? o.timestampEcho : 0,
-      payloadLength > 0 || fin,
-      seg.sequence,
-    );
+    const ackFields = this.ackFields;
+    ackFields.ack = seg.acknowledgment;
+    ackFields.window = seg.window << flow.sendWindowShift;
+    ackFields.seq = seg.sequence;
+    ackFields.tsEcho = o.hasTimestamp ? o.timestampEcho : 0;
+    ackFields.hasPayloadOrFin = payloadLength > 0 || fin;
+    ackFields.sackBlocks = o.sackBlocks;
+    ackFields.sackCount = o.sackBlockCount;
+    this.sender.onAck(flow, ackFields);
     if ((flow.state as FlowState) === FlowState.Closed) return; // the sender gave up
     this.resumeHostIfRoom(flow);
     if (payloadLength > 0 || fin) {
