@@ -2,8 +2,12 @@
  * One guest TCP connection and its host socket: the state every part of the engine shares.
  * Fields are plain numbers and flags (passt's lesson: compact, explicit state), grouped by the half
  * that owns them: the sender (bytes host → guest) and the receiver (bytes guest → host).
+ *
+ * The connection's state (flow-state.ts) is assigned only by the engine's transition(); the close
+ * flags (host ended, our FIN acknowledged, guest FIN taken) are read off it, never stored.
  */
 import type { IpOutput } from '../ip-output.js';
+import { FlowState, hasGuestEnded, hasHostEnded, isFinAcked } from './flow-state.js';
 import type { HostStream } from './host-tcp-port.js';
 import { CongestionControl } from './congestion-control.js';
 import type { ReceiveSlab } from './receiver.js';
@@ -13,18 +17,7 @@ import { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
 import type { TimerEntry } from './timer-queue.js';
 
-export enum FlowState {
-  /** Guest sent SYN; we are connecting the host socket and have not answered yet. */
-  HostConnecting,
-  /** We sent SYN-ACK (guest opened) and wait for the guest's ACK. */
-  SynReceived,
-  /** We sent SYN to the guest (published port) and wait for its SYN-ACK. */
-  SynSent,
-  Established,
-  /** Both directions finished; lingering briefly to re-acknowledge a retransmitted FIN. */
-  TimeWait,
-  Closed,
-}
+export { FlowState };
 
 /** Receive buffer bound per flow: guest bytes queued to the host plus out-of-order bytes. */
 export const RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -43,7 +36,10 @@ export interface FlowTuple {
 }
 
 export class Flow implements TimerEntry, FlowTuple {
-  state = FlowState.HostConnecting;
+  /** Written by TcpEngine.transition only: a new flow is Closed until its opening event. */
+  state = FlowState.Closed;
+  /** The host ended during the handshake: our FIN goes once established (flow-state.ts). */
+  closeQueued = false;
   host: HostStream | null = null;
 
   // Timer queue bookkeeping (one deadline at a time: the earliest of the timers below).
@@ -92,16 +88,13 @@ export class Flow implements TimerEntry, FlowTuple {
   unansweredSince = -1;
   /** SRTT, RTTVAR and the RTO (with backoff). */
   readonly rtt = new RttEstimator();
-  /** Host said FIN: we send ours once the queue is empty. */
-  hostEnded = false;
+  /** Our FIN is within [sendUna, sendNext): sent, and not rewound by an RTO since. */
   finSent = false;
-  finAcked = false;
   hostPaused = false;
 
   // Receiver: guest → host.
   receiveNext = 0;
   readonly reorder = new ReorderQueue(1024 * 1024);
-  guestFinReceived = false;
   /** A FIN arrived beyond a hole: taken once receiveNext reaches guestFinSeq. */
   guestFinPending = false;
   guestFinSeq = 0;
@@ -135,6 +128,26 @@ export class Flow implements TimerEntry, FlowTuple {
 
   onTimer(now: number): void {
     this.timerCallback(this, now);
+  }
+
+  /** The host ended (EOF): our FIN is due once the queue is sent (queued during a handshake). */
+  get hostEnded(): boolean {
+    return this.closeQueued || hasHostEnded(this.state);
+  }
+
+  /** The guest acknowledged our FIN. */
+  get finAcked(): boolean {
+    return isFinAcked(this.state);
+  }
+
+  /** The guest's FIN was taken (in order). */
+  get guestFinReceived(): boolean {
+    return hasGuestEnded(this.state);
+  }
+
+  /** The flow is over (or not yet opened): every event source ignores it. */
+  get closed(): boolean {
+    return this.state === FlowState.Closed;
   }
 
   /** Bytes sent and not yet acknowledged. */

@@ -10,6 +10,9 @@
  * has taken every write from it (the host stream's onWritten), through a pool of SPARE_SLABS: a bulk
  * upload cycles through a few megabytes instead of leaving a megabyte of garbage per megabyte for
  * the collector (which let 30–40 MB of them pile up before it ran).
+ *
+ * Never changes the flow's state: a FIN taken is reported (ReceiveResult.FinTaken) and the engine
+ * makes the transition.
  */
 import { seqAdd, seqDiff, seqGt, seqLt } from '../../wire/tcp-seq.js';
 import { RECEIVE_BUFFER, type Flow } from './flow.js';
@@ -19,6 +22,8 @@ export enum ReceiveResult {
   InOrder,
   /** Out of order, duplicate, or outside the window: ACK at once (dup ACK with SACK blocks). */
   AckNow,
+  /** The guest's FIN was taken (its bytes before it written, the host socket ended): ACK at once; the engine moves the flow's state. */
+  FinTaken,
 }
 
 /** Size of the slab in-order bytes are gathered in (a new one once full; old ones live while written). */
@@ -155,7 +160,7 @@ export class TcpReceiver {
       }
       if (flow.guestFinPending && flow.guestFinSeq === flow.receiveNext && flow.reorder.isEmpty) {
         this.takeFin(flow);
-        return ReceiveResult.AckNow;
+        return ReceiveResult.FinTaken;
       }
     } else if (length > 0 && !fin) {
       return ReceiveResult.AckNow; // all old: a retransmission we already have
@@ -165,7 +170,7 @@ export class TcpReceiver {
     if (fin) {
       if (end === flow.receiveNext && !flow.guestFinReceived) {
         this.takeFin(flow);
-        return ReceiveResult.AckNow;
+        return ReceiveResult.FinTaken;
       }
       return ReceiveResult.AckNow; // a FIN beyond a hole (remembered above) or a retransmitted one
     }
@@ -184,7 +189,6 @@ export class TcpReceiver {
 
   private takeFin(flow: Flow): void {
     flow.receiveNext = seqAdd(flow.receiveNext, 1);
-    flow.guestFinReceived = true;
     flow.guestFinPending = false;
     this.flush(flow); // the bytes gathered before the FIN go first
     flow.host?.end();

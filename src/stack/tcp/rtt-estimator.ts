@@ -7,7 +7,7 @@
 export const MIN_RTO_MS = 200;
 export const MAX_RTO_MS = 60_000;
 export const INITIAL_RTO_MS = 1000;
-/** Floor of the variance term (K·RTTVAR, RFC 6298 §2.3's G): the wheel ticks every 10 ms anyway. */
+/** Floor of the variance term (K·RTTVAR, RFC 6298 §2.3's G): the timer queue serves deadlines on a 10 ms grid anyway. */
 const MIN_VARIANCE_TERM_MS = 10;
 
 export class RttEstimator {

@@ -5,8 +5,8 @@
  * small pure units of the flow: congestion-control.ts (window, loss detection, recovery),
  * sack-scoreboard.ts (what the guest holds), rtt-estimator.ts (RTT and RTO, RFC 6298).
  *
- * Never changes the flow's state machine itself: what an ACK means for it (our FIN acknowledged) is
- * reported in the AckFields record, and giving up goes through the context's abort.
+ * Never changes the flow's state itself: an ACK of our FIN is reported (the context's finAcked) and
+ * giving up goes through the context's abort; the engine makes the transitions.
  */
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from '../../wire/tcp-seq.js';
 import { TCP_ACK, TCP_FIN, TCP_MAX_HEADER_LENGTH, TCP_PSH } from '../../wire/tcp.js';
@@ -40,6 +40,8 @@ export interface SenderContext {
   reschedule(flow: Flow): void;
   /** Gives up the flow: RST to the guest, host socket reset. */
   abort(flow: Flow, reason: string): void;
+  /** The guest acknowledged our FIN (the engine moves the flow's state; may be said more than once). */
+  finAcked(flow: Flow): void;
 }
 
 /**
@@ -194,7 +196,7 @@ export class TcpSender {
       // any further host read): the host port may read into that memory again.
       if (queue.length < held) flow.host?.release?.(held - queue.length);
       // Only our FIN occupies the sequence number after the data.
-      if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) flow.finAcked = true;
+      if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) this.ctx.finAcked(flow);
       if (seqLt(flow.sendNext, ack)) flow.sendNext = ack;
       flow.sacked.dropBelow(ack);
       flow.retransmitCount = 0;

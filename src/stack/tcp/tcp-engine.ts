@@ -7,6 +7,11 @@
  * destination leads nowhere; our active open: SYN with retries), teardown,
  * timers and the per-batch ACK coalescing. Steady state lives in sender.ts and receiver.ts.
  *
+ * Every change of a flow's state goes through transition(): the table of flow-state.ts says the
+ * next state and the lifecycle actions (resets, the host socket's fate, TIME-WAIT, release), and
+ * transition() performs them, in one fixed order. Callers raise events and do the handshake's
+ * packets around them.
+ *
  * Never throws on guest input: bad segments are counted drops. Bounded: flows by limits.tcpFlows,
  * buffers per flow (flow.ts), handshakes and half-closed idles by time. Eviction rule of a full
  * table: a newcomer takes the place of the oldest flow that is not established (a handshake in
@@ -27,7 +32,8 @@ import { Refusal, type HostAddressMap } from '../host-address-map.js';
 import { IcmpError } from '../icmp-errors.js';
 import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
 import type { BatchObserver, Stack } from '../stack.js';
-import { Flow, FlowState, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
+import { Flow, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
+import { actionsOf, FlowAction, FlowEvent, FlowState, IGNORED, isEmbryonic, isHalfClosed, isSynchronized, nextStateOf, transitionOf } from './flow-state.js';
 import { describeFlow, type FlowDebug } from './flow-debug.js';
 import { FlowTable } from './flow-table.js';
 import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
@@ -46,6 +52,17 @@ const TIME_WAIT_MS = 2_000;
 const HALF_CLOSED_IDLE_MS = 10 * 60_000;
 /** How far past a TIME-WAIT connection's last sequence number a new one on its tuple starts. */
 const ISS_REUSE_GAP = 1 << 20;
+
+/** Why a flow was given up, for the debug log (the sender names its own: PeerTimeout). */
+const ABORT_REASONS: Partial<Record<FlowEvent, string>> = {
+  [FlowEvent.HostRefused]: 'host socket error',
+  [FlowEvent.HostError]: 'host socket error',
+  [FlowEvent.HostClosed]: 'host socket closed',
+  [FlowEvent.LifeExpired]: 'half-closed idle',
+  [FlowEvent.HandshakeTimeout]: 'handshake timeout',
+  [FlowEvent.Evicted]: 'evicted from a full table',
+  [FlowEvent.Fault]: 'internal error',
+};
 
 export interface TcpEngineOptions {
   readonly hostPort: HostTcpPort;
@@ -91,7 +108,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       now: () => clock.now(),
       receiveWindowField: (flow) => this.receiver.windowField(flow),
       reschedule: (flow) => this.reschedule(flow),
-      abort: (flow, reason) => this.abort(flow, reason),
+      abort: (flow, reason) => this.transition(flow, FlowEvent.PeerTimeout, reason),
+      finAcked: (flow) => this.transition(flow, FlowEvent.FinAcked),
     });
   }
 
@@ -133,11 +151,11 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private receiveSegment(ip: IpDatagram, seg: TcpSegment): DropReason {
     const flow = this.lookup(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
     const flags = seg.flags;
-    if (flow === undefined || flow.state === FlowState.Closed) {
+    if (flow === undefined || flow.closed) {
       return this.receiveWithoutFlow(ip, seg, flags);
     }
     if (flow.state === FlowState.TimeWait && (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-      this.remove(flow); // a new connection reusing the tuple
+      this.transition(flow, FlowEvent.TupleReused); // a new connection reusing the tuple
       return this.receiveWithoutFlow(ip, seg, flags);
     }
     this.receiveForFlow(flow, seg, flags);
@@ -153,7 +171,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     this.dirty = [];
     for (const flow of dirty) {
       flow.dirty = false;
-      if (!flow.ackPending || flow.state === FlowState.Closed) continue;
+      if (!flow.ackPending || flow.closed) continue;
       try {
         this.sendAck(flow);
       } catch (error) {
@@ -188,14 +206,14 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       // TIME-WAIT port for a new connect: a busy client's ports come round again within our 2 s
       // TIME-WAIT (every few thousand connections), and refusing reset those clients.
       if (previous.state !== FlowState.TimeWait) return false;
-      this.remove(previous);
+      this.transition(previous, FlowEvent.TupleReused);
     }
     if (this.flows.size >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.stack.countDrop(DropReason.TableFull);
       return false;
     }
     const flow = this.insert(tuple.guestAddress, tuple.guestPort, tuple.remoteAddress, tuple.remotePort);
-    flow.state = FlowState.SynSent;
+    this.transition(flow, FlowEvent.OpenToGuest);
     // The ISS first: the host stream may deliver bytes as soon as it exists, queued from iss + 1.
     // On a reused tuple it lies beyond the old connection's sequence space, so a guest still
     // holding that connection (in TIME-WAIT itself) takes the SYN as a new one (RFC 6191).
@@ -216,11 +234,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   close(): void {
-    for (const flow of this.flows.values()) {
-      flow.state = FlowState.Closed;
-      flow.host?.destroy();
-      flow.host = null;
-    }
+    for (const flow of this.flows.values()) this.transition(flow, FlowEvent.Shutdown);
     this.flows.clear();
     this.embryonic.clear();
     this.timers.close();
@@ -251,7 +265,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       return DropReason.TableFull;
     }
     const flow = this.insert(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
-    flow.state = FlowState.HostConnecting;
+    this.transition(flow, FlowEvent.GuestSyn);
     this.takeSynOptions(flow, seg.sequence);
     // Keep the SYN's quote (IPv4: its header + 8 bytes) for an ICMP error, should the host be unreachable.
     flow.synQuote = ip.bytes.slice(ip.quoteOffset, ip.quoteOffset + ip.quoteLength);
@@ -282,14 +296,14 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private receiveForFlow(flow: Flow, seg: TcpSegment, flags: number): void {
     switch (flow.state) {
       case FlowState.HostConnecting:
-        if (flags & TCP_RST) this.remove(flow); // the guest gave up; duplicate SYNs are ignored
+        if (flags & TCP_RST) this.transition(flow, FlowEvent.GuestRst); // the guest gave up; duplicate SYNs are ignored
         return;
       case FlowState.SynSent:
         this.receiveInSynSent(flow, seg, flags);
         return;
       case FlowState.SynReceived:
         if (flags & TCP_RST) {
-          this.remove(flow);
+          this.transition(flow, FlowEvent.GuestRst);
           return;
         }
         if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
@@ -305,6 +319,11 @@ export class TcpEngine implements IpReceiver, BatchObserver {
         this.receiveEstablished(flow, seg, flags);
         return;
       case FlowState.Established:
+      case FlowState.FinWait1:
+      case FlowState.FinWait2:
+      case FlowState.CloseWait:
+      case FlowState.Closing:
+      case FlowState.LastAck:
       case FlowState.TimeWait:
         this.receiveEstablished(flow, seg, flags);
         return;
@@ -319,7 +338,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       return;
     }
     if (flags & TCP_RST) {
-      if (flags & TCP_ACK) this.remove(flow); // the guest refused: the host client sees the close
+      if (flags & TCP_ACK) this.transition(flow, FlowEvent.GuestRst); // the guest refused: the host client sees the close
       return;
     }
     if ((flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK)) return;
@@ -332,25 +351,17 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     if (flow.ackPending) this.sendAck(flow);
   }
 
+  /** The handshake is done: the sender starts with the guest's window (then FlowAction.Establish). */
   private establish(flow: Flow, guestWindow: number): void {
-    flow.state = FlowState.Established;
-    this.embryonic.delete(flow);
-    flow.synQuote = null;
-    flow.rtoAt = -1;
-    flow.lifeAt = -1;
-    flow.rtt.restart();
     this.sender.start(flow, flow.sendQueue.baseSeq, guestWindow);
-    this.reschedule(flow);
-    flow.host?.resume();
+    this.transition(flow, FlowEvent.HandshakeDone);
   }
 
   private receiveEstablished(flow: Flow, seg: TcpSegment, flags: number): void {
     if (flags & TCP_RST) {
       // RFC 5961 §3: only a reset at the exact next sequence number is trusted; others get a challenge ACK.
       if (seg.sequence === flow.receiveNext) {
-        flow.host?.reset();
-        flow.host = null;
-        this.remove(flow);
+        this.transition(flow, FlowEvent.GuestRst);
       } else {
         this.sendAck(flow);
       }
@@ -378,20 +389,20 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     ackFields.sackBlocks = o.sackBlocks;
     ackFields.sackCount = o.sackBlockCount;
     this.sender.onAck(flow, ackFields);
-    if ((flow.state as FlowState) === FlowState.Closed) return; // the sender gave up
+    if (flow.closed) return; // the sender gave up
     this.resumeHostIfRoom(flow);
     if (payloadLength > 0 || fin) {
       const result = this.receiver.receive(flow, seg.sequence, seg.bytes, seg.payloadOffset, payloadLength, fin);
-      if (result === ReceiveResult.AckNow) this.sendAck(flow);
-      else this.markAckPending(flow);
+      if (result === ReceiveResult.InOrder) this.markAckPending(flow);
+      else this.sendAck(flow);
+      if (result === ReceiveResult.FinTaken) this.transition(flow, FlowEvent.GuestFin);
     } else if (seqLt(seg.sequence, flow.receiveNext)) {
       // RFC 9293 §3.10.7.4: an unacceptable segment is answered with an ACK. This one is the
       // guest's zero-window probe or keep-alive (SEG.SEQ = RCV.NXT - 1): unanswered, a lost window
       // update left the guest probing a window it believed closed, for good (issue 17).
       this.sendAck(flow);
     }
-    this.checkFinished(flow);
-    if (flow.guestFinReceived || flow.hostEnded) this.touchHalfClosed(flow);
+    if (isHalfClosed(flow.state)) this.touchHalfClosed(flow);
   }
 
   /** Sends an ACK now (piggybacked state: our next sequence number, window, SACK blocks, timestamps). */
@@ -489,8 +500,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   private hostConnected(flow: Flow): void {
-    if (flow.state !== FlowState.HostConnecting) return;
-    flow.state = FlowState.SynReceived;
+    if (!this.transition(flow, FlowEvent.HostConnected)) return;
     const iss = this.stack.random.uint32();
     flow.sendQueue.reset(seqAdd(iss, 1));
     flow.host?.pause(); // until the guest completes the handshake
@@ -499,47 +509,27 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   private hostData(flow: Flow, chunk: Uint8Array): void {
-    if (flow.state === FlowState.Closed) return;
+    if (flow.closed) return;
     flow.sendQueue.push(chunk);
     if (!flow.hostPaused && flow.sendQueue.length > SEND_BUFFER) {
       flow.hostPaused = true;
       flow.host?.pause();
     }
-    if (flow.state === FlowState.Established) {
+    if (isSynchronized(flow.state)) {
       this.sender.transmit(flow);
     }
   }
 
   private hostEnded(flow: Flow): void {
-    if (flow.state === FlowState.Closed) return;
-    flow.hostEnded = true;
-    if (flow.state === FlowState.Established) {
-      this.sender.transmit(flow);
-      this.touchHalfClosed(flow);
-    }
+    this.transition(flow, FlowEvent.HostEnd);
   }
 
   private hostFailed(flow: Flow, error: HostConnectError): void {
-    if (flow.state === FlowState.Closed) return;
-    if (flow.state === FlowState.HostConnecting) {
-      if (error === HostConnectError.Refused) {
-        this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
-      } else {
-        this.sendHostUnreachable(flow);
-      }
-      flow.host = null;
-      this.remove(flow);
-    } else if (flow.state === FlowState.SynSent) {
-      flow.host = null;
-      this.remove(flow);
-    } else {
-      flow.host = null;
-      this.abort(flow, 'host socket error');
-    }
+    this.transition(flow, error === HostConnectError.Refused ? FlowEvent.HostRefused : FlowEvent.HostError);
   }
 
   private hostDrained(flow: Flow): void {
-    if (flow.state !== FlowState.Established) return;
+    if (!isSynchronized(flow.state)) return;
     // The host took what we queued: offer the guest the room again if it grew noticeably.
     const room = this.receiver.receiveRoom(flow);
     if (room - flow.advertisedWindow >= Math.max(2 * flow.sendMss, 64 * 1024) || flow.advertisedWindow === 0) {
@@ -548,12 +538,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   private hostClosed(flow: Flow): void {
-    if (flow.state === FlowState.Closed || flow.state === FlowState.TimeWait) return;
-    if (flow.state === FlowState.Established && flow.hostEnded && flow.guestFinReceived) return;
-    // Closed under us without an orderly end in both directions: the guest must know.
-    flow.host = null;
-    if (flow.state === FlowState.Established) this.abort(flow, 'host socket closed');
-    else this.remove(flow);
+    this.transition(flow, FlowEvent.HostClosed);
   }
 
   private resumeHostIfRoom(flow: Flow): void {
@@ -571,33 +556,63 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   // ---- lifecycle ----
 
-  private checkFinished(flow: Flow): void {
-    if (flow.state !== FlowState.Established || !flow.guestFinReceived || !flow.finAcked) return;
-    flow.state = FlowState.TimeWait;
-    this.embryonic.add(flow);
-    flow.rtoAt = -1;
-    flow.lifeAt = this.stack.clock.now() + TIME_WAIT_MS;
-    flow.host?.destroy();
-    flow.host = null;
-    this.reschedule(flow);
+  /**
+   * The one place a flow changes state: looks (state, event) up in the table (flow-state.ts) and
+   * performs the transition's actions in their fixed order. False when the state ignores the event.
+   * reason: for the debug log of a flow given up (default: the event's).
+   */
+  private transition(flow: Flow, event: FlowEvent, reason?: string): boolean {
+    const entry = transitionOf(flow.state, event, flow.closeQueued);
+    if (entry === IGNORED) return false;
+    const next = nextStateOf(entry);
+    const actions = actionsOf(entry);
+    const wasEmbryonic = isEmbryonic(flow.state);
+    flow.state = next;
+    // The eviction order: a flow joins it on opening and on entering TIME-WAIT, leaves it once established or closed.
+    if (isEmbryonic(next) !== wasEmbryonic) {
+      if (wasEmbryonic) this.embryonic.delete(flow);
+      else this.embryonic.add(flow);
+    }
+    if (actions === 0) return true;
+    if (actions & FlowAction.RefuseSyn) {
+      this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
+    }
+    if (actions & FlowAction.Unreachable) this.sendHostUnreachable(flow);
+    if (actions & FlowAction.SendReset) {
+      this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, flow.sendNext, flow.receiveNext, TCP_RST | TCP_ACK);
+    }
+    if ((actions & FlowAction.LogAbort) !== 0 && this.stack.logger.isLevelEnabled('debug')) {
+      this.stack.logger.debug({ guestPort: flow.guestPort, remotePort: flow.remotePort, reason: reason ?? ABORT_REASONS[event] }, 'tcp flow aborted');
+    }
+    if (actions & FlowAction.ResetHost) flow.host?.reset();
+    else if (actions & FlowAction.DestroyHost) flow.host?.destroy();
+    if (actions & (FlowAction.ResetHost | FlowAction.DetachHost | FlowAction.DestroyHost)) flow.host = null;
+    if (actions & FlowAction.Release) this.release(flow);
+    if (actions & FlowAction.Establish) {
+      flow.synQuote = null;
+      flow.rtoAt = -1;
+      flow.lifeAt = -1;
+      flow.rtt.restart();
+      this.reschedule(flow);
+      flow.host?.resume();
+    }
+    if (actions & FlowAction.EnterTimeWait) {
+      flow.rtoAt = -1;
+      flow.lifeAt = this.stack.clock.now() + TIME_WAIT_MS;
+      flow.host?.destroy();
+      flow.host = null;
+      this.reschedule(flow);
+    }
+    if (actions & FlowAction.QueueClose) flow.closeQueued = true;
+    if (actions & FlowAction.Transmit) this.sender.transmit(flow);
+    if (actions & FlowAction.TouchIdle) this.touchHalfClosed(flow);
+    return true;
   }
 
   private touchHalfClosed(flow: Flow): void {
-    if (flow.state !== FlowState.Established) return;
+    if (!isSynchronized(flow.state)) return;
     flow.lifeAt = this.stack.clock.now() + HALF_CLOSED_IDLE_MS;
     this.reschedule(flow);
-  }
-
-  /** Gives up a flow: RST to the guest, reset to the host. */
-  private abort(flow: Flow, reason: string): void {
-    if (flow.state === FlowState.Closed) return;
-    if (flow.state === FlowState.Established || flow.state === FlowState.SynReceived) {
-      this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, flow.sendNext, flow.receiveNext, TCP_RST | TCP_ACK);
-    }
-    if (this.stack.logger.isLevelEnabled('debug')) this.stack.logger.debug({ guestPort: flow.guestPort, remotePort: flow.remotePort, reason }, 'tcp flow aborted');
-    flow.host?.reset();
-    flow.host = null;
-    this.remove(flow);
   }
 
   /**
@@ -607,20 +622,18 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private contain(flow: Flow, where: string, error: unknown): void {
     this.stack.faults.report(where, error, 'flow reset');
     try {
-      if (flow.state === FlowState.HostConnecting) {
-        // The guest has only sent its SYN: a refusal is the reset it understands.
-        this.emitter.sendReset(flow.output, flow.remoteAddress, flow.remotePort, flow.guestAddress, flow.guestPort, 0, flow.receiveNext, TCP_RST | TCP_ACK);
-      }
-      this.abort(flow, 'internal error');
+      this.transition(flow, FlowEvent.Fault);
     } catch {
       // Reported above already.
     }
     this.forget(flow);
   }
 
-  /** Takes a flow out of the table and drops its host socket without touching its state machine. */
+  /**
+   * Takes a flow out of the table and drops its host socket without its transition's actions (they
+   * may be what threw). The Fault transition has made it Closed already: its first step is the state.
+   */
   private forget(flow: Flow): void {
-    flow.state = FlowState.Closed;
     const host = flow.host;
     flow.host = null;
     try {
@@ -635,27 +648,22 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   private handleTimer(flow: Flow, now: number): void {
-    if (flow.state === FlowState.Closed) return;
+    if (flow.closed) return;
     if (flow.lifeAt >= 0 && now >= flow.lifeAt) {
       flow.lifeAt = -1;
-      if (flow.state === FlowState.Established) this.abort(flow, 'half-closed idle');
-      else this.remove(flow);
+      this.transition(flow, FlowEvent.LifeExpired);
       return;
     }
     if (flow.rtoAt >= 0 && now >= flow.rtoAt) {
       flow.rtoAt = -1;
       if (flow.state === FlowState.SynReceived || flow.state === FlowState.SynSent) {
-        if (++flow.synRetries > HANDSHAKE_RETRIES) {
-          if (flow.state === FlowState.SynReceived) this.abort(flow, 'handshake timeout');
-          else this.remove(flow);
-        } else {
-          this.sendSyn(flow);
-        }
-      } else if (flow.state === FlowState.Established) {
+        if (++flow.synRetries > HANDSHAKE_RETRIES) this.transition(flow, FlowEvent.HandshakeTimeout);
+        else this.sendSyn(flow);
+      } else if (isSynchronized(flow.state)) {
         this.sender.onRetransmitTimeout(flow);
       }
     }
-    if ((flow.state as FlowState) !== FlowState.Closed) this.reschedule(flow);
+    if (!flow.closed) this.reschedule(flow);
   }
 
   private reschedule(flow: Flow): void {
@@ -674,7 +682,6 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private insert(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow {
     const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, this.stack.outputFor(guestAddress), this.onFlowTimer);
     this.flows.add(flow);
-    this.embryonic.add(flow);
     return flow;
   }
 
@@ -687,8 +694,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private evictEmbryonic(): boolean {
     const oldest = this.embryonic.values().next().value;
     if (oldest === undefined) return false;
-    if (oldest.state === FlowState.SynReceived) this.abort(oldest, 'evicted from a full table');
-    else this.remove(oldest);
+    this.transition(oldest, FlowEvent.Evicted);
     return true;
   }
 
@@ -697,16 +703,14 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     this.flows.delete(flow);
   }
 
-  private remove(flow: Flow): void {
-    if (flow.state === FlowState.Closed) return;
-    flow.state = FlowState.Closed;
+  /** FlowAction.Release: the flow's end (its state is Closed already). */
+  private release(flow: Flow): void {
     this.timers.cancel(flow);
     flow.host?.destroy();
     flow.host = null;
     flow.sendQueue.reset(0);
     flow.reorder.clear();
     this.receiver.discard(flow);
-    this.embryonic.delete(flow);
     this.unlink(flow);
   }
 }
