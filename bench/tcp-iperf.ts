@@ -18,6 +18,10 @@
  * cells stay "-" until 'tcp' is in TSLIRP_IPV6 (test/support/ipv6-guest.ts); before that it runs
  * without `-6`, as before.
  *
+ * --baseline=DIR: an A/B of two tslirp builds instead: the reference column is the tslirp of another
+ * checkout (DIR, built: its launcher bin/tslirp, else bin/tslirp.js), started with the same options (offloads
+ * included), interleaved with this one's run by run; the ratio is this build / the baseline.
+ *
  * The table is printed and appended to bench/results/tcp-iperf-DATE.md with the command and commit.
  *
  * Needs root (namespaces), /usr/bin/slirp4netns, iperf3 and a built dist/ (npm run build). Traffic
@@ -35,15 +39,17 @@ import { freePort, SLIRP4NETNS } from '../test/support/published-guest.js';
 import { rssKiB } from '../test/support/tcp-bulk-peers.js';
 
 const execFileAsync = promisify(execFile);
-/** What clients run: the launcher (bin/tslirp, with its Node flags) when built, else node bin/tslirp.js. */
-const LAUNCHER = join(REPO_ROOT, 'bin/tslirp');
-const TSLIRP = join(REPO_ROOT, 'bin/tslirp.js');
+/** What clients run in a checkout: the launcher (bin/tslirp, with its Node flags) when built, else node bin/tslirp.js. */
+function tslirpCommand(root: string): string[] {
+  const launcher = join(root, 'bin/tslirp');
+  return existsSync(launcher) ? [launcher] : [process.execPath, join(root, 'bin/tslirp.js')];
+}
 const CLK_TCK = 100;
 
-const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads] [--family=4|6|both]';
+const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads] [--family=4|6|both] [--baseline=DIR]';
 const argv = process.argv.slice(2);
 // An unknown word must not start a 10-minute run.
-const unknown = argv.find((a) => !/^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both))$/.test(a));
+const unknown = argv.find((a) => !/^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both)|baseline=\S+)$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -60,6 +66,14 @@ const ONLY = argv.find((a) => a.startsWith('--only='))?.split('=')[1];
 /** --family=4 (or 6): only those rows; both by default. */
 const FAMILY = argv.find((a) => a.startsWith('--family='))?.split('=')[1] ?? 'both';
 const FAMILIES: Family[] = FAMILY === '4' ? [4] : FAMILY === '6' ? [6] : [4, 6];
+/** --baseline=DIR: the reference is DIR's tslirp build instead of slirp4netns (an A/B of two builds). */
+const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+if (BASELINE !== undefined && !existsSync(join(BASELINE, 'bin/tslirp.js'))) {
+  console.error(`--baseline: no ${join(BASELINE, 'bin/tslirp.js')}`);
+  process.exit(2);
+}
+/** The reference's name in the table. */
+const REFERENCE = BASELINE === undefined ? 'slirp4netns' : 'baseline';
 
 type Impl = 'tslirp' | 'slirp4netns';
 interface Config {
@@ -106,18 +120,20 @@ function cpuTicks(pid: number): number {
 }
 
 /** Whether impl takes part in the IPv6 rows (tslirp only once its IPv6 engine is switched on). */
-const ipv6For = (impl: Impl): boolean => FAMILIES.includes(6) && ipv6Implementations('tcp').includes(impl);
+const ipv6For = (impl: Impl): boolean => FAMILIES.includes(6) && ipv6Implementations('tcp').includes(BASELINE === undefined ? impl : 'tslirp');
 
 async function start(impl: Impl, config: Config): Promise<Instance> {
   const ns = await createNamespace(tracker);
   const apiSocket = join(dir, `${impl}-${config.mtu}-${config.offloads ? 'o' : 'p'}-${ns.pid}.sock`);
   const ipv6 = ipv6For(impl);
   const v6 = ipv6 ? ['-6'] : [];
+  // The reference slot runs slirp4netns, or with --baseline the other build's tslirp.
+  const tslirp = impl === 'tslirp' ? tslirpCommand(REPO_ROOT) : BASELINE === undefined ? undefined : tslirpCommand(BASELINE);
   const args =
-    impl === 'tslirp'
-      ? [...(existsSync(LAUNCHER) ? [] : [TSLIRP]), '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0']
+    tslirp !== undefined
+      ? [...tslirp.slice(1), '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0']
       : ['--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
-  const command = impl === 'tslirp' ? (existsSync(LAUNCHER) ? LAUNCHER : process.execPath) : SLIRP4NETNS;
+  const command = tslirp !== undefined ? tslirp[0] : SLIRP4NETNS;
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn' } });
   engines.add(child);
   child.once('exit', () => engines.delete(child));
@@ -220,7 +236,7 @@ async function main(): Promise<void> {
   for (const config of selected) {
     const instances: Record<Impl, Instance> = {
       tslirp: await start('tslirp', config),
-      slirp4netns: await start('slirp4netns', { ...config, offloads: false }),
+      slirp4netns: await start('slirp4netns', BASELINE === undefined ? { ...config, offloads: false } : config),
     };
     await new Promise((r) => setTimeout(r, 500)); // guest iperf3 servers listening
     try {
@@ -286,18 +302,18 @@ async function main(): Promise<void> {
     'IP',
     'direction',
     'tslirp Gbit/s (runs)',
-    'slirp4netns Gbit/s (runs)',
+    `${REFERENCE} Gbit/s (runs)`,
     'ratio',
     'tslirp v6/v4',
-    'slirp4netns v6/v4',
+    `${REFERENCE} v6/v4`,
     'tslirp CPU s/GB',
-    'slirp4netns CPU s/GB',
+    `${REFERENCE} CPU s/GB`,
     'tslirp VmHWM MiB',
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const table = [
-    `iperf3 ${RUNS} × ${SECONDS} s per cell, interleaved tslirp/slirp4netns, medians (node ${process.version})`,
+    `iperf3 ${RUNS} × ${SECONDS} s per cell, interleaved tslirp/${BASELINE === undefined ? 'slirp4netns' : `baseline (${BASELINE})`}, medians (node ${process.version})`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
