@@ -72,7 +72,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     upstreams: settings.dnsUpstream ? [settings.dnsUpstream] : [],
     fallback: resolvConf && (() => resolvConf.current()),
   });
-  const addressMap = new HostAddressMap(stack.config, dnsUpstream);
+  const addressMap = new HostAddressMap(stack.config, dnsUpstream, stack.addresses);
   const tcpPort = new NodeTcpPort(bind);
   const tcp = installTcp(stack, { hostPort: settings.wrapTcpPort ? settings.wrapTcpPort(tcpPort) : tcpPort, addressMap });
   // UDP: bindings to host dgram sockets (10.0.2.3:53 relayed to the upstream through the address map),

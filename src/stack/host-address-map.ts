@@ -12,10 +12,29 @@
  * - a host peer on loopback or 0.0.0.0, or with an address inside the guest network, appears to the
  *   guest as the gateway (guestVisibleAddress, also the rule for published ports' clients).
  *
+ * IPv6 (with -6), the same rules with slirp4netns's IPv6 addresses: fd00::2 means the host's ::1;
+ * fd00::3 port 53 the upstream resolver (of either family); --disable-host-loopback blocks fd00::2,
+ * ::1, ::, and IPv4-mapped loopback (::ffff:127.0.0.0/104); the rest of fd00::/64, link-local and
+ * multicast destinations have no host behind them; other addresses are reached as themselves. A host
+ * peer on ::1, ::, link-local or inside fd00::/64 appears to the guest as fd00::2.
+ * IPv6 addresses are handles (address-table.ts): toGuest() hands them out held once.
+ *
  * One place for these rules so TCP, UDP and ICMP cannot disagree: toHost() says where a flow goes,
  * refusal() why it goes nowhere, and each engine answers that reason in its protocol.
  */
 import { formatIpv4, inIpv4Prefix, ipv4Broadcast, parseIpv4OrMapped } from '../wire/ip-address.js';
+import {
+  formatIpv6,
+  ipv4OfMappedIpv6,
+  ipv6PrefixMatch,
+  isIpv4MappedIpv6,
+  isIpv6LinkLocal,
+  isIpv6Loopback,
+  isIpv6Multicast,
+  isIpv6Unspecified,
+  parseIpv6Into,
+} from '../wire/ipv6-address.js';
+import { isIpv6Handle, type IpAddresses } from './address-table.js';
 import type { NetworkConfig } from './config.js';
 
 export interface HostEndpoint {
@@ -50,14 +69,35 @@ export function isLoopbackOrUnspecified(address: number): boolean {
  * (no amplification) and never answered with an ICMP error (RFC 1122 §3.2.2).
  */
 export function isBroadcastOrMulticast(config: NetworkConfig, address: number): boolean {
+  // IPv6 multicast never reaches the transports (the Stack drops it on input).
+  if (isIpv6Handle(address)) return false;
   return address === 0xffffffff || address === ipv4Broadcast(config.ipv4) || address >>> 28 >= 0xe;
 }
 
+/** What an IPv6 destination is, for the rules above. */
+const enum Ipv6Kind {
+  Gateway,
+  Dns,
+  /** ::1, ::, ::ffff:127.0.0.0/104. */
+  Loopback,
+  /** The rest of the prefix, link-local, multicast: nobody on the host side. */
+  NoHost,
+  Elsewhere,
+}
+
 export class HostAddressMap {
+  private readonly scratch = new Uint8Array(16);
+  /** fd00::2 as a handle (the Stack's), held for the map's life; -1 without IPv6. */
+  private readonly gateway6: number = -1;
+
   constructor(
     private readonly config: NetworkConfig,
     private readonly dnsUpstream: DnsUpstream = () => undefined,
-  ) {}
+    /** The stack's addresses (Stack.addresses): needed for IPv6 destinations and peers. */
+    private readonly addresses?: IpAddresses,
+  ) {
+    if (addresses !== undefined && config.ipv6 !== undefined) this.gateway6 = addresses.intern6(config.ipv6.gateway, 0);
+  }
 
   /**
    * The host endpoint for a guest flow to destination:port, or undefined when it must be refused
@@ -65,6 +105,21 @@ export class HostAddressMap {
    */
   toHost(destination: number, port: number): HostEndpoint | undefined {
     const config = this.config;
+    if (isIpv6Handle(destination)) {
+      switch (this.ipv6Kind(destination)) {
+        case Ipv6Kind.Dns:
+          if (port !== 53 || config.disableDns) return undefined;
+          return this.dnsUpstream();
+        case Ipv6Kind.Gateway:
+          return config.disableHostLoopback ? undefined : { address: '::1', port };
+        case Ipv6Kind.Loopback:
+          return config.disableHostLoopback ? undefined : { address: formatIpv6(this.scratch), port };
+        case Ipv6Kind.NoHost:
+          return undefined;
+        default:
+          return { address: formatIpv6(this.scratch), port };
+      }
+    }
     if (destination === config.ipv4.dns) {
       if (port !== 53 || config.disableDns) return undefined;
       return this.dnsUpstream();
@@ -85,14 +140,54 @@ export class HostAddressMap {
   /** Why toHost(destination, port) gave undefined (only meaningful then). */
   refusal(destination: number): Refusal {
     const config = this.config;
+    if (isIpv6Handle(destination)) {
+      const kind = this.ipv6Kind(destination);
+      if (kind === Ipv6Kind.Dns) return config.disableDns ? Refusal.DnsDisabled : Refusal.NoService;
+      if (kind === Ipv6Kind.Gateway || kind === Ipv6Kind.Loopback) return Refusal.LoopbackBlocked;
+      return Refusal.NoHost;
+    }
     if (destination === config.ipv4.dns) return config.disableDns ? Refusal.DnsDisabled : Refusal.NoService;
     if (destination === config.ipv4.gateway || destination === 0xffffffff || isLoopbackOrUnspecified(destination)) return Refusal.LoopbackBlocked;
     return Refusal.NoHost;
   }
 
-  /** The guest-visible source for a host peer address (see guestVisibleAddress). */
+  /**
+   * The guest-visible source for a host peer address (see guestVisibleAddress), IPv6 peers included
+   * (with -6): an IPv6 result is a handle held once, which the caller releases (Stack.addresses).
+   */
   toGuest(hostAddress: string): number | undefined {
-    return guestVisibleAddress(this.config, hostAddress);
+    const ipv4 = guestVisibleAddress(this.config, hostAddress);
+    if (ipv4 !== undefined || this.gateway6 < 0) return ipv4;
+    const addresses = this.addresses!;
+    const v6 = this.config.ipv6!;
+    const b = this.scratch;
+    if (!parseIpv6Into(hostAddress, b, 0, true)) return undefined;
+    if (isIpv6Loopback(b, 0) || isIpv6Unspecified(b, 0) || isIpv6LinkLocal(b, 0) || ipv6PrefixMatch(b, 0, v6.prefix, 0, v6.prefixLength)) {
+      addresses.retain(this.gateway6);
+      return this.gateway6;
+    }
+    const handle = addresses.intern6(b, 0);
+    return handle < 0 ? undefined : handle;
+  }
+
+  /** Classifies an IPv6 destination handle; leaves its bytes in scratch. */
+  private ipv6Kind(handle: number): Ipv6Kind {
+    const v6 = this.config.ipv6;
+    if (v6 === undefined || this.addresses === undefined) return Ipv6Kind.NoHost;
+    const b = this.scratch;
+    this.addresses.write6(handle, b, 0);
+    if (ipv6PrefixMatch(b, 0, v6.prefix, 0, v6.prefixLength)) {
+      if (ipv6PrefixMatch(b, 0, v6.gateway, 0, 128)) return Ipv6Kind.Gateway;
+      if (ipv6PrefixMatch(b, 0, v6.dns, 0, 128)) return Ipv6Kind.Dns;
+      return Ipv6Kind.NoHost;
+    }
+    if (isIpv6Loopback(b, 0) || isIpv6Unspecified(b, 0)) return Ipv6Kind.Loopback;
+    if (isIpv4MappedIpv6(b, 0)) {
+      const ipv4 = ipv4OfMappedIpv6(b, 0);
+      if (isLoopbackOrUnspecified(ipv4)) return Ipv6Kind.Loopback;
+    }
+    if (isIpv6LinkLocal(b, 0) || isIpv6Multicast(b, 0)) return Ipv6Kind.NoHost;
+    return Ipv6Kind.Elsewhere;
   }
 }
 

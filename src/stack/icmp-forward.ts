@@ -3,7 +3,9 @@
  * before this receiver is asked): each guest (address, echo identifier) gets a host echo socket;
  * requests go out through it, and replies come back from the peer's guest-visible address with the
  * guest's identifier restored (the host kernel replaced it with the socket's own) and the checksum
- * redone; replies larger than the MTU are fragmented. Registered for protocol 1.
+ * redone; replies larger than the MTU are fragmented. Registered for protocol 1 and, for IPv6,
+ * next header 58 (ICMPv6 echo through ICMPv6 ping sockets, checksum over the pseudo-header; NDP and
+ * echo to our own addresses never get here: the Stack answers them).
  *
  * When the host refuses echo sockets (net.ipv4.ping_group_range excludes our group), the request is
  * dropped and counted, with one clear warning for the process's life, as slirp4netns does; opening is
@@ -20,8 +22,10 @@ import { writeUint16 } from '../wire/bytes.js';
 import { DropReason } from '../wire/drop-reason.js';
 import { fillIcmpv4Checksum, ICMPV4_HEADER_LENGTH, Icmpv4Packet, Icmpv4Type } from '../wire/icmpv4.js';
 import { IpProtocol } from '../wire/ipv4.js';
+import { fillIcmpv6Checksum, ICMPV6_HEADER_LENGTH, Icmpv6Packet, Icmpv6Type } from '../wire/icmpv6.js';
+import type { IpFamily } from '../wire/ip-address.js';
 import { IdleSweeper } from './idle-sweeper.js';
-import { endpointKey } from './address-table.js';
+import { endpointKey, isIpv6Handle } from './address-table.js';
 import { isBroadcastOrMulticast, type HostAddressMap } from './host-address-map.js';
 import type { HostIcmpPort, HostIcmpSocket } from './host-icmp-port.js';
 import type { IpDatagram, IpReceiver } from './ip-datagram.js';
@@ -42,6 +46,7 @@ export interface IcmpForwarderOptions {
 interface EchoSession {
   readonly key: number;
   readonly guestAddress: number;
+  readonly family: IpFamily;
   readonly identifier: number;
   readonly socket: HostIcmpSocket;
   lastUsed: number;
@@ -53,6 +58,7 @@ interface EchoSession {
 export class IcmpForwarder implements IpReceiver {
   private readonly sessions = new Map<number, EchoSession>();
   private readonly icmp = new Icmpv4Packet();
+  private readonly icmp6 = new Icmpv6Packet();
   private readonly maxSessions: number;
   private readonly idleMs: number;
   private warnedRefused = false;
@@ -73,38 +79,53 @@ export class IcmpForwarder implements IpReceiver {
   }
 
   receiveIp(ip: IpDatagram, frameFlags: number): DropReason {
-    const icmp = this.icmp;
     const verify = (frameFlags & (FRAME_CHECKSUM_PARTIAL | FRAME_CHECKSUM_VALID)) === 0;
-    const reason = icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength, verify);
-    if (reason !== DropReason.None) return reason;
-    if (icmp.type !== Icmpv4Type.EchoRequest || icmp.code !== 0) return DropReason.UnsupportedProtocol;
+    let reason: DropReason;
+    let message: Uint8Array;
+    let identifier: number;
+    if (ip.family === 6) {
+      const icmp = this.icmp6;
+      reason = icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength, verify ? ip.pseudoHeaderSum(IpProtocol.Icmpv6, ip.payloadLength) : null);
+      if (reason !== DropReason.None) return reason;
+      if (icmp.type !== Icmpv6Type.EchoRequest || icmp.code !== 0) return DropReason.UnsupportedProtocol;
+      message = icmp.bytes.subarray(icmp.offset, icmp.offset + icmp.length);
+      identifier = icmp.identifier;
+    } else {
+      const icmp = this.icmp;
+      reason = icmp.wrap(ip.bytes, ip.payloadOffset, ip.payloadLength, verify);
+      if (reason !== DropReason.None) return reason;
+      if (icmp.type !== Icmpv4Type.EchoRequest || icmp.code !== 0) return DropReason.UnsupportedProtocol;
+      message = icmp.bytes.subarray(icmp.offset, icmp.offset + icmp.length);
+      identifier = icmp.identifier;
+    }
     const source = ip.source;
     const destination = ip.destination;
     if (source === 0) return DropReason.BadAddress;
     // No echo to broadcast or multicast through us (no amplification), nor to blocked or virtual hosts.
     if (isBroadcastOrMulticast(this.stack.config, destination)) return DropReason.Blocked;
     const endpoint = this.options.addressMap.toHost(destination, 0);
-    if (endpoint === undefined || endpoint.address.includes(':')) return DropReason.Blocked;
-    const key = endpointKey(source, icmp.identifier);
+    // A host endpoint of the other family (an IPv4-mapped IPv6 destination) has no echo socket here.
+    if (endpoint === undefined || endpoint.address.includes(':') !== (ip.family === 6)) return DropReason.Blocked;
+    const key = endpointKey(source, identifier);
     let session = this.sessions.get(key);
     if (session === undefined) {
       if (this.sessions.size >= this.maxSessions) {
         const oldest = this.sessions.values().next().value;
         if (oldest !== undefined) this.remove(oldest);
       }
-      const opened = this.open(key, source, icmp.identifier);
+      const opened = this.open(key, source, ip.family, identifier);
       if (opened === undefined) return DropReason.HostError;
       session = opened;
     }
     this.touch(session);
-    session.socket.send(icmp.bytes.subarray(icmp.offset, icmp.offset + icmp.length), endpoint.address);
+    session.socket.send(message, endpoint.address);
     return DropReason.None;
   }
 
-  private open(key: number, guestAddress: number, identifier: number): EchoSession | undefined {
+  private open(key: number, guestAddress: number, family: IpFamily, identifier: number): EchoSession | undefined {
     let session: EchoSession | undefined;
-    const socket = this.options.hostPort.open({
-      onMessage: (message, address) => {
+    const events = {
+      onMessage: (message: Uint8Array, address: string): void => {
         if (session === undefined) return;
         try {
           this.fromHost(session, message, address);
@@ -113,7 +134,8 @@ export class IcmpForwarder implements IpReceiver {
           if (!session.closed) this.remove(session);
         }
       },
-    });
+    };
+    const socket = this.options.hostPort.open(events, family);
     if (typeof socket === 'string') {
       if (!this.warnedRefused) {
         this.warnedRefused = true;
@@ -126,7 +148,8 @@ export class IcmpForwarder implements IpReceiver {
       return undefined;
     }
     const now = this.stack.clock.now();
-    session = { key, guestAddress, identifier, socket, lastUsed: now, orderedAt: now, closed: false };
+    session = { key, guestAddress, family, identifier, socket, lastUsed: now, orderedAt: now, closed: false };
+    this.stack.addresses.retain(guestAddress); // released in remove()
     this.sessions.set(key, session);
     this.sweeper.arm(session.lastUsed + this.idleMs);
     return session;
@@ -134,16 +157,43 @@ export class IcmpForwarder implements IpReceiver {
 
   private fromHost(session: EchoSession, message: Uint8Array, address: string): void {
     if (session.closed || this.closed) return;
-    if (message.length < ICMPV4_HEADER_LENGTH || message[0] !== Icmpv4Type.EchoReply) {
+    const reply = session.family === 6 ? Icmpv6Type.EchoReply : Icmpv4Type.EchoReply;
+    if (message.length < ICMPV4_HEADER_LENGTH || message[0] !== reply) {
       this.stack.countDrop(DropReason.UnsupportedProtocol);
       return;
     }
-    const source = this.options.addressMap.toGuest(address);
+    const source = this.options.addressMap.toGuest(address); // an IPv6 handle comes held
     if (source === undefined) {
       this.stack.countDrop(DropReason.BadAddress);
       return;
     }
-    this.touch(session);
+    try {
+      if (isIpv6Handle(source) !== (session.family === 6)) {
+        this.stack.countDrop(DropReason.BadAddress);
+        return;
+      }
+      this.touch(session);
+      if (session.family === 6) this.replyIpv6(session, source, message);
+      else this.replyIpv4(session, source, message);
+    } finally {
+      this.stack.addresses.release(source);
+    }
+  }
+
+  /** The echo reply into the guest, with its identifier restored and the ICMPv6 checksum redone. */
+  private replyIpv6(session: EchoSession, source: number, message: Uint8Array): void {
+    const output = this.stack.outputFor(session.guestAddress);
+    const head = output.head;
+    const l4 = output.l4Offset;
+    head.set(message.subarray(0, ICMPV6_HEADER_LENGTH), l4);
+    writeUint16(head, l4 + 4, session.identifier);
+    const data = message.subarray(ICMPV6_HEADER_LENGTH);
+    const sum = output.pseudoHeaderSum(source, session.guestAddress, IpProtocol.Icmpv6, message.length);
+    fillIcmpv6Checksum(head, l4, ICMPV6_HEADER_LENGTH, sum, data);
+    output.sendFragmentable(source, session.guestAddress, IpProtocol.Icmpv6, ICMPV6_HEADER_LENGTH, data);
+  }
+
+  private replyIpv4(session: EchoSession, source: number, message: Uint8Array): void {
     const output = this.stack.outputFor(session.guestAddress);
     const head = output.head;
     const l4 = output.l4Offset;
@@ -178,6 +228,7 @@ export class IcmpForwarder implements IpReceiver {
   private remove(session: EchoSession): void {
     session.closed = true;
     this.sessions.delete(session.key);
+    this.stack.addresses.release(session.guestAddress);
     try {
       session.socket.close();
     } catch (error) {
@@ -197,6 +248,7 @@ export class IcmpForwarder implements IpReceiver {
 export function installIcmpForward(stack: Stack, options: IcmpForwarderOptions): IcmpForwarder {
   const forwarder = new IcmpForwarder(stack, options);
   stack.setIpReceiver(IpProtocol.Icmp, forwarder);
+  stack.setIpReceiver(IpProtocol.Icmpv6, forwarder);
   stack.onClose(() => forwarder.close());
   return forwarder;
 }

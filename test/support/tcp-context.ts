@@ -304,13 +304,15 @@ export class TcpContext {
     this.family = options.family ?? IPV4;
     this.base = createStackContext({
       link: { mtu: options.mtu ?? 1500, offloads: options.offloads },
-      config: { ...options.config, limits: options.limits },
+      // IPv6 tests run with -6 (config.ipv6).
+      config: { ipv6: this.family.version === 6, ...options.config, limits: options.limits },
       seed: options.seed,
     });
+    if (this.family.version === 6) this.base.link.take(); // the router advertisement sent at start
     this.partial = options.offloads?.txChecksumOffload ?? false;
     this.engine = installTcp(this.base.stack, {
       hostPort: this.port,
-      addressMap: new HostAddressMap(this.base.stack.config, () => options.dnsUpstream),
+      addressMap: new HostAddressMap(this.base.stack.config, () => options.dnsUpstream, this.base.stack.addresses),
     });
   }
 

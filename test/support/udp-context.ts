@@ -189,10 +189,13 @@ export function createUdpContext(
   options: { config?: NetworkConfigInput; services?: UdpService[]; upstream?: HostEndpoint; mtu?: number; seed?: number; family?: TestFamily } = {},
 ): UdpContext {
   const family = options.family ?? IPV4;
-  const ctx = createStackContext({ config: options.config, link: { mtu: options.mtu ?? 1500 }, seed: options.seed });
+  // IPv6 tests run with -6 (config.ipv6); the router advertisement sent at start is taken out of the way.
+  const config = family.version === 6 ? { ipv6: true, ...options.config } : options.config;
+  const ctx = createStackContext({ config, link: { mtu: options.mtu ?? 1500 }, seed: options.seed });
+  if (family.version === 6) ctx.link.take();
   const port = new FakeUdpPort();
   const holder = { upstream: options.upstream };
-  const addressMap = new HostAddressMap(ctx.stack.config, () => holder.upstream);
+  const addressMap = new HostAddressMap(ctx.stack.config, () => holder.upstream, ctx.stack.addresses);
   const engine = installUdp(ctx.stack, { hostPort: port, addressMap, services: options.services });
   const result: UdpContext = {
     ...ctx,

@@ -88,13 +88,18 @@ function inMs(deadline: number, now: number): number | null {
   return deadline < 0 ? null : Math.round(deadline - now);
 }
 
+/** address:port, [IPv6]:port. */
+function endpointText(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** Describes flow at time now; receiveRoom is the receiver's room computation (the window it would offer). */
-export function describeFlow(flow: Flow, now: number, receiveRoom: number): FlowDebug {
+export function describeFlow(flow: Flow, now: number, receiveRoom: number, format: (address: number) => string = formatIpv4): FlowDebug {
   const queue = flow.sendQueue;
   return {
     state: FlowState[flow.state],
-    guest: `${formatIpv4(flow.guestAddress)}:${flow.guestPort}`,
-    remote: `${formatIpv4(flow.remoteAddress)}:${flow.remotePort}`,
+    guest: endpointText(format(flow.guestAddress), flow.guestPort),
+    remote: endpointText(format(flow.remoteAddress), flow.remotePort),
     mss: flow.sendMss,
     sack_permitted: flow.sackPermitted,
     timestamps: flow.timestamps,

@@ -28,6 +28,7 @@ import { DropReason } from '../../wire/drop-reason.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import { seqAdd, seqGe, seqLt } from '../../wire/tcp-seq.js';
 import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpOptions, TcpSegment } from '../../wire/tcp.js';
+import { isIpv6Handle } from '../address-table.js';
 import { Refusal, type HostAddressMap } from '../host-address-map.js';
 import { IcmpError } from '../icmp-errors.js';
 import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
@@ -122,7 +123,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   debugFlows(): FlowDebug[] {
     const now = this.stack.clock.now();
     const out: FlowDebug[] = [];
-    for (const flow of this.flows.values()) out.push(describeFlow(flow, now, this.receiver.receiveRoom(flow)));
+    for (const flow of this.flows.values()) out.push(describeFlow(flow, now, this.receiver.receiveRoom(flow), (address) => this.stack.addresses.format(address)));
     return out;
   }
 
@@ -208,6 +209,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       if (previous.state !== FlowState.TimeWait) return false;
       this.transition(previous, FlowEvent.TupleReused);
     }
+    // Both ends of one family (a published port maps an IPv6 client to an IPv6 guest address).
+    if (isIpv6Handle(tuple.guestAddress) !== isIpv6Handle(tuple.remoteAddress)) return false;
     if (this.flows.size >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
       this.stack.countDrop(DropReason.TableFull);
       return false;
@@ -234,7 +237,11 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   }
 
   close(): void {
-    for (const flow of this.flows.values()) this.transition(flow, FlowEvent.Shutdown);
+    for (const flow of this.flows.values()) {
+      this.transition(flow, FlowEvent.Shutdown);
+      this.stack.addresses.release(flow.guestAddress);
+      this.stack.addresses.release(flow.remoteAddress);
+    }
     this.flows.clear();
     this.embryonic.clear();
     this.timers.close();
@@ -256,7 +263,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       const refusal = this.addressMap.refusal(ip.destination);
       // libslirp's answers: EPERM (blocked loopback) → ICMP net unreachable from the gateway, so the
       // guest's connect fails with ENETUNREACH; --disable-dns → nothing, the connect times out.
-      if (refusal === Refusal.LoopbackBlocked) this.stack.icmpErrors.aboutDatagram(IcmpError.NetUnreachable, this.stack.config.ipv4.gateway, ip);
+      if (refusal === Refusal.LoopbackBlocked) this.stack.icmpErrors.aboutDatagram(IcmpError.NetUnreachable, this.stack.gatewayFor(ip.source), ip);
       else if (refusal !== Refusal.DnsDisabled) this.resetFor(ip, seg, seg.flags);
       return DropReason.Blocked;
     }
@@ -682,6 +689,9 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private insert(guestAddress: number, guestPort: number, remoteAddress: number, remotePort: number): Flow {
     const flow = new Flow(guestAddress, guestPort, remoteAddress, remotePort, this.stack.outputFor(guestAddress), this.onFlowTimer);
     this.flows.add(flow);
+    // A flow holds its IPv6 addresses (handles) while it is in the table.
+    this.stack.addresses.retain(guestAddress);
+    this.stack.addresses.retain(remoteAddress);
     return flow;
   }
 
@@ -700,7 +710,9 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   /** Takes the flow out of the table (if it is still the one there). */
   private unlink(flow: Flow): void {
-    this.flows.delete(flow);
+    if (!this.flows.delete(flow)) return;
+    this.stack.addresses.release(flow.guestAddress);
+    this.stack.addresses.release(flow.remoteAddress);
   }
 
   /** FlowAction.Release: the flow's end (its state is Closed already). */

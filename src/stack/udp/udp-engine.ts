@@ -27,7 +27,7 @@ import { DropReason } from '../../wire/drop-reason.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import { fillUdpChecksum, UDP_HEADER_LENGTH, UdpPacket, writeUdpHeader } from '../../wire/udp.js';
 import { IdleSweeper } from '../idle-sweeper.js';
-import { endpointKey } from '../address-table.js';
+import { endpointKey, isIpv6Handle } from '../address-table.js';
 import { isBroadcastOrMulticast, Refusal, type HostAddressMap, type HostEndpoint } from '../host-address-map.js';
 import { IcmpError } from '../icmp-errors.js';
 import type { IpDatagram, IpReceiver } from '../ip-datagram.js';
@@ -196,7 +196,7 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
       default:
         error = IcmpError.HostUnreachable; // no host behind it
     }
-    const from = error === IcmpError.PortUnreachable ? destination : config.ipv4.gateway;
+    const from = error === IcmpError.PortUnreachable ? destination : this.stack.gatewayFor(destination);
     this.stack.icmpErrors.aboutDatagram(error, from, ip);
     return DropReason.Blocked;
   }
@@ -219,6 +219,7 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
 
   private createBinding(address: number, port: number): UdpBinding {
     const now = this.stack.clock.now();
+    this.stack.addresses.retain(address); // released in remove()
     const binding = new UdpBinding(endpointKey(address, port), address, port, now);
     this.bindings.set(binding.key, binding);
     this.sweeper.arm(now + this.dnsIdleMs);
@@ -226,19 +227,31 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
   }
 
   private remember(binding: UdpBinding, endpoint: HostEndpoint, destination: number, destinationPort: number): void {
+    const addresses = this.stack.addresses;
     let guest: GuestEndpoint | null = binding.lastGuest;
     if (guest === null || guest.address !== destination || guest.port !== destinationPort) {
+      // Each place that keeps an endpoint (lastGuest, each reverse entry) holds its address once.
+      addresses.retain(destination);
+      if (guest !== null) addresses.release(guest.address);
       guest = { address: destination, port: destinationPort };
       binding.lastGuest = guest;
     }
     binding.lastHost = endpoint;
     // A reply from endpoint would appear from toGuest(endpoint.address):endpoint.port; remember the
     // guest's own view only when that differs (the DNS upstream, mapped from 10.0.2.3:53).
-    if (this.addressMap.toGuest(endpoint.address) === destination && endpoint.port === destinationPort) return;
+    const replySource = this.addressMap.toGuest(endpoint.address);
+    if (replySource !== undefined) addresses.release(replySource);
+    if (replySource === destination && endpoint.port === destinationPort) return;
     const reverse = (binding.reverse ??= new Map());
     const key = reverseKey(endpoint.address, endpoint.port);
     if (reverse.has(key)) return;
-    if (reverse.size >= REVERSE_MAP_LIMIT) reverse.delete(reverse.keys().next().value as string);
+    if (reverse.size >= REVERSE_MAP_LIMIT) {
+      const oldest = reverse.keys().next().value as string;
+      const dropped = reverse.get(oldest)!;
+      reverse.delete(oldest);
+      addresses.release(dropped.address);
+    }
+    addresses.retain(guest.address);
     reverse.set(key, guest);
   }
 
@@ -267,22 +280,30 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
 
   private fromHost(binding: UdpBinding, payload: Uint8Array, address: string, port: number): void {
     if (binding.closed || this.closed) return;
-    let source: number | undefined;
-    let sourcePort = port;
     const mapped = binding.reverse?.get(reverseKey(address, port));
     if (mapped !== undefined) {
-      source = mapped.address;
-      sourcePort = mapped.port;
-    } else {
-      source = this.addressMap.toGuest(address);
+      this.touch(binding);
+      binding.answered = true;
+      this.sendToGuest(mapped.address, mapped.port, binding.guestAddress, binding.guestPort, payload);
+      return;
     }
-    if (source === undefined || sourcePort === 0) {
+    const source = this.addressMap.toGuest(address); // an IPv6 handle comes held: released below
+    if (source === undefined) {
       this.stack.countDrop(DropReason.BadAddress);
       return;
     }
-    this.touch(binding);
-    binding.answered = true;
-    this.sendToGuest(source, sourcePort, binding.guestAddress, binding.guestPort, payload);
+    try {
+      // A peer of the other family than the guest's address (no mapping says how it would look): dropped.
+      if (port === 0 || isIpv6Handle(source) !== isIpv6Handle(binding.guestAddress)) {
+        this.stack.countDrop(DropReason.BadAddress);
+        return;
+      }
+      this.touch(binding);
+      binding.answered = true;
+      this.sendToGuest(source, port, binding.guestAddress, binding.guestPort, payload);
+    } finally {
+      this.stack.addresses.release(source);
+    }
   }
 
   /**
@@ -301,19 +322,26 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
       return;
     }
     let guest: GuestEndpoint | null | undefined = null;
+    /** An address toGuest handed out held, released below. */
+    let held = -1;
     if (destination !== undefined) {
       guest = binding.reverse?.get(reverseKey(destination.address, destination.port));
       if (guest === undefined) {
         const address = this.addressMap.toGuest(destination.address);
+        if (address !== undefined) held = address;
         guest = address === undefined ? null : { address, port: destination.port };
       }
     } else {
       guest = binding.lastGuest;
     }
-    if (guest === null) return;
-    // The datagram is long gone: the error quotes a header naming the guest's socket.
-    const from = error === IcmpError.PortUnreachable ? guest.address : this.stack.config.ipv4.gateway;
-    this.stack.icmpErrors.aboutUdpSocket(error, from, binding.guestAddress, binding.guestPort, guest.address, guest.port);
+    try {
+      if (guest === null || isIpv6Handle(guest.address) !== isIpv6Handle(binding.guestAddress)) return;
+      // The datagram is long gone: the error quotes a header naming the guest's socket.
+      const from = error === IcmpError.PortUnreachable ? guest.address : this.stack.gatewayFor(binding.guestAddress);
+      this.stack.icmpErrors.aboutUdpSocket(error, from, binding.guestAddress, binding.guestPort, guest.address, guest.port);
+    } finally {
+      if (held >= 0) this.stack.addresses.release(held);
+    }
     // Refused on its only destination and never answered: nothing will come back (head comment).
     if (code === 'ECONNREFUSED' && binding.oneDestination && !binding.answered) this.remove(binding);
   }
@@ -364,6 +392,12 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
   private remove(binding: UdpBinding): void {
     binding.closed = true;
     this.bindings.delete(binding.key);
+    const addresses = this.stack.addresses;
+    addresses.release(binding.guestAddress);
+    if (binding.lastGuest !== null) addresses.release(binding.lastGuest.address);
+    if (binding.reverse !== null) for (const kept of binding.reverse.values()) addresses.release(kept.address);
+    binding.lastGuest = null;
+    binding.reverse = null;
     const sockets = [binding.socket4, binding.socket6];
     binding.socket4 = binding.socket6 = null;
     for (const socket of sockets) {
