@@ -24,6 +24,7 @@ import { Ipv6HeaderChain, walkIpv6Headers } from '../wire/ipv6-extension-headers
 import { IpAddresses, isIpv6Handle } from './address-table.js';
 import { Icmpv6EchoResponder } from './icmpv6-echo.js';
 import { Ipv6Output } from './ipv6-output.js';
+import { Ipv6Reassembler } from './ipv6-reassembly.js';
 import { NdpResponder } from './ndp-responder.js';
 import { ArpResponder } from './arp-responder.js';
 import { SystemClock, type Clock } from './clock.js';
@@ -93,12 +94,15 @@ export class Stack implements FrameSink {
   /** What receivers see of an IPv4 datagram (the input seam, ip-datagram.ts). */
   private readonly datagram4 = new Ipv4Datagram();
   private readonly ipv6 = new Ipv6Packet();
+  /** View over a packet the IPv6 reassembler completed. */
+  private readonly reassembled6 = new Ipv6Packet();
   private readonly chain = new Ipv6HeaderChain();
   private readonly icmpv6 = new Icmpv6Packet();
   private readonly datagram6 = new Ipv6Datagram();
   private readonly ndp: NdpResponder | undefined;
   private readonly icmpv6Echo: Icmpv6EchoResponder | undefined;
   private readonly reassembly: Ipv4Reassembler;
+  private readonly reassembly6: Ipv6Reassembler;
   private readonly debug: boolean;
   private started = false;
   private closed = false;
@@ -130,6 +134,8 @@ export class Stack implements FrameSink {
     this.icmpEcho = new IcmpEchoResponder(this.ipv4Output);
     this.reassembly = new Ipv4Reassembler(this.config.limits, this.clock);
     this.onClose(() => this.reassembly.clear());
+    this.reassembly6 = new Ipv6Reassembler(this.config.limits, this.clock);
+    this.onClose(() => this.reassembly6.clear());
     const v6 = this.config.ipv6;
     if (v6 !== undefined) {
       const pin = (address: Uint8Array): number => this.addresses.intern6(address, 0);
@@ -302,19 +308,31 @@ export class Stack implements FrameSink {
    * addresses are handles held for the call. Multicast is not forwarded (MLD, mDNS: counted drops).
    */
   private receiveIpv6(ethernet: EthernetFrame, flags: number): DropReason {
-    const ip = this.ipv6;
+    let ip = this.ipv6;
     let reason = ip.wrap(ethernet.bytes, ethernet.payloadOffset, ethernet.payloadLength);
     if (reason !== DropReason.None) return reason;
     const v6 = this.config.ipv6!;
-    const bytes = ip.bytes;
-    const sourceAt = ip.sourceOffset;
-    const unspecified = isIpv6Unspecified(bytes, sourceAt);
-    if (!unspecified && !isIpv6GuestSource(v6, bytes, sourceAt)) return DropReason.BadAddress;
+    if (!isIpv6Unspecified(ip.bytes, ip.sourceOffset) && !isIpv6GuestSource(v6, ip.bytes, ip.sourceOffset)) return DropReason.BadAddress;
     const chain = this.chain;
     reason = walkIpv6Headers(ip, chain);
     if (reason !== DropReason.None) return reason;
+    if (chain.protocol === Ipv6NextHeader.Fragment) {
+      // Receivers only ever see whole packets: fragments wait here (bounded) until complete.
+      const held = this.reassembly6.receive(ip, chain);
+      if (held !== DropReason.None) return held;
+      const whole = this.reassembly6.takeCompleted();
+      if (whole === undefined) return DropReason.None;
+      ip = this.reassembled6;
+      reason = ip.wrap(whole, 0, whole.length);
+      if (reason === DropReason.None) reason = walkIpv6Headers(ip, chain);
+      if (reason !== DropReason.None) return reason;
+      if (chain.protocol === Ipv6NextHeader.Fragment) return DropReason.Malformed; // a fragment inside a fragment
+      flags = 0; // checksum offload flags describe the last fragment's frame, not the whole packet
+    }
     const protocol = chain.protocol;
-    if (protocol === Ipv6NextHeader.Fragment) return DropReason.Fragment;
+    const bytes = ip.bytes;
+    const sourceAt = ip.sourceOffset;
+    const unspecified = isIpv6Unspecified(bytes, sourceAt);
     const destinationAt = ip.destinationOffset;
     const multicast = isIpv6Multicast(bytes, destinationAt);
     const source = unspecified ? -1 : this.addresses.intern6(bytes, sourceAt);
