@@ -43,6 +43,8 @@ export interface StatsReport {
   forwards?: number;
   uptime_seconds?: number;
   pcap?: { records_written: number; bytes_written: number; records_dropped_queue_full: number; records_dropped_stopped: number };
+  /** With IPv6 on: the IPv6 frames among frames_in and frames_out. */
+  ipv6?: { frames_in: number; frames_out: number };
   memory?: { rss: number; heap_total: number; heap_used: number; external: number; array_buffers: number };
 }
 
@@ -61,6 +63,7 @@ export function collectStats(source: StatsSource, nowMs: number = Date.now()): S
     drops_total: dropsTotal,
     faults: engine.faults,
   };
+  if (engine.ipv6FramesIn !== undefined && engine.ipv6FramesOut !== undefined) report.ipv6 = { frames_in: engine.ipv6FramesIn, frames_out: engine.ipv6FramesOut };
   if (source.tcpFlows) report.tcp_flows = source.tcpFlows();
   if (source.udpBindings) report.udp_bindings = source.udpBindings();
   if (source.forwards) report.forwards = source.forwards();

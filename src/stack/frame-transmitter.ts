@@ -41,6 +41,7 @@ export class FrameTransmitter {
     this.link.transmit(head, body, info);
     this.stats.framesOut++;
     this.stats.bytesOut += head.length + (body === null ? 0 : body.length);
+    if (head[12] === 0x86 && head[13] === 0xdd) this.stats.ipv6FramesOut++;
     if (this.wakeups === 0 && !this.flushQueued && !this.closed) {
       this.flushQueued = true;
       queueMicrotask(this.flushAtEndOfTick);

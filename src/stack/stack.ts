@@ -138,6 +138,7 @@ export class Stack implements FrameSink {
     this.onClose(() => this.reassembly6.clear());
     const v6 = this.config.ipv6;
     if (v6 !== undefined) {
+      this.stats.ipv6Enabled = true;
       const pin = (address: Uint8Array): number => this.addresses.intern6(address, 0);
       this.ipv6Gateway = pin(v6.gateway);
       this.ipv6Dns = pin(v6.dns);
@@ -260,7 +261,9 @@ export class Stack implements FrameSink {
         return this.receiveIpv4(ethernet, flags);
       case EtherType.Ipv6:
         // Without --enable-ipv6 IPv6 frames are dropped and counted, as before IPv6 existed.
-        return this.ipv6Output === undefined ? DropReason.UnsupportedEtherType : this.receiveIpv6(ethernet, flags);
+        if (this.ipv6Output === undefined) return DropReason.UnsupportedEtherType;
+        this.stats.ipv6FramesIn++;
+        return this.receiveIpv6(ethernet, flags);
       case EtherType.Arp: {
         const arpReason = this.arp.receive(bytes, ethernet.payloadOffset, ethernet.payloadLength, ethernet.source);
         if (this.arp.lastSender !== -1) this.releaseResolved(this.arp.lastSender);

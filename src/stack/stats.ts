@@ -11,6 +11,10 @@ export class StackStats {
   bytesOut = 0;
   /** Exceptions of our own caught and contained (FaultLog): each a dropped frame or a reset flow. */
   faults = 0;
+  /** With IPv6 on (-6): IPv6 frames from the guest (of framesIn) and to it (of framesOut). */
+  ipv6Enabled = false;
+  ipv6FramesIn = 0;
+  ipv6FramesOut = 0;
   readonly drops = new Float64Array(DROP_REASON_COUNT);
 
   drop(reason: DropReason): void {
@@ -26,7 +30,12 @@ export class StackStats {
   snapshot(): StatsSnapshot {
     const drops: Record<string, number> = {};
     for (let i = 1; i < this.drops.length; i++) if (this.drops[i] > 0) drops[dropReasonName(i)] = this.drops[i];
-    return { framesIn: this.framesIn, bytesIn: this.bytesIn, framesOut: this.framesOut, bytesOut: this.bytesOut, faults: this.faults, drops };
+    const snapshot: StatsSnapshot = { framesIn: this.framesIn, bytesIn: this.bytesIn, framesOut: this.framesOut, bytesOut: this.bytesOut, faults: this.faults, drops };
+    if (this.ipv6Enabled) {
+      snapshot.ipv6FramesIn = this.ipv6FramesIn;
+      snapshot.ipv6FramesOut = this.ipv6FramesOut;
+    }
+    return snapshot;
   }
 }
 
@@ -37,5 +46,8 @@ export interface StatsSnapshot {
   bytesOut: number;
   faults: number;
   drops: Record<string, number>;
+  /** Present with IPv6 on. */
+  ipv6FramesIn?: number;
+  ipv6FramesOut?: number;
   [extra: string]: unknown;
 }

@@ -76,6 +76,17 @@ describe('IPv6 off (no -6)', () => {
     const ctx = createStackContext();
     expect(ctx.exchange(neighborSolicitation(GUEST, 'fd00::2'))).toEqual([]);
     expect(ctx.stack.stats.snapshot().drops).toMatchObject({ unsupported_ether_type: 1 });
+    expect(ctx.stack.stats.snapshot().ipv6FramesIn).toBeUndefined();
+  });
+});
+
+describe('stats', () => {
+  it('count IPv6 frames each way (beside the totals)', () => {
+    const ctx = createStackContext({ config: { ipv6: true } }); // one advertisement out at start
+    ctx.exchange(neighborSolicitation(GUEST, 'fd00::2'));
+    ctx.exchange(neighborSolicitation(GUEST, 'fd00::4'));
+    const s = ctx.stack.stats.snapshot();
+    expect(s).toMatchObject({ ipv6FramesIn: 2, ipv6FramesOut: 2, framesIn: 2, framesOut: 2 });
   });
 });
 
