@@ -20,7 +20,11 @@
       "target_name": "tslirp",
       "type": "executable",
       "sources": [
-        "native/launcher.c"
+        "native/launcher.c",
+        "native/launcher_args.c",
+        "native/launcher_sandbox.c",
+        "native/sandbox_root.c",
+        "native/ns_attach.c"
       ],
       "defines": ["TSLIRP_NODE_PATH=\"<!(node -p \"process.env.npm_node_execpath || process.execPath\")\""],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]

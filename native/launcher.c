@@ -1,18 +1,24 @@
 /*
  * bin/tslirp: the executable clients run as their slirp4netns (podman's network_cmd_path,
  * RootlessKit's --slirp4netns-binary). A small C program so that what does not need Node never waits
- * for it:
+ * for it, and what must happen in a single-threaded process happens before Node exists:
  *
  * - `--help` and `--version` alone: print the texts the TypeScript CLI printed when it was built
  *   (dist/cli/launcher-help.txt and launcher-version.txt, written by `npm run build`; one source,
  *   src/cli/options.ts). podman runs `--help` before every start, RootlessKit twice.
- * - anything else: exec Node on bin/tslirp.js with the argv unchanged, so the TypeScript CLI answers
- *   exactly as it always did.
+ * - a slirp4netns command line it fully understands (launcher_args.c): attach the TAP at once in a
+ *   forked child (ns_attach.c; tap0 exists within milliseconds, as with slirp4netns), then for
+ *   --enable-sandbox the user and mount namespaces and the capability drop (launcher_sandbox.c), then
+ *   exec Node on the CLI (dist/bundle/main.js, the whole CLI in one file, else dist/cli/main.js)
+ *   with the TAP fd and the rest described in TSLIRP_LAUNCHER_HANDOFF (src/cli/launcher-handoff.ts).
+ * - anything else (subcommands, errors, options it leaves to Node, an attach that failed): exec Node
+ *   on bin/tslirp.js with the argv unchanged, so the TypeScript CLI answers exactly as it always did.
  *
  * Node is the one this package was built with (TSLIRP_NODE_PATH), else `node` on PATH; TSLIRP_NODE
- * overrides both. Its flags come from node_flags.h.
+ * overrides both. Its flags come from node_flags.h. TSLIRP_LAUNCHER_EXPLAIN=1 prints what the
+ * launcher would do with argv and does nothing (for tests).
  *
- * Never: print an option error of its own.
+ * Never: print an option error of its own, or exec Node with more privileges than it was given.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,13 +27,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "launcher_args.h"
+#include "launcher_sandbox.h"
 #include "node_flags.h"
+#include "ns_attach.h"
 
 #define HELP_TEXT_FILE "dist/cli/launcher-help.txt"
 #define VERSION_TEXT_FILE "dist/cli/launcher-version.txt"
+#define MAIN_SCRIPT "dist/cli/main.js"
+#define MAIN_BUNDLE "dist/bundle/main.js"
 #define FALLBACK_SCRIPT "bin/tslirp.js"
+#define HANDOFF_VARIABLE "TSLIRP_LAUNCHER_HANDOFF"
+#define HANDOFF_VERSION 1
+
+static long long monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static int is_file(const char *dir, const char *name) {
   char path[PATH_MAX];
@@ -63,6 +84,18 @@ static const char *find_node(char *buf, size_t size) {
     path += len + (end ? 1 : 0);
   }
   return NULL;
+}
+
+/* The bundle of the CLI (`npm run bundle`) when it is not older than what it was
+   made from (a tsc run without `npm run build` would leave it stale), else the CLI's own module. */
+static const char *main_script(const char *root) {
+  char bundle[PATH_MAX], module[PATH_MAX];
+  struct stat b, m;
+  if (snprintf(bundle, sizeof bundle, "%s/%s", root, MAIN_BUNDLE) >= (int)sizeof bundle) return MAIN_SCRIPT;
+  if (snprintf(module, sizeof module, "%s/%s", root, MAIN_SCRIPT) >= (int)sizeof module) return MAIN_SCRIPT;
+  if (stat(bundle, &b) < 0 || stat(module, &m) < 0) return MAIN_SCRIPT;
+  if (b.st_mtim.tv_sec < m.st_mtim.tv_sec || (b.st_mtim.tv_sec == m.st_mtim.tv_sec && b.st_mtim.tv_nsec < m.st_mtim.tv_nsec)) return MAIN_SCRIPT;
+  return MAIN_BUNDLE;
 }
 
 /* Writes the whole file to stdout; -1 (nothing written) when it cannot be read. */
@@ -115,16 +148,89 @@ static void exec_node(const char *root, const char *script, int argc, char *argv
   exit(1);
 }
 
+/* Appends s as a JSON string (the launcher only lets printable ASCII through, see launcher_args.c). */
+static void json_string(char *buf, size_t size, const char *s) {
+  size_t used = strlen(buf);
+  if (used + 1 < size) buf[used++] = '"';
+  for (; *s && used + 3 < size; s++) {
+    if (*s == '"' || *s == '\\') buf[used++] = '\\';
+    buf[used++] = (unsigned char)*s < 0x20 ? '?' : *s;
+  }
+  if (used + 1 < size) buf[used++] = '"';
+  buf[used] = '\0';
+}
+
+static void build_handoff(char *buf, size_t size, const struct ns_attach_result *tap, const char *request, const struct launcher_sandbox *sandbox,
+                          long long started_ns, long long attached_ns) {
+  size_t used;
+  snprintf(buf, size, "{\"v\":%d,\"tap\":{\"fd\":%d,\"ifname\":", HANDOFF_VERSION, tap->fd);
+  json_string(buf, size, tap->ifname);
+  used = strlen(buf);
+  snprintf(buf + used, size - used, ",\"vnetHdrSize\":%d,\"offloads\":%u},\"request\":", tap->vnet_hdr_size, tap->offloads);
+  json_string(buf, size, request);
+  used = strlen(buf);
+  if (sandbox != NULL) {
+    snprintf(buf + used, size - used, ",\"sandbox\":{\"helperFd\":%d,\"userns\":\"%s\"}", sandbox->helper_fd, launcher_userns_name(sandbox->userns));
+  } else {
+    snprintf(buf + used, size - used, ",\"sandbox\":null");
+  }
+  used = strlen(buf);
+  snprintf(buf + used, size - used, ",\"startedNs\":\"%lld\",\"attachedNs\":\"%lld\"}", started_ns, attached_ns);
+}
+
 int main(int argc, char *argv[]) {
+  long long started_ns = monotonic_ns();
   char root[PATH_MAX];
   if (find_package_root(root) < 0) {
     fprintf(stderr, "tslirp: cannot find the tslirp package above this executable (bin/tslirp.js)\n");
     return 1;
   }
+  /* Only a value this launcher sets is ever trusted; never pass one on from the environment. */
+  unsetenv(HANDOFF_VARIABLE);
+
   if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     if (print_text(root, HELP_TEXT_FILE) == 0) return 0;
   } else if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
     if (print_text(root, VERSION_TEXT_FILE) == 0) return 0;
   }
-  exec_node(root, FALLBACK_SCRIPT, argc, argv);
+
+  struct launcher_command cmd;
+  char why[256] = "";
+  int fast = 0;
+  if (argc >= 2 && (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "stats") == 0)) snprintf(why, sizeof why, "subcommand %s", argv[1]);
+  else fast = launcher_parse_args(argc, argv, &cmd, why, sizeof why) == 0;
+
+  const char *explain = getenv("TSLIRP_LAUNCHER_EXPLAIN");
+  if (explain != NULL && explain[0] != '\0') {
+    char key[1024];
+    if (fast) launcher_request_key(&cmd.attach, key, sizeof key);
+    if (fast) printf("fast sandbox=%d %s\n", cmd.enable_sandbox, key);
+    else printf("fallback %s\n", why);
+    return 0;
+  }
+  if (!fast) exec_node(root, FALLBACK_SCRIPT, argc, argv);
+
+  struct ns_attach_result tap;
+  char err[512];
+  /* A failed attach is reported by Node, which tries again with its own message. */
+  if (ns_attach(&cmd.attach, &tap, err, sizeof err) < 0) exec_node(root, FALLBACK_SCRIPT, argc, argv);
+  long long attached_ns = monotonic_ns();
+
+  struct launcher_sandbox sandbox;
+  if (cmd.enable_sandbox && launcher_sandbox_prepare(&cmd, &sandbox, err, sizeof err) < 0) {
+    fprintf(stderr, "tslirp: sandbox: %s\n", err);
+    return 1;
+  }
+  char request[1024], handoff[2048];
+  launcher_request_key(&cmd.attach, request, sizeof request);
+  build_handoff(handoff, sizeof handoff, &tap, request, cmd.enable_sandbox ? &sandbox : NULL, started_ns, attached_ns);
+  if (setenv(HANDOFF_VARIABLE, handoff, 1) < 0 || fcntl(tap.fd, F_SETFD, 0) < 0) {
+    fprintf(stderr, "tslirp: cannot hand the TAP to Node: %s\n", strerror(errno));
+    return 1;
+  }
+  if (cmd.enable_sandbox && launcher_sandbox_drop_privileges(err, sizeof err) < 0) {
+    fprintf(stderr, "tslirp: sandbox: %s\n", err);
+    return 1;
+  }
+  exec_node(root, main_script(root), argc, argv);
 }

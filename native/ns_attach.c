@@ -406,3 +406,23 @@ int ns_attach(const struct ns_attach_request *req, struct ns_attach_result *resu
   result->offloads = reply.offloads;
   return 0;
 }
+
+int ns_tap_info(int fd, char ifname[IFNAMSIZ], int *vnet_hdr_size, char *err, size_t err_size) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+    snprintf(err, err_size, "fd %d is not an attached TAP: %s", fd, strerror(errno));
+    return -1;
+  }
+  if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP || !(ifr.ifr_flags & IFF_NO_PI)) {
+    snprintf(err, err_size, "fd %d is a tun device but not a TAP without packet information", fd);
+    return -1;
+  }
+  copy_ifname(ifname, ifr.ifr_name);
+  *vnet_hdr_size = 0;
+  if ((ifr.ifr_flags & IFF_VNET_HDR) && ioctl(fd, TUNGETVNETHDRSZ, vnet_hdr_size) < 0) {
+    snprintf(err, err_size, "cannot read the vnet header size of fd %d: %s", fd, strerror(errno));
+    return -1;
+  }
+  return 0;
+}

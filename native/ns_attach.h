@@ -56,4 +56,11 @@ struct ns_attach_result {
 int ns_attach(const struct ns_attach_request *req, struct ns_attach_result *result, char *err,
               size_t err_size);
 
+/*
+ * What the kernel says about an fd that should be an attached TAP (one the launcher opened): its
+ * device name and the virtio header size it reads and writes (0 without IFF_VNET_HDR). Returns 0, or
+ * -1 with a one-line message in err when fd is not an attached TAP.
+ */
+int ns_tap_info(int fd, char ifname[IFNAMSIZ], int *vnet_hdr_size, char *err, size_t err_size);
+
 #endif

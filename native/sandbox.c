@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -402,4 +404,89 @@ napi_value sandbox_apply_js(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_set_named_property(env, out, "unreachable", u));
   NAPI_CALL(env, napi_set_named_property(env, out, "seccomp", s));
   return out;
+}
+
+/*
+ * One request to the pivot helper the launcher left in our mount namespace (launcher_sandbox.c):
+ * send the byte, read the answer (a status byte, text, a NUL). Returns the status byte, or 0 with
+ * *failure set when the helper is gone or silent.
+ */
+static char helper_request(int fd, char request, char *text, size_t size, int timeout_ms, const char **failure) {
+  ssize_t n;
+  do {
+    n = send(fd, &request, 1, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    *failure = "cannot reach the sandbox helper";
+    return 0;
+  }
+  char reply[4096];
+  size_t got = 0;
+  while (got == 0 || (reply[got - 1] != '\0' && got < sizeof reply)) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int ready = poll(&pfd, 1, timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      *failure = "the sandbox helper did not answer in time";
+      return 0;
+    }
+    n = read(fd, reply + got, sizeof reply - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *failure = "the sandbox helper exited without answering";
+      return 0;
+    }
+    got += (size_t)n;
+  }
+  reply[got - 1] = '\0';
+  snprintf(text, size, "%s", reply + 1);
+  return reply[0];
+}
+
+static int get_helper_fd(napi_env env, napi_callback_info info, int *fd) {
+  size_t argc = 1;
+  napi_value arg;
+  int64_t fd64;
+  if (napi_get_cb_info(env, info, &argc, &arg, NULL, NULL) != napi_ok || argc != 1) {
+    napi_throw_type_error(env, NULL, "expected the sandbox helper's fd");
+    return -1;
+  }
+  if (napi_util_get_int(env, arg, "helperFd", 0, INT32_MAX, &fd64) < 0) return -1;
+  *fd = (int)fd64;
+  return 0;
+}
+
+/*
+ * sandboxPivot(helperFd) -> notes (lines, often empty): the helper builds the minimal root and
+ * pivot_root()s into it, moving this process's root and working directory (which must be "/").
+ * Throws with the helper's message. The fd stays open (see sandboxRemoveApiSocket).
+ */
+napi_value sandbox_pivot_js(napi_env env, napi_callback_info info) {
+  int fd;
+  if (get_helper_fd(env, info, &fd) < 0) return NULL;
+  char text[4096], message[4200];
+  const char *failure = NULL;
+  char status = helper_request(fd, 'P', text, sizeof text, 10000, &failure);
+  if (status != '0') {
+    snprintf(message, sizeof message, "cannot enter the sandbox's root: %s", failure != NULL ? failure : text);
+    napi_throw_error(env, NULL, message);
+    return NULL;
+  }
+  napi_value notes;
+  NAPI_CALL(env, napi_create_string_utf8(env, text, strlen(text), &notes));
+  return notes;
+}
+
+/*
+ * sandboxRemoveApiSocket(helperFd): on an orderly exit, the helper (which kept the API socket's
+ * directory open) removes the socket file the sandbox's root no longer shows. Closes helperFd.
+ */
+napi_value sandbox_remove_api_socket_js(napi_env env, napi_callback_info info) {
+  int fd;
+  if (get_helper_fd(env, info, &fd) < 0) return NULL;
+  char text[256];
+  const char *failure = NULL;
+  helper_request(fd, 'U', text, sizeof text, 2000, &failure);
+  close(fd);
+  return NULL;
 }

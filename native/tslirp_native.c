@@ -125,15 +125,43 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* tapInfo(fd) -> { ifname, vnetHdrSize }: the kernel's view of a TAP fd opened elsewhere (the launcher). */
+static napi_value js_tap_info(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  int64_t fd;
+  if (argc != 1 || napi_util_get_int(env, arg, "fd", 0, INT32_MAX, &fd) < 0) {
+    if (argc != 1) napi_throw_type_error(env, NULL, "tapInfo expects an fd");
+    return NULL;
+  }
+  char ifname[IFNAMSIZ], err[256];
+  int vnet_hdr_size;
+  if (ns_tap_info((int)fd, ifname, &vnet_hdr_size, err, sizeof err) < 0) {
+    napi_throw_error(env, NULL, err);
+    return NULL;
+  }
+  napi_value out, name, vnet;
+  NAPI_CALL(env, napi_create_object(env, &out));
+  NAPI_CALL(env, napi_create_string_utf8(env, ifname, strnlen(ifname, IFNAMSIZ), &name));
+  NAPI_CALL(env, napi_create_int32(env, vnet_hdr_size, &vnet));
+  NAPI_CALL(env, napi_set_named_property(env, out, "ifname", name));
+  NAPI_CALL(env, napi_set_named_property(env, out, "vnetHdrSize", vnet));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"attach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL},
+      {"tapInfo", NULL, js_tap_info, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoCreate", NULL, tap_io_create, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoStart", NULL, tap_io_start, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoFlush", NULL, tap_io_flush, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoClose", NULL, tap_io_close, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoStats", NULL, tap_io_stats, NULL, NULL, NULL, napi_default, NULL},
       {"sandboxApply", NULL, sandbox_apply_js, NULL, NULL, NULL, napi_default, NULL},
+      {"sandboxPivot", NULL, sandbox_pivot_js, NULL, NULL, NULL, napi_default, NULL},
+      {"sandboxRemoveApiSocket", NULL, sandbox_remove_api_socket_js, NULL, NULL, NULL, napi_default, NULL},
       {"icmpSocketOpen", NULL, icmp_socket_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"checksumSum", NULL, checksum_sum_js, NULL, NULL, NULL, napi_default, NULL},
       {"socketDup", NULL, socket_dup_js, NULL, NULL, NULL, napi_default, NULL},

@@ -5,8 +5,11 @@
  * Order of start-up, as slirp4netns 1.2: parse and check every option (a bad one ends the process
  * with one line and status 1 before any namespace is touched) → attach the TAP in the target
  * namespace → the engine (src/engine/engine.ts's createEngine, the assembly `tslirp run` and
- * embedders use too: transports, published-port table) → sandbox → API socket listening → the engine
- * starts reading → progress lines → the ready fd gets exactly "1" and is closed. Then it runs until
+ * embedders use too: transports, published-port table) → API socket listening → sandbox → the engine
+ * starts reading → progress lines → the ready fd gets exactly "1" and is closed. Started by the
+ * launcher (bin/tslirp, native/launcher.c), the TAP is attached already, and with --enable-sandbox
+ * the namespaces and capabilities are set: this process takes what it was handed
+ * (launcher-handoff.ts) instead of attaching. Then it runs until
  * SIGTERM/SIGINT, the exit fd reporting hang-up (or anything readable, as slirp4netns polls it), or a
  * device error; an orderly stop closes the listeners, removes the API socket file, closes the TAP
  * and exits 0.
@@ -27,6 +30,7 @@ import {
 } from './fault-injection.js';
 import { pcapRingSpecFromEnvironment, PcapRingSpecError, PCAP_RING_ENVIRONMENT_VARIABLE, type PcapRingSpec } from './pcap-ring-option.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
+import { attachRequestKey, HandoffError, takeHandoff, tapOptionsFromCli, type LauncherHandoff } from './launcher-handoff.js';
 // Types only (erased): the modules themselves are loaded after parsing.
 import type { Engine } from '../engine/engine.js';
 import type { Link } from '../link/link.js';
@@ -128,13 +132,20 @@ function startupLines(options: CliOptions, host: HostEnvironment, engine: Engine
   return lines;
 }
 
+/** Milliseconds since the launcher started (the start-up stages logged at debug level). */
+function sinceLaunch(handoff: LauncherHandoff): number {
+  return Number(process.hrtime.bigint() - handoff.startedNs) / 1e6;
+}
+
 async function run(
   options: CliOptions,
   host: HostEnvironment,
   warnings: readonly string[],
   faults: FaultSpec | undefined,
   ring: PcapRingSpec | undefined,
+  handoff: LauncherHandoff | undefined,
 ): Promise<number> {
+  const nodeStartedMs = handoff && sinceLaunch(handoff);
   // A client that stops reading our output (a closed log pipe) must not take the network down.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
@@ -148,15 +159,18 @@ async function run(
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 
-  const [{ openTap }, { createEngine }, { JsonLogger, logLevelFrom }, { ApiServer }, { applySandbox }, { formatIpv4 }] = await Promise.all([
-    import('../link/tap-link.js'),
-    import('../engine/engine.js'),
-    import('./json-logger.js'),
-    import('../api/api-server.js'),
-    import('./sandbox.js'),
-    import('../wire/ip-address.js'),
-  ]);
+  const [{ openTap, adoptTap }, { resolveAttachRequest }, { createEngine }, { JsonLogger, logLevelFrom }, { ApiServer }, { applySandbox, releaseLauncherSandbox }, { formatIpv4 }] =
+    await Promise.all([
+      import('../link/tap-link.js'),
+      import('../link/tap-options.js'),
+      import('../engine/engine.js'),
+      import('./json-logger.js'),
+      import('../api/api-server.js'),
+      import('./sandbox.js'),
+      import('../wire/ip-address.js'),
+    ]);
   const logger = new JsonLogger({ name: 'tslirp', level: options.logLevel ?? logLevelFrom(process.env.TSLIRP_LOG_LEVEL, 'info') });
+  const modulesLoadedMs = handoff && sinceLaunch(handoff);
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async (): Promise<void> => {
@@ -170,20 +184,26 @@ async function run(
   };
   try {
     let deviceFailed = false;
-    const tap = openTap({
-      target: options.netnsType === 'pid' ? { pid: Number(options.target) } : { path: options.target },
-      usernsPath: options.usernsPath,
-      tapName: options.tapName,
-      configure: options.configure ? { mtu: options.mtu, macAddress: options.macAddress, cidr: options.cidr } : undefined,
-      offloads: options.offloads,
-      mtu: options.mtu,
-      onError: (error) => {
+    const tapOptions = {
+      ...tapOptionsFromCli(options),
+      onError: (error: Error) => {
         if (deviceFailed) return;
         deviceFailed = true;
         logger.error({ err: error }, 'TAP device failed');
         finish(1);
       },
-    });
+    };
+    let tap: TapLink;
+    if (handoff === undefined) {
+      tap = openTap(tapOptions);
+    } else if (handoff.request === attachRequestKey(resolveAttachRequest(tapOptions))) {
+      tap = adoptTap(handoff.tap.fd, handoff.tap, tapOptions);
+    } else {
+      // The launcher read the command line otherwise than options.ts (a bug): ours is the authority.
+      logger.warn({ launcher: handoff.request, cli: attachRequestKey(resolveAttachRequest(tapOptions)) }, 'the launcher attached another TAP: attaching again');
+      closeSync(handoff.tap.fd);
+      tap = openTap(tapOptions);
+    }
     process.stderr.write(`attached to ${tap.name} in ${options.netnsType === 'pid' ? `PID ${options.target}` : options.target}\n`);
     let link: Link = tap;
     let releaseHeldFrames: (() => void) | undefined;
@@ -236,11 +256,6 @@ async function run(
       cleanups.push(() => clearInterval(timer));
     }
 
-    // After attaching (which needs the privileges) and before any thread of ours reads the TAP.
-    if (options.enableSandbox || options.enableSeccomp) {
-      for (const line of applySandbox({ sandbox: options.enableSandbox, seccomp: options.enableSeccomp })) process.stderr.write(`${line}\n`);
-    }
-
     if (options.apiSocket !== undefined) {
       const api = await ApiServer.listen({
         path: options.apiSocket,
@@ -252,6 +267,20 @@ async function run(
         debug: { flows: engine.debug.flows, dumpPcapRing },
       });
       cleanups.push(() => api.close());
+    }
+
+    // After attaching (which needs the privileges) and binding the API socket (whose path the
+    // sandbox's root may not show), before any thread of ours reads the TAP; nothing is imported after.
+    const launcherSandbox = options.enableSandbox ? handoff?.sandbox : undefined;
+    if (launcherSandbox !== undefined) {
+      // The last cleanup, after the API server closed (it cannot unlink what the root does not show).
+      const removeApiSocket = options.apiSocket !== undefined;
+      cleanups.unshift(() => releaseLauncherSandbox(launcherSandbox, removeApiSocket));
+    }
+    if (options.enableSandbox || options.enableSeccomp) {
+      for (const line of applySandbox({ sandbox: options.enableSandbox, seccomp: options.enableSeccomp, launcher: launcherSandbox })) {
+        process.stderr.write(`${line}\n`);
+      }
     }
 
     engine.start();
@@ -266,6 +295,14 @@ async function run(
     }
     if (options.readyFd !== undefined) signalReady(options.readyFd, (message) => logger.warn(message));
     logger.info({ tap: tap.name, mtu: engine.stack.config.mtu, api: options.apiSocket }, 'ready');
+    if (handoff !== undefined) {
+      const at = (ms: number | undefined): number => Math.round((ms ?? 0) * 10) / 10;
+      const attachedMs = Number(handoff.attachedNs - handoff.startedNs) / 1e6;
+      logger.debug(
+        { attachedMs: at(attachedMs), nodeStartedMs: at(nodeStartedMs), modulesLoadedMs: at(modulesLoadedMs), readyMs: at(sinceLaunch(handoff)) },
+        'start-up (ms since the launcher started)',
+      );
+    }
 
     const code = await finished;
     await cleanup();
@@ -284,7 +321,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   let host: HostEnvironment;
   let faults: FaultSpec | undefined;
   let ring: PcapRingSpec | undefined;
+  let handoff: LauncherHandoff | undefined;
   try {
+    handoff = takeHandoff(process.env);
     command = parseCommandLine(argv);
     if (command.kind === 'help') {
       process.stdout.write(HELP_TEXT);
@@ -298,10 +337,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     ring = pcapRingSpecFromEnvironment(process.env);
     host = checkHostEnvironment(command.options, systemHostProbe());
   } catch (error) {
-    if (error instanceof CliError || error instanceof FaultSpecError || error instanceof PcapRingSpecError) return fail(error.message);
+    if (error instanceof CliError || error instanceof FaultSpecError || error instanceof PcapRingSpecError || error instanceof HandoffError) {
+      return fail(error.message);
+    }
     throw error;
   }
-  return run(command.options, host, command.warnings, faults, ring);
+  return run(command.options, host, command.warnings, faults, ring, handoff);
 }
 
 main(process.argv.slice(2)).then(

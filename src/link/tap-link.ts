@@ -37,6 +37,7 @@ import {
   TX_LENGTH,
   TX_OFFSET,
   type NativeAddon,
+  type NativeAttachResult,
   type NativeTapIo,
   type NativeTapStats,
 } from '../native/native-addon.js';
@@ -241,6 +242,20 @@ export class TapLink implements Link {
     batch.count = count;
     this.sink.receiveBatch(batch);
   }
+}
+
+/**
+ * Takes over a TAP that was attached before this process started (the launcher, bin/tslirp, attaches
+ * while single-threaded and passes the fd on): checks with the kernel that fd is the TAP attached
+ * says, with the same virtio header, then works as openTap()'s link. Throws a one-line Error.
+ */
+export function adoptTap(fd: number, attached: NativeAttachResult, options: TapLinkOptions): TapLink {
+  const addon = loadNativeAddon();
+  const actual = addon.tapInfo(fd);
+  if (actual.ifname !== attached.ifname || actual.vnetHdrSize !== attached.vnetHdrSize) {
+    throw new Error(`fd ${fd} is TAP ${actual.ifname} (vnet header ${actual.vnetHdrSize}), not ${attached.ifname} (${attached.vnetHdrSize})`);
+  }
+  return new TapLink(addon, fd, attached, options.mtu ?? options.configure?.mtu ?? DEFAULT_TAP_MTU, options);
 }
 
 /**

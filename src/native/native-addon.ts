@@ -87,6 +87,8 @@ export interface NativeTapStats {
 export interface NativeAddon {
   /** Throws an Error with a one-line message (e.g. "cannot open /proc/1/ns/net: ..."). */
   attach(request: NativeAttachRequest): NativeAttachResult;
+  /** The kernel's view of a TAP fd opened elsewhere (TUNGETIFF); throws when fd is not an attached TAP. */
+  tapInfo(fd: number): { ifname: string; vnetHdrSize: number };
   /** Takes ownership of fd (closed on failure too). */
   tapIoCreate(
     fd: number,
@@ -110,6 +112,14 @@ export interface NativeAddon {
    * requested restriction cannot be applied.
    */
   sandboxApply(options: NativeSandboxRequest): NativeSandboxResult;
+  /**
+   * Asks the launcher's pivot helper (native/launcher_sandbox.c) to enter the sandbox's minimal root;
+   * returns its notes (lines, often empty), throws with its message. The process's working directory
+   * must be "/". The helper's fd stays open for sandboxRemoveApiSocket.
+   */
+  sandboxPivot(helperFd: number): string;
+  /** On an orderly exit: the helper removes the API socket file (the root no longer shows it); closes helperFd. */
+  sandboxRemoveApiSocket(helperFd: number): void;
   /**
    * Opens an unprivileged echo socket: SOCK_DGRAM with IPPROTO_ICMP (family 4, the default) or
    * IPPROTO_ICMPV6 (family 6). Its fd, or -errno.
@@ -146,6 +156,9 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tapIoClose',
   'tapIoStats',
   'sandboxApply',
+  'sandboxPivot',
+  'sandboxRemoveApiSocket',
+  'tapInfo',
   'icmpSocketOpen',
   'socketDup',
   'checksumSum',

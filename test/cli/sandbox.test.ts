@@ -1,9 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { applySandbox } from '../../src/cli/sandbox.js';
 
-describe('applySandbox', () => {
+// Without the launcher: no pivot helper to ask (its path runs end to end, test/e2e/sandbox.test.ts).
+const noLauncher = {
+  sandboxPivot: (): never => {
+    throw new Error('no launcher: nothing to pivot');
+  },
+  sandboxRemoveApiSocket: (): never => {
+    throw new Error('no launcher: no helper');
+  },
+};
+
+describe('applySandbox without the launcher (node bin/tslirp.js)', () => {
   const calls: unknown[] = [];
   const addon = {
+    ...noLauncher,
     sandboxApply: (options: { noNewPrivs: boolean; dropCapabilities: boolean; seccomp: boolean }) => {
       calls.push(options);
       return { threads: 9, unreachable: 1, seccomp: options.seccomp };
@@ -30,6 +41,7 @@ describe('applySandbox', () => {
 
   it('a failure to apply is an error (starting unsandboxed would be worse than not starting)', () => {
     const failing = {
+      ...noLauncher,
       sandboxApply: (): never => {
         throw new Error('prctl(PR_SET_NO_NEW_PRIVS): Operation not permitted');
       },

@@ -1,7 +1,7 @@
 /**
  * RootlessKit 1.1.0 (Debian `rootlesskit`) with tslirp as its slirp4netns binary and port driver, as
  * CLIENTS.md's recipe: an unprivileged user with /etc/subuid and /etc/subgid ranges, /dev/net/tun
- * open to all, `rootlesskit --net=slirp4netns --slirp4netns-binary=bin/tslirp.js
+ * open to all, `rootlesskit --net=slirp4netns --slirp4netns-binary=bin/tslirp
  * --port-driver=slirp4netns`, then `rootlessctl add-ports` publishes a server of the child.
  *
  * Checked always: RootlessKit accepts our --help (it refuses a binary without --netns-type), starts us
@@ -131,9 +131,9 @@ describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', 
         }
       });
     }
-    // tslirp is running as RootlessKit's slirp4netns, as the unprivileged user.
+    // tslirp is running as RootlessKit's slirp4netns, as the unprivileged user (bin/tslirp execs Node on the CLI's bundle, dist/bundle/main.js).
     const ps = execFileSync('ps', ['-o', 'user=,args=', '--ppid', String(rootlesskit.pid)], { encoding: 'utf8' });
-    expect(ps).toMatch(/tslirp\.js --mtu 65520 -r 3 .*--api-socket \S+\.s4nn\.sock \d+ tap0/);
+    expect(ps).toMatch(/dist\/bundle\/main\.js --mtu 65520 -r 3 .*--api-socket \S+\.s4nn\.sock \d+ tap0/);
 
     const rootlessctl = async (...argv: string[]): Promise<string> => {
       const [c, a] = asUser(user, 'rootlessctl', ['--socket', apiSocket, ...argv]);

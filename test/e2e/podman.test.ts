@@ -1,9 +1,7 @@
 /**
  * End to end with a real client: rootless podman 4.3 (Debian: `podman runc uidmap`) running containers
- * with tslirp as its slirp4netns binary, following ../shared/CLIENTS.md's recipe: a non-root user with
- * subuid/subgid ranges, containers.conf with `network_cmd_path` = a tslirp executable, runtime runc,
- * cgroupfs; an image built here from the host's busybox (+ the libraries it links, so a dynamic
- * busybox works as well as busybox-static) and `podman import`; no registry.
+ * with tslirp (bin/tslirp) as its slirp4netns binary, set up by ../support/podman-env.ts following
+ * ../shared/CLIENTS.md's recipe (podman passes --enable-sandbox and --enable-seccomp by default).
  *
  * Scenarios: the container's network is up (tap0 10.0.2.100, ping 10.0.2.2) and tslirp is gone after
  * it; `-p HOSTPORT:80` to busybox httpd reached from the host loopback (seen inside as 10.0.2.2) and
@@ -17,209 +15,42 @@
  * container's namespace. Cleanup by PID: tslirp processes (their PIDs are logged by the wrapper),
  * podman's pause process (pause.pid); containers are removed with podman itself.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createNamespace,
-  ensureTestUser,
-  IS_ROOT,
-  namespacePrerequisite,
-  openTunToAll,
-  ProcessTracker,
-  REPO_ROOT,
-  requireOrSkip,
-  type RunAs,
-  type TestNamespace,
-} from '../support/netns.js';
+import { createNamespace, ProcessTracker, requireOrSkip, type TestNamespace } from '../support/netns.js';
 import { ipv6Checked, SLIRP4NETNS_IPV6 } from '../support/ipv6-guest.js';
+import { PODMAN_IMAGE as IMAGE, PodmanEnv, podmanPrerequisite, type NetworkBinary } from '../support/podman-env.js';
 
-const execFileAsync = promisify(execFile);
-const IMAGE = 'localhost/bb:latest';
 const VETH_HOST = 'tslpm-veth0';
 const VETH_PEER = 'tslpm-veth1';
-const SLIRP4NETNS = '/usr/bin/slirp4netns';
 
 const tracker = new ProcessTracker();
 let missing: string | undefined;
-let user: RunAs;
-let dir: string;
-let runDir: string;
-let restoreTun: (() => void) | undefined;
+let env: PodmanEnv | undefined;
 const servers: Server[] = [];
-
-function command(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore', env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' } });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function prerequisite(): string | undefined {
-  if (!IS_ROOT) return 'needs root (to make the podman test user and open /dev/net/tun to it)';
-  const ns = namespacePrerequisite({ root: true });
-  if (ns) return ns;
-  for (const tool of ['podman', 'runc', 'newuidmap', 'newgidmap', 'busybox', 'slirp4netns']) {
-    if (!command(tool)) return `needs ${tool} (apt-get install podman runc uidmap busybox slirp4netns)`;
-  }
-  if (!existsSync(join(REPO_ROOT, 'dist/cli/main.js'))) return 'needs dist/ (npm run build): podman runs bin/tslirp.js';
-  return undefined;
-}
-
-/** Adds subordinate id ranges for the user when it has none (podman needs 65536 of each). */
-function ensureSubIds(name: string): void {
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
-    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (text.split('\n').some((line) => line.startsWith(`${name}:`))) continue;
-    writeFileSync(file, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${name}:200000:65536\n`);
-  }
-}
-
-/** Which binary podman runs as its slirp4netns: ours (the recipe), or the real one as the reference. */
-type NetworkBinary = 'tslirp' | 'slirp4netns';
 let binary: NetworkBinary = 'tslirp';
 
-function podmanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
-    HOME: join(dir, 'home'),
-    XDG_RUNTIME_DIR: runDir,
-    XDG_CONFIG_HOME: join(dir, 'home/.config'),
-  };
-  // The reference run swaps the whole configuration for one naming the real slirp4netns.
-  if (binary === 'slirp4netns') env.CONTAINERS_CONF = join(dir, 'containers-reference.conf');
-  return env;
+function podman(args: readonly string[], timeoutMs = 60_000, withStderr = false): Promise<string> {
+  return env!.podman(args, binary, timeoutMs, withStderr);
 }
-
-/** Runs podman as the test user; resolves with stdout, rejects with the output and the network binary's log. */
-async function podman(args: readonly string[], timeoutMs = 60_000, withStderr = false): Promise<string> {
-  const argv = [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', 'podman', ...args];
-  try {
-    const { stdout, stderr } = await execFileAsync('setpriv', argv, { cwd: dir, env: podmanEnv(), timeout: timeoutMs, encoding: 'utf8' });
-    return withStderr ? stdout + stderr : stdout;
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`podman ${args.join(' ')} failed: ${e.stderr || e.message}\n${e.stdout ?? ''}\n${binary} log:\n${tslirpLog()}`);
-  }
-}
-
-function tslirpLog(): string {
-  const path = join(dir, 'tslirp.log');
-  return existsSync(path) ? readFileSync(path, 'utf8').slice(-4000) : '(none)';
-}
-
-/** PIDs of every tslirp podman started (the wrapper records its PID before exec). */
-function tslirpPids(): number[] {
-  const path = join(dir, 'tslirp.pids');
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitGone(pids: readonly number[], timeoutMs = 10_000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = pids.filter(alive);
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The rootfs: busybox, its libraries (none if static), applet links, a page for httpd. */
-function buildImageTar(): string {
-  const rootfs = join(dir, 'rootfs');
-  const busybox = execFileSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).trim();
-  mkdirSync(join(rootfs, 'bin'), { recursive: true });
-  copyFileSync(busybox, join(rootfs, 'bin/busybox'));
-  chmodSync(join(rootfs, 'bin/busybox'), 0o755);
-  let libraries: string[] = [];
-  try {
-    libraries = [...execFileSync('ldd', [busybox], { encoding: 'utf8' }).matchAll(/(\/\S+)/g)].map((m) => m[1]);
-  } catch {
-    // static: ldd says "not a dynamic executable" and fails
-  }
-  for (const library of libraries) {
-    mkdirSync(join(rootfs, dirname(library)), { recursive: true });
-    copyFileSync(library, join(rootfs, library));
-  }
-  for (const applet of ['sh', 'httpd', 'nc', 'wget', 'ping', 'ip', 'cat', 'echo', 'sleep', 'grep']) symlinkSync('busybox', join(rootfs, 'bin', applet));
-  mkdirSync(join(rootfs, 'www'));
-  writeFileSync(join(rootfs, 'www/index.html'), 'hello from the container\n');
-  const tar = join(dir, 'bb.tar');
-  execFileSync('tar', ['-C', rootfs, '-cf', tar, '.']);
-  chmodSync(tar, 0o644);
-  return tar;
-}
+const tslirpLog = (): string => env!.networkLog();
+const tslirpPids = (): number[] => env!.networkPids();
+const waitGone = (pids: readonly number[]): Promise<number[]> => env!.waitGone(pids);
 
 beforeAll(async () => {
-  missing = prerequisite();
+  missing = podmanPrerequisite();
   if (missing) return;
-  user = ensureTestUser();
-  ensureSubIds('tslirp-test');
-  restoreTun = openTunToAll();
-  dir = mkdtempSync(join(tmpdir(), 'tslirp-podman-'));
-  chmodSync(dir, 0o755);
-  mkdirSync(join(dir, 'home/.config/containers'), { recursive: true });
-  // Under /run like a real /run/user/UID: slirp4netns's sandbox keeps /run (and so the API socket
-  // podman puts in the runtime dir) but not /tmp.
-  runDir = mkdtempSync('/run/tslirp-podman-');
-  chmodSync(runDir, 0o700);
-  // The executables podman runs (network_cmd_path takes one path): each records its PID, then execs.
-  const wrapper = join(dir, 'tslirp');
-  const reference = join(dir, 'slirp4netns-reference');
-  for (const [path, target] of [
-    [wrapper, `${process.execPath} ${join(REPO_ROOT, 'bin/tslirp.js')}`],
-    [reference, SLIRP4NETNS],
-  ]) {
-    writeFileSync(path, `#!/bin/sh\necho $$ >> ${dir}/tslirp.pids\nexec ${target} "$@" 2>>${dir}/tslirp.log\n`, { mode: 0o755 });
-  }
-  const conf = (cmd: string): string => `[engine]\nnetwork_cmd_path = "${cmd}"\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n`;
-  writeFileSync(join(dir, 'home/.config/containers/containers.conf'), conf(wrapper));
-  writeFileSync(join(dir, 'containers-reference.conf'), conf(reference), { mode: 0o644 });
-  const tar = buildImageTar();
-  for (const path of [join(dir, 'home'), join(dir, 'home/.config'), join(dir, 'home/.config/containers'), join(dir, 'home/.config/containers/containers.conf'), runDir, tar]) {
-    chownSync(path, user.uid, user.gid);
-  }
-  writeFileSync(join(dir, 'tslirp.pids'), '', { mode: 0o666 });
-  writeFileSync(join(dir, 'tslirp.log'), '', { mode: 0o666 });
-  chmodSync(join(dir, 'tslirp.pids'), 0o666);
-  chmodSync(join(dir, 'tslirp.log'), 0o666);
-  await podman(['import', tar, IMAGE], 120_000);
+  env = await PodmanEnv.create();
 }, 180_000);
 
 afterAll(async () => {
   try {
-    if (dir !== undefined) {
-      binary = 'tslirp';
-      await podman(['rm', '-af', '-t', '1']).catch(() => undefined);
-      for (const pid of tslirpPids().filter(alive)) process.kill(pid, 'SIGKILL');
-      const pausePid = join(runDir, 'libpod/tmp/pause.pid');
-      if (existsSync(pausePid)) {
-        const pid = Number(readFileSync(pausePid, 'utf8'));
-        if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
-      }
-    }
+    await env?.destroy();
   } finally {
     deleteVeth();
     await tracker.killAll();
     for (const server of servers) server.close();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-    if (runDir !== undefined) rmSync(runDir, { recursive: true, force: true });
-    restoreTun?.();
   }
 }, 60_000);
 

@@ -1,13 +1,12 @@
 /**
- * End to end: tslirp attaches a TAP inside a namespace this test created, configures it like
- * `slirp4netns --configure`, and the engine answers the guest's ping to the gateway. Runs as root
+ * End to end: tslirp (bin/tslirp, as clients run it) attaches a TAP inside a namespace this test
+ * created, configures it like `slirp4netns --configure`, and the engine answers the guest's ping to
+ * the gateway. Runs as root
  * and as an unprivileged user, with and without offloads; plus the error paths (bad PID, busy or
  * foreign device name, bad MTU) and attaching to a TAP someone else created (RootlessKit's way).
  *
  * Traffic stays inside the test's namespaces and this machine. Every process is ended by PID.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createNamespace,
@@ -21,14 +20,13 @@ import {
   openTunToAll,
   OutputLog,
   ProcessTracker,
-  REPO_ROOT,
   requireOrSkip,
   stopProcess,
   type RunAs,
   type TestNamespace,
 } from '../support/netns.js';
+import { builtCliPrerequisite, TSLIRP_BIN, TSLIRP_NODE_ENTRY } from '../support/tslirp-process.js';
 
-const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts')];
 const tracker = new ProcessTracker();
 let restoreTun: (() => void) | undefined;
 
@@ -41,7 +39,7 @@ afterAll(() => {
 });
 
 function startTslirp(args: readonly string[], as?: RunAs): { child: ReturnType<ProcessTracker['spawn']>; log: OutputLog } {
-  const child = tracker.spawn(process.execPath, [...CLI, ...args], as);
+  const child = tracker.spawn(TSLIRP_BIN, args, as);
   return { child, log: new OutputLog(child) };
 }
 
@@ -75,7 +73,7 @@ describe('tslirp attach (root)', () => {
   ];
   for (const c of cases) {
     it(`configures tap0 and answers ping: ${c.name}`, async (ctx) => {
-      requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+      requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
       const ns = await createNamespace(tracker);
       const args = ['--configure', '--mtu', String(c.mtu), ...(c.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
       const { child, log } = startTslirp(args);
@@ -93,7 +91,7 @@ describe('tslirp attach (root)', () => {
   }
 
   it('attaches to an existing TAP without touching its addresses (RootlessKit)', async (ctx) => {
-    requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
     const ns = await createNamespace(tracker);
     await ns.exec('ip', ['tuntap', 'add', 'name', 'tap0', 'mode', 'tap']);
     await ns.exec('ip', ['link', 'set', 'tap0', 'mtu', '65520', 'up']);
@@ -109,7 +107,7 @@ describe('tslirp attach (root)', () => {
   });
 
   it('sets the MAC address given by --macaddress', async (ctx) => {
-    requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
     const ns = await createNamespace(tracker);
     const { child, log } = startTslirp(['-c', '--macaddress=52:54:00:12:34:56', String(ns.pid)]);
     await log.waitFor(/starting slirp/, child);
@@ -128,7 +126,7 @@ describe('tslirp attach (unprivileged user)', () => {
 
   for (const offloads of [false, true]) {
     it(`configures tap0 and answers ping as ${'tslirp-test'}${offloads ? ' with offloads' : ''}`, async (ctx) => {
-      requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+      requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
       const ns = await createNamespace(tracker, user);
       const args = ['-c', '-m', '65520', ...(offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
       const { child, log } = startTslirp(args, user);
@@ -140,7 +138,7 @@ describe('tslirp attach (unprivileged user)', () => {
   }
 
   it('attaches by --netns-type=path with --userns-path (podman style)', async (ctx) => {
-    requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
     const ns = await createNamespace(tracker, user);
     const netns = `/proc/${ns.pid}/ns/net`;
     // Without the user namespace an unprivileged caller has no CAP_SYS_ADMIN over that netns.
@@ -155,7 +153,7 @@ describe('tslirp attach (unprivileged user)', () => {
   });
 
   it('cannot attach to a namespace of another user', async (ctx) => {
-    requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
     const ns = await createNamespace(tracker); // owned by root
     const { code, output } = await runTslirp(['-c', String(ns.pid)], user);
     expect(code).toBe(1);
@@ -165,20 +163,22 @@ describe('tslirp attach (unprivileged user)', () => {
 });
 
 describe('tslirp attach errors', () => {
-  it('reports a PID that does not exist in one line', async () => {
+  it('reports a PID that does not exist in one line', async (ctx) => {
+    requireOrSkip(ctx, builtCliPrerequisite());
     const { code, output } = await runTslirp(['--configure', '2147483646', 'tap0']);
     expect(code).toBe(1);
     expect(output).toBe('tslirp: no process with PID 2147483646\n');
   });
 
-  it('refuses a bad MTU', async () => {
+  it('refuses a bad MTU', async (ctx) => {
+    requireOrSkip(ctx, builtCliPrerequisite());
     const { code, output } = await runTslirp(['--configure', '--mtu=10', '1']);
     expect(code).toBe(1);
     expect(output).toMatch(/^tslirp: MTU must be an integer from 68 to 65521, got "10"\n$/);
   });
 
   it('refuses a TAP name already attached, and a name taken by another kind of device', async (ctx) => {
-    requireOrSkip(ctx, namespacePrerequisite({ root: true }));
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
     const ns = await createNamespace(tracker);
     const first = startTslirp(['-c', String(ns.pid), 'tap0']);
     await first.log.waitFor(/starting slirp/, first.child);
@@ -195,7 +195,8 @@ describe('tslirp attach errors', () => {
     await expectPingAnswered(ns);
   });
 
-  it('--help answers without attaching (and names the flags clients look for)', async () => {
+  it('--help answers without attaching (and names the flags clients look for)', async (ctx) => {
+    requireOrSkip(ctx, builtCliPrerequisite());
     const { code, output } = await runTslirp(['--help']);
     expect(code).toBe(0);
     expect(output).toMatch(/--mtu/);
@@ -203,9 +204,8 @@ describe('tslirp attach errors', () => {
   });
 
   it('bin/tslirp.js runs the built CLI', async (ctx) => {
-    const built = join(REPO_ROOT, 'dist/cli/main.js');
-    if (!existsSync(built)) requireOrSkip(ctx, 'dist/ not built (npm run build)');
-    const child = tracker.spawn(join(REPO_ROOT, 'bin/tslirp.js'), ['--help']);
+    requireOrSkip(ctx, builtCliPrerequisite());
+    const child = tracker.spawn(TSLIRP_NODE_ENTRY, ['--help']);
     const log = new OutputLog(child);
     expect(await exitOf(child)).toBe(0);
     expect(log.text).toMatch(/^Usage: tslirp/);

@@ -21,12 +21,15 @@ describe('the native addon loader', () => {
     const fn = (): number => 0;
     const complete = {
       attach: fn,
+      tapInfo: fn,
       tapIoCreate: fn,
       tapIoStart: fn,
       tapIoFlush: fn,
       tapIoClose: fn,
       tapIoStats: fn,
       sandboxApply: fn,
+      sandboxPivot: fn,
+      sandboxRemoveApiSocket: fn,
       icmpSocketOpen: fn,
       socketDup: fn,
       checksumSum: fn,
