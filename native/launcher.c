@@ -6,7 +6,8 @@
  * - `--help` and `--version` alone: print the texts the TypeScript CLI printed when it was built
  *   (dist/cli/launcher-help.txt and launcher-version.txt, written by `npm run build`; one source,
  *   src/cli/options.ts). podman runs `--help` before every start, RootlessKit twice.
- * - a slirp4netns command line it fully understands (launcher_args.c): attach the TAP at once in a
+ * - a slirp4netns command line it fully understands (launcher_args.c): bind the API socket (listening
+ *   before tap0 exists, as with slirp4netns), attach the TAP at once in a
  *   forked child (ns_attach.c; tap0 exists within milliseconds, as with slirp4netns), then for
  *   --enable-sandbox the user and mount namespaces and the capability drop (launcher_sandbox.c), then
  *   exec Node on the CLI (dist/bundle/main.js, the whole CLI in one file, else dist/cli/main.js)
@@ -27,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +45,7 @@
 #define MAIN_BUNDLE "dist/bundle/main.js"
 #define FALLBACK_SCRIPT "bin/tslirp.js"
 #define HANDOFF_VARIABLE "TSLIRP_LAUNCHER_HANDOFF"
-#define HANDOFF_VERSION 1
+#define HANDOFF_VERSION 2
 
 static long long monotonic_ns(void) {
   struct timespec ts;
@@ -96,6 +99,29 @@ static const char *main_script(const char *root) {
   if (stat(bundle, &b) < 0 || stat(module, &m) < 0) return MAIN_SCRIPT;
   if (b.st_mtim.tv_sec < m.st_mtim.tv_sec || (b.st_mtim.tv_sec == m.st_mtim.tv_sec && b.st_mtim.tv_nsec < m.st_mtim.tv_nsec)) return MAIN_SCRIPT;
   return MAIN_BUNDLE;
+}
+
+/*
+ * The API socket, bound and listening before the TAP exists, as with slirp4netns (its tests connect
+ * as soon as tap0 shows up): a stale socket at the path is removed first, the file is made 0600.
+ * Node adopts the fd (src/api/api-server.ts). -1 when it cannot: Node then tries and reports why.
+ */
+static int listen_api_socket(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof addr.sun_path) return -1;
+  memcpy(addr.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no CLOEXEC: Node inherits it */
+  if (fd < 0) return -1;
+  mode_t previous = umask(0177);
+  int bound = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+  umask(previous);
+  if (bound < 0 || listen(fd, 511) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 /* Writes the whole file to stdout; -1 (nothing written) when it cannot be read. */
@@ -161,7 +187,7 @@ static void json_string(char *buf, size_t size, const char *s) {
 }
 
 static void build_handoff(char *buf, size_t size, const struct ns_attach_result *tap, const char *request, const struct launcher_sandbox *sandbox,
-                          long long started_ns, long long attached_ns) {
+                          int api_fd, long long started_ns, long long attached_ns) {
   size_t used;
   snprintf(buf, size, "{\"v\":%d,\"tap\":{\"fd\":%d,\"ifname\":", HANDOFF_VERSION, tap->fd);
   json_string(buf, size, tap->ifname);
@@ -174,6 +200,9 @@ static void build_handoff(char *buf, size_t size, const struct ns_attach_result 
   } else {
     snprintf(buf + used, size - used, ",\"sandbox\":null");
   }
+  used = strlen(buf);
+  if (api_fd >= 0) snprintf(buf + used, size - used, ",\"apiFd\":%d", api_fd);
+  else snprintf(buf + used, size - used, ",\"apiFd\":null");
   used = strlen(buf);
   snprintf(buf + used, size - used, ",\"startedNs\":\"%lld\",\"attachedNs\":\"%lld\"}", started_ns, attached_ns);
 }
@@ -210,10 +239,18 @@ int main(int argc, char *argv[]) {
   }
   if (!fast) exec_node(root, FALLBACK_SCRIPT, argc, argv);
 
+  int api_fd = -1;
+  if (cmd.api_socket[0] != '\0' && (api_fd = listen_api_socket(cmd.api_socket)) < 0) exec_node(root, FALLBACK_SCRIPT, argc, argv);
   struct ns_attach_result tap;
   char err[512];
   /* A failed attach is reported by Node, which tries again with its own message. */
-  if (ns_attach(&cmd.attach, &tap, err, sizeof err) < 0) exec_node(root, FALLBACK_SCRIPT, argc, argv);
+  if (ns_attach(&cmd.attach, &tap, err, sizeof err) < 0) {
+    if (api_fd >= 0) {
+      close(api_fd);
+      unlink(cmd.api_socket);
+    }
+    exec_node(root, FALLBACK_SCRIPT, argc, argv);
+  }
   long long attached_ns = monotonic_ns();
 
   struct launcher_sandbox sandbox;
@@ -223,7 +260,7 @@ int main(int argc, char *argv[]) {
   }
   char request[1024], handoff[2048];
   launcher_request_key(&cmd.attach, request, sizeof request);
-  build_handoff(handoff, sizeof handoff, &tap, request, cmd.enable_sandbox ? &sandbox : NULL, started_ns, attached_ns);
+  build_handoff(handoff, sizeof handoff, &tap, request, cmd.enable_sandbox ? &sandbox : NULL, api_fd, started_ns, attached_ns);
   if (setenv(HANDOFF_VARIABLE, handoff, 1) < 0 || fcntl(tap.fd, F_SETFD, 0) < 0) {
     fprintf(stderr, "tslirp: cannot hand the TAP to Node: %s\n", strerror(errno));
     return 1;

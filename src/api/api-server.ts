@@ -5,7 +5,8 @@
  * so far already form a complete JSON value, so a client that forgets to shut down is answered too),
  * at most API_MAX_REQUEST bytes; answer with one write of compact JSON (podman reads the answer with a
  * single 2048-byte read); close. The socket file is unlinked before bind (RootlessKit kills us with
- * SIGKILL, leaving a stale one), created mode 0600, and unlinked again on close().
+ * SIGKILL, leaving a stale one), created mode 0600, and unlinked again on close(). Or, from the
+ * launcher (bin/tslirp), an already listening socket bound at that path is adopted (`fd`).
  *
  * Must never let a client stop the process: every error ends that connection only.
  */
@@ -15,6 +16,8 @@ import { API_MAX_REQUEST, errorResponse, API_ERRORS, handleApiRequest, parseFirs
 
 export interface ApiServerOptions extends ApiContext {
   readonly path: string;
+  /** A unix socket already bound at path and listening (the launcher's), adopted instead of binding. */
+  readonly fd?: number;
   /** Told each request and answer (slirp4netns prints `api_handler: got request: …` on stderr). */
   readonly onRequest?: (request: string, response: string) => void;
   /** A client that sends nothing conclusive for this long is answered with what it sent. Default 10 s. */
@@ -41,6 +44,20 @@ export class ApiServer {
   /** Binds and listens; resolves once clients can connect. */
   static async listen(options: ApiServerOptions): Promise<ApiServer> {
     const api = new ApiServer(options);
+    if (options.fd !== undefined) {
+      const fd = options.fd;
+      await new Promise<void>((resolve, reject) => {
+        const onError = (error: Error): void => reject(new Error(`cannot listen on API socket ${options.path} (fd ${fd}): ${error.message}`));
+        api.server.once('error', onError);
+        api.server.listen({ fd }, () => {
+          api.server.off('error', onError);
+          resolve();
+        });
+      });
+      api.listening = true;
+      api.server.on('error', () => undefined);
+      return api;
+    }
     // As slirp4netns: remove whatever is at the path (a stale socket after SIGKILL); a regular file
     // there is left alone and the bind fails with EADDRINUSE, which is reported.
     unlinkIfSocket(options.path);

@@ -1,6 +1,7 @@
 /**
  * What the launcher (native/launcher.c, bin/tslirp) hands to the Node process it execs: the TAP it
- * already attached, the attach request it attached with (to be compared with ours), the sandbox's
+ * already attached, the attach request it attached with (to be compared with ours), the API socket
+ * it bound (listening before the TAP existed, as slirp4netns's tests expect), the sandbox's
  * pivot helper, and when it started (start-up stages are logged at debug level from there).
  *
  * Read once, from TSLIRP_LAUNCHER_HANDOFF (JSON), and removed from the environment at once so that
@@ -14,7 +15,7 @@ import type { NativeAttachRequest } from '../native/native-addon.js';
 import type { CliOptions } from './options.js';
 
 export const HANDOFF_VARIABLE = 'TSLIRP_LAUNCHER_HANDOFF';
-const HANDOFF_VERSION = 1;
+const HANDOFF_VERSION = 2;
 
 export interface LauncherHandoff {
   readonly tap: { readonly fd: number; readonly ifname: string; readonly vnetHdrSize: number; readonly offloads: number };
@@ -22,6 +23,8 @@ export interface LauncherHandoff {
   readonly request: string;
   /** Set with --enable-sandbox: the launcher made the mount namespace and dropped the capabilities. */
   readonly sandbox: { readonly helperFd: number; readonly userns: 'kept' | 'joined' | 'created' } | undefined;
+  /** With --api-socket: the socket the launcher bound and listens on (before the TAP existed). */
+  readonly apiFd: number | undefined;
   /** CLOCK_MONOTONIC (process.hrtime.bigint()) when the launcher started, and when the TAP was attached. */
   readonly startedNs: bigint;
   readonly attachedNs: bigint;
@@ -68,10 +71,12 @@ export function parseHandoff(text: string): LauncherHandoff {
     }
     sandbox = { helperFd: s.helperFd, userns: s.userns };
   }
+  if (value.apiFd !== null && !isFd(value.apiFd)) throw new HandoffError('bad apiFd');
   return {
     tap: { fd: tap.fd, ifname: tap.ifname, vnetHdrSize: tap.vnetHdrSize, offloads: tap.offloads },
     request: value.request,
     sandbox,
+    apiFd: value.apiFd === null ? undefined : (value.apiFd as number),
     startedNs: nanoseconds(value.startedNs),
     attachedNs: nanoseconds(value.attachedNs),
   };

@@ -259,6 +259,7 @@ async function run(
     if (options.apiSocket !== undefined) {
       const api = await ApiServer.listen({
         path: options.apiSocket,
+        fd: handoff?.apiFd,
         hostfwd: engine.hostfwd,
         defaultGuestAddress: formatIpv4(engine.stack.config.ipv4.guest),
         onAddFailure: (err) => logger.warn({ err }, 'add_hostfwd failed'),

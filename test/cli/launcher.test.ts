@@ -200,10 +200,11 @@ describe("the launcher's reading of the command line", () => {
 
 describe('TSLIRP_LAUNCHER_HANDOFF', () => {
   const good = {
-    v: 1,
+    v: 2,
     tap: { fd: 5, ifname: 'tap0', vnetHdrSize: 12, offloads: 7 },
     request: 'netns=/proc/1/ns/net;userns=2:/proc/1/ns/user;tap=tap0;vnet=1;configure=-',
     sandbox: { helperFd: 6, userns: 'joined' },
+    apiFd: 7,
     startedNs: '1000',
     attachedNs: '2500',
   };
@@ -216,17 +217,21 @@ describe('TSLIRP_LAUNCHER_HANDOFF', () => {
       tap: good.tap,
       request: good.request,
       sandbox: { helperFd: 6, userns: 'joined' },
+      apiFd: 7,
       startedNs: 1000n,
       attachedNs: 2500n,
     });
     expect(parseHandoff(JSON.stringify({ ...good, sandbox: null })).sandbox).toBeUndefined();
+    expect(parseHandoff(JSON.stringify({ ...good, apiFd: null })).apiFd).toBeUndefined();
     expect(takeHandoff({})).toBeUndefined();
   });
 
   it('refuses anything else', () => {
     const bad = [
       'not json',
-      JSON.stringify({ ...good, v: 2 }),
+      JSON.stringify({ ...good, v: 1 }),
+      JSON.stringify({ ...good, apiFd: -1 }),
+      JSON.stringify({ ...good, apiFd: undefined }),
       JSON.stringify({ ...good, tap: { ...good.tap, fd: -1 } }),
       JSON.stringify({ ...good, tap: { ...good.tap, fd: '5' } }),
       JSON.stringify({ ...good, request: 3 }),

@@ -7,7 +7,11 @@
  *
  * Traffic stays inside the test's namespaces and this machine. Every process is ended by PID.
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apiRequest } from '../support/api-client.js';
 import {
   createNamespace,
   defaultGateway,
@@ -104,6 +108,27 @@ describe('tslirp attach (root)', () => {
     expect(await stopProcess(child)).toBe(0);
     // Persistent: still there, addresses intact, after we let go.
     expect((await interfaceInfo(ns, 'tap0')).ipv4).toEqual(['10.0.2.100/24']);
+  });
+
+  // slirp4netns's own api-socket test connects as soon as tap0 shows up (polling every 0.5 s): the
+  // socket must listen by then. bin/tslirp binds it before attaching and Node adopts it; without
+  // the launcher Node binds it ~200 ms after tap0 appears and this fails. (slirp4netns itself binds
+  // it a few ms after its child made tap0: polled every 2 ms as here, it is sometimes missing.)
+  it('the API socket listens by the time tap0 exists', async (ctx) => {
+    requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
+    const ns = await createNamespace(tracker);
+    const dir = mkdtempSync(join(tmpdir(), 'tslirp-api-early-'));
+    try {
+      const socket = join(dir, 'api.sock');
+      const seen = ns.exec('sh', ['-c', `until ip link show tap0 >/dev/null 2>&1; do sleep 0.002; done; if [ -S ${socket} ]; then echo listening; else echo missing; fi`], 20_000);
+      const { child } = startTslirp(['-c', '--api-socket', socket, String(ns.pid), 'tap0']);
+      expect(await seen).toBe('listening\n');
+      expect((await apiRequest(socket, '{"execute":"list_hostfwd"}')).text).toMatch(/"entries":\[\]/);
+      expect(await stopProcess(child)).toBe(0);
+      expect(existsSync(socket)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('sets the MAC address given by --macaddress', async (ctx) => {
