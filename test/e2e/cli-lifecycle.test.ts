@@ -84,7 +84,7 @@ describe('podman 4.3.1 invocation', () => {
     expect(await canConnect('127.0.0.1', port)).toBe(true);
     await pingGateway(ns);
     expect(tslirp.log.text).toMatch(/starting slirp, MTU=65520/);
-    expect(tslirp.log.text).toMatch(/WARNING: IPv6 is not implemented yet/);
+    expect(tslirp.log.text).not.toMatch(/IPv6 is not implemented/); // --enable-ipv6 is served now (issue 15)
     expect(tslirp.log.text).toMatch(/sandbox: .*private mount namespace/);
     expect(tslirp.log.text).toMatch(/seccomp: deny-list filter installed/);
     expect(tslirp.log.text).not.toMatch(/accessible as 10\.0\.2\.2/); // --disable-host-loopback
