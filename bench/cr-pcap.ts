@@ -20,6 +20,35 @@ const MTU = Number(process.argv.find((a) => a.startsWith('--mtu='))?.slice(6) ??
 /** --perf=FILE: instead of the capture, `perf record -g` of tslirp over a 2 s run (then perf report). */
 const PERF = process.argv.find((a) => a.startsWith('--perf='))?.slice(7);
 const lab = new RelayLab();
+
+/** Median µs of each step of a connection, matched by the guest's port: SYN → SYN-ACK, 1-byte request → its ACK, request → reply. */
+function stepMedians(lines: string[]): string {
+  const steps: Record<string, number[]> = { 'SYN → SYN-ACK': [], 'request → ACK': [], 'request → reply': [] };
+  const open = new Map<string, { syn?: number; request?: number; acked?: boolean }>();
+  for (const line of lines) {
+    const m = /^(\S+) IP 10\.0\.2\.(\d+)\.(\d+) > 10\.0\.2\.(\d+)\.(\d+): Flags \[([^\]]*)\].*length (\d+)/.exec(line);
+    if (m === null) continue;
+    const t = Number(m[1]) * 1e6;
+    const fromGuest = m[2] === '100';
+    const key = fromGuest ? m[3] : m[5];
+    const flags = m[6];
+    const length = Number(m[7]);
+    const c = open.get(key) ?? {};
+    open.set(key, c);
+    if (fromGuest && flags === 'S') Object.assign(c, { syn: t, request: undefined, acked: false });
+    else if (!fromGuest && flags === 'S.' && c.syn !== undefined) steps['SYN → SYN-ACK'].push(t - c.syn);
+    else if (fromGuest && length === 1 && c.request === undefined) c.request = t;
+    else if (!fromGuest && c.request !== undefined && c.request > 0 && length === 0 && !c.acked && flags === '.') {
+      c.acked = true;
+      steps['request → ACK'].push(t - c.request);
+    } else if (!fromGuest && c.request !== undefined && c.request > 0 && length === 1) {
+      steps['request → reply'].push(t - c.request);
+      c.request = -1;
+    }
+  }
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
+  return Object.entries(steps).map(([name, v]) => `${name} ${median(v).toFixed(0)} µs (${v.length})`).join(', ');
+}
 try {
   for (const impl of ['tslirp', 'slirp4netns'] as const) {
     const instance = await lab.startSlirp(impl, MTU, impl === 'tslirp' ? { bin: join(REPO_ROOT, 'bin/tslirp.js'), nodeArgs: [...(PERF ? ['--perf-basic-prof'] : []), ...(process.env.TSLIRP_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])] } : undefined);
@@ -49,6 +78,7 @@ try {
     const lines = text.trim().split('\n');
     const syns = lines.map((l, i) => (/ > 10\.0\.2\.2\.\d+: Flags \[S\]/.test(l) ? i : -1)).filter((i) => i >= 0);
     console.log(`## ${impl}: ${stdout.trim()}; ${lines.length} frames, ${syns.length} SYNs: ${(lines.length / syns.length).toFixed(2)} frames per connection`);
+    console.log(`medians over all connections: ${stepMedians(lines)}`);
     for (let c = 50; c < 53 && c + 1 < syns.length; c++) {
       const t0 = Number(lines[syns[c]].split(' ')[0]);
       for (const line of lines.slice(syns[c], syns[c + 1])) {
