@@ -27,7 +27,7 @@ export type Ipv6Area =
   | 'udp'
   /** DNS at fd00::3. */
   | 'dns'
-  /** Published ports on IPv6 host addresses and to the guest's IPv6 address (flows into the guest over IPv6 need 'tcp' and 'udp' too). */
+  /** Published ports on IPv6 host addresses and to the guest's IPv6 address. */
   | 'hostfwd'
   /** podman with enable_ipv6=true. */
   | 'podman';
@@ -39,7 +39,7 @@ export type Ipv6Area =
  * already holds its tslirp expectations. `TSLIRP_IPV6_E2E=1` in the environment runs every tslirp
  * entry by hand.
  */
-export const TSLIRP_IPV6: ReadonlySet<Ipv6Area> = new Set<Ipv6Area>(['link', 'hostfwd']);
+export const TSLIRP_IPV6: ReadonlySet<Ipv6Area> = new Set<Ipv6Area>(['link', 'echo-forward', 'udp', 'dns', 'hostfwd']);
 
 /** Whether tslirp's entries for area are on (or TSLIRP_IPV6_E2E=1 asks for all of them). */
 export function tslirpIpv6(area: Ipv6Area): boolean {
