@@ -13,15 +13,16 @@
  * Prints ns per segment (median of ROUNDS rounds) as a markdown table and writes it to
  * bench/results/engine-path-DATE.md. Compare two builds by running it in each (the same file in
  * both trees): it only uses what every version of the engine exports.
+ *
+ * A/B in one process: `npx tsx bench/engine-path.bench.ts --baseline=DIR` loads the engine a second
+ * time from another checkout's src/ (DIR) and runs the rounds of both alternately (A B, then B A),
+ * so both see the same machine load (after one uncounted warm-up round each); the table gives both
+ * medians and the ratio this / baseline. BENCH_SEGMENTS must be a multiple of 64.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { FRAME_CHECKSUM_PARTIAL } from '../src/link/link.js';
-import { MemoryLink } from '../src/link/memory-link.js';
-import { FakeClock } from '../src/stack/clock.js';
-import { HostAddressMap } from '../src/stack/host-address-map.js';
-import { Stack } from '../src/stack/stack.js';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
-import { installTcp } from '../src/stack/tcp/tcp-engine.js';
 import { writeUint32 } from '../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
@@ -36,6 +37,46 @@ const GATEWAY_MAC = 0x5255_0a00_0202;
 const GUEST = 0x0a000264;
 const GATEWAY = 0x0a000202;
 
+const USAGE = 'usage: npx tsx bench/engine-path.bench.ts [--baseline=DIR]';
+const argv = process.argv.slice(2);
+const unknown = argv.find((a) => !/^--baseline=\S+$/.test(a));
+if (unknown !== undefined) {
+  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
+  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
+}
+const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+
+/** The engine parts of one checkout (this one's, or the baseline's src/). */
+interface Build {
+  readonly name: string;
+  readonly FRAME_CHECKSUM_PARTIAL: number;
+  readonly MemoryLink: typeof import('../src/link/memory-link.js').MemoryLink;
+  readonly FakeClock: typeof import('../src/stack/clock.js').FakeClock;
+  readonly HostAddressMap: typeof import('../src/stack/host-address-map.js').HostAddressMap;
+  readonly Stack: typeof import('../src/stack/stack.js').Stack;
+  readonly installTcp: typeof import('../src/stack/tcp/tcp-engine.js').installTcp;
+}
+
+async function loadBuild(name: string, root: string): Promise<Build> {
+  const load = (path: string): Promise<Record<string, unknown>> => import(pathToFileURL(resolve(root, path)).href) as Promise<Record<string, unknown>>;
+  const [link, memoryLink, clock, addressMap, stack, tcp] = await Promise.all([
+    load('src/link/link.ts'),
+    load('src/link/memory-link.ts'),
+    load('src/stack/clock.ts'),
+    load('src/stack/host-address-map.ts'),
+    load('src/stack/stack.ts'),
+    load('src/stack/tcp/tcp-engine.ts'),
+  ]);
+  return {
+    name,
+    FRAME_CHECKSUM_PARTIAL: link.FRAME_CHECKSUM_PARTIAL as number,
+    MemoryLink: memoryLink.MemoryLink as Build['MemoryLink'],
+    FakeClock: clock.FakeClock as Build['FakeClock'],
+    HostAddressMap: addressMap.HostAddressMap as Build['HostAddressMap'],
+    Stack: stack.Stack as Build['Stack'],
+    installTcp: tcp.installTcp as Build['installTcp'],
+  };
+}
 function frame(seq: number, ack: number, flags: number, payloadLength: number, options: 'syn' | 'none' = 'none'): Uint8Array {
   const optionsLength = options === 'syn' ? 8 : 0;
   const tcpLength = TCP_HEADER_LENGTH + optionsLength + payloadLength;
@@ -47,7 +88,8 @@ function frame(seq: number, ack: number, flags: number, payloadLength: number, o
   return f;
 }
 
-async function setup() {
+async function setup(build: Build) {
+  const { FRAME_CHECKSUM_PARTIAL, MemoryLink, FakeClock, HostAddressMap, Stack, installTcp } = build;
   let sent = 0;
   // Checksum offload both ways: the engine's own work is measured, not the internet checksum's.
   const link = new MemoryLink({ keep: false, offloads: { rxChecksumPartial: true, tso: false, txChecksumOffload: true }, onTransmit: (frames) => (sent += frames.length) });
@@ -105,16 +147,18 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-async function guestToHost(): Promise<number> {
-  const s = await setup();
-  const flags = new Array<number>(BATCH).fill(FRAME_CHECKSUM_PARTIAL);
+/** One round's measurement of a set-up flow: ns per segment. */
+type Round = () => Promise<number>;
+
+async function guestToHost(build: Build): Promise<Round> {
+  const s = await setup(build);
+  const flags = new Array<number>(BATCH).fill(build.FRAME_CHECKSUM_PARTIAL);
   // One batch of frames, reused: only the sequence numbers change (checksums are partial, as the
   // guest's offload leaves them), so the loop costs the engine's work and MemoryLink's copy.
   const frames = Array.from({ length: BATCH }, () => frame(0, s.ourNext, TCP_ACK | TCP_PSH, MSS));
   const seqAt = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + 4;
   let guestSeq = 1001;
-  const results: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  return async () => {
     const before = s.hostBytes();
     const start = process.hrtime.bigint();
     for (let b = 0; b < SEGMENTS_PER_ROUND / BATCH; b++) {
@@ -125,17 +169,15 @@ async function guestToHost(): Promise<number> {
       s.link.inject(frames, flags);
     }
     const elapsed = Number(process.hrtime.bigint() - start);
-    if (s.hostBytes() - before !== SEGMENTS_PER_ROUND * MSS) throw new Error('the host did not get every byte');
-    results.push(elapsed / SEGMENTS_PER_ROUND);
-  }
-  return median(results);
+    if (s.hostBytes() - before !== SEGMENTS_PER_ROUND * MSS) throw new Error(`${build.name}: the host did not get every byte`);
+    return elapsed / SEGMENTS_PER_ROUND;
+  };
 }
 
-async function hostToGuest(): Promise<number> {
-  const s = await setup();
+async function hostToGuest(build: Build): Promise<Round> {
+  const s = await setup(build);
   const chunk = new Uint8Array(64 * 1024);
-  const results: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  return async () => {
     const sentBefore = s.sentFrames();
     const start = process.hrtime.bigint();
     while (s.sentFrames() - sentBefore < SEGMENTS_PER_ROUND) {
@@ -143,24 +185,40 @@ async function hostToGuest(): Promise<number> {
       await Promise.resolve(); // the end-of-tick flush
       // The guest acknowledges everything sent so far, in one batch (the ACK is built in the loop: a
       // few hundred nanoseconds, the same for every build).
-      s.link.inject(frame(1001, s.sentEnd(), TCP_ACK, 0), [FRAME_CHECKSUM_PARTIAL]);
+      s.link.inject(frame(1001, s.sentEnd(), TCP_ACK, 0), [build.FRAME_CHECKSUM_PARTIAL]);
       await Promise.resolve();
     }
     const elapsed = Number(process.hrtime.bigint() - start);
-    results.push(elapsed / (s.sentFrames() - sentBefore));
-  }
-  return median(results);
+    return elapsed / (s.sentFrames() - sentBefore);
+  };
 }
 
-const g2h = await guestToHost();
-const h2g = await hostToGuest();
+/** Medians of ROUNDS rounds per build, the builds' rounds alternating (A B, B A, …). */
+async function measure(builds: Build[], session: (build: Build) => Promise<Round>): Promise<number[]> {
+  const rounds: Round[] = [];
+  for (const build of builds) rounds.push(await session(build)); // one at a time: each handshake completes in its own ticks
+  for (const round of rounds) await round(); // a warm-up round each (compiled code), not counted
+  const results = builds.map((): number[] => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? builds.map((_, i) => i) : builds.map((_, i) => builds.length - 1 - i);
+    for (const i of order) results[i].push(await rounds[i]());
+  }
+  return results.map(median);
+}
+
+const builds = [await loadBuild('this build', '.')];
+if (BASELINE !== undefined) builds.push(await loadBuild(`baseline (${BASELINE})`, BASELINE));
+const g2h = await measure(builds, guestToHost);
+const h2g = await measure(builds, hostToGuest);
+const cells = (values: number[]): string =>
+  [...values.map((v) => v.toFixed(0)), ...(values.length > 1 ? [(values[0] / values[1]).toFixed(2)] : [])].join(' | ');
 const table = [
-  `engine path, Node ${process.version}, ${ROUNDS} rounds of ${SEGMENTS_PER_ROUND} segments, median, ${new Date().toISOString()}`,
+  `engine path, Node ${process.version}, ${ROUNDS} rounds of ${SEGMENTS_PER_ROUND} segments${BASELINE === undefined ? '' : ', rounds of the two builds alternating'}, median, ${new Date().toISOString()}`,
   '',
-  '| direction | ns per segment |',
-  '|---|---:|',
-  `| guest → host (1448-byte segments, batches of ${BATCH}, checksum partial) | ${g2h.toFixed(0)} |`,
-  `| host → guest (64 KiB reads cut to 1448, one ACK per read) | ${h2g.toFixed(0)} |`,
+  BASELINE === undefined ? '| direction | ns per segment |' : `| direction | this build, ns per segment | baseline (${BASELINE}), ns per segment | ratio this / baseline |`,
+  BASELINE === undefined ? '|---|---:|' : '|---|---:|---:|---:|',
+  `| guest → host (1448-byte segments, batches of ${BATCH}, checksum partial) | ${cells(g2h)} |`,
+  `| host → guest (64 KiB reads cut to 1448, one ACK per read) | ${cells(h2g)} |`,
   '',
 ].join('\n');
 console.log(table);

@@ -216,32 +216,41 @@ export function actionsOf(entry: number): number {
   return entry >> ACTION_SHIFT;
 }
 
+const maskOf = (states: readonly FlowState[]): number => states.reduce((mask, state) => mask | (1 << state), 0);
+// The predicates below run per segment: one bit test each.
+const SYNCHRONIZED_MASK = maskOf(SYNCHRONIZED);
+const HALF_CLOSED_MASK = SYNCHRONIZED_MASK & ~maskOf([FlowState.Established]);
+const HOST_ENDED_MASK = maskOf([FlowState.FinWait1, FlowState.FinWait2, FlowState.Closing, FlowState.LastAck, FlowState.TimeWait]);
+const GUEST_ENDED_MASK = maskOf([FlowState.CloseWait, FlowState.Closing, FlowState.LastAck, FlowState.TimeWait]);
+const FIN_ACKED_MASK = maskOf([FlowState.FinWait2, FlowState.TimeWait]);
+const EMBRYONIC_MASK = maskOf([...HANDSHAKE, FlowState.TimeWait]);
+
 /** Data may flow in at least one direction (ESTABLISHED through LAST-ACK): the sender and receiver work. */
 export function isSynchronized(state: FlowState): boolean {
-  return state >= FlowState.Established && state <= FlowState.LastAck;
+  return ((1 << state) & SYNCHRONIZED_MASK) !== 0;
 }
 
 /** One direction or both have ended, the flow is not yet in TIME-WAIT (the half-closed idle bound applies). */
 export function isHalfClosed(state: FlowState): boolean {
-  return state > FlowState.Established && state <= FlowState.LastAck;
+  return ((1 << state) & HALF_CLOSED_MASK) !== 0;
 }
 
 /** The host has ended and the flow is past its handshake (our FIN is due, sent, or acknowledged). */
 export function hasHostEnded(state: FlowState): boolean {
-  return state === FlowState.FinWait1 || state === FlowState.FinWait2 || state === FlowState.Closing || state === FlowState.LastAck || state === FlowState.TimeWait;
+  return ((1 << state) & HOST_ENDED_MASK) !== 0;
 }
 
 /** The guest's FIN has been taken. */
 export function hasGuestEnded(state: FlowState): boolean {
-  return state === FlowState.CloseWait || state === FlowState.Closing || state === FlowState.LastAck || state === FlowState.TimeWait;
+  return ((1 << state) & GUEST_ENDED_MASK) !== 0;
 }
 
 /** The guest has acknowledged our FIN. */
 export function isFinAcked(state: FlowState): boolean {
-  return state === FlowState.FinWait2 || state === FlowState.TimeWait;
+  return ((1 << state) & FIN_ACKED_MASK) !== 0;
 }
 
 /** Not established (a handshake, or TIME-WAIT): what a full table gives up first. */
 export function isEmbryonic(state: FlowState): boolean {
-  return state === FlowState.HostConnecting || state === FlowState.SynSent || state === FlowState.SynReceived || state === FlowState.TimeWait;
+  return ((1 << state) & EMBRYONIC_MASK) !== 0;
 }

@@ -128,7 +128,7 @@ export class TcpSender {
       flow.sendMax = seqMax(flow.sendMax, flow.sendNext);
       sent = true;
     }
-    if (flow.hostEnded && !flow.finAcked && !flow.finSent && flow.sendNext === dataEnd) {
+    if (!flow.finSent && flow.sendNext === dataEnd && flow.hostEnded && !flow.finAcked) {
       this.ctx.emitter.send(flow, dataEnd, TCP_FIN | TCP_ACK, null, this.ctx.receiveWindowField(flow));
       flow.finSent = true;
       flow.sendNext = seqAdd(dataEnd, 1);
