@@ -30,23 +30,28 @@ export interface RunArgs {
   readonly apiSocket: string | undefined;
   readonly disableHostLoopback: boolean;
   readonly offloads: boolean;
+  /** IPv6 on the guest network (fd00::/64 by router advertisement); on unless --disable-ipv6. */
+  readonly ipv6: boolean;
   readonly command: readonly string[];
 }
 
 export const RUN_USAGE = `Usage: tslirp run [OPTION]... [--] CMD [ARGS]...
 Run CMD in its own user (unless root), network and mount namespace with tslirp as its network:
-tap0 10.0.2.100/24, gateway 10.0.2.2 (the host's loopback), DNS 10.0.2.3 (in /etc/resolv.conf).
+tap0 10.0.2.100/24, gateway 10.0.2.2 (the host's loopback), DNS 10.0.2.3 (in /etc/resolv.conf);
+IPv6 too: fd00::/64 by router advertisement, gateway fd00::2 (the host's ::1), DNS fd00::3.
 Exits with CMD's exit status (128+N when killed by signal N).
   -p, --publish=[HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|udp]
                               publish a guest port on the host (HOSTADDR default 0.0.0.0;
-                              IPv6 as [::1]:8080:80); repeatable
+                              IPv6 as [::]:8080:80, to the same IPv4 guest port); repeatable
   -m, --mtu=MTU               MTU of tap0 (default 1500, max 65521)
       --pcap=FILE             capture every frame to and from CMD's namespace (pcap)
       --pcap-max-bytes=N      stop capturing when FILE reaches N bytes (default 1 GiB)
       --dns-upstream=ADDR[:PORT]
                               resolver that 10.0.2.3 forwards to (default: the host's)
   -a, --api-socket=PATH       serve the slirp4netns API socket (and get_stats) at PATH
-      --disable-host-loopback prohibit connecting to the host's 127.0.0.0/8 via 10.0.2.2
+      --disable-host-loopback prohibit connecting to the host's loopback (127.0.0.0/8, ::1)
+                              via 10.0.2.2 and fd00::2
+      --disable-ipv6          IPv4 only (IPv6 frames from CMD are dropped)
       --enable-offloads       checksum/TSO offloads on tap0
   -q, --quiet                 no progress line on stderr
   -h, --help                  show this help
@@ -95,9 +100,9 @@ export function formatPublish(p: PublishSpec): string {
 }
 
 type ValueOption = 'publish' | 'mtu' | 'pcap' | 'pcap-max-bytes' | 'dns-upstream' | 'api-socket';
-type FlagOption = 'quiet' | 'help' | 'disable-host-loopback' | 'enable-offloads';
+type FlagOption = 'quiet' | 'help' | 'disable-host-loopback' | 'enable-offloads' | 'disable-ipv6';
 const VALUE_OPTIONS: readonly ValueOption[] = ['publish', 'mtu', 'pcap', 'pcap-max-bytes', 'dns-upstream', 'api-socket'];
-const FLAG_OPTIONS: readonly FlagOption[] = ['quiet', 'help', 'disable-host-loopback', 'enable-offloads'];
+const FLAG_OPTIONS: readonly FlagOption[] = ['quiet', 'help', 'disable-host-loopback', 'enable-offloads', 'disable-ipv6'];
 const SHORT: Record<string, ValueOption | FlagOption> = { p: 'publish', m: 'mtu', a: 'api-socket', q: 'quiet', h: 'help' };
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
@@ -111,6 +116,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   let apiSocket: string | undefined;
   let disableHostLoopback = false;
   let offloads = false;
+  let ipv6 = true;
   let i = 0;
   const take = (name: string, inline: string | undefined): string => {
     if (inline !== undefined) return inline;
@@ -177,6 +183,9 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case 'enable-offloads':
         offloads = true;
         break;
+      case 'disable-ipv6':
+        ipv6 = false;
+        break;
     }
   }
   const command = argv.slice(i);
@@ -187,5 +196,5 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     if (seen.has(key)) throw new Error(`host port ${formatPublish(p)} is published twice`);
     seen.add(key);
   }
-  return { help, publish, mtu, pcap, pcapMaxBytes, quiet, dnsUpstream, apiSocket, disableHostLoopback, offloads, command };
+  return { help, publish, mtu, pcap, pcapMaxBytes, quiet, dnsUpstream, apiSocket, disableHostLoopback, offloads, ipv6, command };
 }

@@ -1,8 +1,10 @@
 /**
  * `tslirp run [OPTION]... [--] CMD [ARGS]...`: one command that gives CMD its own networked namespace.
  *
- * Order of work: private resolv.conf (nameserver 10.0.2.3) in a temporary folder → namespaces with
- * CMD waiting (run-namespace.ts) → TAP attached and configured (10.0.2.100/24, gateway 10.0.2.2, MTU)
+ * Order of work: private resolv.conf (nameserver 10.0.2.3, and fd00::3 with IPv6) in a temporary
+ * folder → namespaces with CMD waiting (run-namespace.ts) → TAP attached and configured
+ * (10.0.2.100/24, gateway 10.0.2.2, MTU; IPv6, on unless --disable-ipv6, by the guest's kernel from
+ * our router advertisements)
  * → engine with its optional pcap tee (src/engine/engine.ts, the same assembly as main.ts) →
  * published ports → optional API socket → one progress line on stderr → CMD released.
  * SIGINT/SIGTERM/SIGHUP are forwarded to CMD (SIGINT/SIGHUP not when they came from our terminal,
@@ -48,11 +50,15 @@ export function terminalSignalsOurGroup(stat: string = readFileSync('/proc/self/
   return ttyNr !== 0 && tpgid === pgrp;
 }
 
+/** The IPv6 part of the network-up line (slirp4netns's IPv6 plan, see src/stack/config.ts). */
+export const IPV6_UP_TEXT = 'IPv6 fd00::/64 by router advertisement, gateway fd00::2 dns fd00::3';
+
 /** The one line printed when the network is up. */
 export function networkUpLine(args: RunArgs, tapName: string, guest: string, gateway: string, dns: string): string {
+  const ipv6 = args.ipv6 ? `; ${IPV6_UP_TEXT}` : '';
   const ports = args.publish.length > 0 ? `; published ${args.publish.map(formatPublish).join(', ')}` : '';
   const pcap = args.pcap !== undefined ? `; capturing to ${args.pcap}` : '';
-  return `tslirp: network up: ${tapName} ${guest} gateway ${gateway} dns ${dns} mtu ${args.mtu}${ports}${pcap}\n`;
+  return `tslirp: network up: ${tapName} ${guest} gateway ${gateway} dns ${dns} mtu ${args.mtu}${ipv6}${ports}${pcap}\n`;
 }
 
 interface Session {
@@ -153,7 +159,7 @@ async function run(args: RunArgs): Promise<number> {
 
     session.tempDir = mkdtempSync(join(tmpdir(), 'tslirp-run-'));
     const resolvConf = join(session.tempDir, 'resolv.conf');
-    writeFileSync(resolvConf, 'nameserver 10.0.2.3\n', { mode: 0o644 });
+    writeFileSync(resolvConf, args.ipv6 ? 'nameserver 10.0.2.3\nnameserver fd00::3\n' : 'nameserver 10.0.2.3\n', { mode: 0o644 });
 
     session.namespace = await launchNamespace({ command: args.command, resolvConf });
     session.netns = readlinkSync(`/proc/${session.namespace.pid}/ns/net`);
@@ -172,7 +178,7 @@ async function run(args: RunArgs): Promise<number> {
     });
     session.link = tap;
     const engine = await createEngine(tap, {
-      config: { mtu: args.mtu, disableHostLoopback: args.disableHostLoopback },
+      config: { mtu: args.mtu, disableHostLoopback: args.disableHostLoopback, ipv6: args.ipv6 },
       logger,
       dnsUpstream: args.dnsUpstream,
       pcap: args.pcap === undefined ? undefined : { path: args.pcap, maxFileBytes: args.pcapMaxBytes },

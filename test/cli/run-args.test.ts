@@ -15,6 +15,7 @@ describe('tslirp run arguments', () => {
       apiSocket: undefined,
       disableHostLoopback: false,
       offloads: false,
+      ipv6: true,
       command: ['sh', '-c', 'echo hi'],
     });
     expect(parseRunArgs(['-q', 'curl', '-p', 'x']).command).toEqual(['curl', '-p', 'x']);
@@ -34,6 +35,7 @@ describe('tslirp run arguments', () => {
       '-a', '/tmp/api.sock',
       '--disable-host-loopback',
       '--enable-offloads',
+      '--disable-ipv6',
       'true',
     ]);
     expect(args.publish).toEqual([
@@ -41,7 +43,7 @@ describe('tslirp run arguments', () => {
       { proto: 'udp', hostAddr: '127.0.0.1', hostPort: 5353, guestPort: 53 },
       { proto: 'tcp', hostAddr: '::1', hostPort: 9090, guestPort: 90 },
     ]);
-    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: { address: '127.0.0.1', port: 5300 }, apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, command: ['true'] });
+    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: { address: '127.0.0.1', port: 5300 }, apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, ipv6: false, command: ['true'] });
     expect(args.publish.map(formatPublish)).toEqual(['0.0.0.0:8080->80/tcp', '127.0.0.1:5353->53/udp', '[::1]:9090->90/tcp']);
     expect(parseRunArgs(['-h']).help).toBe(true);
     expect(parseRunArgs(['-m9000', 'x']).mtu).toBe(9000);
@@ -62,9 +64,18 @@ describe('tslirp run arguments', () => {
     [['-p', '[1.2.3.4]:80:80', 'x'], /invalid host address/],
     [['-p', '80:80', '-p', '0.0.0.0:80:81', 'x'], /published twice/],
     [['--pcap=', 'x'], /needs a file name/],
+    [['--disable-ipv6=1', 'x'], /takes no value/],
+    [['-p', '[::1]80:80', 'x'], /invalid publish/],
+    [['-p', '[fe80::1:80:80', 'x'], /invalid publish|invalid host address/],
     [['--dns-upstream', 'resolver.example:53', 'x'], /--dns-upstream needs a numeric address/],
   ])('%j is refused in one line', (argv, error) => {
     expect(() => parseRunArgs(argv)).toThrow(error);
+  });
+
+  test('IPv6 is on by default; --disable-ipv6 turns it off', () => {
+    expect(parseRunArgs(['x']).ipv6).toBe(true);
+    expect(parseRunArgs(['--disable-ipv6', 'x']).ipv6).toBe(false);
+    expect(parsePublish('[::]:8080:80/udp')).toEqual({ proto: 'udp', hostAddr: '::', hostPort: 8080, guestPort: 80 });
   });
 
   test('udp and tcp may share a host port', () => {
@@ -75,9 +86,12 @@ describe('tslirp run arguments', () => {
   test('status of a killed CMD, and the progress line', () => {
     expect(signalStatus('SIGTERM')).toBe(143);
     expect(signalStatus('SIGKILL')).toBe(137);
-    const args = parseRunArgs(['-p', '127.0.0.1:8080:80', '--pcap', 'f.pcap', 'x']);
+    const args = parseRunArgs(['-p', '127.0.0.1:8080:80', '-p', '[::]:8080:80', '--pcap', 'f.pcap', 'x']);
     expect(networkUpLine(args, 'tap0', '10.0.2.100/24', '10.0.2.2', '10.0.2.3')).toBe(
-      'tslirp: network up: tap0 10.0.2.100/24 gateway 10.0.2.2 dns 10.0.2.3 mtu 1500; published 127.0.0.1:8080->80/tcp; capturing to f.pcap\n',
+      'tslirp: network up: tap0 10.0.2.100/24 gateway 10.0.2.2 dns 10.0.2.3 mtu 1500; IPv6 fd00::/64 by router advertisement, gateway fd00::2 dns fd00::3; published 127.0.0.1:8080->80/tcp, [::]:8080->80/tcp; capturing to f.pcap\n',
+    );
+    expect(networkUpLine(parseRunArgs(['--disable-ipv6', 'x']), 'tap0', '10.0.2.100/24', '10.0.2.2', '10.0.2.3')).toBe(
+      'tslirp: network up: tap0 10.0.2.100/24 gateway 10.0.2.2 dns 10.0.2.3 mtu 1500\n',
     );
   });
 

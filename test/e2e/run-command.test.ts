@@ -205,11 +205,11 @@ describe.each(['root', 'user'] as const)('tslirp run as %s', (mode) => {
     const pcap = join(scratchDir(), 'ping.pcap');
     const { status, output } = await tslirpRun(['--pcap', pcap, '--', 'sh', '-c', script], as);
     expect(status, output).toBe(7);
-    expect(output).toMatch(/^nameserver 10\.0\.2\.3$/m);
+    expect(output).toMatch(/^nameserver 10\.0\.2\.3\nnameserver fd00::3$/m);
     expect(output).toMatch(/^tap0\s+\S+\s+10\.0\.2\.100\/24/m);
     expect(output).toMatch(/^default via 10\.0\.2\.2 dev tap0/m);
     expect(output).toContain('ping-ok');
-    expect(output).toMatch(/^tslirp: network up: tap0 10\.0\.2\.100\/24 gateway 10\.0\.2\.2 dns 10\.0\.2\.3 mtu 1500; capturing to \S+ping\.pcap$/m);
+    expect(output).toMatch(/^tslirp: network up: tap0 10\.0\.2\.100\/24 gateway 10\.0\.2\.2 dns 10\.0\.2\.3 mtu 1500; IPv6 fd00::\/64 by router advertisement, gateway fd00::2 dns fd00::3; capturing to \S+ping\.pcap$/m);
     const dump = execFileSync('tcpdump', ['-r', pcap, '-nn'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(dump).toMatch(/ARP, Request who-has 10\.0\.2\.2 tell 10\.0\.2\.100/);
     expect(dump).toMatch(/ARP, Reply 10\.0\.2\.2 is-at 52:55:0a:00:02:02/);
