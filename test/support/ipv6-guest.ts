@@ -39,7 +39,7 @@ export type Ipv6Area =
  * already holds its tslirp expectations. `TSLIRP_IPV6_E2E=1` in the environment runs every tslirp
  * entry by hand.
  */
-export const TSLIRP_IPV6: ReadonlySet<Ipv6Area> = new Set<Ipv6Area>(['link', 'echo-forward', 'udp', 'dns', 'hostfwd']);
+export const TSLIRP_IPV6: ReadonlySet<Ipv6Area> = new Set<Ipv6Area>(['link', 'echo-forward', 'tcp', 'udp', 'dns', 'hostfwd', 'podman']);
 
 /** Whether tslirp's entries for area are on (or TSLIRP_IPV6_E2E=1 asks for all of them). */
 export function tslirpIpv6(area: Ipv6Area): boolean {
