@@ -1,0 +1,192 @@
+/**
+ * The fragment table both reassemblers share (ipv4-reassembly.ts, ipv6-reassembly.ts): datagrams in
+ * progress keyed by their family's identity, bounded, with one expiry timer. The family parts read a
+ * fragment's fields out of their header and give the key, where its data lies, the header that heads
+ * the whole datagram and how that header is finished; everything else is decided here, once:
+ *
+ * - Bounds: at most limits.reassemblyBuffers datagrams in progress and limits.reassemblyBytes fragment
+ *   bytes held in total. Eviction rule: a fragment that does not fit a bound evicts the datagrams in
+ *   progress that started longest ago (counted in `evicted`) until it fits. A local guest sends the
+ *   fragments of one datagram back to back, so a real datagram completes within moments while
+ *   fragments that never complete (a flood, a lost piece) are the old ones: refusing newcomers instead
+ *   would let a few hundred bogus first fragments lock every fragmented datagram out for the timeout
+ *   (Linux evicts the same way when ipfrag_high_thresh is reached).
+ * - Timeout: a datagram not complete timeoutMs after its first fragment is forgotten (the family's:
+ *   30 s IPv4, 60 s IPv6); one timer while anything is held, so idle memory is returned without
+ *   waiting for another fragment.
+ * - Holes and overlaps: pieces are kept sorted, never overlapping. An exact duplicate of a piece held
+ *   (a retransmission) is ignored; any other overlap discards the whole datagram (RFC 5722 for IPv6,
+ *   and Linux for IPv4 overlaps that disagree: overlaps are the tool of evasion attacks and no sane
+ *   sender produces them). A last fragment that disagrees with the length already known, or a piece
+ *   beyond it, is malformed and discards the datagram as well.
+ *
+ * Never throws on guest input: every refusal is a DropReason. Fragments are rare on this link (the
+ * guest's MTU is ours), so this path may allocate: each held piece is copied, the whole datagram is
+ * built once when complete.
+ */
+import { DropReason } from '../wire/drop-reason.js';
+import type { Clock, TimerHandle } from './clock.js';
+
+export interface ReassemblyLimits {
+  readonly reassemblyBuffers: number;
+  readonly reassemblyBytes: number;
+}
+
+/** Fixes the header of a whole datagram (lengths, fragment fields, checksum) once its data is in place. */
+export type FinishDatagram = (whole: Uint8Array, headerLength: number) => void;
+
+interface Piece {
+  start: number;
+  end: number;
+  data: Uint8Array;
+}
+
+interface Pending {
+  readonly key: string;
+  readonly expiresAt: number;
+  /** Sorted by start, never overlapping. */
+  readonly pieces: Piece[];
+  /** The header that heads the whole datagram (from the fragment at offset 0), once it arrived. */
+  header: Uint8Array | undefined;
+  /** Length of the fragmented data of the whole datagram, once the last fragment arrived; else -1. */
+  total: number;
+  held: number;
+}
+
+export class FragmentTable {
+  private readonly pending = new Map<string, Pending>();
+  private heldBytes = 0;
+  private timer: TimerHandle | undefined;
+  private completed: Uint8Array | undefined;
+  /** Datagrams in progress given up to make room for newer ones (the eviction rule above). */
+  evicted = 0;
+
+  constructor(
+    private readonly limits: ReassemblyLimits,
+    private readonly clock: Clock,
+    private readonly timeoutMs: number,
+    private readonly finish: FinishDatagram,
+  ) {}
+
+  /** Datagrams in progress. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Fragment data bytes held. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /**
+   * Takes one fragment of the datagram `key`: bytes[dataAt, dataAt + length) is its data, at `start`
+   * in the whole; `last` when no more fragments follow it; `header`, for the fragment at offset 0 only,
+   * a copy of what heads the whole datagram. The family checked its own length rules first. Returns DropReason.None when the fragment was accepted; then
+   * takeCompleted() gives the whole datagram if this fragment completed it.
+   */
+  receive(key: string, start: number, length: number, last: boolean, bytes: Uint8Array, dataAt: number, header: Uint8Array | undefined): DropReason {
+    this.completed = undefined;
+    const now = this.clock.now();
+    this.expire(now);
+    const end = start + length;
+    let entry = this.pending.get(key);
+    if (entry === undefined) {
+      if (length > this.limits.reassemblyBytes || this.limits.reassemblyBuffers < 1) return DropReason.ReassemblyLimit;
+      while (this.pending.size >= this.limits.reassemblyBuffers || this.heldBytes + length > this.limits.reassemblyBytes) this.evictOldest();
+      entry = { key, expiresAt: now + this.timeoutMs, pieces: [], header: undefined, total: -1, held: 0 };
+      this.pending.set(key, entry);
+      this.arm();
+    }
+    if (last) {
+      if ((entry.total !== -1 && entry.total !== end) || (entry.pieces.length > 0 && entry.pieces[entry.pieces.length - 1].end > end)) {
+        this.discard(entry);
+        return DropReason.Malformed;
+      }
+      entry.total = end;
+    } else if (entry.total !== -1 && end > entry.total) {
+      this.discard(entry);
+      return DropReason.Malformed;
+    }
+    // Find the insertion point; reject any overlap, ignore an exact duplicate.
+    const pieces = entry.pieces;
+    let at = 0;
+    while (at < pieces.length && pieces[at].start < start) at++;
+    const before = at > 0 ? pieces[at - 1] : undefined;
+    const after = at < pieces.length ? pieces[at] : undefined;
+    if (after !== undefined && after.start === start && after.end === end) return DropReason.None;
+    if ((before !== undefined && before.end > start) || (after !== undefined && after.start < end)) {
+      this.discard(entry);
+      return DropReason.FragmentOverlap;
+    }
+    while (this.heldBytes + length > this.limits.reassemblyBytes) {
+      const oldest = this.pending.values().next().value;
+      if (oldest === undefined || oldest === entry) {
+        // Only this datagram is held and it alone outgrows the bound: it cannot complete.
+        this.discard(entry);
+        return DropReason.ReassemblyLimit;
+      }
+      this.evictOldest();
+    }
+    pieces.splice(at, 0, { start, end, data: bytes.slice(dataAt, dataAt + length) });
+    entry.held += length;
+    this.heldBytes += length;
+    if (header !== undefined) entry.header = header;
+    if (entry.total !== -1 && entry.header !== undefined && entry.held === entry.total) this.complete(entry);
+    return DropReason.None;
+  }
+
+  /** The datagram the last receive() completed (a new buffer, finished by the family), once. */
+  takeCompleted(): Uint8Array | undefined {
+    const whole = this.completed;
+    this.completed = undefined;
+    return whole;
+  }
+
+  /** Forgets everything (stack close). */
+  clear(): void {
+    for (const entry of [...this.pending.values()]) this.discard(entry);
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+  }
+
+  private complete(entry: Pending): void {
+    const header = entry.header!;
+    const headerLength = header.length;
+    const whole = new Uint8Array(headerLength + entry.total);
+    whole.set(header, 0);
+    for (const piece of entry.pieces) whole.set(piece.data, headerLength + piece.start);
+    this.finish(whole, headerLength);
+    this.discard(entry);
+    this.completed = whole;
+  }
+
+  /** Forgets the datagram in progress that started longest ago (Map order is arrival order). */
+  private evictOldest(): void {
+    const oldest = this.pending.values().next().value;
+    if (oldest === undefined) return;
+    this.discard(oldest);
+    this.evicted++;
+  }
+
+  private discard(entry: Pending): void {
+    if (!this.pending.delete(entry.key)) return;
+    this.heldBytes -= entry.held;
+  }
+
+  private expire(now: number): void {
+    for (const entry of this.pending.values()) {
+      // Insertion order is arrival order, and every entry has the same timeout.
+      if (entry.expiresAt > now) break;
+      this.discard(entry);
+    }
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined) return;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = undefined;
+      this.expire(this.clock.now());
+      if (this.pending.size > 0) this.arm();
+    }, this.timeoutMs);
+  }
+}
