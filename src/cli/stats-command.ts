@@ -86,6 +86,10 @@ export function formatStats(report: StatsReport): string {
     ['frames to guest', `${report.frames_out} (${bytes(report.bytes_out)})`],
   ];
   if (report.ipv6 !== undefined) rows.push(['of them IPv6', `${report.ipv6.frames_in} from guest, ${report.ipv6.frames_out} to guest`]);
+  if (report.icmp_errors !== undefined) {
+    const e = report.icmp_errors;
+    rows.push(['icmp errors sent', `${e.sent}${e.rate_limited > 0 ? ` (${e.rate_limited} more held back by the rate limit)` : ''}`]);
+  }
   const reasons = Object.entries(report.drops).sort((a, b) => b[1] - a[1]);
   rows.push(['dropped', reasons.length === 0 ? '0' : `${report.drops_total} (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`]);
   if (report.faults > 0) rows.push(['internal errors', `${report.faults} (contained; see the log)`]);

@@ -2,9 +2,12 @@
  * The engine's front door: takes batches of frames from a Link, validates Ethernet, IPv4 and (with
  * config.ipv6) IPv6, answers ARP, NDP (ndp-responder.ts) and ICMP echo for its own addresses, learns
  * the guest, and dispatches transport protocols to pluggable receivers (TCP, UDP, forwarded ICMP) for
- * both families. Everything leaves through the output of its address family (outputFor: Ipv4Output,
- * Ipv6Output) and the FrameTransmitter, which flushes the Link once per received
- * batch and once at the end of any other tick that sent frames (host socket events, timers).
+ * both families. As the guest's router it expires TTL / hop limit 1 beyond its own addresses and
+ * answers what it cannot take (an unknown protocol, an IPv6 header in error) with ICMP errors through
+ * the shared, rate-limited sender (icmp-errors.ts). Everything leaves through the output of its
+ * address family (outputFor: Ipv4Output, Ipv6Output) and the FrameTransmitter, which flushes the Link
+ * once per received batch and once at the end of any other tick that sent frames (host socket events,
+ * timers).
  *
  * Must never throw on guest input: every rejection is a counted DropReason, logged at debug.
  * Must never let an exception of its own (a bug) out to the Link either: the native reader would end
@@ -17,7 +20,8 @@ import { formatIpv4 } from '../wire/ip-address.js';
 import { DropReason, dropReasonName } from '../wire/drop-reason.js';
 import { EthernetFrame, EtherType } from '../wire/ethernet.js';
 import { IpProtocol, Ipv4Packet } from '../wire/ipv4.js';
-import { Icmpv6Packet, Icmpv6Type } from '../wire/icmpv6.js';
+import { icmpv4ErrorAllowed, icmpv4ErrorQuoteLength } from '../wire/icmpv4.js';
+import { icmpv6ErrorAllowed, icmpv6ErrorQuoteLength, Icmpv6Packet, Icmpv6Type } from '../wire/icmpv6.js';
 import { isIpv6Multicast, isIpv6Unspecified } from '../wire/ipv6-address.js';
 import { Ipv6NextHeader, Ipv6Packet } from '../wire/ipv6.js';
 import { Ipv6HeaderChain, walkIpv6Headers } from '../wire/ipv6-extension-headers.js';
@@ -31,7 +35,8 @@ import { SystemClock, type Clock } from './clock.js';
 import { ipv6OwnMac, isIpv6GuestSource, isInNetwork, resolveNetworkConfig, type NetworkConfig, type NetworkConfigInput } from './config.js';
 import { IcmpEchoResponder } from './icmp-echo.js';
 import { FaultLog } from './fault-log.js';
-import { IcmpErrorSender } from './icmp-errors.js';
+import { IcmpError, IcmpErrorSender, icmpv6TypeAndCode } from './icmp-errors.js';
+import { isBroadcastOrMulticast } from './host-address-map.js';
 import { FrameTransmitter } from './frame-transmitter.js';
 import { Ipv4Datagram, Ipv6Datagram, type IpReceiver } from './ip-datagram.js';
 import type { IpOutput } from './ip-output.js';
@@ -79,8 +84,8 @@ export class Stack implements FrameSink {
   readonly ipv6DnsLinkLocal: number = -1;
   /** The way to the Link for every frame, and the flush rule (see frame-transmitter.ts). */
   readonly transmitter: FrameTransmitter;
-  /** The one sender of ICMP errors to the guest (TCP, UDP), for either family. */
-  readonly icmpErrors = new IcmpErrorSender((address) => this.outputFor(address));
+  /** The one sender of ICMP errors to the guest (Stack, TCP, UDP), for either family, rate limited. */
+  readonly icmpErrors: IcmpErrorSender;
   private readonly receivers: (IpReceiver | undefined)[] = new Array(256);
   private readonly observers: BatchObserver[] = [];
   private readonly closers: (() => void)[] = [];
@@ -118,6 +123,7 @@ export class Stack implements FrameSink {
     this.logger = options.logger ?? silentLogger();
     this.debug = this.logger.isLevelEnabled('debug');
     this.faults = new FaultLog(this.stats, this.logger, this.clock);
+    this.icmpErrors = new IcmpErrorSender((address) => this.outputFor(address), this.clock, this.stats);
     this.neighbors = new NeighborTable(
       this.config.limits.arpEntries,
       this.config.limits.pendingArpFrames,
@@ -284,6 +290,8 @@ export class Stack implements FrameSink {
       if (!isInNetwork(this.config, source) || this.isOwnAddress(source)) return DropReason.BadAddress;
       if (this.neighbors.learn(source, ethernet.source).newlyResolved) this.releaseResolved(source);
     }
+    // Checked per fragment, before reassembly: a router forwards (or expires) each one alone.
+    if (ip.ttl <= 1 && this.ttlExpired(ip)) return DropReason.TtlExpired;
     if (ip.isFragment) {
       // Receivers only ever see whole datagrams: fragments wait here (bounded) until complete.
       const held = this.reassembly.receive(ip);
@@ -300,15 +308,39 @@ export class Stack implements FrameSink {
       return this.icmpEcho.receive(ip, flags);
     }
     const receiver = this.receivers[ip.protocol];
-    if (receiver === undefined) return DropReason.UnsupportedProtocol;
+    if (receiver === undefined) {
+      if (isUnknownProtocol(ip.protocol) && !isBroadcastOrMulticast(this.config, destination) && icmpv4ErrorAllowed(ip)) {
+        this.icmpErrors.send(IcmpError.ProtocolUnreachable, destination, ip.source, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
+      }
+      return DropReason.UnsupportedProtocol;
+    }
     return receiver.receiveIp(this.datagram4.fill(ip), flags);
+  }
+
+  /**
+   * The gateway's TTL rule (RFC 1812 §5.3.1; ip.ttl ≤ 1): a datagram we carry on to another host
+   * (anything not addressed to us, not broadcast, not multicast) would leave with TTL − 1, so TTL 1
+   * expires here with ICMP time exceeded from the gateway, which is what the guest's traceroute or
+   * `ping -t 1` expects of its first hop. TTL 0 expires whatever the destination (libslirp checks only
+   * that, and answers the same). Broadcast and multicast stay on the link: no hop, no check.
+   */
+  private ttlExpired(ip: Ipv4Packet): boolean {
+    const destination = ip.destination;
+    if (isBroadcastOrMulticast(this.config, destination)) return false;
+    if (ip.ttl === 1 && this.isOwnAddress(destination)) return false;
+    if (icmpv4ErrorAllowed(ip)) {
+      this.icmpErrors.send(IcmpError.TimeExceeded, this.config.ipv4.gateway, ip.source, ip.bytes, ip.offset, icmpv4ErrorQuoteLength(ip.headerLength, ip.length));
+    }
+    return true;
   }
 
   /**
    * An IPv6 packet from the guest: checked (version, length, a source of the guest's prefix or
    * link-local, extension headers walked), then NDP and echo to our addresses answered here, and
    * TCP, UDP and other ICMPv6 (echo to elsewhere) handed to the receivers as an Ipv6Datagram whose
-   * addresses are handles held for the call. Multicast is not forwarded (MLD, mDNS: counted drops).
+   * addresses are handles held for the call. Multicast is not forwarded (mDNS: counted drops); MLD
+   * is taken and counted. A hop limit that expires here, a header the walk rejects and an unknown
+   * upper layer are answered with ICMPv6 errors (RFC 8200 §4, RFC 4443), as allowed and rate limited.
    */
   private receiveIpv6(ethernet: EthernetFrame, flags: number): DropReason {
     let ip = this.ipv6;
@@ -318,7 +350,12 @@ export class Stack implements FrameSink {
     if (!isIpv6Unspecified(ip.bytes, ip.sourceOffset) && !isIpv6GuestSource(v6, ip.bytes, ip.sourceOffset)) return DropReason.BadAddress;
     const chain = this.chain;
     reason = walkIpv6Headers(ip, chain);
-    if (reason !== DropReason.None) return reason;
+    if (reason !== DropReason.None) {
+      if (chain.problemCode >= 0) this.sendIpv6Error(PARAMETER_PROBLEM[chain.problemCode], this.ipv6GatewayLinkLocal, ip, chain, ethernet, chain.problemPointer);
+      return reason;
+    }
+    // As IPv4's TTL (ttlExpired), per fragment; after the walk, which says whether an error may be sent.
+    if (ip.hopLimit <= 1 && this.hopLimitExpired(ip, chain, ethernet)) return DropReason.TtlExpired;
     if (chain.protocol === Ipv6NextHeader.Fragment) {
       // Receivers only ever see whole packets: fragments wait here (bounded) until complete.
       const held = this.reassembly6.receive(ip, chain);
@@ -328,7 +365,10 @@ export class Stack implements FrameSink {
       ip = this.reassembled6;
       reason = ip.wrap(whole, 0, whole.length);
       if (reason === DropReason.None) reason = walkIpv6Headers(ip, chain);
-      if (reason !== DropReason.None) return reason;
+      if (reason !== DropReason.None) {
+        if (chain.problemCode >= 0) this.sendIpv6Error(PARAMETER_PROBLEM[chain.problemCode], this.ipv6GatewayLinkLocal, ip, chain, ethernet, chain.problemPointer);
+        return reason;
+      }
       if (chain.protocol === Ipv6NextHeader.Fragment) return DropReason.Malformed; // a fragment inside a fragment
       flags = 0; // checksum offload flags describe the last fragment's frame, not the whole packet
     }
@@ -351,6 +391,12 @@ export class Stack implements FrameSink {
         if (type >= Icmpv6Type.RouterSolicitation && type <= Icmpv6Type.Redirect) {
           return this.ndp!.receive(ip, chain.offset, chain.length, source, ethernet.source);
         }
+        if (isMld(type)) {
+          // A Linux guest reports its groups on every interface up; we are its only router and
+          // forward no multicast, so there is nothing to track: taken and counted, not a drop.
+          this.stats.mldIn++;
+          return DropReason.None;
+        }
         if (type !== Icmpv6Type.EchoRequest || source === -1 || multicast) return DropReason.UnsupportedProtocol;
         if (ipv6OwnMac(v6, bytes, destinationAt) >= 0) {
           const own = this.addresses.ipv6.find(bytes, destinationAt);
@@ -360,16 +406,53 @@ export class Stack implements FrameSink {
       if (source === -1) return DropReason.BadAddress;
       if (multicast) return DropReason.NotForUs;
       const receiver = this.receivers[protocol];
-      if (receiver === undefined) return DropReason.UnsupportedProtocol;
+      if (receiver === undefined && !isUnknownProtocol(protocol)) return DropReason.UnsupportedProtocol;
       const destination = this.addresses.intern6(bytes, destinationAt);
       if (destination === -1) return DropReason.TableFull;
       try {
+        if (receiver === undefined) {
+          // From the destination, as the host there would answer (and as port unreachable does).
+          this.sendIpv6Error(IcmpError.ProtocolUnreachable, destination, ip, chain, ethernet, chain.protocolFieldOffset - ip.offset);
+          return DropReason.UnsupportedProtocol;
+        }
         return receiver.receiveIp(this.datagram6.fill(ip, source, destination, protocol, chain.offset, chain.length), flags);
       } finally {
         this.addresses.release(destination);
       }
     } finally {
       if (source !== -1) this.addresses.release(source);
+    }
+  }
+
+  /**
+   * IPv4's TTL rule for the hop limit (ip.hopLimit ≤ 1): 1 expires what is not for our addresses,
+   * 0 anything (libslirp's check), never multicast; ICMPv6 time exceeded from fe80::2.
+   */
+  private hopLimitExpired(ip: Ipv6Packet, chain: Ipv6HeaderChain, ethernet: EthernetFrame): boolean {
+    const destinationAt = ip.destinationOffset;
+    if (isIpv6Multicast(ip.bytes, destinationAt)) return false;
+    if (ip.hopLimit === 1 && ipv6OwnMac(this.config.ipv6!, ip.bytes, destinationAt) >= 0) return false;
+    this.sendIpv6Error(IcmpError.TimeExceeded, this.ipv6GatewayLinkLocal, ip, chain, ethernet, 0);
+    return true;
+  }
+
+  /**
+   * An ICMPv6 error about a packet from the guest, from `from` (fe80::2, libslirp's source for its
+   * errors, for what the gateway decides), quoting as much of the packet as fits 1280 bytes, if
+   * RFC 4443 §2.4(e) allows one about it.
+   */
+  private sendIpv6Error(error: IcmpError, from: number, ip: Ipv6Packet, chain: Ipv6HeaderChain, ethernet: EthernetFrame, parameter: number): void {
+    const [type, code] = icmpv6TypeAndCode(error);
+    const linkLayerMulticast = Math.floor(ethernet.destination / 0x100_0000_0000) % 2 === 1;
+    if (!icmpv6ErrorAllowed(type, code, ip, chain, linkLayerMulticast)) return;
+    const source = this.addresses.intern6(ip.bytes, ip.sourceOffset);
+    if (source === -1) return;
+    try {
+      // Learnt here too: the packet may be dropped before the Stack learns its sender's MAC.
+      this.learnNeighbor(source, ethernet.source);
+      this.icmpErrors.send(error, from, source, ip.bytes, ip.offset, icmpv6ErrorQuoteLength(ip.length), parameter);
+    } finally {
+      this.addresses.release(source);
     }
   }
 
@@ -392,4 +475,21 @@ export class Stack implements FrameSink {
   describe(): string {
     return `gateway ${formatIpv4(this.config.ipv4.gateway)}`;
   }
+}
+
+/** IcmpError of each Parameter Problem code the IPv6 header walk asks for (codes 0, 1, 2 in order). */
+const PARAMETER_PROBLEM: readonly IcmpError[] = [IcmpError.ErroneousHeaderField, IcmpError.ProtocolUnreachable, IcmpError.UnrecognizedOption];
+
+/**
+ * An upper-layer protocol this engine never speaks, answered with protocol unreachable (ICMPv4 3/2,
+ * ICMPv6 parameter problem 1): not TCP, UDP or ICMP of either family (whose absence is a setup
+ * without that engine, not the guest's mistake), and not IPv6's No Next Header (RFC 8200 §4.7: ignored).
+ */
+function isUnknownProtocol(protocol: number): boolean {
+  return protocol !== IpProtocol.Tcp && protocol !== IpProtocol.Udp && protocol !== IpProtocol.Icmp && protocol !== Ipv6NextHeader.Icmpv6 && protocol !== Ipv6NextHeader.NoNextHeader;
+}
+
+/** Multicast Listener Discovery (RFC 2710, RFC 3810): query, report, done, version 2 report. */
+function isMld(type: number): boolean {
+  return (type >= Icmpv6Type.MulticastListenerQuery && type <= Icmpv6Type.MulticastListenerDone) || type === Icmpv6Type.MulticastListenerReportV2;
 }

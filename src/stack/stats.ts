@@ -15,6 +15,11 @@ export class StackStats {
   ipv6Enabled = false;
   ipv6FramesIn = 0;
   ipv6FramesOut = 0;
+  /** Multicast Listener Discovery messages from the guest (of ipv6FramesIn), accepted and ignored. */
+  mldIn = 0;
+  /** ICMP errors sent to the guest (icmp-errors.ts), and those its rate limit held back. */
+  icmpErrorsSent = 0;
+  icmpErrorsRateLimited = 0;
   readonly drops = new Float64Array(DROP_REASON_COUNT);
 
   drop(reason: DropReason): void {
@@ -34,6 +39,11 @@ export class StackStats {
     if (this.ipv6Enabled) {
       snapshot.ipv6FramesIn = this.ipv6FramesIn;
       snapshot.ipv6FramesOut = this.ipv6FramesOut;
+      snapshot.mldIn = this.mldIn;
+    }
+    if (this.icmpErrorsSent > 0 || this.icmpErrorsRateLimited > 0) {
+      snapshot.icmpErrorsSent = this.icmpErrorsSent;
+      snapshot.icmpErrorsRateLimited = this.icmpErrorsRateLimited;
     }
     return snapshot;
   }
@@ -49,5 +59,9 @@ export interface StatsSnapshot {
   /** Present with IPv6 on. */
   ipv6FramesIn?: number;
   ipv6FramesOut?: number;
+  mldIn?: number;
+  /** Present once an ICMP error was sent or held back. */
+  icmpErrorsSent?: number;
+  icmpErrorsRateLimited?: number;
   [extra: string]: unknown;
 }

@@ -8,14 +8,18 @@
 import { DropReason } from './drop-reason.js';
 import { EMPTY_BYTES, readUint16, writeUint16 } from './bytes.js';
 import { finishChecksum, sumBytes } from './checksum.js';
+import { IpProtocol, type Ipv4Packet } from './ipv4.js';
 
 export const ICMPV4_HEADER_LENGTH = 8;
 
 export enum Icmpv4Type {
   EchoReply = 0,
   DestinationUnreachable = 3,
+  SourceQuench = 4,
+  Redirect = 5,
   EchoRequest = 8,
   TimeExceeded = 11,
+  ParameterProblem = 12,
 }
 
 export enum Icmpv4UnreachableCode {
@@ -124,6 +128,30 @@ export function writeIcmpv4Echo(
  */
 export function icmpv4ErrorQuoteLength(ipHeaderLength: number, ipTotalLength: number): number {
   return Math.min(ipHeaderLength + ICMPV4_ERROR_QUOTE_DATA, ipTotalLength);
+}
+
+/**
+ * RFC 1122 §3.2.2, RFC 1812 §4.3.2.7: may an error be sent about this packet? Only about a first
+ * fragment (offset 0), never to a source that names no one host (0.0.0.0/8, multicast, class E), never
+ * about an ICMP error message: as libslirp, any type above 18 counts as one, and a message too short
+ * to have a type gets nothing. Whether the destination was broadcast or multicast is the caller's
+ * to check (it knows the network).
+ */
+export function icmpv4ErrorAllowed(ip: Ipv4Packet): boolean {
+  if (ip.fragmentOffset !== 0) return false;
+  const source = ip.source;
+  if (source >>> 24 === 0 || source >>> 28 >= 0xe) return false;
+  if (ip.protocol !== IpProtocol.Icmp) return true;
+  if (ip.payloadLength < 1) return false;
+  const type = ip.bytes[ip.payloadOffset];
+  return (
+    type <= 18 &&
+    type !== Icmpv4Type.DestinationUnreachable &&
+    type !== Icmpv4Type.SourceQuench &&
+    type !== Icmpv4Type.Redirect &&
+    type !== Icmpv4Type.TimeExceeded &&
+    type !== Icmpv4Type.ParameterProblem
+  );
 }
 
 /**

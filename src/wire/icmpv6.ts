@@ -205,16 +205,32 @@ export function icmpv6ErrorAllowed(
     errorType === Icmpv6Type.PacketTooBig ||
     (errorType === Icmpv6Type.ParameterProblem && errorCode === Icmpv6ParameterProblemCode.UnrecognizedOption);
   if (!multicastExempt && (linkLayerMulticast || isIpv6Multicast(b, ip.destinationOffset))) return false;
-  // The invoking packet's ICMPv6 type, when it has one within reach (also in a first fragment).
-  let at = -1;
-  if (chain.protocol === Ipv6NextHeader.Icmpv6) at = chain.offset;
-  else if (chain.protocol === Ipv6NextHeader.Fragment && chain.length > 8 && b[chain.offset] === Ipv6NextHeader.Icmpv6) {
-    if ((readUint16(b, chain.offset + 2) & 0xfff8) === 0) at = chain.offset + 8;
+  // The invoking packet's ICMPv6 type, when it has one within reach (also in a first fragment). A
+  // walk that failed stopped at an extension header (a bad option, a misplaced header): the headers
+  // after it are skipped by their lengths, as Linux does, to see whether an ICMPv6 error follows.
+  const end = ip.offset + ip.length;
+  let next = chain.protocol;
+  let cursor = chain.offset;
+  for (let n = 0; n < IPV6_MAX_SKIPPED_HEADERS && isOptionsOrRouting(next) && cursor + 2 <= end; n++) {
+    next = b[cursor];
+    cursor += (b[cursor + 1] + 1) * 8;
   }
-  if (at < 0) return true;
-  if (at >= ip.offset + ip.length) return false; // an ICMPv6 message with no type byte: say nothing
+  let at = -1;
+  if (next === Ipv6NextHeader.Icmpv6) at = cursor;
+  else if (next === Ipv6NextHeader.Fragment && cursor + 8 < end && b[cursor] === Ipv6NextHeader.Icmpv6) {
+    if ((readUint16(b, cursor + 2) & 0xfff8) === 0) at = cursor + 8;
+  }
+  if (at < 0) return !isOptionsOrRouting(next); // a chain too long or cut short: say nothing
+  if (at >= end) return false; // an ICMPv6 message with no type byte: say nothing
   const type = b[at];
   return type >= 128 && type !== Icmpv6Type.Redirect;
+}
+
+/** How many extension headers icmpv6ErrorAllowed skips looking for an ICMPv6 error (the walk's bound). */
+const IPV6_MAX_SKIPPED_HEADERS = 8;
+
+function isOptionsOrRouting(next: number): boolean {
+  return next === Ipv6NextHeader.HopByHopOptions || next === Ipv6NextHeader.DestinationOptions || next === Ipv6NextHeader.Routing;
 }
 
 /** Copies length bytes without allocating a subarray view; safe when source and target overlap. */

@@ -64,6 +64,18 @@ describe('get_stats', () => {
     });
   });
 
+  test('ICMP errors sent and held back, and MLD taken with IPv6 on, once there are any', () => {
+    const stack = stackWithTraffic();
+    stack.stats.ipv6Enabled = true;
+    stack.stats.mldIn = 3;
+    expect(collectStats({ engine: () => stack.stats.snapshot() }).icmp_errors).toBeUndefined();
+    stack.stats.icmpErrorsSent = 50;
+    stack.stats.icmpErrorsRateLimited = 7;
+    const report = collectStats({ engine: () => stack.stats.snapshot() });
+    expect(report).toMatchObject({ ipv6: { frames_in: 0, frames_out: 0, mld_in: 3 }, icmp_errors: { sent: 50, rate_limited: 7 } });
+    expect(formatStats(report)).toContain('icmp errors sent   50 (7 more held back by the rate limit)');
+  });
+
   test('leaves out what the engine does not have, and answers an error without a source', async () => {
     const stack = stackWithTraffic();
     const answer = JSON.parse(getStatsResponse({ engine: () => stack.stats.snapshot() })) as { return: Record<string, unknown> };

@@ -8,8 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import type { TxInfo } from '../../src/link/link.js';
 import { IPV6_HANDLE_BASE } from '../../src/stack/address-table.js';
+import { FakeClock } from '../../src/stack/clock.js';
 import { IcmpError, IcmpErrorSender } from '../../src/stack/icmp-errors.js';
 import type { IpOutput } from '../../src/stack/ip-output.js';
+import { StackStats } from '../../src/stack/stats.js';
 import { ipv6PseudoHeaderSum } from '../../src/wire/checksum.js';
 import { IPV6, ipv6Bytes } from '../support/ip-family.js';
 import { createUdpContext, decodeIcmp, decodeIcmpOf, ip } from '../support/udp-context.js';
@@ -99,7 +101,7 @@ describe('ICMP error sender (ICMPv6 through a family-6 output)', () => {
   const [GATEWAY6, GUEST6, REMOTE6] = [0, 1, 2].map((k) => IPV6_HANDLE_BASE + k);
   const setup = () => {
     const output = new RecordingIpv6Output(['fd00::2', 'fd00::100', '2001:db8::7']);
-    return { output, sender: new IcmpErrorSender(() => output) };
+    return { output, sender: new IcmpErrorSender(() => output, new FakeClock(), new StackStats()) };
   };
 
   it.each([
