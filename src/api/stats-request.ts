@@ -4,7 +4,7 @@
  * "drops_total":…,"faults":…,"tcp_flows":…,"udp_bindings":…,"forwards":…,"uptime_seconds":…,
  * "memory":{"rss":…,"heap_total":…,"heap_used":…,"external":…,"array_buffers":…}}}` (plus "pcap":{…}
  * while capturing, "ipv6":{"frames_in","frames_out","mld_in"} with IPv6 on, "icmp_errors":{"sent",
- * "rate_limited"} once one was sent; memory in bytes, as process.memoryUsage() sees it: where the RSS goes). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
+ * "rate_limited"} once one was sent, "igmp_in" once the guest sent IGMP; memory in bytes, as process.memoryUsage() sees it: where the RSS goes). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
  * engine does not have yet (no TCP engine plugged in) is absent rather than a made-up 0.
  *
  * Knows no sockets and no packets: it reads counters through a StatsSource that the assembled engine
@@ -46,6 +46,8 @@ export interface StatsReport {
   pcap?: { records_written: number; bytes_written: number; records_dropped_queue_full: number; records_dropped_stopped: number };
   /** With IPv6 on: the IPv6 frames among frames_in and frames_out. */
   ipv6?: { frames_in: number; frames_out: number; mld_in?: number };
+  /** IGMP messages from the guest (taken and ignored), once there was one. */
+  igmp_in?: number;
   /** ICMP errors sent to the guest and held back by the rate limit, once there was one. */
   icmp_errors?: { sent: number; rate_limited: number };
   memory?: { rss: number; heap_total: number; heap_used: number; external: number; array_buffers: number };
@@ -70,6 +72,7 @@ export function collectStats(source: StatsSource, nowMs: number = Date.now()): S
     report.ipv6 = { frames_in: engine.ipv6FramesIn, frames_out: engine.ipv6FramesOut };
     if (engine.mldIn !== undefined) report.ipv6.mld_in = engine.mldIn;
   }
+  if (engine.igmpIn !== undefined) report.igmp_in = engine.igmpIn;
   if (engine.icmpErrorsSent !== undefined && engine.icmpErrorsRateLimited !== undefined) {
     report.icmp_errors = { sent: engine.icmpErrorsSent, rate_limited: engine.icmpErrorsRateLimited };
   }

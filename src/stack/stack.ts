@@ -307,6 +307,11 @@ export class Stack implements FrameSink {
     if (this.isOwnAddress(destination) && ip.protocol === IpProtocol.Icmp) {
       return this.icmpEcho.receive(ip, flags);
     }
+    if (ip.protocol === IpProtocol.Igmp) {
+      // Group reports (a guest joining mDNS's group, say): as MLD for IPv6, nothing to track.
+      this.stats.igmpIn++;
+      return DropReason.None;
+    }
     const receiver = this.receivers[ip.protocol];
     if (receiver === undefined) {
       if (isUnknownProtocol(ip.protocol) && !isBroadcastOrMulticast(this.config, destination) && icmpv4ErrorAllowed(ip)) {

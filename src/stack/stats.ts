@@ -17,6 +17,8 @@ export class StackStats {
   ipv6FramesOut = 0;
   /** Multicast Listener Discovery messages from the guest (of ipv6FramesIn), accepted and ignored. */
   mldIn = 0;
+  /** IGMP messages from the guest, accepted and ignored (the IPv4 twin of mldIn). */
+  igmpIn = 0;
   /** ICMP errors sent to the guest (icmp-errors.ts), and those its rate limit held back. */
   icmpErrorsSent = 0;
   icmpErrorsRateLimited = 0;
@@ -41,6 +43,7 @@ export class StackStats {
       snapshot.ipv6FramesOut = this.ipv6FramesOut;
       snapshot.mldIn = this.mldIn;
     }
+    if (this.igmpIn > 0) snapshot.igmpIn = this.igmpIn;
     if (this.icmpErrorsSent > 0 || this.icmpErrorsRateLimited > 0) {
       snapshot.icmpErrorsSent = this.icmpErrorsSent;
       snapshot.icmpErrorsRateLimited = this.icmpErrorsRateLimited;
@@ -60,6 +63,8 @@ export interface StatsSnapshot {
   ipv6FramesIn?: number;
   ipv6FramesOut?: number;
   mldIn?: number;
+  /** Present once the guest sent IGMP. */
+  igmpIn?: number;
   /** Present once an ICMP error was sent or held back. */
   icmpErrorsSent?: number;
   icmpErrorsRateLimited?: number;

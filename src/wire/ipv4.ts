@@ -14,6 +14,7 @@ export const IPV4_HEADER_LENGTH = 20; // without options
 
 export enum IpProtocol {
   Icmp = 1,
+  Igmp = 2,
   Tcp = 6,
   Udp = 17,
   Icmpv6 = 58,

@@ -64,15 +64,16 @@ describe('get_stats', () => {
     });
   });
 
-  test('ICMP errors sent and held back, and MLD taken with IPv6 on, once there are any', () => {
+  test('ICMP errors sent and held back, IGMP taken, once there are any; MLD taken with IPv6 on', () => {
     const stack = stackWithTraffic();
     stack.stats.ipv6Enabled = true;
     stack.stats.mldIn = 3;
     expect(collectStats({ engine: () => stack.stats.snapshot() }).icmp_errors).toBeUndefined();
     stack.stats.icmpErrorsSent = 50;
     stack.stats.icmpErrorsRateLimited = 7;
+    stack.stats.igmpIn = 2;
     const report = collectStats({ engine: () => stack.stats.snapshot() });
-    expect(report).toMatchObject({ ipv6: { frames_in: 0, frames_out: 0, mld_in: 3 }, icmp_errors: { sent: 50, rate_limited: 7 } });
+    expect(report).toMatchObject({ ipv6: { frames_in: 0, frames_out: 0, mld_in: 3 }, icmp_errors: { sent: 50, rate_limited: 7 }, igmp_in: 2 });
     expect(formatStats(report)).toContain('icmp errors sent   50 (7 more held back by the rate limit)');
   });
 

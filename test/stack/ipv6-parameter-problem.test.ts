@@ -4,9 +4,9 @@
  * the byte naming it; an unrecognised option with action bits 10, or 11 to a unicast destination:
  * code 2 from fe80::2, pointer at the option, also about a multicast destination for 10; a misplaced
  * Hop-by-Hop header and a Routing header with segments left), nothing for No Next Header; ICMPv4
- * protocol unreachable for an unknown IPv4 protocol (not for broadcast); and Multicast Listener
- * Discovery from the guest taken silently (counted as MLD, not as a drop). Frames are built here from
- * RFC 8200 and RFC 3810; errors decoded by the test support's independent decoders.
+ * protocol unreachable for an unknown IPv4 protocol (not for broadcast); and group membership
+ * reports from the guest (MLD, IGMP) taken silently (counted as such, not as drops). Frames are built
+ * here from RFC 8200, RFC 3810 and RFC 3376; errors decoded by the test support's own decoders.
  */
 import { describe, expect, it } from 'vitest';
 import { IPV4, IPV6 } from '../support/ip-family.js';
@@ -20,6 +20,13 @@ const REMOTE = '2001:db8::7';
 function icmpv6(source: string, destination: string, message: number[]): Buffer {
   const m = Buffer.from(message);
   m.writeUInt16BE(naiveChecksum(IPV6.pseudoHeader(source, destination, 58, m.length), m), 2);
+  return m;
+}
+
+/** An IGMP message with its checksum (RFC 3376 §4). */
+function igmp(message: number[]): Uint8Array {
+  const m = Buffer.from(message);
+  m.writeUInt16BE(naiveChecksum(m), 2);
   return m;
 }
 
@@ -116,13 +123,13 @@ describe('ICMPv4 protocol unreachable', () => {
     const icmp = u.decodeIcmp(frames[0]);
     expect(icmp).toMatchObject({ src: '192.0.2.7', dst: IPV4.guest, type: 3, code: 2, rest: 0 });
     expect(icmp.body.equals(frame.subarray(14, 14 + 28))).toBe(true);
-    u.link.inject([IPV4.frame(IPV4.guest, '10.0.2.255', 132, new Uint8Array(8)), IPV4.frame(IPV4.guest, '224.0.0.22', 2, new Uint8Array(8), { hopLimit: 1 })]);
+    u.link.inject([IPV4.frame(IPV4.guest, '10.0.2.255', 132, new Uint8Array(8)), IPV4.frame(IPV4.guest, '224.0.0.1', 253, new Uint8Array(8), { hopLimit: 1 })]);
     expect(await u.emitted()).toHaveLength(0);
     expect(u.drops('unsupported_protocol')).toBe(3);
   });
 });
 
-describe('Multicast Listener Discovery from the guest', () => {
+describe('group membership reports from the guest (MLD, IGMP)', () => {
   it('MLDv2 reports (Hop-by-Hop router alert, hop limit 1, from link-local or ::), v1 report and done: taken, counted, no drop', async () => {
     const { u } = setup();
     const routerAlert = [5, 2, 0, 0, 1, 0]; // Router Alert 0 (MLD) + PadN
@@ -139,5 +146,16 @@ describe('Multicast Listener Discovery from the guest', () => {
     const stats = u.stack.stats.snapshot();
     expect(stats.drops).toEqual({});
     expect(stats.mldIn).toBe(4);
+  });
+
+  it('an IGMPv3 report to 224.0.0.22 and an IGMPv2 report (TTL 1): taken, counted, no drop', async () => {
+    const u = createUdpContext();
+    const v3 = IPV4.frame(IPV4.guest, '224.0.0.22', 2, igmp([0x22, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0, 224, 0, 0, 251]), { hopLimit: 1 });
+    const v2 = IPV4.frame(IPV4.guest, '224.0.0.251', 2, igmp([0x16, 0, 0, 0, 224, 0, 0, 251]), { hopLimit: 1 });
+    u.link.inject([v3, v2]);
+    expect(await u.emitted()).toHaveLength(0);
+    const stats = u.stack.stats.snapshot();
+    expect(stats.drops).toEqual({});
+    expect(stats.igmpIn).toBe(2);
   });
 });
