@@ -10,7 +10,8 @@
         "native/sandbox.c",
         "native/icmp_socket.c",
         "native/checksum.c",
-        "native/socket_fd.c"
+        "native/socket_fd.c",
+        "native/malloc_control.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

@@ -1,7 +1,7 @@
 /**
  * Memory per container: RSS of tslirp beside the real slirp4netns (and pasta, idle only), same
  * namespace setup, interleaved per run, medians:
- * `npx tsx bench/memory.ts [--runs=3] [--only=idle,bulk,conns,storm] [--conns=1000] [--storm=20000] [--tslirp=PATH] [--node-flags='…']`.
+ * `npx tsx bench/memory.ts [--runs=3] [--only=idle,bulk,conns,storm] [--conns=1000] [--storm=20000] [--tslirp=PATH] [--node-flags='…'] [--map] [--tslirp-only]`.
  *
  * Moments (RSS = VmRSS of /proc/PID/status, sampled every 50 ms where a peak is asked for):
  * - idle: 3 s after the ready fd (slirp4netns/pasta: after the guest has its address), MTU 65520.
@@ -24,7 +24,11 @@
  * with its Node flags) when it exists, else node bin/tslirp.js; --tslirp=PATH runs another build
  * (a launcher, or a .js run with node), e.g. a copy of an earlier tree to compare against;
  * --node-flags='--a --b' runs tslirp's script with node and those flags instead of the launcher's
- * own list (native/node_flags.h), to measure a flag before putting it there. Traffic stays on loopback and in
+ * own list (native/node_flags.h), to measure a flag before putting it there. --map prints (and
+ * records) where tslirp's RSS goes at each moment: /proc/PID/smaps by kind (node binary, libraries,
+ * main malloc heap, anonymous mappings, the largest of them) and V8's heap spaces, from
+ * bench/memory-probe.mjs loaded with NODE_OPTIONS. --tslirp-only skips the reference programs (quick
+ * A/B of a setting; not for the table). Traffic stays on loopback and in
  * the namespaces it creates; every process it starts is ended by PID. Prints a markdown table and
  * writes it to bench/results/memory-DATE.md.
  */
@@ -43,9 +47,9 @@ const LAUNCHER = join(REPO_ROOT, 'bin/tslirp');
 const SCRIPT = join(REPO_ROOT, 'bin/tslirp.js');
 const PASTA = '/usr/bin/pasta';
 
-const USAGE = "usage: npx tsx bench/memory.ts [--runs=N] [--only=idle,bulk,conns,storm] [--conns=N] [--storm=N] [--tslirp=PATH] [--node-flags='--a --b']";
+const USAGE = "usage: npx tsx bench/memory.ts [--runs=N] [--only=idle,bulk,conns,storm] [--conns=N] [--storm=N] [--tslirp=PATH] [--node-flags='--a --b'] [--map] [--tslirp-only]";
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|only=[a-z,]+|conns=\d+|storm=\d+|tslirp=\S+|node-flags=.*)$/.test(a));
+const unknown = argv.find((a) => !/^--(runs=\d+|only=[a-z,]+|conns=\d+|storm=\d+|tslirp=\S+|node-flags=.*|map|tslirp-only)$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -61,6 +65,9 @@ const NODE_FLAGS = argv.find((a) => a.startsWith('--node-flags='))?.slice('--nod
 const CHOSEN = argv.find((a) => a.startsWith('--tslirp='))?.slice('--tslirp='.length) ?? (existsSync(LAUNCHER) ? LAUNCHER : SCRIPT);
 /** With --node-flags, the launcher's script (bin/tslirp.js beside it) run by node with those flags. */
 const TSLIRP = NODE_FLAGS !== undefined && !CHOSEN.endsWith('.js') ? `${CHOSEN}.js` : CHOSEN;
+/** --map: where tslirp's RSS goes at each moment (smaps by mapping kind, V8 heap spaces), to stderr. */
+const MAP = argv.includes('--map');
+const PROBE_DIR = join(tmpdir(), `tslirp-memory-probe-${process.pid}`);
 const ONLY = new Set((argv.find((a) => a.startsWith('--only='))?.split('=')[1] ?? 'idle,bulk,conns,storm').split(','));
 
 type Impl = 'tslirp' | 'slirp4netns' | 'pasta';
@@ -124,11 +131,15 @@ const tracker = new ProcessTracker();
 const engines = new Set<ChildProcess>();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** VmRSS and VmHWM of pid, in KiB. */
-function rss(pid: number): { rss: number; hwm: number } {
+/**
+ * VmRSS, VmHWM and RssAnon of pid, in KiB. RssAnon is the process's own memory; the rest of RSS is
+ * mostly file pages (the node binary's code and data), which the page cache holds once for every
+ * process running the same node.
+ */
+function rss(pid: number): { rss: number; hwm: number; anon: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
+  return { rss: field('VmRSS'), hwm: field('VmHWM'), anon: field('RssAnon') };
 }
 
 /** Samples VmRSS every 50 ms until stopped; stop() gives the highest seen. */
@@ -153,6 +164,68 @@ function sampleRss(pid: number): { stop(): number } {
     },
   };
 }
+
+/** One mapping of /proc/PID/smaps: its size and resident KiB, permissions and what backs it. */
+interface Mapping {
+  size: number;
+  rss: number;
+  perms: string;
+  path: string;
+}
+
+function smaps(pid: number): Mapping[] {
+  const maps: Mapping[] = [];
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      maps.push({ size: 0, rss: 0, perms: head[1], path: head[2] });
+      continue;
+    }
+    const field = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (field && maps.length > 0) maps[maps.length - 1][field[1] === 'Size' ? 'size' : 'rss'] = Number(field[2]);
+  }
+  return maps;
+}
+
+/** V8's view from bench/memory-probe.mjs (SIGUSR2), or undefined when it did not answer. */
+async function probe(pid: number): Promise<{ spaces: { space_name: string; space_size: number; space_used_size: number; physical_space_size: number }[]; heap: Record<string, number>; mem: Record<string, number> } | undefined> {
+  const file = join(PROBE_DIR, `probe-${pid}.json`);
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 40 && !existsSync(file); i++) await sleep(25);
+  await sleep(25);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** --map: prints where the RSS of pid goes: smaps by kind, the largest anonymous mappings, V8 spaces. */
+async function printMap(instance: Instance, moment: string): Promise<void> {
+  if (!MAP || instance.impl !== 'tslirp') return;
+  const v8 = await probe(instance.pid);
+  const maps = smaps(instance.pid);
+  const sum = (list: Mapping[]): number => list.reduce((total, m) => total + m.rss, 0);
+  const node = maps.filter((m) => m.path.endsWith('/node'));
+  const files = maps.filter((m) => m.path.startsWith('/') && !m.path.endsWith('/node'));
+  const brk = maps.filter((m) => m.path === '[heap]');
+  const anon = maps.filter((m) => m.path === '' || m.path.startsWith('[anon'));
+  const other = maps.filter((m) => !node.includes(m) && !files.includes(m) && !brk.includes(m) && !anon.includes(m));
+  const kib = (n: number): string => `${(n / 1024).toFixed(1)}M`;
+  const lines = [
+    `--map ${moment}: RSS ${kib(sum(maps))}: node binary ${kib(sum(node))}, other files ${kib(sum(files))}, [heap] (main malloc arena) ${kib(sum(brk))}, anonymous ${kib(sum(anon))} in ${anon.length} mappings, other ${kib(sum(other))} (${[...new Set(other.map((m) => m.path))].join(' ')})`,
+    `  largest anonymous (size → rss, KiB): ${[...anon].sort((a, b) => b.rss - a.rss).slice(0, 14).map((m) => `${m.size}→${m.rss}`).join(', ')}`,
+    `  libraries: ${files.filter((m) => m.rss >= 256).map((m) => `${m.path.split('/').pop()} ${m.rss}`).join(', ')}`,
+  ];
+  if (v8 !== undefined) {
+    lines.push(`  V8 spaces (committed / physical / used, KiB): ${v8.spaces.map((s) => `${s.space_name} ${(s.space_size / 1024) | 0}/${(s.physical_space_size / 1024) | 0}/${(s.space_used_size / 1024) | 0}`).join(', ')}`);
+    lines.push(`  V8: total physical ${kib(v8.heap.total_physical_size / 1024)}, malloced ${kib(v8.heap.malloced_memory / 1024)} (peak ${kib(v8.heap.peak_malloced_memory / 1024)}), external ${kib(v8.mem.external / 1024)}, array buffers ${kib(v8.mem.arrayBuffers / 1024)}`);
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+  mapLines.push(...lines);
+}
+const mapLines: string[] = [];
 
 async function waitForAddress(ns: TestNamespace, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -181,7 +254,8 @@ async function start(impl: Impl, mtu: number, offloads: boolean): Promise<Instan
     command = PASTA;
     args = ['--runas', '0', '-f', '-q', '--config-net', '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none', '-m', String(mtu), String(ns.pid)];
   }
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn' } });
+  const probeEnv = MAP && impl === 'tslirp' ? { NODE_OPTIONS: `--import=${join(REPO_ROOT, 'bench/memory-probe.mjs')}`, TSLIRP_MEMORY_PROBE_DIR: PROBE_DIR } : {};
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn', ...probeEnv } });
   engines.add(child);
   child.once('exit', () => engines.delete(child));
   let stderr = '';
@@ -384,11 +458,14 @@ async function iperf(ns: TestNamespace, port: number, args: string[]): Promise<n
 
 // ---- the moments ----
 
-async function idle(impl: Impl): Promise<{ rss: number; js: JsMemory | undefined }> {
+async function idle(impl: Impl): Promise<{ rss: number; anon: number; js: JsMemory | undefined }> {
   const instance = await start(impl, 65520, false);
   try {
     await sleep(3000);
-    return { rss: rss(instance.pid).rss, js: await jsMemory(instance) };
+    const now = rss(instance.pid);
+    const result = { rss: now.rss, anon: now.anon, js: await jsMemory(instance) };
+    await printMap(instance, 'idle');
+    return result;
   } finally {
     await stop(instance);
   }
@@ -407,8 +484,11 @@ async function bulk(impl: Impl, mtu: number, offloads: boolean, iperfPort: numbe
     await sleep(500);
     const sampler = sampleJs(instance);
     const up = await iperf(instance.ns, iperfPort, ['-n', '100M']);
+    await printMap(instance, `bulk MTU ${mtu}: after 100 MB guest→host`);
     const down = await iperf(instance.ns, iperfPort, ['-n', '100M', '-R']);
-    return { peak: rss(instance.pid).hwm, up, down, js: await sampler.stop() };
+    const result = { peak: rss(instance.pid).hwm, up, down, js: await sampler.stop() };
+    await printMap(instance, `bulk MTU ${mtu}: after 100 MB host→guest`);
+    return result;
   } finally {
     await stop(instance);
   }
@@ -425,6 +505,7 @@ async function conns(impl: Impl, exchange: boolean): Promise<number> {
     const holder = await runGuestConns(instance, server.port, CONNS, exchange, true);
     await sleep(2000);
     const after = rss(instance.pid).rss;
+    await printMap(instance, `${CONNS} connections open${exchange ? ', after data' : ''}`);
     holder?.stdin?.end();
     return ((after - before) * 1024) / CONNS / 1000; // KB (10^3) per connection
   } finally {
@@ -456,6 +537,8 @@ async function runGuestConns(instance: Instance, port: number, count: number, ex
 
 interface StormResult {
   idle: number;
+  /** RssAnon 10 s after minus RssAnon at idle. */
+  anonAfter10s: number;
   peakGrowth: number;
   after10s: number;
   baselineGbps: number;
@@ -476,13 +559,17 @@ async function storm(impl: Impl, iperfPort: number): Promise<StormResult> {
     // Memory: the storm alone, from idle (a bulk transfer beside it would measure the transfer).
     await sleep(3000);
     const idleRss = rss(instance.pid).rss;
+    const idleAnon = rss(instance.pid).anon;
     const sampler = sampleRss(instance.pid);
     const jsSampler = sampleJs(instance);
     await runStorm();
     const peak = sampler.stop();
     const js = await jsSampler.stop();
+    await printMap(instance, 'storm: at its end');
     await sleep(10_000);
     const after10s = rss(instance.pid).rss - idleRss;
+    const anonAfter10s = rss(instance.pid).anon - idleAnon;
+    await printMap(instance, 'storm: 10 s after');
     const jsAfter = await jsMemory(instance);
     // Throughput of an existing flow: iperf3 alone, then beside a second storm.
     const baselineGbps = await iperf(instance.ns, iperfPort, ['-t', '6']);
@@ -494,7 +581,7 @@ async function storm(impl: Impl, iperfPort: number): Promise<StormResult> {
     await sleep(300);
     await runStorm();
     const stormGbps = await during;
-    return { idle: idleRss, peakGrowth: peak - idleRss, after10s, baselineGbps, stormGbps, js, jsAfter };
+    return { idle: idleRss, anonAfter10s, peakGrowth: peak - idleRss, after10s, baselineGbps, stormGbps, js, jsAfter };
   } finally {
     rmSync(portsFile, { force: true });
     await stop(instance);
@@ -514,8 +601,11 @@ const cell = (values: number[], format: (n: number) => string): string =>
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (creates namespaces)');
-  const impls: Impl[] = ['tslirp', 'slirp4netns'];
-  const withPasta = existsSync(PASTA);
+  if (MAP) mkdirSync(PROBE_DIR, { recursive: true });
+  // --tslirp-only: no reference runs (quicker A/B of tslirp builds or settings; not for the table).
+  const tslirpOnly = argv.includes('--tslirp-only');
+  const impls: Impl[] = tslirpOnly ? ['tslirp'] : ['tslirp', 'slirp4netns'];
+  const withPasta = !tslirpOnly && existsSync(PASTA);
   const rows: string[][] = [];
   const row = (moment: string, tslirp: string, slirp: string, pasta = ''): void => {
     rows.push([moment, tslirp, slirp, pasta]);
@@ -528,15 +618,18 @@ async function main(): Promise<void> {
 
   if (ONLY.has('idle')) {
     const samples: Record<Impl, number[]> = { tslirp: [], slirp4netns: [], pasta: [] };
+    const anon: Record<Impl, number[]> = { tslirp: [], slirp4netns: [], pasta: [] };
     const js: JsMemory[] = [];
     for (let run = 0; run < RUNS; run++) {
       for (const impl of withPasta ? [...impls, 'pasta' as const] : impls) {
         const result = await idle(impl);
         samples[impl].push(result.rss);
+        anon[impl].push(result.anon);
         if (result.js) js.push(result.js);
       }
     }
     row('idle RSS, 3 s after start (MiB)', cell(samples.tslirp, mib), cell(samples.slirp4netns, mib), withPasta ? cell(samples.pasta, mib) : '');
+    row('  of it anonymous (RssAnon: not file pages) (MiB)', cell(anon.tslirp, mib), cell(anon.slirp4netns, mib), withPasta ? cell(anon.pasta, mib) : '');
     if (js.length > 0) row('  tslirp: JS heap used / total, external (MiB)', `${cell(js.map((m) => m.heap_used / 1024), mib)} / ${cell(js.map((m) => m.heap_total / 1024), mib)}, ${cell(js.map((m) => m.external / 1024), mib)}`, '');
   }
   if (ONLY.has('bulk')) {
@@ -573,6 +666,7 @@ async function main(): Promise<void> {
     row('storm: idle RSS before it (MiB)', pick('tslirp', (s) => s.idle, mib), pick('slirp4netns', (s) => s.idle, mib));
     row('storm: RSS growth at its peak (MiB)', pick('tslirp', (s) => s.peakGrowth, mib), pick('slirp4netns', (s) => s.peakGrowth, mib));
     row('storm: RSS above idle 10 s after it (MiB)', pick('tslirp', (s) => s.after10s, mib), pick('slirp4netns', (s) => s.after10s, mib));
+    row('  of it anonymous (RssAnon above idle) (MiB)', pick('tslirp', (s) => s.anonAfter10s, mib), pick('slirp4netns', (s) => s.anonAfter10s, mib));
     const js = samples.tslirp.flatMap((s) => (s.js ? [s.js] : []));
     if (js.length > 0) row('storm: tslirp largest JS heap, external seen (MiB)', `${cell(js.map((m) => m.heap), mib)}, ${cell(js.map((m) => m.external), mib)}`, '');
     const after = samples.tslirp.flatMap((s) => (s.jsAfter ? [s.jsAfter] : []));
@@ -585,8 +679,9 @@ async function main(): Promise<void> {
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const launcher = TSLIRP.endsWith('.js') ? `node ${NODE_FLAGS?.join(' ') ?? ''} ${TSLIRP}`.replace(/\s+/g, ' ') : TSLIRP;
   const commit = await execFileAsync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim(), () => '?');
+  const dirty = await execFileAsync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'native'], { cwd: REPO_ROOT }).then((r) => (r.stdout.trim() === '' ? '' : ' + uncommitted changes'), () => '');
   const table = [
-    `Memory (RSS of /proc/PID/status), ${RUNS} interleaved runs, medians; tslirp: ${launcher} (tree at ${commit}; node ${process.version}); ${CONNS} connections; storm of ${STORM}`,
+    `Memory (RSS of /proc/PID/status), ${RUNS} interleaved runs, medians; tslirp: ${launcher} (tree at ${commit}${dirty}; node ${process.version}); ${CONNS} connections; storm of ${STORM}`,
     '',
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
@@ -597,7 +692,8 @@ async function main(): Promise<void> {
   mkdirSync(join(REPO_ROOT, 'bench/results'), { recursive: true });
   const file = join(REPO_ROOT, `bench/results/memory-${date}.md`);
   const before = existsSync(file) ? readFileSync(file, 'utf8') : `# bench/memory.ts, ${date}\n\nCommand: \`npx tsx bench/memory.ts ${argv.join(' ')}\` (root, after \`npm run build\`).\n`;
-  writeFileSync(file, `${before}\n## ${new Date().toISOString().slice(11, 16)} UTC: \`npx tsx bench/memory.ts ${argv.join(' ')}\`\n\n${table}\n`);
+  const map = mapLines.length > 0 ? `\nWhere tslirp's RSS went (--map):\n\n\`\`\`\n${mapLines.join('\n')}\n\`\`\`\n` : '';
+  writeFileSync(file, `${before}\n## ${new Date().toISOString().slice(11, 16)} UTC: \`npx tsx bench/memory.ts ${argv.join(' ')}\`\n\n${table}\n${map}`);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

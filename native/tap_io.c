@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,16 @@
 #define LIGHT_WINDOW_BYTES (256u * 1024u)
 /* or once it has been dry this long. */
 #define IDLE_MS 20
+
+/*
+ * Memory: the areas are allocated at full size but the kernel backs a page only once it is written,
+ * so RSS follows the largest batch ever read (or frames ever queued). When a heavy stream is over
+ * (the thread hands back), the pages of each receive batch beyond its first KEEP_BYTES go back to
+ * the kernel (MADV_DONTNEED: zero pages on the next touch), and so do the transmit area's when JS
+ * says nothing is queued in it (tap_io_release_tx): a transfer's peak is not kept for good. A light
+ * exchange stays within the kept part; the next stream faults its pages in again (~0.5 ms per MiB).
+ */
+#define KEEP_BYTES (64u * 1024u)
 
 enum { MODE_POLL, MODE_THREAD };
 
@@ -132,8 +143,36 @@ struct tap_io {
 
   /* Counters: each written by one thread, read with relaxed atomics. */
   uint64_t rx_frames, rx_batches, rx_thread_batches, rx_mode_switches, rx_dropped, tx_frames,
-      tx_dropped, tx_waits;
+      tx_dropped, tx_waits, area_releases;
 };
+
+/* Gives the pages of [base + keep, base + len) back to the kernel (whole pages inside it only). */
+static void release_pages(void *base, size_t len, size_t keep) {
+  if (base == NULL || len <= keep) return;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)base + keep + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)base + len) & ~(page - 1);
+  if (end > start) madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+/* Bytes of [base, base + len) the kernel backs with memory (mincore), for the stats. */
+static double resident_bytes(void *base, size_t len) {
+  if (base == NULL || len == 0) return 0;
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = (uintptr_t)base & ~(page - 1);
+  uintptr_t end = ((uintptr_t)base + len + page - 1) & ~(page - 1);
+  size_t pages = (end - start) / page;
+  unsigned char *vec = malloc(pages);
+  if (vec == NULL) return -1;
+  double total = 0;
+  if (mincore((void *)start, end - start, vec) == 0) {
+    for (size_t i = 0; i < pages; i++) total += (vec[i] & 1) ? (double)page : 0;
+  } else {
+    total = -1;
+  }
+  free(vec);
+  return total;
+}
 
 static void counter_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 static double counter_get(uint64_t *c) { return (double)__atomic_load_n(c, __ATOMIC_RELAXED); }
@@ -352,7 +391,20 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   int kind = (int)((v >> 1) & 3);
   int32_t value = (int32_t)(v >> 3);
   if (kind == CALL_POLL) {
-    poll_start(io); /* every batch the thread published came back before this call */
+    /* Every batch the thread published came back before this call and the thread is parked: the
+     * receive areas are nobody's, so their pages beyond what light traffic uses can go. */
+    for (int b = 0; b < 2; b++) {
+      release_pages((uint8_t *)io->buf[BUF_RX_DATA] + (size_t)b * io->batch_bytes, io->batch_bytes, KEEP_BYTES);
+    }
+    counter_add(&io->area_releases, 1);
+    /* Tell JS the stream is over (count 0): it releases the transmit area if nothing is queued. */
+    napi_value argv[2], undefined;
+    if (napi_get_undefined(env, &undefined) == napi_ok && napi_create_int32(env, 0, &argv[0]) == napi_ok &&
+        napi_create_int32(env, 0, &argv[1]) == napi_ok) {
+      napi_call_function(env, undefined, js_cb, 2, argv, NULL);
+    }
+    poll_start(io);
+    rethrow_pending(env);
     return;
   }
   napi_value argv[2], undefined;
@@ -732,7 +784,8 @@ napi_value tap_io_stats(napi_env env, napi_callback_info info) {
                 {"rxDropped", &io->rx_dropped},
                 {"txFrames", &io->tx_frames},
                 {"txDropped", &io->tx_dropped},
-                {"txWaits", &io->tx_waits}};
+                {"txWaits", &io->tx_waits},
+                {"areaReleases", &io->area_releases}};
   napi_value out;
   NAPI_CALL(env, napi_create_object(env, &out));
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -740,5 +793,25 @@ napi_value tap_io_stats(napi_env env, napi_callback_info info) {
     NAPI_CALL(env, napi_create_double(env, counter_get(fields[i].counter), &v));
     NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
   }
+  /* Resident bytes of the two big areas (mincore), where their RSS goes. */
+  napi_value rx, tx;
+  NAPI_CALL(env, napi_create_double(env, resident_bytes(io->buf[BUF_RX_DATA], io->buf_size[BUF_RX_DATA]), &rx));
+  NAPI_CALL(env, napi_create_double(env, resident_bytes(io->buf[BUF_TX_DATA], io->buf_size[BUF_TX_DATA]), &tx));
+  NAPI_CALL(env, napi_set_named_property(env, out, "rxAreaResident", rx));
+  NAPI_CALL(env, napi_set_named_property(env, out, "txAreaResident", tx));
   return out;
+}
+
+napi_value tap_io_release_tx(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1) {
+    napi_throw_type_error(env, NULL, "tapIoReleaseTx expects (handle)");
+    return NULL;
+  }
+  struct tap_io *io = unwrap(env, argv[0]);
+  if (io == NULL || io->closed) return NULL;
+  release_pages(io->buf[BUF_TX_DATA], io->buf_size[BUF_TX_DATA], KEEP_BYTES);
+  return NULL;
 }

@@ -32,14 +32,18 @@
 
 /* (fd, vnetHdrSize, batchBytes, maxFrames, txBytes, txMaxFrames) -> { handle, rx..., tx... } */
 napi_value tap_io_create(napi_env env, napi_callback_info info);
-/* (handle, onBatch(batchIndex, count)) ; count < 0 reports -errno: the reader stopped. */
+/* (handle, onBatch(batchIndex, count)) ; count < 0 reports -errno: the reader stopped; count 0: a
+ * heavy stream is over (the reader is back on the event loop, its areas' extra pages released). */
 napi_value tap_io_start(napi_env env, napi_callback_info info);
 /* (handle, frameCount) -> number of frames dropped (write errors) */
 napi_value tap_io_flush(napi_env env, napi_callback_info info);
 /* (handle) ; idempotent */
 napi_value tap_io_close(napi_env env, napi_callback_info info);
 /* (handle) -> { rxFrames, rxBatches, rxThreadBatches, rxModeSwitches, rxDropped, txFrames,
- *               txDropped, txWaits } */
+ *               txDropped, txWaits, areaReleases, rxAreaResident, txAreaResident } */
 napi_value tap_io_stats(napi_env env, napi_callback_info info);
+/* (handle) ; gives the tx area's pages beyond its first 64 KiB back to the kernel. Only while no
+ * frame is queued in it (JS calls it when told a stream is over: onBatch(0, 0)). */
+napi_value tap_io_release_tx(napi_env env, napi_callback_info info);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "checksum.h"
 #include "icmp_socket.h"
+#include "malloc_control.h"
 #include "napi_util.h"
 #include "ns_attach.h"
 #include "sandbox.h"
@@ -159,12 +160,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tapIoFlush", NULL, tap_io_flush, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoClose", NULL, tap_io_close, NULL, NULL, NULL, napi_default, NULL},
       {"tapIoStats", NULL, tap_io_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"tapIoReleaseTx", NULL, tap_io_release_tx, NULL, NULL, NULL, napi_default, NULL},
       {"sandboxApply", NULL, sandbox_apply_js, NULL, NULL, NULL, napi_default, NULL},
       {"sandboxPivot", NULL, sandbox_pivot_js, NULL, NULL, NULL, napi_default, NULL},
       {"sandboxRemoveApiSocket", NULL, sandbox_remove_api_socket_js, NULL, NULL, NULL, napi_default, NULL},
       {"icmpSocketOpen", NULL, icmp_socket_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"checksumSum", NULL, checksum_sum_js, NULL, NULL, NULL, napi_default, NULL},
       {"socketDup", NULL, socket_dup_js, NULL, NULL, NULL, napi_default, NULL},
+      {"mallocInfo", NULL, malloc_info_js, NULL, NULL, NULL, napi_default, NULL},
+      {"mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

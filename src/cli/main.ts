@@ -159,7 +159,7 @@ async function run(
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 
-  const [{ openTap, adoptTap }, { resolveAttachRequest }, { createEngine }, { JsonLogger, logLevelFrom }, { ApiServer }, { applySandbox, releaseLauncherSandbox }, { formatIpv4 }] =
+  const [{ openTap, adoptTap }, { resolveAttachRequest }, { createEngine }, { JsonLogger, logLevelFrom }, { ApiServer }, { applySandbox, releaseLauncherSandbox }, { formatIpv4 }, { loadNativeAddon }] =
     await Promise.all([
       import('../link/tap-link.js'),
       import('../link/tap-options.js'),
@@ -168,6 +168,7 @@ async function run(
       import('../api/api-server.js'),
       import('./sandbox.js'),
       import('../wire/ip-address.js'),
+      import('../native/native-addon.js'),
     ]);
   const logger = new JsonLogger({ name: 'tslirp', level: options.logLevel ?? logLevelFrom(process.env.TSLIRP_LOG_LEVEL, 'info') });
   const modulesLoadedMs = handoff && sinceLaunch(handoff);
@@ -246,6 +247,7 @@ async function run(
         dnsUpstream: options.dnsUpstream,
       pcap: options.pcap === undefined ? undefined : { path: options.pcap },
       wrapTcpPort: faults && faults.hostWriteThrowPort > 0 ? (port) => withThrowingHostWrites(port, faults.hostWriteThrowPort) : undefined,
+      releaseMemory: () => loadNativeAddon().mallocTrim(),
     });
     // Published ports, host sockets, then the link: reader thread stopped, TAP fd closed, capture flushed.
     cleanups.push(() => engine.close());

@@ -168,7 +168,7 @@ async function run(args: RunArgs): Promise<number> {
     session.tempDir = undefined;
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
 
-    const [{ openTap }, { createEngine }] = await Promise.all([import('../link/tap-link.js'), import('../engine/engine.js')]);
+    const [{ openTap }, { createEngine }, { loadNativeAddon }] = await Promise.all([import('../link/tap-link.js'), import('../engine/engine.js'), import('../native/native-addon.js')]);
     const tap = openTap({
       target: { pid: session.namespace.pid },
       configure: { mtu: args.mtu },
@@ -182,6 +182,7 @@ async function run(args: RunArgs): Promise<number> {
       logger,
       dnsUpstream: args.dnsUpstream,
       pcap: args.pcap === undefined ? undefined : { path: args.pcap, maxFileBytes: args.pcapMaxBytes },
+      releaseMemory: () => loadNativeAddon().mallocTrim(),
     });
     session.engine = engine;
     engine.start();

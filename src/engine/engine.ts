@@ -21,6 +21,7 @@ import { silentLogger, type Logger } from '../stack/logger.js';
 import { Stack } from '../stack/stack.js';
 import type { HostTcpPort } from '../stack/tcp/host-tcp-port.js';
 import { installEngines } from './install-engines.js';
+import { MemoryReturn } from './memory-return.js';
 
 export interface EngineOptions {
   /** The virtual network (slirp4netns defaults: 10.0.2.0/24; the MTU defaults to the link's). */
@@ -38,6 +39,11 @@ export interface EngineOptions {
   readonly pcap?: PcapLinkOptions;
   /** Tests only (TSLIRP_INJECT_FAULTS): wraps the host TCP port, e.g. to make one port's writes throw. */
   readonly wrapTcpPort?: (port: HostTcpPort) => HostTcpPort;
+  /**
+   * Gives the process's free memory back to the kernel (the CLIs: glibc's malloc_trim through the
+   * addon); called once after each burst of traffic is over (memory-return.ts). None by default.
+   */
+  readonly releaseMemory?: () => void;
 }
 
 export interface Engine {
@@ -76,6 +82,11 @@ export async function createEngine(link: Link, options: EngineOptions = {}): Pro
       logger,
       wrapTcpPort: options.wrapTcpPort,
     });
+    if (options.releaseMemory !== undefined) {
+      const memoryReturn = new MemoryReturn(running.clock, running.stats, options.releaseMemory);
+      running.addBatchObserver(memoryReturn);
+      running.onClose(() => memoryReturn.close());
+    }
     const hostfwd = new HostfwdTable({ config: running.config, connector: engines.connector, clock: running.clock, logger });
     const pcap = capture;
     const stats: StatsSource = {

@@ -7,7 +7,8 @@
  * event loop reads the TAP itself (no thread switch between a guest frame and the engine), under a
  * heavy stream a native reader thread fills one area while the engine works on the other (see
  * native/tap_io.c for when it switches). transmit() copies each frame into a preallocated tx area
- * and flush() writes them all natively.
+ * and flush() writes them all natively. When a heavy stream is over (onBatch count 0) and nothing is queued,
+ * the transmit area's extra pages go back to the kernel (tapIoReleaseTx).
  *
  * Must never: allocate per received frame, hand the sink a batch after close(), or keep the batch
  * after receiveBatch returns (the native thread refills it). Knows frames, never protocols.
@@ -52,7 +53,14 @@ if (NATIVE_FRAME_PARTIAL !== FRAME_CHECKSUM_PARTIAL || NATIVE_FRAME_VALID !== FR
   throw new Error('FRAME_CHECKSUM_* differ from the native flags');
 }
 
-/** Sizes of the shared areas; the defaults hold ~30 max-size super-frames or ~1000 small frames. */
+/**
+ * Sizes of the shared areas; the defaults hold ~15 max-size super-frames per receive batch or ~1000
+ * small frames, and ~15 super-frames queued to send (a flush comes earlier when it is full). RSS
+ * follows the most any batch or flush ever used (pages are backed once written, and given back when
+ * a stream ends: native/tap_io.c). 1 MiB areas instead of 2 MiB (rx) and 4 MiB (tx): the bulk peak
+ * of bench/memory.ts ~4 MiB lower, throughput equal within noise (tcp-iperf A/B against the larger
+ * areas, bench/results/tcp-iperf-2026-12-06.md, 22:35).
+ */
 export interface TapBufferOptions {
   /** Bytes per receive batch area (two areas exist). */
   readonly batchBytes?: number;
@@ -74,9 +82,9 @@ export interface TapLinkStats extends NativeTapStats {
   txOversize: number;
 }
 
-const DEFAULT_BATCH_BYTES = 2 << 20;
+const DEFAULT_BATCH_BYTES = 1 << 20;
 const DEFAULT_MAX_FRAMES = 1024;
-const DEFAULT_TX_BYTES = 4 << 20;
+const DEFAULT_TX_BYTES = 1 << 20;
 const DEFAULT_TX_MAX_FRAMES = 2048;
 
 /** One reusable FrameBatch over one of the two native batch areas. */
@@ -232,6 +240,11 @@ export class TapLink implements Link {
 
   private deliver(batchIndex: number, count: number): void {
     if (this.closed || this.sink === null) return;
+    if (count === 0) {
+      // A heavy stream is over: the transmit area's peak goes back too, unless frames wait in it.
+      if (this.txCount === 0) this.addon.tapIoReleaseTx(this.handle);
+      return;
+    }
     if (count < 0) {
       const error = errnoError(-count);
       if (this.onError) this.onError(error);

@@ -82,6 +82,23 @@ export interface NativeTapStats {
   txFrames: number;
   txDropped: number;
   txWaits: number;
+  /** Heavy streams after which the areas' extra pages went back to the kernel (native/tap_io.c). */
+  areaReleases: number;
+  /** Bytes of the receive / transmit area the kernel backs with memory now (mincore). */
+  rxAreaResident: number;
+  txAreaResident: number;
+}
+
+/** glibc malloc's totals over every arena (mallinfo2), in bytes. */
+export interface NativeMallocInfo {
+  /** From sbrk and the arenas' heaps. */
+  arena: number;
+  /** Chunks mmapped on their own. */
+  mmapped: number;
+  inUse: number;
+  free: number;
+  /** Free at the top of the main heap (what a trim gives back without walking). */
+  releasable: number;
 }
 
 export interface NativeAddon {
@@ -99,7 +116,9 @@ export interface NativeAddon {
     txMaxFrames: number,
   ): NativeTapIo;
   /**
-   * onBatch(batch, count): count > 0 frames in batch 0 or 1; count < 0 is -errno (reader stopped).
+   * onBatch(batch, count): count > 0 frames in batch 0 or 1; count < 0 is -errno (reader stopped);
+   * count 0: a heavy stream is over (the reader is back on the event loop; the receive areas'
+   * extra pages went back to the kernel, the transmit area's may: tapIoReleaseTx).
    * Called from the event loop directly (light traffic) or through a threadsafe function (heavy).
    */
   tapIoStart(handle: object, onBatch: (batch: number, count: number) => void): void;
@@ -107,6 +126,12 @@ export interface NativeAddon {
   tapIoFlush(handle: object, count: number): number;
   tapIoClose(handle: object): void;
   tapIoStats(handle: object): NativeTapStats;
+  /** Gives the transmit area's pages beyond its first 64 KiB back to the kernel; only with no frame queued. */
+  tapIoReleaseTx(handle: object): void;
+  /** glibc malloc's totals (native/malloc_control.c). */
+  mallocInfo(): NativeMallocInfo;
+  /** malloc_trim(0): every arena's free pages back to the kernel; true when some were. */
+  mallocTrim(): boolean;
   /**
    * Applies the sandbox to every thread (native/sandbox.c); throws with a one-line message when a
    * requested restriction cannot be applied.
@@ -155,6 +180,9 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tapIoFlush',
   'tapIoClose',
   'tapIoStats',
+  'tapIoReleaseTx',
+  'mallocInfo',
+  'mallocTrim',
   'sandboxApply',
   'sandboxPivot',
   'sandboxRemoveApiSocket',

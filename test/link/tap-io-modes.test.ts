@@ -69,7 +69,14 @@ interface Counters {
   rxModeSwitches: number;
   rxDropped: number;
   txDropped: number;
+  areaReleases: number;
+  rxAreaResident: number;
+  txAreaResident: number;
 }
+
+/** What the areas may keep after a stream: 64 KiB of each receive batch and of the transmit area, whole pages. */
+const KEPT_RX = 2 * (64 + 4) * 1024;
+const KEPT_TX = (64 + 4) * 1024;
 
 describe.skipIf(!addonBuilt)('TAP reader modes (socket pair)', () => {
   it('reads light traffic on the event loop, a heavy stream on the thread, and hands back after it', () => {
@@ -87,17 +94,26 @@ describe.skipIf(!addonBuilt)('TAP reader modes (socket pair)', () => {
     expect(light.rxFrames).toBe(201);
     expect(light.rxThreadBatches).toBe(0);
     expect(light.rxModeSwitches).toBe(0);
+    expect(light.areaReleases).toBe(0);
     // 100 small frames at once are few bytes (ACKs of a bulk transfer look like this): still the loop.
     expect(small.rxFrames - light.rxFrames).toBe(1 + 100 + 1);
     expect(small.rxModeSwitches).toBe(0);
     // 2.4 MB waiting at once fills a batch: the fd went to the thread, and came back once it ran dry.
     expect(full.rxFrames - small.rxFrames).toBe(1 + 40 + 1);
     expect(full.rxModeSwitches).toBe(2);
+    // 2.4 MB went through both areas; once the thread handed back, their pages beyond what light
+    // traffic uses went back to the kernel (the peak of a transfer is not kept).
+    expect(full.areaReleases).toBe(1);
+    expect(full.rxAreaResident).toBeLessThanOrEqual(KEPT_RX);
+    expect(full.txAreaResident).toBeLessThanOrEqual(KEPT_TX);
     // A stream of 18 MB: every frame back intact (checked by the driver), at well over 100 MB/s
     // (the thread), and the reader ends in poll mode (an even number of switches).
     expect(stream.rxFrames - full.rxFrames).toBe(300 + 1);
     expect(stream.rxThreadBatches).toBeGreaterThan(full.rxThreadBatches);
     expect(stream.rxModeSwitches % 2).toBe(0);
+    expect(stream.areaReleases).toBe(stream.rxModeSwitches / 2);
+    expect(stream.rxAreaResident).toBeLessThanOrEqual(KEPT_RX);
+    expect(stream.txAreaResident).toBeLessThanOrEqual(KEPT_TX);
     // After it, request/response is read on the loop again.
     expect(again.rxThreadBatches).toBe(stream.rxThreadBatches);
     expect(again.rxModeSwitches).toBe(stream.rxModeSwitches);

@@ -1,0 +1,19 @@
+/*
+ * glibc malloc, seen and steered from JavaScript: how much the allocator holds (mallinfo2) and
+ * malloc_trim(0), which gives every arena's free pages back to the kernel. Node's own allocations
+ * (libuv handles, socket wraps, write requests: a few hundred bytes per host socket) come from
+ * malloc; after a burst of thousands of short-lived sockets their freed chunks stay in the arenas,
+ * interleaved with live ones, and glibc trims only the top of a heap by itself.
+ * Never called on a hot path: a trim walks the arenas (~1 ms for a few MiB).
+ */
+#ifndef TSLIRP_MALLOC_CONTROL_H
+#define TSLIRP_MALLOC_CONTROL_H
+
+#include <node_api.h>
+
+/* () -> { arena, mmapped, inUse, free, releasable } (bytes, mallinfo2 of every arena together) */
+napi_value malloc_info_js(napi_env env, napi_callback_info info);
+/* () -> true when malloc_trim(0) gave memory back */
+napi_value malloc_trim_js(napi_env env, napi_callback_info info);
+
+#endif
