@@ -13,7 +13,9 @@
  *   (Linux evicts the same way when ipfrag_high_thresh is reached).
  * - Timeout: a datagram not complete timeoutMs after its first fragment is forgotten (the family's:
  *   30 s IPv4, 60 s IPv6); one timer while anything is held, so idle memory is returned without
- *   waiting for another fragment.
+ *   waiting for another fragment. One whose fragment at offset 0 had come, with a quote for an ICMP
+ *   error, is handed to onTimeout (time exceeded in reassembly, RFC 792, RFC 8200 §4.5); datagrams
+ *   evicted or discarded as malformed are not (Linux sends nothing for those either).
  * - Holes and overlaps: pieces are kept sorted, never overlapping. An exact duplicate of a piece held
  *   (a retransmission) is ignored; any other overlap discards the whole datagram (RFC 5722 for IPv6,
  *   and Linux for IPv4 overlaps that disagree: overlaps are the tool of evasion attacks and no sane
@@ -35,6 +37,9 @@ export interface ReassemblyLimits {
 /** Fixes the header of a whole datagram (lengths, fragment fields, checksum) once its data is in place. */
 export type FinishDatagram = (whole: Uint8Array, headerLength: number) => void;
 
+/** Told of a datagram that timed out, with what an ICMP error about it quotes (its first fragment, cut). */
+export type ReassemblyTimeout = (quote: Uint8Array) => void;
+
 interface Piece {
   start: number;
   end: number;
@@ -48,6 +53,8 @@ interface Pending {
   readonly pieces: Piece[];
   /** The header that heads the whole datagram (from the fragment at offset 0), once it arrived. */
   header: Uint8Array | undefined;
+  /** What an error about the datagram quotes, when one may be sent (from the fragment at offset 0). */
+  quote: Uint8Array | undefined;
   /** Length of the fragmented data of the whole datagram, once the last fragment arrived; else -1. */
   total: number;
   held: number;
@@ -66,6 +73,7 @@ export class FragmentTable {
     private readonly clock: Clock,
     private readonly timeoutMs: number,
     private readonly finish: FinishDatagram,
+    private readonly onTimeout: ReassemblyTimeout | undefined = undefined,
   ) {}
 
   /** Datagrams in progress. */
@@ -81,10 +89,11 @@ export class FragmentTable {
   /**
    * Takes one fragment of the datagram `key`: bytes[dataAt, dataAt + length) is its data, at `start`
    * in the whole; `last` when no more fragments follow it; `header`, for the fragment at offset 0 only,
-   * a copy of what heads the whole datagram. The family checked its own length rules first. Returns DropReason.None when the fragment was accepted; then
+   * a copy of what heads the whole datagram, and `quote` what an ICMP error about it would quote
+   * (undefined when none may be sent). The family checked its own length rules first. Returns DropReason.None when the fragment was accepted; then
    * takeCompleted() gives the whole datagram if this fragment completed it.
    */
-  receive(key: string, start: number, length: number, last: boolean, bytes: Uint8Array, dataAt: number, header: Uint8Array | undefined): DropReason {
+  receive(key: string, start: number, length: number, last: boolean, bytes: Uint8Array, dataAt: number, header: Uint8Array | undefined, quote?: Uint8Array): DropReason {
     this.completed = undefined;
     const now = this.clock.now();
     this.expire(now);
@@ -93,7 +102,7 @@ export class FragmentTable {
     if (entry === undefined) {
       if (length > this.limits.reassemblyBytes || this.limits.reassemblyBuffers < 1) return DropReason.ReassemblyLimit;
       while (this.pending.size >= this.limits.reassemblyBuffers || this.heldBytes + length > this.limits.reassemblyBytes) this.evictOldest();
-      entry = { key, expiresAt: now + this.timeoutMs, pieces: [], header: undefined, total: -1, held: 0 };
+      entry = { key, expiresAt: now + this.timeoutMs, pieces: [], header: undefined, quote: undefined, total: -1, held: 0 };
       this.pending.set(key, entry);
       this.arm();
     }
@@ -130,7 +139,10 @@ export class FragmentTable {
     pieces.splice(at, 0, { start, end, data: bytes.slice(dataAt, dataAt + length) });
     entry.held += length;
     this.heldBytes += length;
-    if (header !== undefined) entry.header = header;
+    if (header !== undefined) {
+      entry.header = header;
+      entry.quote = quote;
+    }
     if (entry.total !== -1 && entry.header !== undefined && entry.held === entry.total) this.complete(entry);
     return DropReason.None;
   }
@@ -178,6 +190,7 @@ export class FragmentTable {
       // Insertion order is arrival order, and every entry has the same timeout.
       if (entry.expiresAt > now) break;
       this.discard(entry);
+      if (entry.quote !== undefined && this.onTimeout !== undefined) this.onTimeout(entry.quote);
     }
   }
 

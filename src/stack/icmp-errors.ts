@@ -59,16 +59,21 @@ export enum IcmpError {
   ErroneousHeaderField,
   /** An IPv6 option whose action bits ask for a report (ICMPv6 4/2, pointer); never sent over IPv4. */
   UnrecognizedOption,
+  /** A fragmented datagram did not complete in time (ICMPv4 11/1, ICMPv6 3/1). */
+  ReassemblyTimeExceeded,
 }
 
-/** [type, code] of each IcmpError, by family. */
-const ICMPV4_TYPE_AND_CODE: readonly (readonly [number, number])[] = [
+/** [type, code] of each IcmpError, by family (null: not an ICMPv4 message). */
+const ICMPV4_TYPE_AND_CODE: readonly (readonly [number, number] | null)[] = [
   [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Net],
   [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Host],
   [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Port],
   [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.FragmentationNeeded],
   [Icmpv4Type.TimeExceeded, Icmpv4TimeExceededCode.TtlExceeded],
   [Icmpv4Type.DestinationUnreachable, Icmpv4UnreachableCode.Protocol],
+  null,
+  null,
+  [Icmpv4Type.TimeExceeded, Icmpv4TimeExceededCode.FragmentReassembly],
 ];
 const ICMPV6_TYPE_AND_CODE: readonly (readonly [number, number])[] = [
   [Icmpv6Type.DestinationUnreachable, Icmpv6UnreachableCode.NoRoute],
@@ -79,6 +84,7 @@ const ICMPV6_TYPE_AND_CODE: readonly (readonly [number, number])[] = [
   [Icmpv6Type.ParameterProblem, Icmpv6ParameterProblemCode.UnrecognizedNextHeader],
   [Icmpv6Type.ParameterProblem, Icmpv6ParameterProblemCode.ErroneousHeaderField],
   [Icmpv6Type.ParameterProblem, Icmpv6ParameterProblemCode.UnrecognizedOption],
+  [Icmpv6Type.TimeExceeded, Icmpv6TimeExceededCode.FragmentReassembly],
 ];
 
 /** The ICMPv6 type and code an IcmpError becomes (for icmpv6ErrorAllowed). */
@@ -114,8 +120,14 @@ export class IcmpErrorSender {
    */
   send(error: IcmpError, from: number, to: number, bytes: Uint8Array, quoteOffset: number, quoteLength: number, parameter = 0): void {
     const output = this.outputFor(to);
-    // IPv4 has no use for the IPv6-only errors, and its protocol unreachable carries no pointer.
-    if (output.family === 4 && error >= IcmpError.ErroneousHeaderField) return;
+    const typeAndCode = output.family === 4 ? ICMPV4_TYPE_AND_CODE[error] : ICMPV6_TYPE_AND_CODE[error];
+    if (typeAndCode === null) return; // IPv4 has no use for the IPv6-only errors
+    const [type, code] = typeAndCode;
+    // Only packet too big (the MTU) and ICMPv6's parameter problems (the pointer) carry a parameter;
+    // IPv4's protocol unreachable has none.
+    if (type !== Icmpv6Type.ParameterProblem || output.family === 4) {
+      if (error !== IcmpError.PacketTooBig) parameter = 0;
+    }
     if (!this.takeToken()) {
       this.stats.icmpErrorsRateLimited++;
       return;
@@ -124,14 +136,10 @@ export class IcmpErrorSender {
     const head = output.head;
     const l4 = output.l4Offset;
     if (output.family === 4) {
-      const [type, code] = ICMPV4_TYPE_AND_CODE[error];
-      if (error !== IcmpError.PacketTooBig) parameter = 0;
       const end = writeIcmpv4Error(head, l4, type, code, bytes, quoteOffset, quoteLength, parameter);
       output.send(from, to, IpProtocol.Icmp, end - l4, null);
       return;
     }
-    const [type, code] = ICMPV6_TYPE_AND_CODE[error];
-    if (error < IcmpError.PacketTooBig || error === IcmpError.TimeExceeded) parameter = 0;
     const quote = bytes.subarray(quoteOffset, quoteOffset + Math.min(quoteLength, ICMPV6_ERROR_QUOTE_MAX));
     writeIcmpv6Error(head, l4, type, code, parameter, quote, 0, 0);
     const length = ICMPV6_HEADER_LENGTH + quote.length;

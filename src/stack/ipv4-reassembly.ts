@@ -11,7 +11,8 @@ import { internetChecksum } from '../wire/checksum.js';
 import { writeUint16 } from '../wire/bytes.js';
 import type { Ipv4Packet } from '../wire/ipv4.js';
 import type { Clock } from './clock.js';
-import { FragmentTable, type ReassemblyLimits } from './fragment-table.js';
+import { icmpv4ErrorQuoteLength } from '../wire/icmpv4.js';
+import { FragmentTable, type ReassemblyLimits, type ReassemblyTimeout } from './fragment-table.js';
 
 /** RFC 791's suggested upper bound on reassembly time (Linux ipfrag_time is 30 s as well). */
 export const REASSEMBLY_TIMEOUT_MS = 30_000;
@@ -28,8 +29,9 @@ function finishIpv4(whole: Uint8Array, headerLength: number): void {
 export class Ipv4Reassembler {
   private readonly table: FragmentTable;
 
-  constructor(limits: ReassemblyLimits, clock: Clock, timeoutMs = REASSEMBLY_TIMEOUT_MS) {
-    this.table = new FragmentTable(limits, clock, timeoutMs, finishIpv4);
+  /** onTimeout: a datagram whose first fragment came and whose error was allowed timed out (see fragment-table.ts). */
+  constructor(limits: ReassemblyLimits, clock: Clock, timeoutMs = REASSEMBLY_TIMEOUT_MS, onTimeout?: ReassemblyTimeout) {
+    this.table = new FragmentTable(limits, clock, timeoutMs, finishIpv4, onTimeout);
   }
 
   /** Datagrams in progress. */
@@ -49,9 +51,10 @@ export class Ipv4Reassembler {
 
   /**
    * Takes one fragment (ip.isFragment must be true). Returns DropReason.None when it was accepted;
-   * then takeCompleted() gives the whole datagram if this fragment completed it.
+   * then takeCompleted() gives the whole datagram if this fragment completed it. errorAllowed: an
+   * ICMP error about this datagram may be sent (asked of the first fragment only).
    */
-  receive(ip: Ipv4Packet): DropReason {
+  receive(ip: Ipv4Packet, errorAllowed = false): DropReason {
     const start = ip.fragmentOffset;
     const length = ip.payloadLength;
     const last = !ip.moreFragments;
@@ -60,7 +63,8 @@ export class Ipv4Reassembler {
     if ((!last && (length & 7) !== 0) || ip.headerLength + start + length > MAX_DATAGRAM) return DropReason.BadLength;
     const key = `${ip.source}:${ip.destination}:${ip.protocol}:${ip.identification}`;
     const header = start === 0 ? ip.bytes.slice(ip.offset, ip.offset + ip.headerLength) : undefined;
-    return this.table.receive(key, start, length, last, ip.bytes, ip.payloadOffset, header);
+    const quote = start === 0 && errorAllowed ? ip.bytes.slice(ip.offset, ip.offset + icmpv4ErrorQuoteLength(ip.headerLength, ip.length)) : undefined;
+    return this.table.receive(key, start, length, last, ip.bytes, ip.payloadOffset, header, quote);
   }
 
   /** The datagram the last receive() completed (a new buffer, header checksum valid), once. */

@@ -15,7 +15,8 @@ import type { Ipv6HeaderChain } from '../wire/ipv6-extension-headers.js';
 import { IPV6_HEADER_LENGTH, type Ipv6Packet } from '../wire/ipv6.js';
 import { IPV6_FRAGMENT_HEADER_LENGTH } from '../wire/ipv6-fragment.js';
 import type { Clock } from './clock.js';
-import { FragmentTable, type ReassemblyLimits } from './fragment-table.js';
+import { icmpv6ErrorQuoteLength } from '../wire/icmpv6.js';
+import { FragmentTable, type ReassemblyLimits, type ReassemblyTimeout } from './fragment-table.js';
 
 /** RFC 8200 §4.5: 60 seconds after the first-arriving fragment. */
 export const IPV6_REASSEMBLY_TIMEOUT_MS = 60_000;
@@ -28,8 +29,9 @@ function finishIpv6(whole: Uint8Array): void {
 export class Ipv6Reassembler {
   private readonly table: FragmentTable;
 
-  constructor(limits: ReassemblyLimits, clock: Clock, timeoutMs = IPV6_REASSEMBLY_TIMEOUT_MS) {
-    this.table = new FragmentTable(limits, clock, timeoutMs, finishIpv6);
+  /** onTimeout: a packet whose first fragment came and whose error was allowed timed out (see fragment-table.ts). */
+  constructor(limits: ReassemblyLimits, clock: Clock, timeoutMs = IPV6_REASSEMBLY_TIMEOUT_MS, onTimeout?: ReassemblyTimeout) {
+    this.table = new FragmentTable(limits, clock, timeoutMs, finishIpv6, onTimeout);
   }
 
   get size(): number {
@@ -48,8 +50,9 @@ export class Ipv6Reassembler {
   /**
    * Takes one fragment: ip walked into chain, which stopped at its Fragment header. Returns
    * DropReason.None when accepted; then takeCompleted() gives the whole packet if this one completed it.
+   * errorAllowed: an ICMPv6 error about this packet may be sent (asked of the first fragment only).
    */
-  receive(ip: Ipv6Packet, chain: Ipv6HeaderChain): DropReason {
+  receive(ip: Ipv6Packet, chain: Ipv6HeaderChain, errorAllowed = false): DropReason {
     const b = ip.bytes;
     const at = chain.offset;
     const offsetFlags = (b[at + 2] << 8) | b[at + 3];
@@ -60,12 +63,15 @@ export class Ipv6Reassembler {
     if (at - ip.offset - IPV6_HEADER_LENGTH + start + length > MAX_PAYLOAD) return DropReason.BadLength;
     const key = keyOf(b, ip.sourceOffset, readUint32(b, at + 4));
     let header: Uint8Array | undefined;
+    let quote: Uint8Array | undefined;
     if (start === 0) {
+      // The first fragment as it came (Linux quotes it so), not the rebuilt header.
+      if (errorAllowed) quote = b.slice(ip.offset, ip.offset + icmpv6ErrorQuoteLength(ip.length));
       header = b.slice(ip.offset, at);
       // What named the Fragment header now names what the fragments carry.
       header[chain.protocolFieldOffset - ip.offset] = b[at];
     }
-    return this.table.receive(key, start, length, last, b, at + IPV6_FRAGMENT_HEADER_LENGTH, header);
+    return this.table.receive(key, start, length, last, b, at + IPV6_FRAGMENT_HEADER_LENGTH, header, quote);
   }
 
   /** The packet the last receive() completed (a new buffer), once. */

@@ -16,6 +16,7 @@
  * in contain their own host-side events the same way (one flow, binding or session, not all).
  */
 import { FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_VALID, type FrameBatch, type FrameSink, type Link } from '../link/link.js';
+import { readUint32 } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/ip-address.js';
 import { DropReason, dropReasonName } from '../wire/drop-reason.js';
 import { EthernetFrame, EtherType } from '../wire/ethernet.js';
@@ -23,12 +24,12 @@ import { IpProtocol, Ipv4Packet } from '../wire/ipv4.js';
 import { icmpv4ErrorAllowed, icmpv4ErrorQuoteLength } from '../wire/icmpv4.js';
 import { icmpv6ErrorAllowed, icmpv6ErrorQuoteLength, Icmpv6Packet, Icmpv6Type } from '../wire/icmpv6.js';
 import { isIpv6Multicast, isIpv6Unspecified } from '../wire/ipv6-address.js';
-import { Ipv6NextHeader, Ipv6Packet } from '../wire/ipv6.js';
+import { IPV6_DESTINATION_OFFSET, IPV6_SOURCE_OFFSET, Ipv6NextHeader, Ipv6Packet } from '../wire/ipv6.js';
 import { Ipv6HeaderChain, walkIpv6Headers } from '../wire/ipv6-extension-headers.js';
 import { IpAddresses, isIpv6Handle } from './address-table.js';
 import { Icmpv6EchoResponder } from './icmpv6-echo.js';
 import { Ipv6Output } from './ipv6-output.js';
-import { Ipv6Reassembler } from './ipv6-reassembly.js';
+import { IPV6_REASSEMBLY_TIMEOUT_MS, Ipv6Reassembler } from './ipv6-reassembly.js';
 import { NdpResponder } from './ndp-responder.js';
 import { ArpResponder } from './arp-responder.js';
 import { SystemClock, type Clock } from './clock.js';
@@ -41,7 +42,7 @@ import { FrameTransmitter } from './frame-transmitter.js';
 import { Ipv4Datagram, Ipv6Datagram, type IpReceiver } from './ip-datagram.js';
 import type { IpOutput } from './ip-output.js';
 import { Ipv4Output } from './ipv4-output.js';
-import { Ipv4Reassembler } from './ipv4-reassembly.js';
+import { Ipv4Reassembler, REASSEMBLY_TIMEOUT_MS } from './ipv4-reassembly.js';
 import { silentLogger, type Logger } from './logger.js';
 import { NeighborTable } from './neighbor-table.js';
 import { StackStats } from './stats.js';
@@ -138,9 +139,9 @@ export class Stack implements FrameSink {
     this.ipv4Output = new Ipv4Output(this.transmitter, this.config, this.neighbors, this.random);
     this.arp = new ArpResponder(this.transmitter, this.config, this.neighbors);
     this.icmpEcho = new IcmpEchoResponder(this.ipv4Output);
-    this.reassembly = new Ipv4Reassembler(this.config.limits, this.clock);
+    this.reassembly = new Ipv4Reassembler(this.config.limits, this.clock, REASSEMBLY_TIMEOUT_MS, (quote) => this.reassemblyTimedOut(quote));
     this.onClose(() => this.reassembly.clear());
-    this.reassembly6 = new Ipv6Reassembler(this.config.limits, this.clock);
+    this.reassembly6 = new Ipv6Reassembler(this.config.limits, this.clock, IPV6_REASSEMBLY_TIMEOUT_MS, (quote) => this.reassemblyTimedOut6(quote));
     this.onClose(() => this.reassembly6.clear());
     const v6 = this.config.ipv6;
     if (v6 !== undefined) {
@@ -294,7 +295,7 @@ export class Stack implements FrameSink {
     if (ip.ttl <= 1 && this.ttlExpired(ip)) return DropReason.TtlExpired;
     if (ip.isFragment) {
       // Receivers only ever see whole datagrams: fragments wait here (bounded) until complete.
-      const held = this.reassembly.receive(ip);
+      const held = this.reassembly.receive(ip, ip.fragmentOffset === 0 && !isBroadcastOrMulticast(this.config, ip.destination) && icmpv4ErrorAllowed(ip));
       if (held !== DropReason.None) return held;
       const whole = this.reassembly.takeCompleted();
       if (whole === undefined) return DropReason.None;
@@ -363,7 +364,15 @@ export class Stack implements FrameSink {
     if (ip.hopLimit <= 1 && this.hopLimitExpired(ip, chain, ethernet)) return DropReason.TtlExpired;
     if (chain.protocol === Ipv6NextHeader.Fragment) {
       // Receivers only ever see whole packets: fragments wait here (bounded) until complete.
-      const held = this.reassembly6.receive(ip, chain);
+      // Learnt now (as IPv4 does before reassembly): an error about these fragments may go out before
+      // the guest sends anything whole.
+      const sender = isIpv6Unspecified(ip.bytes, ip.sourceOffset) ? -1 : this.addresses.intern6(ip.bytes, ip.sourceOffset);
+      if (sender !== -1) {
+        this.learnNeighbor(sender, ethernet.source);
+        this.addresses.release(sender);
+      }
+      const [type, code] = icmpv6TypeAndCode(IcmpError.ReassemblyTimeExceeded);
+      const held = this.reassembly6.receive(ip, chain, icmpv6ErrorAllowed(type, code, ip, chain, isMulticastMac(ethernet.destination)));
       if (held !== DropReason.None) return held;
       const whole = this.reassembly6.takeCompleted();
       if (whole === undefined) return DropReason.None;
@@ -448,8 +457,7 @@ export class Stack implements FrameSink {
    */
   private sendIpv6Error(error: IcmpError, from: number, ip: Ipv6Packet, chain: Ipv6HeaderChain, ethernet: EthernetFrame, parameter: number): void {
     const [type, code] = icmpv6TypeAndCode(error);
-    const linkLayerMulticast = Math.floor(ethernet.destination / 0x100_0000_0000) % 2 === 1;
-    if (!icmpv6ErrorAllowed(type, code, ip, chain, linkLayerMulticast)) return;
+    if (!icmpv6ErrorAllowed(type, code, ip, chain, isMulticastMac(ethernet.destination))) return;
     const source = this.addresses.intern6(ip.bytes, ip.sourceOffset);
     if (source === -1) return;
     try {
@@ -458,6 +466,36 @@ export class Stack implements FrameSink {
       this.icmpErrors.send(error, from, source, ip.bytes, ip.offset, icmpv6ErrorQuoteLength(ip.length), parameter);
     } finally {
       this.addresses.release(source);
+    }
+  }
+
+  /**
+   * A fragmented datagram whose first fragment came timed out (RFC 792, RFC 8200 §4.5): time exceeded
+   * in reassembly to its sender, from its destination (the host that gave up, as Linux sends it).
+   * The reassemblers asked icmpv4ErrorAllowed / icmpv6ErrorAllowed of the first fragment already.
+   * Runs from the reassembly timer too, so its own failures are contained here.
+   */
+  private reassemblyTimedOut(quote: Uint8Array): void {
+    try {
+      this.icmpErrors.send(IcmpError.ReassemblyTimeExceeded, readUint32(quote, 16), readUint32(quote, 12), quote, 0, quote.length);
+    } catch (error) {
+      this.faults.report('reassembly timeout', error, 'no time exceeded sent');
+    }
+  }
+
+  private reassemblyTimedOut6(quote: Uint8Array): void {
+    const addresses = this.addresses;
+    let source = -1;
+    let destination = -1;
+    try {
+      source = addresses.intern6(quote, IPV6_SOURCE_OFFSET);
+      destination = addresses.intern6(quote, IPV6_DESTINATION_OFFSET);
+      if (source !== -1 && destination !== -1) this.icmpErrors.send(IcmpError.ReassemblyTimeExceeded, destination, source, quote, 0, quote.length);
+    } catch (error) {
+      this.faults.report('reassembly timeout', error, 'no time exceeded sent');
+    } finally {
+      if (source !== -1) addresses.release(source);
+      if (destination !== -1) addresses.release(destination);
     }
   }
 
@@ -492,6 +530,11 @@ const PARAMETER_PROBLEM: readonly IcmpError[] = [IcmpError.ErroneousHeaderField,
  */
 function isUnknownProtocol(protocol: number): boolean {
   return protocol !== IpProtocol.Tcp && protocol !== IpProtocol.Udp && protocol !== IpProtocol.Icmp && protocol !== Ipv6NextHeader.Icmpv6 && protocol !== Ipv6NextHeader.NoNextHeader;
+}
+
+/** The group bit of a MAC address (its first byte's lowest bit): link-layer multicast or broadcast. */
+function isMulticastMac(mac: number): boolean {
+  return Math.floor(mac / 0x100_0000_0000) % 2 === 1;
 }
 
 /** Multicast Listener Discovery (RFC 2710, RFC 3810): query, report, done, version 2 report. */

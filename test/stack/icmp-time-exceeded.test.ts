@@ -4,8 +4,9 @@
  * check) is dropped (ttl_expired) and answered with time exceeded from the gateway (10.0.2.2 /
  * fe80::2), quoting the IPv4 header + 8 bytes or as much of the IPv6 packet as fits 1280 bytes;
  * TTL 1 to our own addresses is delivered; broadcast and multicast are never checked; no error about
- * an ICMP error, nor about a fragment other than the first; errors are rate limited (50 at once,
- * 1000 a second). Checked with the test support's independent decoders and naive checksums.
+ * an ICMP error, nor about a fragment other than the first; a fragmented datagram whose first
+ * fragment came but which never completed gets time exceeded in reassembly (30 s / 60 s) from its
+ * destination; errors are rate limited (50 at once, 1000 a second). Checked with the test support's independent decoders and naive checksums.
  */
 import { describe, expect, it } from 'vitest';
 import { IPV4, IPV6, type TestFamily } from '../support/ip-family.js';
@@ -122,6 +123,39 @@ describe('time exceeded: family specifics', () => {
     expect(u.decodeIcmp(frames[0]).body.subarray(0, 28).equals(first.subarray(14, 42))).toBe(true);
     expect(u.drops('ttl_expired')).toBe(2);
     expect(u.stack.stats.snapshot().drops.fragment_overlap).toBeUndefined(); // neither was held for reassembly
+  });
+
+  it('IPv4: a datagram whose first fragment came but not the rest: time exceeded in reassembly after 30 s, from its destination', async () => {
+    const { u } = setup(IPV4);
+    const l4 = udpDatagram({ dst: REMOTE[4], dstPort: 9, payload: 'y'.repeat(40) });
+    const first = IPV4.frame(IPV4.guest, REMOTE[4], 17, l4.subarray(0, 24), { identification: 5, fragmentField: 0x2000 });
+    const lonelyLast = IPV4.frame(IPV4.guest, REMOTE[4], 17, l4.subarray(24), { identification: 6, fragmentField: 3 });
+    u.link.inject([first, lonelyLast]);
+    expect(await u.emitted()).toHaveLength(0);
+    u.clock.advance(29_999);
+    expect(await u.emitted()).toHaveLength(0);
+    u.clock.advance(1);
+    const frames = await u.emitted();
+    expect(frames).toHaveLength(1); // none about identification 6: its first fragment never came
+    const icmp = u.decodeIcmp(frames[0]);
+    expect(icmp).toMatchObject({ src: REMOTE[4], dst: IPV4.guest, type: 11, code: 1, rest: 0 });
+    expect(icmp.body.equals(first.subarray(14, 14 + 28))).toBe(true);
+  });
+
+  it('IPv6: the same after 60 s (RFC 8200 §4.5), quoting the first fragment as it came', async () => {
+    const { u } = setup(IPV6);
+    const l4 = udpDatagram({ dst: REMOTE[6], dstPort: 9, payload: 'y'.repeat(40) }, IPV6);
+    const fragment = Buffer.concat([Buffer.from([17, 0, 0, 1, 0, 0, 0, 9]), l4.subarray(0, 24)]); // offset 0, M
+    const first = IPV6.frame(IPV6.guest, REMOTE[6], 44, fragment);
+    u.link.inject([first]);
+    u.clock.advance(59_999);
+    expect(await u.emitted()).toHaveLength(0);
+    u.clock.advance(1);
+    const frames = await u.emitted();
+    expect(frames).toHaveLength(1);
+    const icmp = u.decodeIcmp(frames[0]);
+    expect(icmp).toMatchObject({ src: REMOTE[6], dst: IPV6.guest, type: 3, code: 1, rest: 0 });
+    expect(icmp.body.equals(first.subarray(14))).toBe(true);
   });
 
   it('IPv6: a packet larger than fits is quoted to 1232 bytes, the error exactly 1280', async () => {
