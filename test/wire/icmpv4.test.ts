@@ -5,6 +5,7 @@ import {
   fillIcmpv4Checksum,
   ICMPV4_ERROR_QUOTE_DATA,
   ICMPV4_HEADER_LENGTH,
+  icmpv4ErrorAllowed,
   icmpv4ErrorQuoteLength,
   Icmpv4Packet,
   Icmpv4TimeExceededCode,
@@ -77,6 +78,41 @@ describe('ICMPv4', () => {
     expect(naiveChecksum(buf)).toBe(0);
   });
 
+  test('when an error may be sent (RFC 1122 §3.2.2): about a first fragment from one host, never about an ICMP error', () => {
+    const allowed = (frame: Uint8Array): boolean => {
+      const ip = new Ipv4Packet();
+      expect(ip.wrap(frame, 14, frame.length - 14)).toBe(DropReason.None);
+      return icmpv4ErrorAllowed(ip);
+    };
+    expect(allowed(LO_UDP)).toBe(true);
+    expect(allowed(LO_ICMP_ECHO_REQUEST)).toBe(true);
+    expect(allowed(LO_ICMP_ECHO_REPLY)).toBe(true);
+    expect(allowed(LO_ICMP_PORT_UNREACHABLE)).toBe(false);
+    const withType = (type: number): Uint8Array => {
+      const frame = LO_ICMP_ECHO_REQUEST.slice();
+      frame[34] = type;
+      return fixHeader(frame);
+    };
+    // Source quench, redirect, time exceeded, parameter problem are errors; 19 and above unknown: as errors (libslirp).
+    for (const type of [4, 5, 11, 12, 19, 200]) expect(allowed(withType(type)), `type ${type}`).toBe(false);
+    for (const type of [13, 15, 17]) expect(allowed(withType(type)), `type ${type}`).toBe(true);
+    // A later fragment (offset 8) never; a first fragment (MF, offset 0) yes.
+    const later = LO_UDP.slice();
+    later[20] = 0x20;
+    later[21] = 1;
+    expect(allowed(fixHeader(later))).toBe(false);
+    const first = LO_UDP.slice();
+    first[20] = 0x20;
+    first[21] = 0;
+    expect(allowed(fixHeader(first))).toBe(true);
+    // Sources that name no one host: 0.0.0.0/8, multicast, class E.
+    for (const source of [[0, 0, 0, 0], [0, 1, 2, 3], [224, 0, 0, 1], [240, 0, 0, 1]]) {
+      const frame = LO_UDP.slice();
+      frame.set(source, 26);
+      expect(allowed(fixHeader(frame)), source.join('.')).toBe(false);
+    }
+  });
+
   test('an error may quote from the buffer it is written into, even overlapping', () => {
     const original = LO_UDP.subarray(14, 14 + 28);
     for (const [from, to] of [[0, 4], [20, 0], [0, 0], [8, 8]]) {
@@ -140,3 +176,13 @@ describe('ICMPv4', () => {
     }
   });
 });
+
+/** Rewrites the IPv4 header checksum of an Ethernet frame after a test changed header bytes. */
+function fixHeader(frame: Uint8Array): Uint8Array {
+  frame[24] = 0;
+  frame[25] = 0;
+  const sum = naiveChecksum(frame.subarray(14, 34));
+  frame[24] = sum >> 8;
+  frame[25] = sum & 0xff;
+  return frame;
+}

@@ -318,6 +318,20 @@ describe('when an ICMPv6 error may be sent (RFC 4443 §2.4(e))', () => {
     expect(allowed(icmpLater, 3, 1)).toBe(true);
   });
 
+  test('after a failed walk, the headers past the one in error are skipped to find an ICMPv6 error', () => {
+    // The captured unknown option (action 10) carries UDP: a problem may be reported.
+    expect(allowed(VETH6_UNKNOWN_DESTINATION_OPTION, 4, 2)).toBe(true);
+    // The same header carrying an ICMPv6 error (type 1) or an echo request (type 128) instead.
+    const carrying = (type: number): Uint8Array => {
+      const frame = VETH6_UNKNOWN_DESTINATION_OPTION.slice();
+      frame[54] = 58;
+      frame[62] = type;
+      return frame;
+    };
+    expect(allowed(carrying(Icmpv6Type.DestinationUnreachable), 4, 2)).toBe(false);
+    expect(allowed(carrying(Icmpv6Type.EchoRequest), 4, 2)).toBe(true);
+  });
+
   test('an ICMPv6 packet with no message at all: say nothing', () => {
     const empty = new Uint8Array(54);
     empty.set(VETH6_UDP.subarray(0, 54));
