@@ -10,7 +10,7 @@
  *   before tap0 exists, as with slirp4netns), attach the TAP at once in a
  *   forked child (ns_attach.c; tap0 exists within milliseconds, as with slirp4netns), then for
  *   --enable-sandbox the user and mount namespaces and the capability drop (launcher_sandbox.c), then
- *   exec Node on the CLI (dist/bundle/main.js, the whole CLI in one file, else dist/cli/main.js)
+ *   exec Node on the CLI (dist/bundle/main.cjs, the whole CLI in one CommonJS file, else dist/cli/main.js)
  *   with the TAP fd and the rest described in TSLIRP_LAUNCHER_HANDOFF (src/cli/launcher-handoff.ts).
  * - anything else (subcommands, errors, options it leaves to Node, an attach that failed): exec Node
  *   on bin/tslirp.js with the argv unchanged, so the TypeScript CLI answers exactly as it always did.
@@ -42,7 +42,7 @@
 #define HELP_TEXT_FILE "dist/cli/launcher-help.txt"
 #define VERSION_TEXT_FILE "dist/cli/launcher-version.txt"
 #define MAIN_SCRIPT "dist/cli/main.js"
-#define MAIN_BUNDLE "dist/bundle/main.js"
+#define MAIN_BUNDLE "dist/bundle/main.cjs"
 #define FALLBACK_SCRIPT "bin/tslirp.js"
 #define HANDOFF_VARIABLE "TSLIRP_LAUNCHER_HANDOFF"
 #define HANDOFF_VERSION 2

@@ -113,7 +113,7 @@ describe('the executable', () => {
     ctx.annotate?.(report);
 
     // The help path must not start the engine: record every file a --help run resolves (the CLI is
-    // one bundled file, dist/bundle/main.js, whose engine part is initialised only by the run path)
+    // one bundled CommonJS file, dist/bundle/main.cjs, whose engine part is initialised only by the run path)
     // and every native addon it opens (none: the addon is the slow part).
     const dir = mkdtempSync(join(tmpdir(), 'tslirp-help-'));
     try {
@@ -128,7 +128,7 @@ describe('the executable', () => {
       expect(traced.status).toBe(0);
       const resolved = readFileSync(log, 'utf8').split('\n').filter(Boolean);
       const ours = resolved.filter((u) => u.startsWith('file:') && !u.startsWith(pathToFileURL(dir).href));
-      expect(ours.map((u) => u.slice(pathToFileURL(REPO_ROOT).href.length))).toEqual(['/bin/tslirp.js', '/dist/bundle/main.js']);
+      expect(ours.map((u) => u.slice(pathToFileURL(REPO_ROOT).href.length))).toEqual(['/bin/tslirp.js', '/dist/bundle/main.cjs']);
       expect(resolved.filter((u) => u.startsWith('dlopen'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -131,9 +131,9 @@ describe('rootlesskit --net=slirp4netns --port-driver=slirp4netns with tslirp', 
         }
       });
     }
-    // tslirp is running as RootlessKit's slirp4netns, as the unprivileged user (bin/tslirp execs Node on the CLI's bundle, dist/bundle/main.js).
+    // tslirp is running as RootlessKit's slirp4netns, as the unprivileged user (bin/tslirp execs Node on the CLI's bundle, dist/bundle/main.cjs).
     const ps = execFileSync('ps', ['-o', 'user=,args=', '--ppid', String(rootlesskit.pid)], { encoding: 'utf8' });
-    expect(ps).toMatch(/dist\/bundle\/main\.js --mtu 65520 -r 3 .*--api-socket \S+\.s4nn\.sock \d+ tap0/);
+    expect(ps).toMatch(/dist\/bundle\/main\.cjs --mtu 65520 -r 3 .*--api-socket \S+\.s4nn\.sock \d+ tap0/);
 
     const rootlessctl = async (...argv: string[]): Promise<string> => {
       const [c, a] = asUser(user, 'rootlessctl', ['--socket', apiSocket, ...argv]);
