@@ -11,7 +11,8 @@
         "native/icmp_socket.c",
         "native/checksum.c",
         "native/socket_fd.c",
-        "native/malloc_control.c"
+        "native/malloc_control.c",
+        "native/tcp_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

@@ -1,7 +1,7 @@
 /*
- * The tslirp native addon: attach (namespaces + TAP open/configure, see ns_attach.c) and batched
- * TAP I/O (see tap_io.c). This file only converts between JS values and the C requests; it must
- * never hold policy (defaults, parsing of the command line): that lives in src/link/tap-link.ts.
+ * The tslirp native addon: attach (namespaces + TAP open/configure, see ns_attach.c), batched
+ * TAP I/O (see tap_io.c), host TCP sockets (see tcp_socket.c). This file only converts between JS
+ * values and the C requests; it must never hold policy (defaults, parsing of the command line): that lives in src/link/tap-link.ts.
  */
 #include <node_api.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "sandbox.h"
 #include "socket_fd.h"
 #include "tap_io.h"
+#include "tcp_socket.h"
 
 static int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
   napi_value v;
@@ -169,6 +170,14 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketDup", NULL, socket_dup_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocInfo", NULL, malloc_info_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpInit", NULL, tcp_init_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpOpen", NULL, tcp_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpAdopt", NULL, tcp_adopt_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpWatch", NULL, tcp_watch_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpRecv", NULL, tcp_recv_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpSend", NULL, tcp_send_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpShutdown", NULL, tcp_shutdown_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpClose", NULL, tcp_close_js, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

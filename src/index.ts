@@ -65,6 +65,7 @@ export { installTcp, type TcpEngine, type TcpEngineOptions } from './stack/tcp/t
 export { HostConnectError, type HostStream, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './stack/tcp/host-tcp-port.js';
 export { HostAddressMap, Refusal, type DnsUpstream, type HostEndpoint } from './stack/host-address-map.js';
 export { NodeTcpPort } from './host/node-tcp-port.js';
+export { NativeTcpPort } from './host/native-tcp-port.js';
 
 // UDP (bindings, services such as DHCP), the DNS relay's upstream choice, ICMP echo forwarding.
 export { installUdp, type UdpEngine, type UdpEngineOptions } from './stack/udp/udp-engine.js';

@@ -42,6 +42,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   const [
     { installTcp },
     { NodeTcpPort, adoptSocket },
+    { NativeTcpPort },
     { HostAddressMap },
     { createDnsUpstream },
     { ResolvConfReader },
@@ -53,6 +54,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   ] = await Promise.all([
     import('../stack/tcp/tcp-engine.js'),
     import('../host/node-tcp-port.js'),
+    import('../host/native-tcp-port.js'),
     import('../stack/host-address-map.js'),
     import('../stack/services/dns-upstream.js'),
     import('../host/resolv-conf.js'),
@@ -73,7 +75,9 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     fallback: resolvConf && (() => resolvConf.current()),
   });
   const addressMap = new HostAddressMap(stack.config, dnsUpstream, stack.addresses);
-  const tcpPort = new NodeTcpPort(bind);
+  // Guest-originated TCP flows on the addon's sockets (a fraction of net.Socket's CPU per
+  // connection); Node's sockets where the addon cannot be loaded.
+  const tcpPort = NativeTcpPort.available() ? new NativeTcpPort(bind) : new NodeTcpPort(bind);
   const tcp = installTcp(stack, { hostPort: settings.wrapTcpPort ? settings.wrapTcpPort(tcpPort) : tcpPort, addressMap });
   // UDP: bindings to host dgram sockets (10.0.2.3:53 relayed to the upstream through the address map),
   // with the DHCP server as its first service.

@@ -1,7 +1,7 @@
 /**
  * The one loader of the native addon (build/Release/tslirp_native.node, built from native/), and the
  * types of everything it exports: the TAP (attach, batched I/O), the sandbox, unprivileged ICMP echo
- * sockets and the checksum sum. The TAP link, the ICMP host port, the CLI's sandbox and the wire's
+ * sockets, host TCP sockets and the checksum sum. The TAP link, the ICMP host port, the CLI's sandbox and the wire's
  * checksum all take the addon from here, typed, with no casts; loading checks that every function is
  * there, so an addon built from other sources fails at once with one clear line.
  *
@@ -152,6 +152,25 @@ export interface NativeAddon {
   icmpSocketOpen(family?: 4 | 6): number;
   /** A second, close-on-exec descriptor for a socket (native/socket_fd.c): the new fd, or -errno. */
   socketDup(fd: number): number;
+  /**
+   * Host TCP sockets (native/tcp_socket.c), named by ids the caller chooses. tcpInit once: every
+   * socket's poll events arrive as onEvent(id, TCP_EVENT_* bits, errno).
+   */
+  tcpInit(onEvent: (id: number, events: number, errno: number) => void): void;
+  /** Starts a non-blocking connect (bound to bindAddress first when given): 0, or -errno (no socket then). */
+  tcpOpen(id: number, address: string, port: number, bindAddress: string | undefined): number;
+  /** Polls a connected socket's descriptor (which it takes): 0, or -errno (the caller still owns fd then). */
+  tcpAdopt(id: number, fd: number): number;
+  /** What to poll for: TCP_EVENT_READABLE | TCP_EVENT_WRITABLE, or 0. */
+  tcpWatch(id: number, events: number): void;
+  /** recv into into: bytes read, 0 at the peer's end, -errno (-EAGAIN: nothing yet). */
+  tcpRecv(id: number, into: Uint8Array): number;
+  /** send: bytes taken (maybe fewer than given), or -errno (-EAGAIN: none). */
+  tcpSend(id: number, bytes: Uint8Array): number;
+  /** shutdown(SHUT_WR): 0 or -errno. */
+  tcpShutdown(id: number): number;
+  /** Closes (reset: SO_LINGER 0, an RST to the peer); the id is free at once. */
+  tcpClose(id: number, reset: boolean): void;
   /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
   readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;
@@ -189,8 +208,22 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tapInfo',
   'icmpSocketOpen',
   'socketDup',
+  'tcpInit',
+  'tcpOpen',
+  'tcpAdopt',
+  'tcpWatch',
+  'tcpRecv',
+  'tcpSend',
+  'tcpShutdown',
+  'tcpClose',
   'checksumSum',
 ];
+
+/** Event bits of tcpInit's onEvent (TCP_EVENT_* in native/tcp_socket.h). */
+export const TCP_EVENT_READABLE = 1;
+export const TCP_EVENT_WRITABLE = 2;
+export const TCP_EVENT_CONNECTED = 4;
+export const TCP_EVENT_ERROR = 8;
 
 /** Descriptor word indices in txDesc (TAP_TX_* in native/tap_io.h). */
 export const TX_OFFSET = 0;

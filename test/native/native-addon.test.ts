@@ -36,6 +36,14 @@ describe('the native addon loader', () => {
       icmpSocketOpen: fn,
       socketDup: fn,
       checksumSum: fn,
+      tcpInit: fn,
+      tcpOpen: fn,
+      tcpAdopt: fn,
+      tcpWatch: fn,
+      tcpRecv: fn,
+      tcpSend: fn,
+      tcpShutdown: fn,
+      tcpClose: fn,
       TX_DESC_WORDS,
     };
     expect(versionMismatch(complete)).toBeUndefined();

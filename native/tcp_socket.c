@@ -1,0 +1,442 @@
+/*
+ * Non-blocking TCP sockets polled on the event loop, for the host side of the guest's TCP flows
+ * (src/host/native-tcp-port.ts holds every decision: when to read, where to, what to write, when to
+ * close and what an errno means for the guest). Why not Node's net.Socket: its life cycle (stream
+ * state, handle wraps, event emitters, nextTicks, close callbacks) cost ~181 µs of CPU per
+ * connection, as much as slirp4netns spends on the whole connection. Here a connection is a socket,
+ * a uv_poll handle and one small struct; JS sees one callback per poll event, onEvent(id, events,
+ * errno), and calls recv/send/shutdown/close itself with the views it already has (no copies, no
+ * allocation per read).
+ *
+ * Sockets are named by small integer ids JS chooses (its own table's index): no JS object per
+ * socket on this side. While connecting a socket is polled for writable only and SO_ERROR says
+ * how the connect ended (TCP_EVENT_CONNECTED, or TCP_EVENT_ERROR with the errno); after that it is
+ * polled for what JS asks (tcpWatch: readable while JS wants bytes, writable while it has bytes
+ * queued). Polling is level-triggered: JS must stop watching what it will not act on.
+ * tcpClose takes the socket out of the table at once (the id may be reused right away), sets
+ * SO_LINGER 0 first for a reset, and frees the struct in the poll handle's close callback.
+ * JS thread only; no policy.
+ */
+#define _GNU_SOURCE
+#include "tcp_socket.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "napi_util.h"
+
+struct tcp_sock {
+  uv_poll_t poll;
+  struct tcp_sockets *owner;
+  int fd;
+  int32_t id;
+  int connecting; /* polled for writable until SO_ERROR tells how the connect ended */
+  int wanted;     /* UV_READABLE | UV_WRITABLE, as JS asked (tcpWatch) */
+  int watching;   /* what the poll handle watches now */
+};
+
+/* Per environment (napi instance data): the JS callback and the id → socket table. */
+struct tcp_sockets {
+  napi_env env;
+  uv_loop_t *loop;
+  napi_ref on_event;
+  napi_async_context async_context;
+  struct tcp_sock **table;
+  uint32_t size;
+};
+
+static void sockets_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct tcp_sockets *all = data;
+  free(all->table);
+  free(all);
+}
+
+static struct tcp_sockets *sockets_of(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == NULL) {
+    napi_throw_error(env, NULL, "tcpInit has not been called");
+    return NULL;
+  }
+  return data;
+}
+
+static void rethrow_pending(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
+}
+
+/* onEvent(id, events, errno) from a libuv callback, so that microtasks and ticks run after it. */
+static void deliver(struct tcp_sockets *all, int32_t id, int events, int error) {
+  napi_env env = all->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[3];
+  if (napi_get_reference_value(env, all->on_event, &cb) == napi_ok && cb != NULL &&
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, id, &argv[0]) == napi_ok &&
+      napi_create_int32(env, events, &argv[1]) == napi_ok &&
+      napi_create_int32(env, error, &argv[2]) == napi_ok) {
+    napi_make_callback(env, all->async_context, recv, cb, 3, argv, NULL);
+  }
+  rethrow_pending(env);
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events);
+
+/* Makes the poll handle watch what the socket's state and JS's wish say. */
+static void apply_watch(struct tcp_sock *s) {
+  int events = s->connecting ? UV_WRITABLE : s->wanted;
+  if (events == s->watching) return;
+  if (events == 0) {
+    uv_poll_stop(&s->poll);
+  } else if (uv_poll_start(&s->poll, events, on_poll) != 0) {
+    return; /* only on a closing handle or a bad fd: the next recv/send reports it */
+  }
+  s->watching = events;
+}
+
+/* SO_ERROR: the socket's pending error (how a connect ended, an RST that arrived), or 0. */
+static int pending_error(int fd) {
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0) return errno;
+  return error;
+}
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  struct tcp_sock *s = handle->data;
+  int out = 0, error = 0;
+  if (status < 0) {
+    /* libuv reports POLLERR as UV_EBADF and stops the handle: the socket's own error says what it was. */
+    s->watching = 0;
+    s->wanted = 0;
+    s->connecting = 0;
+    out = TCP_EVENT_ERROR;
+    error = pending_error(s->fd);
+    if (error == 0) error = -status;
+  } else if (s->connecting) {
+    int so_error = pending_error(s->fd);
+    s->connecting = 0;
+    if (so_error == 0) {
+      out = TCP_EVENT_CONNECTED;
+      apply_watch(s); /* what JS asked for meanwhile (nothing: paused, no writes queued) */
+    } else {
+      out = TCP_EVENT_ERROR;
+      error = so_error;
+      s->wanted = 0;
+      apply_watch(s); /* a failed socket is not polled again (it would report forever) */
+    }
+  } else {
+    out = events & (UV_READABLE | UV_WRITABLE);
+    if (out == 0) return;
+  }
+  /* The callback may close the socket: the struct lives until the handle's close callback. */
+  deliver(s->owner, s->id, out, error);
+}
+
+static void free_on_close(uv_handle_t *handle) { free(handle->data); }
+
+static struct tcp_sock *lookup(napi_env env, struct tcp_sockets *all, napi_value value) {
+  int32_t id;
+  if (napi_get_value_int32(env, value, &id) != napi_ok || id < 0 || (uint32_t)id >= all->size ||
+      all->table[id] == NULL) {
+    napi_throw_range_error(env, NULL, "no open tcp socket with this id");
+    return NULL;
+  }
+  return all->table[id];
+}
+
+/* Claims table slot id (growing the table); throws and returns -1 when it is taken. */
+static int claim(napi_env env, struct tcp_sockets *all, int32_t id) {
+  if (id < 0 || id > 0xffffff) {
+    napi_throw_range_error(env, NULL, "tcp socket id out of range");
+    return -1;
+  }
+  if ((uint32_t)id >= all->size) {
+    uint32_t size = all->size == 0 ? 256 : all->size;
+    while (size <= (uint32_t)id) size *= 2;
+    struct tcp_sock **table = realloc(all->table, size * sizeof *table);
+    if (table == NULL) {
+      napi_throw_error(env, NULL, "out of memory");
+      return -1;
+    }
+    memset(table + all->size, 0, (size - all->size) * sizeof *table);
+    all->table = table;
+    all->size = size;
+  }
+  if (all->table[id] != NULL) {
+    napi_throw_error(env, NULL, "tcp socket id already in use");
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses a numeric address (IPv4, IPv6, IPv6 with %scope) with port into addr. 0 or -errno. */
+static int parse_address(const char *text, int port, struct sockaddr_storage *addr, socklen_t *len) {
+  memset(addr, 0, sizeof *addr);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+  if (inet_pton(AF_INET, text, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    *len = sizeof *in4;
+    return 0;
+  }
+  if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *in6;
+    return 0;
+  }
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(text, NULL, &hints, &res) != 0 || res == NULL) return -EINVAL;
+  int ok = res->ai_addrlen <= sizeof *addr;
+  if (ok) {
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    if (addr->ss_family == AF_INET) in4->sin_port = htons((uint16_t)port);
+    else in6->sin6_port = htons((uint16_t)port);
+  }
+  freeaddrinfo(res);
+  return ok ? 0 : -EINVAL;
+}
+
+/* Polls fd as socket id (starting with what connecting says); takes fd. 0, or -1 with a JS throw. */
+static int add_socket(napi_env env, struct tcp_sockets *all, int32_t id, int fd, int connecting) {
+  struct tcp_sock *s = calloc(1, sizeof *s);
+  if (s == NULL || uv_poll_init_socket(all->loop, &s->poll, fd) != 0) {
+    free(s);
+    close(fd);
+    napi_throw_error(env, NULL, "cannot poll a tcp socket");
+    return -1;
+  }
+  s->poll.data = s;
+  s->owner = all;
+  s->fd = fd;
+  s->id = id;
+  s->connecting = connecting;
+  all->table[id] = s;
+  apply_watch(s);
+  return 0;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                    const char *usage) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value int_result(napi_env env, int value) {
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, value, &result));
+  return result;
+}
+
+/* tcpInit(onEvent): the one callback of every socket of this environment. Once per environment. */
+napi_value tcp_init_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv, "tcpInit expects (onEvent)") < 0) return NULL;
+  void *existing = NULL;
+  NAPI_CALL(env, napi_get_instance_data(env, &existing));
+  if (existing != NULL) {
+    napi_throw_error(env, NULL, "tcpInit was called already");
+    return NULL;
+  }
+  struct tcp_sockets *all = calloc(1, sizeof *all);
+  if (all == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  all->env = env;
+  napi_value name;
+  if (napi_get_uv_event_loop(env, &all->loop) != napi_ok ||
+      napi_create_reference(env, argv[0], 1, &all->on_event) != napi_ok ||
+      napi_create_string_utf8(env, "tslirp tcp socket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, NULL, name, &all->async_context) != napi_ok ||
+      napi_set_instance_data(env, all, sockets_finalize, NULL) != napi_ok) {
+    free(all);
+    napi_util_throw_status(env, "tcpInit");
+    return NULL;
+  }
+  return NULL;
+}
+
+/*
+ * tcpOpen(id, address, port, bindAddress | undefined) → 0, or -errno when the connect cannot even
+ * start (the socket is then not in the table). The outcome arrives as CONNECTED or ERROR.
+ */
+napi_value tcp_open_js(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (get_args(env, info, 4, argv, "tcpOpen expects (id, address, port, bindAddress)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  int32_t id, port;
+  char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], local[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &id));
+  NAPI_CALL(env, napi_get_value_int32(env, argv[2], &port));
+  if (napi_util_get_string(env, argv[1], "address", address, sizeof address) < 0) return NULL;
+  napi_valuetype bind_type;
+  NAPI_CALL(env, napi_typeof(env, argv[3], &bind_type));
+  int bind_local = bind_type == napi_string;
+  if (bind_local && napi_util_get_string(env, argv[3], "bindAddress", local, sizeof local) < 0) return NULL;
+  if (port < 0 || port > 65535) return int_result(env, -EINVAL);
+  if (claim(env, all, id) < 0) return NULL;
+
+  struct sockaddr_storage peer, self;
+  socklen_t peer_len, self_len;
+  if (parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
+  if (bind_local && (parse_address(local, 0, &self, &self_len) < 0 || self.ss_family != peer.ss_family)) {
+    return int_result(env, -EAFNOSUPPORT);
+  }
+  int fd = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return int_result(env, -errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* we forward what we read, already coalesced */
+  int rc = bind_local ? bind(fd, (struct sockaddr *)&self, self_len) : 0;
+  if (rc == 0) {
+    do rc = connect(fd, (struct sockaddr *)&peer, peer_len);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno == EINPROGRESS) rc = 0; /* the usual case; loopback may even be done already */
+  }
+  if (rc < 0) {
+    int error = errno;
+    close(fd);
+    return int_result(env, -error);
+  }
+  if (add_socket(env, all, id, fd, 1) < 0) return NULL;
+  return int_result(env, 0);
+}
+
+/* tcpAdopt(id, fd): polls a connected socket (a descriptor of our own, e.g. from socketDup). */
+napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv, "tcpAdopt expects (id, fd)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  int32_t id, fd;
+  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &id));
+  NAPI_CALL(env, napi_get_value_int32(env, argv[1], &fd));
+  if (fd < 0) {
+    napi_throw_range_error(env, NULL, "fd must not be negative");
+    return NULL;
+  }
+  if (claim(env, all, id) < 0) return NULL;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return int_result(env, -errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (add_socket(env, all, id, fd, 0) < 0) return NULL;
+  return int_result(env, 0);
+}
+
+/* tcpWatch(id, events): poll for TCP_EVENT_READABLE | TCP_EVENT_WRITABLE (0: nothing). */
+napi_value tcp_watch_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv, "tcpWatch expects (id, events)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  struct tcp_sock *s = lookup(env, all, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t events;
+  NAPI_CALL(env, napi_get_value_int32(env, argv[1], &events));
+  s->wanted = ((events & TCP_EVENT_READABLE) ? UV_READABLE : 0) | ((events & TCP_EVENT_WRITABLE) ? UV_WRITABLE : 0);
+  apply_watch(s);
+  return NULL;
+}
+
+static int typed_bytes(napi_env env, napi_value value, void **data, size_t *length) {
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+    return -1;
+  }
+  return 0;
+}
+
+/* tcpRecv(id, into) → bytes read, 0 at the peer's end, or -errno (-EAGAIN: nothing there). */
+napi_value tcp_recv_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv, "tcpRecv expects (id, into)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  struct tcp_sock *s = lookup(env, all, argv[0]);
+  void *data;
+  size_t length;
+  if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  ssize_t n;
+  do n = recv(s->fd, data, length, 0);
+  while (n < 0 && errno == EINTR);
+  return int_result(env, n >= 0 ? (int)n : -errno);
+}
+
+/* tcpSend(id, bytes) → bytes the kernel took (maybe fewer), or -errno (-EAGAIN: none). */
+napi_value tcp_send_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv, "tcpSend expects (id, bytes)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  struct tcp_sock *s = lookup(env, all, argv[0]);
+  void *data;
+  size_t length;
+  if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  ssize_t n;
+  do n = send(s->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return int_result(env, n >= 0 ? (int)n : -errno);
+}
+
+/* tcpShutdown(id) → 0 or -errno: our FIN to the host (half-close). */
+napi_value tcp_shutdown_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv, "tcpShutdown expects (id)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  struct tcp_sock *s = lookup(env, all, argv[0]);
+  if (s == NULL) return NULL;
+  return int_result(env, shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno);
+}
+
+/* tcpClose(id, reset): closes the socket (with RST when reset: SO_LINGER 0); the id is free again. */
+napi_value tcp_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv, "tcpClose expects (id, reset)") < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  struct tcp_sock *s = lookup(env, all, argv[0]);
+  if (s == NULL) return NULL;
+  bool reset = false;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &reset));
+  all->table[s->id] = NULL;
+  if (reset) {
+    struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
+  }
+  uv_close((uv_handle_t *)&s->poll, free_on_close); /* leaves epoll now: the fd may go */
+  close(s->fd);
+  s->fd = -1;
+  return NULL;
+}

@@ -1,0 +1,347 @@
+/**
+ * The TCP engine's host-socket port on the addon's non-blocking sockets (native/tcp_socket.c), for
+ * the guest's outbound flows: the default wherever the addon loads (install-engines.ts chooses).
+ * Node's net.Socket cost ~181 µs of CPU per connection in its life cycle alone, as much as
+ * slirp4netns spends on a whole connection; here a connection is a descriptor and a uv_poll handle,
+ * and each poll event is one call into JS: onEvent(id, events, errno) → this module's stream, which
+ * calls recv/send/shutdown/close itself.
+ *
+ * Same behaviour as NodeTcpPort (the engine cannot tell them apart): sockets bind for --outbound-addr
+ * as outbound-bind.ts says, have Nagle off, start paused (not polled for readable) until the engine
+ * resumes them; reads land in a ReadSlab (no allocation per read, views the engine keeps until it
+ * releases them); writes go to the kernel at once (send of the engine's own view; what the kernel
+ * does not take waits, polled for writable, and onWritten runs when it is gone); end() is
+ * shutdown(SHUT_WR) once the queue is empty; reset() closes with SO_LINGER 0 (RST); failures arrive
+ * as onError with the errno's name, then onClose, never from inside a call the engine made.
+ * onClose also follows once both directions have ended (the socket is closed then, as Node does).
+ * Nothing here is emitted after the engine's destroy() or reset().
+ */
+import { constants as osConstants } from 'node:os';
+import {
+  TCP_EVENT_CONNECTED,
+  TCP_EVENT_ERROR,
+  TCP_EVENT_READABLE,
+  TCP_EVENT_WRITABLE,
+  loadNativeAddon,
+  type NativeAddon,
+} from '../native/native-addon.js';
+import type { HostEndpoint } from '../stack/host-address-map.js';
+import { HostConnectError, type HostStream, type HostStreamEvents, type HostTcpPort } from '../stack/tcp/host-tcp-port.js';
+import { NO_OUTBOUND_BIND, outboundLocalAddress, type OutboundBind } from './outbound-bind.js';
+import { ReadSlab } from './read-slab.js';
+
+const ERRNO = osConstants.errno;
+const EAGAIN = ERRNO.EAGAIN;
+const ENOTCONN = ERRNO.ENOTCONN;
+/** errno → its name ("ECONNREFUSED"), the code the engine's onError and logs use. */
+const ERRNO_NAMES: string[] = [];
+for (const [name, value] of Object.entries(ERRNO)) ERRNO_NAMES[value] ??= name;
+const errnoName = (errno: number): string => ERRNO_NAMES[errno] ?? 'EIO';
+
+/**
+ * Reads per readable event at most, while each fills its whole region (a fast host): bounded so one
+ * busy socket cannot hold the loop, as libuv bounds Node's reads.
+ */
+const READS_PER_EVENT = 8;
+
+/** The addon's socket table of this process: ids (reused lowest-first) → streams. */
+class NativeSockets {
+  private readonly streams: (NativeHostStream | undefined)[] = [];
+  private readonly freeIds: number[] = [];
+
+  constructor(readonly addon: NativeAddon) {
+    addon.tcpInit(this.dispatch);
+  }
+
+  private readonly dispatch = (id: number, events: number, errno: number): void => {
+    this.streams[id]?.handle(events, errno);
+  };
+
+  claim(stream: NativeHostStream): number {
+    const id = this.freeIds.pop() ?? this.streams.length;
+    this.streams[id] = stream;
+    return id;
+  }
+
+  release(id: number): void {
+    this.streams[id] = undefined;
+    this.freeIds.push(id);
+  }
+}
+
+let sockets: NativeSockets | null | undefined;
+
+/** The process's socket table, or null where the addon cannot be loaded (not built, another version). */
+function nativeSockets(): NativeSockets | null {
+  if (sockets === undefined) {
+    try {
+      sockets = new NativeSockets(loadNativeAddon());
+    } catch {
+      sockets = null;
+    }
+  }
+  return sockets;
+}
+
+const NO_CALLBACK = (): void => undefined;
+
+class NativeHostStream implements HostStream {
+  /** The addon's id for our socket, or -1 once it is closed (or never opened). */
+  private id = -1;
+  private connected = false;
+  private paused = true;
+  private readEnded = false;
+  /** end() was asked for; shutdown follows once the queue is empty. */
+  private endRequested = false;
+  private writeEnded = false;
+  /** No event reaches the engine any more (closed, failed, destroyed). */
+  private over = false;
+  /** What the addon polls for (TCP_EVENT_READABLE | TCP_EVENT_WRITABLE), once connected. */
+  private watching = 0;
+  /** Bytes the kernel has not taken yet, in order, each with the engine's onWritten. */
+  private readonly queue: Uint8Array[] = [];
+  private readonly written: (() => void)[] = [];
+  private queuedBytes = 0;
+  private readonly slab = new ReadSlab();
+
+  constructor(
+    private readonly table: NativeSockets,
+    private readonly events: HostStreamEvents,
+  ) {}
+
+  /** Starts the connect; a failure to even start it arrives as onError after the caller's turn. */
+  open(endpoint: HostEndpoint, bindAddress: string | undefined): void {
+    const id = this.table.claim(this);
+    let result: number;
+    try {
+      result = this.table.addon.tcpOpen(id, endpoint.address, endpoint.port, bindAddress);
+    } catch {
+      result = -ERRNO.EINVAL;
+    }
+    if (result < 0) {
+      this.table.release(id);
+      this.failLater(-result);
+      return;
+    }
+    this.id = id;
+  }
+
+  /** Takes over a connected socket's descriptor (a published port's client): false if it cannot. */
+  adopt(fd: number): boolean {
+    const id = this.table.claim(this);
+    if (this.table.addon.tcpAdopt(id, fd) < 0) {
+      this.table.release(id);
+      return false;
+    }
+    this.id = id;
+    this.connected = true;
+    return true;
+  }
+
+  /** One poll event of our socket (from NativeSockets.dispatch). */
+  handle(events: number, errno: number): void {
+    if (events & TCP_EVENT_ERROR) {
+      this.fail(errno);
+      return;
+    }
+    if (events & TCP_EVENT_CONNECTED) {
+      this.connected = true;
+      this.sendQueued();
+      if (this.over) return;
+      this.events.onConnect();
+    } else if (events & TCP_EVENT_WRITABLE) {
+      this.sendQueued();
+    }
+    if ((events & TCP_EVENT_READABLE) !== 0 && !this.over) this.readSome();
+    this.updateWatch();
+  }
+
+  write(data: Uint8Array, onWritten: () => void = NO_CALLBACK): void {
+    if (this.over || this.endRequested) {
+      onWritten();
+      return;
+    }
+    if (!this.connected || this.queue.length > 0) {
+      this.enqueue(data, onWritten);
+      return;
+    }
+    const n = this.table.addon.tcpSend(this.id, data);
+    if (n === data.length) {
+      onWritten();
+    } else if (n >= 0 || n === -EAGAIN) {
+      this.enqueue(n > 0 ? data.subarray(n) : data, onWritten);
+      this.updateWatch();
+    } else {
+      onWritten();
+      this.failLater(-n);
+    }
+  }
+
+  get pendingWriteBytes(): number {
+    return this.queuedBytes;
+  }
+
+  end(): void {
+    if (this.over || this.endRequested) return;
+    this.endRequested = true;
+    if (this.connected && this.queue.length === 0) this.shutdown();
+  }
+
+  reset(): void {
+    if (this.over) return;
+    this.over = true;
+    this.close(this.connected);
+  }
+
+  destroy(): void {
+    if (this.over) return;
+    this.over = true;
+    this.close(false);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.updateWatch();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.updateWatch();
+  }
+
+  release(bytes: number): void {
+    this.slab.release(bytes);
+  }
+
+  private enqueue(data: Uint8Array, onWritten: () => void): void {
+    this.queue.push(data);
+    this.written.push(onWritten);
+    this.queuedBytes += data.length;
+  }
+
+  /** Hands the kernel what is queued; on an empty queue: onDrain, and the shutdown end() asked for. */
+  private sendQueued(): void {
+    const queue = this.queue;
+    if (queue.length === 0) {
+      if (this.endRequested && !this.writeEnded) this.shutdown();
+      return;
+    }
+    while (queue.length > 0) {
+      const head = queue[0];
+      const n = this.table.addon.tcpSend(this.id, head);
+      if (n === head.length) {
+        queue.shift();
+        this.queuedBytes -= n;
+        this.written.shift()!();
+        continue;
+      }
+      if (n >= 0) {
+        queue[0] = head.subarray(n);
+        this.queuedBytes -= n;
+      } else if (n !== -EAGAIN) {
+        this.fail(-n);
+      }
+      return; // the rest when the socket is writable again
+    }
+    if (this.endRequested && !this.writeEnded) this.shutdown();
+    if (!this.over) this.events.onDrain();
+  }
+
+  private shutdown(): void {
+    this.writeEnded = true;
+    const result = this.table.addon.tcpShutdown(this.id);
+    if (result < 0 && result !== -ENOTCONN) this.failLater(-result);
+    else this.finishIfEnded();
+  }
+
+  /** Reads while the engine wants bytes and the socket has them. */
+  private readSome(): void {
+    const slab = this.slab;
+    for (let i = 0; i < READS_PER_EVENT && !this.paused && !this.over; i++) {
+      const region = slab.region();
+      const n = this.table.addon.tcpRecv(this.id, region);
+      if (n > 0) {
+        this.events.onData(slab.take(n));
+        if (n < region.length) return;
+      } else if (n === 0) {
+        this.readEnded = true;
+        this.updateWatch();
+        this.events.onEnd();
+        this.finishIfEnded();
+        return;
+      } else {
+        if (n !== -EAGAIN) this.fail(-n);
+        return;
+      }
+    }
+  }
+
+  /** Both directions ended: the socket is closed and onClose follows (after this turn, as Node's 'close'). */
+  private finishIfEnded(): void {
+    if (!this.readEnded || !this.writeEnded || this.over) return;
+    this.over = true;
+    this.close(false);
+    queueMicrotask(() => this.events.onClose());
+  }
+
+  private updateWatch(): void {
+    if (this.id < 0 || !this.connected) return; // while connecting the addon polls for the outcome
+    const want = (this.paused || this.readEnded ? 0 : TCP_EVENT_READABLE) | (this.queue.length > 0 ? TCP_EVENT_WRITABLE : 0);
+    if (want === this.watching) return;
+    this.watching = want;
+    this.table.addon.tcpWatch(this.id, want);
+  }
+
+  /** The socket failed: closed, then onError and onClose (synchronously: we are in an event). */
+  private fail(errno: number): void {
+    if (this.over) return;
+    this.over = true;
+    this.close(false);
+    this.events.onError(errno === ERRNO.ECONNREFUSED ? HostConnectError.Refused : HostConnectError.Unreachable, errnoName(errno));
+    this.events.onClose();
+  }
+
+  /** A failure found inside a call of the engine's: reported after its turn, the socket idle meanwhile. */
+  private failLater(errno: number): void {
+    if (this.id >= 0) {
+      this.watching = 0;
+      this.table.addon.tcpWatch(this.id, 0);
+    }
+    queueMicrotask(() => this.fail(errno));
+  }
+
+  /** Closes the socket (if open), completes every queued write, lets the slab's free memory go. */
+  private close(reset: boolean): void {
+    if (this.id >= 0) {
+      this.table.addon.tcpClose(this.id, reset);
+      this.table.release(this.id);
+      this.id = -1;
+    }
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    const written = this.written.splice(0);
+    for (const onWritten of written) onWritten();
+    this.slab.dispose();
+  }
+}
+
+export class NativeTcpPort implements HostTcpPort {
+  /** Whether this process can use it (the addon loads); install-engines.ts falls back to NodeTcpPort. */
+  static available(): boolean {
+    return nativeSockets() !== null;
+  }
+
+  private readonly table: NativeSockets;
+
+  constructor(private readonly bind: OutboundBind = NO_OUTBOUND_BIND) {
+    const table = nativeSockets();
+    if (table === null) throw new Error('NativeTcpPort needs the native addon (npm run build:native)');
+    this.table = table;
+  }
+
+  connect(endpoint: HostEndpoint, events: HostStreamEvents): HostStream {
+    const stream = new NativeHostStream(this.table, events);
+    stream.open(endpoint, outboundLocalAddress(this.bind, endpoint.address));
+    return stream;
+  }
+}

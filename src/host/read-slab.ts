@@ -1,0 +1,160 @@
+/**
+ * Where a host TCP socket's reads land (DESIGN.md §5), for both host TCP ports (native-tcp-port.ts,
+ * node-tcp-port.ts): a run of slabs, each read right after the previous one, so the engine's send
+ * queue sees one contiguous run of bytes and cuts 64 KiB segments out of it as views, copying only
+ * where a segment straddles two slabs. A slab starts small (an idle flow costs little) and doubles up
+ * to SLAB_MAX while a flow keeps reading. No slab at all until the first byte: a socket without a slab
+ * is given one LANDING buffer shared by all, and its first read is copied from there into a slab of
+ * its own (take() runs right after the read, so nothing else can land in between). A connection that
+ * never carries data (a refused connect, a storm of SYNs) never allocates one. The engine tells us
+ * (release) as the guest acknowledges bytes: a slab whose bytes are all acknowledged is read into
+ * again (the current one from its start, full-size retired ones through a small shared pool), so a
+ * bulk flow cycles through a few slabs instead of leaving a megabyte of garbage per megabyte read
+ * for the garbage collector to find. When a flow ends, its slabs whose bytes were all released go
+ * back to the pools too: a short connection leaves no 64 KiB slab behind (at 2k connections/s that
+ * garbage drove major GCs and page faults). Never reads or writes a socket itself.
+ */
+const SLAB_MIN = 64 * 1024;
+const SLAB_MAX = 1024 * 1024;
+/**
+ * Most bytes one read may take. Smaller than a slab on purpose: a read fills whatever region it is
+ * given when the host is fast, so several reads per slab are what makes them contiguous.
+ */
+const READ_MAX = 128 * 1024;
+/** A read region smaller than this is not worth a syscall: start a new slab. */
+const MIN_READ = 16 * 1024;
+/**
+ * Fully acknowledged SLAB_MAX slabs kept for reuse, shared by all flows (an idle flow holds only its
+ * current slab). One batch of guest ACKs often releases several megabytes at once and the host
+ * refills them just as fast, so a bulk flow cycles through about SEND_BUFFER / SLAB_MAX + 1 slabs:
+ * with fewer spare slots it needed a fresh megabyte per megabyte read again. Bounded, so a burst of
+ * many flows leaves at most this much behind.
+ */
+const POOL_SLABS = 8;
+const pool: Buffer[] = [];
+/**
+ * Where every socket without a slab of its own reads (see the head comment); its first read is
+ * copied out at once. 16 KiB: a first read larger than that continues into the socket's own slab.
+ */
+const LANDING = Buffer.allocUnsafe(16 * 1024);
+/** SLAB_MIN slabs of finished flows kept for the next flows' first reads (1 MiB at most). */
+const FIRST_SLABS = 16;
+const firstSlabs: Buffer[] = [];
+
+/** A slab and how many of the bytes read into it the guest has not acknowledged yet. */
+interface SlabUse {
+  readonly buffer: Buffer;
+  unreleased: number;
+}
+
+/**
+ * Where one outbound socket's reads land: a run of slabs, each read right after the last. Bytes are
+ * released in the order they were read, so the oldest slab in `held` is always the one they
+ * belong to.
+ */
+export class ReadSlab {
+  private slab: Buffer = Buffer.allocUnsafe(0);
+  private used = 0;
+  /** Where the last region handed to Node starts: take() claims from there. */
+  private regionAt = 0;
+  /** The last region handed to Node is the shared LANDING buffer (no slab of our own yet). */
+  private landing = false;
+  private nextSize = SLAB_MIN;
+  /** Slabs with bytes the engine may still hold, oldest first; the last is the current slab. */
+  private readonly held: SlabUse[] = [];
+
+  /** The region for the next read (called by Node when the socket connects and after each read). */
+  region = (): Uint8Array => {
+    if (this.held.length === 0) {
+      this.landing = true;
+      return LANDING;
+    }
+    return this.ownRegion();
+  };
+
+  private ownRegion(): Uint8Array {
+    this.landing = false;
+    if (this.slab.length - this.used < MIN_READ) this.nextSlab();
+    this.regionAt = this.used;
+    return this.slab.subarray(this.used, this.used + READ_MAX);
+  }
+
+  /**
+   * Copies bytes someone else read (an adopted socket's 'data' Buffer) into the slab, right after
+   * the previous ones, handing each contiguous piece to deliver: the engine's queue merges them, so
+   * its segments stay views. That costs one copy per byte (about 6% of the CPU of a bulk flow at
+   * MTU 65520), less than the tiny segments handing over each read separately produced.
+   */
+  copyIn(bytes: Uint8Array, deliver: (chunk: Uint8Array) => void): void {
+    let at = 0;
+    while (at < bytes.length) {
+      const region = this.ownRegion();
+      const n = Math.min(region.length, bytes.length - at);
+      region.set(bytes.subarray(at, at + n));
+      at += n;
+      deliver(this.take(n));
+    }
+  }
+
+  /** Claims the n bytes just read and returns them as a view the engine may keep. */
+  take(n: number): Uint8Array {
+    if (this.landing) {
+      // The first read went to the shared buffer: move it into a slab of our own before anyone reads again.
+      if (n === 0) return LANDING.subarray(0, 0);
+      this.ownRegion().set(LANDING.subarray(0, n));
+    }
+    const chunk = this.slab.subarray(this.regionAt, this.regionAt + n);
+    this.used = this.regionAt + n;
+    if (n > 0) this.held[this.held.length - 1].unreleased += n;
+    return chunk;
+  }
+
+  /** The engine no longer holds the oldest `bytes` it was given. */
+  release(bytes: number): void {
+    while (bytes > 0 && this.held.length > 0) {
+      const oldest = this.held[0];
+      const n = Math.min(bytes, oldest.unreleased);
+      oldest.unreleased -= n;
+      bytes -= n;
+      if (oldest.unreleased > 0) break;
+      if (this.held.length === 1) {
+        // Nothing held at all: read into the current slab from its start again.
+        this.used = 0;
+        break;
+      }
+      this.held.shift();
+      this.recycle(oldest.buffer);
+    }
+  }
+
+  /**
+   * The flow is over (its socket destroyed: no read lands here any more). Slabs whose bytes the
+   * engine has all released go back to the pools; one it still holds views into is left to the
+   * garbage collector. Idempotent.
+   */
+  dispose(): void {
+    for (const use of this.held) if (use.unreleased === 0) this.recycle(use.buffer);
+    this.held.length = 0;
+    this.slab = Buffer.allocUnsafe(0);
+    this.used = 0;
+    this.regionAt = 0;
+  }
+
+  private nextSlab(): void {
+    const current = this.held[this.held.length - 1];
+    if (current !== undefined && current.unreleased === 0) {
+      this.held.pop();
+      this.recycle(current.buffer);
+    }
+    const size = this.nextSize;
+    this.slab = (size === SLAB_MAX ? pool.pop() : size === SLAB_MIN ? firstSlabs.pop() : undefined) ?? Buffer.allocUnsafe(size);
+    this.used = 0;
+    this.held.push({ buffer: this.slab, unreleased: 0 });
+    this.nextSize = Math.min(size * 2, SLAB_MAX);
+  }
+
+  private recycle(buffer: Buffer): void {
+    if (buffer.length === SLAB_MAX && pool.length < POOL_SLABS) pool.push(buffer);
+    else if (buffer.length === SLAB_MIN && firstSlabs.length < FIRST_SLABS) firstSlabs.push(buffer);
+  }
+}

@@ -1,0 +1,380 @@
+/**
+ * NativeTcpPort (the addon's non-blocking sockets) against real loopback servers: refused and
+ * unreachable connects classified as the engine needs them, connect + echo, half-close both ways,
+ * reset (the host sees an RST), backpressure both ways (a slow host reader: writes wait, onDrain,
+ * every onWritten in order; pause from inside onData), EOF, --outbound-addr binding, many sockets at
+ * once, slab reuse, and no event after the engine let a stream go. Loopback only.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NativeTcpPort } from '../../src/host/native-tcp-port.js';
+import { HostConnectError, type HostStream, type HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
+
+const servers: Server[] = [];
+const accepted = new Set<Socket>();
+afterEach(async () => {
+  for (const s of accepted) s.destroy();
+  accepted.clear();
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+});
+
+async function listen(onSocket: (s: Socket) => void, host = '127.0.0.1'): Promise<number> {
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    accepted.add(s);
+    onSocket(s);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return (server.address() as { port: number }).port;
+}
+
+interface Recorder extends HostStreamEvents {
+  log: string[];
+  chunks: Uint8Array[];
+  drains: number;
+  connected: Promise<void>;
+  closed: Promise<void>;
+  ended: Promise<void>;
+}
+
+function recorder(onData?: (chunk: Uint8Array) => void): Recorder {
+  let connected!: () => void;
+  let closed!: () => void;
+  let ended!: () => void;
+  const r: Recorder = {
+    log: [],
+    chunks: [],
+    drains: 0,
+    connected: new Promise((res) => (connected = res)),
+    closed: new Promise((res) => (closed = res)),
+    ended: new Promise((res) => (ended = res)),
+    onConnect: () => {
+      r.log.push('connect');
+      connected();
+    },
+    onData: (chunk) => {
+      r.chunks.push(chunk);
+      onData?.(chunk);
+    },
+    onEnd: () => {
+      r.log.push('end');
+      ended();
+    },
+    onError: (error, code) => r.log.push(`error ${HostConnectError[error]} ${code}`),
+    onDrain: () => {
+      r.drains++;
+    },
+    onClose: () => {
+      r.log.push('close');
+      closed();
+    },
+  };
+  return r;
+}
+
+const text = (chunks: Uint8Array[]): string => Buffer.concat(chunks).toString();
+const total = (chunks: Uint8Array[]): number => chunks.reduce((n, c) => n + c.length, 0);
+const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
+
+function patternedPayload(size: number): Buffer {
+  const payload = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) payload[i] = byteAt(i);
+  return payload;
+}
+
+describe('NativeTcpPort', { timeout: 20_000 }, () => {
+  it('is available where the addon is built', () => {
+    expect(NativeTcpPort.available()).toBe(true);
+  });
+
+  it('classifies a refused connect: onError Refused, then onClose, nothing else', async () => {
+    const port = await listen(() => undefined);
+    await new Promise((r) => servers.pop()!.close(r));
+    const events = recorder();
+    new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.closed;
+    expect(events.log).toEqual(['error Refused ECONNREFUSED', 'close']);
+  });
+
+  it('reports a connect that cannot start (bind to an address not ours) as unreachable, after the call returns', async () => {
+    const port = await listen(() => undefined);
+    const events = recorder();
+    // 192.0.2.1 (TEST-NET-1) is not an address of this host: bind fails with EADDRNOTAVAIL, nothing is sent.
+    new NativeTcpPort({ ipv4: '192.0.2.1', ipv6: undefined }).connect({ address: '127.0.0.1', port }, events);
+    expect(events.log).toEqual([]); // never from inside connect()
+    await events.closed;
+    expect(events.log).toEqual(['error Unreachable EADDRNOTAVAIL', 'close']);
+  });
+
+  it('binds to --outbound-addr: the host sees that source address', async () => {
+    let seen = '';
+    const port = await listen((s) => {
+      seen = s.remoteAddress ?? '';
+      s.end();
+    });
+    const events = recorder();
+    const stream = new NativeTcpPort({ ipv4: '127.0.0.2', ipv6: undefined }).connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await events.ended;
+    expect(seen).toBe('127.0.0.2');
+    stream.destroy();
+  });
+
+  it('connects paused, then echoes: what we write comes back as onData', async () => {
+    const port = await listen((s) => s.pipe(s));
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    const written: string[] = [];
+    stream.write(Buffer.from('ping'), () => written.push('ping'));
+    await tick(50);
+    expect(events.chunks).toHaveLength(0); // paused: not read until resumed
+    expect(written).toEqual(['ping']); // the kernel took it at once
+    stream.resume();
+    while (text(events.chunks) !== 'ping') await tick(5);
+    stream.write(Buffer.from(' pong'));
+    while (text(events.chunks) !== 'ping pong') await tick(5);
+    expect(events.log).toEqual(['connect']);
+    stream.destroy();
+  });
+
+  it('connects over IPv6 loopback', async () => {
+    const port = await listen((s) => s.end('six'), '::1');
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '::1', port }, events);
+    await events.connected;
+    stream.resume();
+    await events.ended;
+    expect(text(events.chunks)).toBe('six');
+    stream.destroy();
+  });
+
+  it('writes queued before the connect completes go out in order once it does', async () => {
+    let received = '';
+    const port = await listen((s) => s.on('data', (d: Buffer) => (received += d.toString())));
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const done: number[] = [];
+    stream.write(Buffer.from('a'), () => done.push(1));
+    stream.write(Buffer.from('b'), () => done.push(2));
+    expect(stream.pendingWriteBytes).toBe(2);
+    await events.connected;
+    while (received !== 'ab') await tick(5);
+    expect(done).toEqual([1, 2]);
+    expect(stream.pendingWriteBytes).toBe(0);
+    stream.destroy();
+  });
+
+  it('half-close by us: the host sees our end, answers, ends; onEnd then onClose', async () => {
+    let received = '';
+    const port = await listen((s) => {
+      s.on('data', (d: Buffer) => (received += d.toString()));
+      s.on('end', () => s.end('bye'));
+    });
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    stream.write(Buffer.from('hello'));
+    stream.end();
+    await events.closed;
+    expect(received).toBe('hello');
+    expect(text(events.chunks)).toBe('bye');
+    expect(events.log).toEqual(['connect', 'end', 'close']);
+  });
+
+  it('half-close by the host: onEnd, and we can still write until we end too', async () => {
+    let received = '';
+    let hostClosed!: () => void;
+    const closedAtHost = new Promise<void>((r) => (hostClosed = r));
+    const port = await listen((s) => {
+      s.end('first');
+      s.on('data', (d: Buffer) => (received += d.toString()));
+      s.on('close', hostClosed);
+    });
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await events.ended;
+    expect(events.log).toEqual(['connect', 'end']); // half-open: no close yet
+    stream.write(Buffer.from('after your end'));
+    await tick(20);
+    expect(events.log).toEqual(['connect', 'end']);
+    stream.end();
+    await events.closed;
+    await closedAtHost;
+    expect(received).toBe('after your end');
+    expect(text(events.chunks)).toBe('first');
+  });
+
+  it('reset() sends an RST: the host sees ECONNRESET; no event follows', async () => {
+    let hostError = '';
+    let hostClosed!: () => void;
+    const closedAtHost = new Promise<void>((r) => (hostClosed = r));
+    const port = await listen((s) => {
+      s.on('error', (e: NodeJS.ErrnoException) => (hostError = e.code ?? ''));
+      s.on('close', hostClosed);
+      s.resume();
+    });
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await tick(20);
+    stream.reset();
+    await closedAtHost;
+    expect(hostError).toBe('ECONNRESET');
+    await tick(20);
+    expect(events.log).toEqual(['connect']);
+  });
+
+  it('a reset from the host arrives as onError (Unreachable ECONNRESET) and onClose', async () => {
+    const port = await listen((s) => setTimeout(() => s.resetAndDestroy(), 20));
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await events.closed;
+    expect(events.log).toEqual(['connect', 'error Unreachable ECONNRESET', 'close']);
+  });
+
+  it('backpressure towards a slow host reader: writes wait in order, onWritten when taken, onDrain at the end', async () => {
+    const size = 16 * 1024 * 1024;
+    const payload = patternedPayload(size);
+    let hostSocket!: Socket;
+    const got: Buffer[] = [];
+    let gotBytes = 0;
+    let allReceived!: () => void;
+    const received = new Promise<void>((r) => (allReceived = r));
+    const port = await listen((s) => {
+      hostSocket = s;
+      s.pause(); // reads nothing until we say
+      s.on('data', (d: Buffer) => {
+        got.push(d);
+        gotBytes += d.length;
+        if (gotBytes === size) allReceived();
+      });
+    });
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    const done: number[] = [];
+    const chunk = 1024 * 1024;
+    for (let i = 0; i < size / chunk; i++) stream.write(payload.subarray(i * chunk, (i + 1) * chunk), () => done.push(i));
+    await tick(50);
+    // The kernel's buffers took some; the rest waits with us, in order, its onWritten not yet called.
+    expect(stream.pendingWriteBytes).toBeGreaterThan(0);
+    expect(done.length).toBeLessThan(size / chunk);
+    expect(done).toEqual(done.map((_, i) => i));
+    expect(events.drains).toBe(0);
+    hostSocket.resume();
+    await received;
+    while (events.drains === 0) await tick(5);
+    expect(done).toEqual(Array.from({ length: size / chunk }, (_, i) => i));
+    expect(stream.pendingWriteBytes).toBe(0);
+    expect(Buffer.concat(got).equals(payload)).toBe(true);
+    stream.destroy();
+  });
+
+  it('pausing from inside onData stops reading until resume; every byte and the EOF arrive', async () => {
+    const size = 8 * 1024 * 1024;
+    const payload = patternedPayload(size);
+    const port = await listen((s) => s.end(payload));
+    let stream: HostStream | undefined;
+    let seen = 0;
+    const events = recorder((chunk) => {
+      seen += chunk.length;
+      if (seen >= 1024 * 1024) stream?.pause();
+    });
+    stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await tick(200);
+    const atPause = total(events.chunks);
+    expect(atPause).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(atPause).toBeLessThan(size);
+    await tick(100);
+    expect(total(events.chunks)).toBe(atPause);
+    seen = -1e12;
+    stream.resume();
+    await events.ended;
+    expect(Buffer.concat(events.chunks).equals(payload)).toBe(true);
+    // Reads land one after another in the same slab: the engine's queue can merge them.
+    const contiguous = events.chunks.slice(1).filter((c, i) => c.buffer === events.chunks[i].buffer && c.byteOffset === events.chunks[i].byteOffset + events.chunks[i].length);
+    expect(contiguous.length).toBeGreaterThan(0);
+    stream.destroy();
+  });
+
+  it('reads into released memory again, never into bytes the engine still holds', async () => {
+    const size = 24 * 1024 * 1024;
+    const port = await listen((s) => s.end(patternedPayload(size)));
+    const held: { chunk: Uint8Array; at: number }[] = [];
+    let heldBytes = 0;
+    let offset = 0;
+    let corrupt = 0;
+    const buffers = new Set<ArrayBufferLike>();
+    const intact = (c: { chunk: Uint8Array; at: number }): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
+    let stream: HostStream | undefined;
+    const events = recorder((chunk) => {
+      buffers.add(chunk.buffer);
+      held.push({ chunk, at: offset });
+      offset += chunk.length;
+      heldBytes += chunk.length;
+      while (heldBytes > 3 * 1024 * 1024) {
+        const oldest = held.shift()!;
+        if (!intact(oldest)) corrupt++;
+        heldBytes -= oldest.chunk.length;
+        stream?.release?.(oldest.chunk.length);
+      }
+    });
+    events.chunks = { push: () => 0 } as unknown as Uint8Array[];
+    stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    await events.connected;
+    stream.resume();
+    await events.ended;
+    expect(offset).toBe(size);
+    expect(corrupt).toBe(0);
+    expect(held.every(intact)).toBe(true);
+    expect(buffers.size).toBeLessThan(12);
+    stream.destroy();
+  });
+
+  it('many sockets at once: 300 connections, each its own answer, ids reused after close', async () => {
+    const count = 300;
+    const port = await listen((s) => s.once('data', (d: Buffer) => s.end(`answer ${d.toString()}`)));
+    const run = async (): Promise<void> => {
+      const opened = Array.from({ length: count }, (_, i) => {
+        const events = recorder();
+        const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+        stream.write(Buffer.from(String(i)));
+        return { stream, events };
+      });
+      await Promise.all(opened.map((o) => o.events.connected));
+      for (const o of opened) o.stream.resume();
+      await Promise.all(opened.map((o) => o.events.ended));
+      opened.forEach((o, i) => expect(text(o.events.chunks)).toBe(`answer ${i}`));
+      for (const o of opened) o.stream.end();
+      await Promise.all(opened.map((o) => o.events.closed));
+      opened.forEach((o) => expect(o.events.log).toEqual(['connect', 'end', 'close']));
+    };
+    await run();
+    await run(); // the same ids again, after the first round's sockets were closed
+  });
+
+  it('destroy() ends a stream quietly: queued writes complete, no event follows', async () => {
+    const port = await listen(() => undefined);
+    const events = recorder();
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    let written = false;
+    stream.write(Buffer.from('never sent'), () => (written = true));
+    stream.destroy();
+    expect(written).toBe(true);
+    await tick(50);
+    expect(events.log).toEqual([]);
+    stream.destroy(); // idempotent
+    stream.reset();
+  });
+});
