@@ -330,7 +330,7 @@ napi_value tcp_open_js(napi_env env, napi_callback_info info) {
   return int_result(env, 0);
 }
 
-/* tcpAdopt(id, fd): polls a connected socket (a descriptor of our own, e.g. from socketDup). */
+/* tcpAdopt(id, fd): polls a connected socket (a descriptor of our own, e.g. from socketDup; taken, closed on failure). */
 napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv, "tcpAdopt expects (id, fd)") < 0) return NULL;
@@ -345,7 +345,11 @@ napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
   }
   if (claim(env, all, id) < 0) return NULL;
   int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return int_result(env, -errno);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    int error = errno;
+    close(fd);
+    return int_result(env, -error);
+  }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (add_socket(env, all, id, fd, 0) < 0) return NULL;

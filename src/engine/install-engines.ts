@@ -42,7 +42,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   const [
     { installTcp },
     { NodeTcpPort, adoptSocket },
-    { NativeTcpPort },
+    { NativeTcpPort, adoptSocketNatively },
     { HostAddressMap },
     { createDnsUpstream },
     { ResolvConfReader },
@@ -75,9 +75,11 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     fallback: resolvConf && (() => resolvConf.current()),
   });
   const addressMap = new HostAddressMap(stack.config, dnsUpstream, stack.addresses);
-  // Guest-originated TCP flows on the addon's sockets (a fraction of net.Socket's CPU per
-  // connection); Node's sockets where the addon cannot be loaded.
-  const tcpPort = NativeTcpPort.available() ? new NativeTcpPort(bind) : new NodeTcpPort(bind);
+  // TCP flows (the guest's and published ports' clients) on the addon's sockets (a fraction of
+  // net.Socket's CPU per connection); Node's sockets where the addon cannot be loaded.
+  const native = NativeTcpPort.available();
+  const tcpPort = native ? new NativeTcpPort(bind) : new NodeTcpPort(bind);
+  const adopt = native ? adoptSocketNatively : adoptSocket;
   const tcp = installTcp(stack, { hostPort: settings.wrapTcpPort ? settings.wrapTcpPort(tcpPort) : tcpPort, addressMap });
   // UDP: bindings to host dgram sockets (10.0.2.3:53 relayed to the upstream through the address map),
   // with the DHCP server as its first service.
@@ -94,7 +96,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
           remoteAddress: open.source,
           remotePort: open.sourcePort,
         };
-        if (!tcp.openToGuest(tuple, (events) => adoptSocket(open.socket, events))) open.socket.destroy();
+        if (!tcp.openToGuest(tuple, (events) => adopt(open.socket, events))) open.socket.destroy();
       },
     },
     udp,

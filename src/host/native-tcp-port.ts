@@ -1,10 +1,13 @@
 /**
  * The TCP engine's host-socket port on the addon's non-blocking sockets (native/tcp_socket.c), for
- * the guest's outbound flows: the default wherever the addon loads (install-engines.ts chooses).
+ * the guest's flows: the default wherever the addon loads (install-engines.ts chooses).
  * Node's net.Socket cost ~181 µs of CPU per connection in its life cycle alone, as much as
  * slirp4netns spends on a whole connection; here a connection is a descriptor and a uv_poll handle,
  * and each poll event is one call into JS: onEvent(id, events, errno) → this module's stream, which
  * calls recv/send/shutdown/close itself.
+ *
+ * Published ports' accepted sockets are taken over the same way (adoptSocketNatively: their
+ * descriptor duplicated, Node's socket let go).
  *
  * Same behaviour as NodeTcpPort (the engine cannot tell them apart): sockets bind for --outbound-addr
  * as outbound-bind.ts says, have Nagle off, start paused (not polled for readable) until the engine
@@ -27,6 +30,8 @@ import {
 } from '../native/native-addon.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
 import { HostConnectError, type HostStream, type HostStreamEvents, type HostTcpPort } from '../stack/tcp/host-tcp-port.js';
+import type { Socket } from 'node:net';
+import { adoptSocket, takeOverDescriptor } from './node-tcp-port.js';
 import { NO_OUTBOUND_BIND, outboundLocalAddress, type OutboundBind } from './outbound-bind.js';
 import { ReadSlab } from './read-slab.js';
 
@@ -126,16 +131,17 @@ class NativeHostStream implements HostStream {
     this.id = id;
   }
 
-  /** Takes over a connected socket's descriptor (a published port's client): false if it cannot. */
-  adopt(fd: number): boolean {
+  /** Takes over a connected socket's descriptor (a published port's client); a failure arrives as onError. */
+  adopt(fd: number): void {
     const id = this.table.claim(this);
-    if (this.table.addon.tcpAdopt(id, fd) < 0) {
+    const result = this.table.addon.tcpAdopt(id, fd);
+    if (result < 0) {
       this.table.release(id);
-      return false;
+      this.failLater(-result);
+      return;
     }
     this.id = id;
     this.connected = true;
-    return true;
   }
 
   /** One poll event of our socket (from NativeSockets.dispatch). */
@@ -254,26 +260,42 @@ class NativeHostStream implements HostStream {
     else this.finishIfEnded();
   }
 
-  /** Reads while the engine wants bytes and the socket has them. */
+  /**
+   * Reads while the socket has bytes (up to READS_PER_EVENT reads), handing the engine each run of
+   * contiguous bytes once: reads delivered one by one made it send a full segment plus each read's
+   * short remainder as a tiny segment of its own. Then the end or the error, after the bytes.
+   */
   private readSome(): void {
     const slab = this.slab;
-    for (let i = 0; i < READS_PER_EVENT && !this.paused && !this.over; i++) {
+    let run: Uint8Array | null = null;
+    let outcome = 1; // > 0: more may come; 0: the host's end; < 0: -errno
+    for (let i = 0; i < READS_PER_EVENT; i++) {
       const region = slab.region();
       const n = this.table.addon.tcpRecv(this.id, region);
-      if (n > 0) {
-        this.events.onData(slab.take(n));
-        if (n < region.length) return;
-      } else if (n === 0) {
-        this.readEnded = true;
-        this.updateWatch();
-        this.events.onEnd();
-        this.finishIfEnded();
-        return;
-      } else {
-        if (n !== -EAGAIN) this.fail(-n);
-        return;
+      if (n <= 0) {
+        outcome = n === -EAGAIN ? 1 : n;
+        break;
       }
+      const piece = slab.take(n);
+      if (run !== null && run.buffer === piece.buffer && run.byteOffset + run.length === piece.byteOffset) {
+        run = new Uint8Array(run.buffer, run.byteOffset, run.length + n);
+      } else {
+        if (run !== null) this.events.onData(run); // a new slab: what the old one holds goes first
+        if (this.over) return;
+        run = piece;
+      }
+      if (n < region.length) break;
     }
+    if (run !== null) this.events.onData(run);
+    if (this.over || outcome > 0) return;
+    if (outcome < 0) {
+      this.fail(-outcome);
+      return;
+    }
+    this.readEnded = true;
+    this.updateWatch();
+    this.events.onEnd();
+    this.finishIfEnded();
   }
 
   /** Both directions ended: the socket is closed and onClose follows (after this turn, as Node's 'close'). */
@@ -344,4 +366,23 @@ export class NativeTcpPort implements HostTcpPort {
     stream.open(endpoint, outboundLocalAddress(this.bind, endpoint.address));
     return stream;
   }
+}
+
+/**
+ * Wires a socket a published port accepted (still paused, nothing read) to a flow on the addon's
+ * sockets: its descriptor is duplicated and the server's socket let go (takeOverDescriptor), then
+ * polled like an outbound socket. Where that cannot be done (no addon, no descriptor, EMFILE), Node's
+ * own adoption (adoptSocket). takeOver is for tests.
+ */
+export function adoptSocketNatively(
+  socket: Socket,
+  events: HostStreamEvents,
+  takeOver: (socket: Socket) => number = takeOverDescriptor,
+): HostStream {
+  const table = nativeSockets();
+  const fd = table === null ? -1 : takeOver(socket);
+  if (table === null || fd < 0) return adoptSocket(socket, events, () => -1);
+  const stream = new NativeHostStream(table, events);
+  stream.adopt(fd);
+  return stream;
 }

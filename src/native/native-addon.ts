@@ -159,7 +159,7 @@ export interface NativeAddon {
   tcpInit(onEvent: (id: number, events: number, errno: number) => void): void;
   /** Starts a non-blocking connect (bound to bindAddress first when given): 0, or -errno (no socket then). */
   tcpOpen(id: number, address: string, port: number, bindAddress: string | undefined): number;
-  /** Polls a connected socket's descriptor (which it takes): 0, or -errno (the caller still owns fd then). */
+  /** Polls a connected socket's descriptor (which it takes, and closes on failure): 0, or -errno. */
   tcpAdopt(id: number, fd: number): number;
   /** What to poll for: TCP_EVENT_READABLE | TCP_EVENT_WRITABLE, or 0. */
   tcpWatch(id: number, events: number): void;

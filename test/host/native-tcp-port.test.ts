@@ -3,11 +3,13 @@
  * unreachable connects classified as the engine needs them, connect + echo, half-close both ways,
  * reset (the host sees an RST), backpressure both ways (a slow host reader: writes wait, onDrain,
  * every onWritten in order; pause from inside onData), EOF, --outbound-addr binding, many sockets at
- * once, slab reuse, and no event after the engine let a stream go. Loopback only.
+ * once, slab reuse, and no event after the engine let a stream go; published ports' accepted
+ * sockets taken over by descriptor (adoptSocketNatively). Loopback only.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NativeTcpPort } from '../../src/host/native-tcp-port.js';
+import { connect } from 'node:net';
+import { NativeTcpPort, adoptSocketNatively } from '../../src/host/native-tcp-port.js';
 import { HostConnectError, type HostStream, type HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
 
 const servers: Server[] = [];
@@ -18,8 +20,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
 
-async function listen(onSocket: (s: Socket) => void, host = '127.0.0.1'): Promise<number> {
-  const server = createServer({ allowHalfOpen: true }, (s) => {
+async function listen(onSocket: (s: Socket) => void, host = '127.0.0.1', pauseOnConnect = false): Promise<number> {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect }, (s) => {
     accepted.add(s);
     onSocket(s);
   });
@@ -376,5 +378,77 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     expect(events.log).toEqual([]);
     stream.destroy(); // idempotent
     stream.reset();
+  });
+
+  /** A client connected to a published-port-like server (pauseOnConnect, as hostfwd listens), and its accepted socket. */
+  async function acceptedPair(): Promise<{ client: Socket; socket: Socket }> {
+    let accept!: (s: Socket) => void;
+    const acceptedSocket = new Promise<Socket>((r) => (accept = r));
+    const port = await listen((s) => accept(s), '127.0.0.1', true);
+    const client = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    return { client, socket: await acceptedSocket };
+  }
+
+  it('adopts an accepted socket by its descriptor: paused until resumed, both directions, half-close', async () => {
+    const { client, socket } = await acceptedPair();
+    const events = recorder();
+    const stream = adoptSocketNatively(socket, events);
+    expect(socket.destroyed).toBe(true); // Node's socket let go: the connection lives on in our descriptor
+    client.end('from client');
+    await tick(50);
+    expect(events.chunks).toHaveLength(0);
+    stream.resume();
+    await events.ended;
+    expect(text(events.chunks)).toBe('from client');
+    let answer = '';
+    client.on('data', (d: Buffer) => (answer += d.toString()));
+    const closed = new Promise((r) => client.once('close', r));
+    stream.write(Buffer.from('from us'));
+    stream.end();
+    await closed;
+    await events.closed;
+    expect(answer).toBe('from us');
+    expect(events.log).toEqual(['end', 'close']); // no onConnect: it was connected when adopted
+  });
+
+  it('falls back to Node\'s adoption when the descriptor cannot be taken over', async () => {
+    const { client, socket } = await acceptedPair();
+    const events = recorder();
+    const stream = adoptSocketNatively(socket, events, () => -1);
+    expect(socket.destroyed).toBe(false);
+    client.end('copied');
+    stream.resume();
+    await events.ended;
+    expect(text(events.chunks)).toBe('copied');
+    stream.destroy();
+  });
+
+  it('reads an adopted socket in runs larger than one read, into reused slabs', async () => {
+    const size = 24 * 1024 * 1024;
+    const payload = patternedPayload(size);
+    const { client, socket } = await acceptedPair();
+    let largest = 0;
+    let offset = 0;
+    let corrupt = 0;
+    let stream: HostStream | undefined;
+    const buffers = new Set<ArrayBufferLike>();
+    const events = recorder((chunk) => {
+      largest = Math.max(largest, chunk.length);
+      buffers.add(chunk.buffer);
+      if (!chunk.every((b, i) => b === byteAt(offset + i))) corrupt++;
+      offset += chunk.length;
+      stream?.release?.(chunk.length); // checked at once: released at once
+    });
+    events.chunks = { push: () => 0 } as unknown as Uint8Array[];
+    stream = adoptSocketNatively(socket, events);
+    client.end(payload);
+    stream.resume();
+    await events.ended;
+    expect(offset).toBe(size);
+    expect(corrupt).toBe(0);
+    expect(largest).toBeGreaterThan(128 * 1024); // several reads of one event as one run
+    expect(buffers.size).toBeLessThan(12);
+    stream.destroy();
+    client.destroy();
   });
 });
