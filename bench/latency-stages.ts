@@ -132,9 +132,10 @@ async function main(): Promise<void> {
   const preload = (dist: string, name: string): TslirpBuild['env'] => ({ TSLIRP_STAGE_DIST: dist, TSLIRP_STAGE_FILE: lab.path(`stages-${name}.txt`) });
   const nodeArgs = ['--import', 'tsx', '--import', join(REPO_ROOT, 'bench/stage-trace.ts')];
   const builds: { name: 'tslirp' | 'baseline'; build: TslirpBuild }[] = [
-    { name: 'tslirp', build: { bin: join(REPO_ROOT, 'bin/tslirp.js'), nodeArgs, env: preload(join(REPO_ROOT, 'dist'), 'tslirp') } },
+    // dist/cli/main.js, not the bundle bin/tslirp.js prefers: the preload wraps the dist modules' classes.
+    { name: 'tslirp', build: { bin: join(REPO_ROOT, 'dist/cli/main.js'), nodeArgs, env: preload(join(REPO_ROOT, 'dist'), 'tslirp') } },
   ];
-  if (BASELINE) builds.push({ name: 'baseline', build: { bin: join(BASELINE, 'bin/tslirp.js'), nodeArgs, env: preload(join(BASELINE, 'dist'), 'baseline') } });
+  if (BASELINE) builds.push({ name: 'baseline', build: { bin: join(BASELINE, 'dist/cli/main.js'), nodeArgs, env: preload(join(BASELINE, 'dist'), 'baseline') } });
   const hostEchoPort = await freePort();
   await lab.startEchoServer('127.0.0.1', hostEchoPort);
 

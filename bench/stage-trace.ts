@@ -3,7 +3,9 @@
  * bench/stage-trace.ts BIN …`, env TSLIRP_STAGE_DIST = the build's dist/, TSLIRP_STAGE_FILE = where
  * to write): stamps, with CLOCK_MONOTONIC (process.hrtime.bigint, the clock latency-peer stamps
  * with), each moment a message passes a stage boundary inside tslirp, by wrapping prototype
- * methods of that build before its CLI runs. Written as "CODE NANOSECONDS" lines at exit.
+ * methods of that build before its CLI runs (the build's unbundled dist/cli/main.js: a bundle has
+ * its own copies of the classes), and the addon's socket calls. Written as "CODE NANOSECONDS" lines
+ * at exit.
  *
  * Stamps cost ~0.2 µs each and allocate nothing; they are a debug build made at run time, never
  * part of tslirp.
@@ -19,7 +21,7 @@ export const STAGE = {
   batch: 1,
   /** A host socket's write() is called (guest bytes on their way to the host). */
   hostWrite: 2,
-  /** An accepted (published-port) socket emits bytes it read ('data'). */
+  /** An accepted (published-port) socket emits bytes it read ('data'), or an addon socket read bytes. */
   hostData: 3,
   /** The engine takes host bytes into a flow's send queue. */
   hostBytes: 4,
@@ -59,6 +61,23 @@ if (dist && file) {
   wrap(TapLink.prototype, 'flush', null, (self) => ((self.txCount as number) > 0 ? STAGE.tapFlush : null));
   wrap(SendQueue.prototype, 'push', STAGE.hostBytes, null);
   wrap(Socket.prototype as unknown as Record<string, unknown>, 'write', STAGE.hostWrite, null);
+  // The addon's host TCP sockets (NativeTcpPort): a send is a host write, a read with bytes is a
+  // host data event. The addon is one object per process, whichever module loads it.
+  const { loadNativeAddon } = (await load('native/native-addon.js')) as unknown as { loadNativeAddon: () => Record<string, unknown> };
+  const addon = loadNativeAddon();
+  if (typeof addon.tcpSend === 'function') {
+    const tcpSend = addon.tcpSend as Method;
+    const tcpRecv = addon.tcpRecv as Method;
+    addon.tcpSend = function (this: unknown, ...args: unknown[]): unknown {
+      stamp(STAGE.hostWrite);
+      return tcpSend.apply(this, args);
+    };
+    addon.tcpRecv = function (this: unknown, ...args: unknown[]): unknown {
+      const n = tcpRecv.apply(this, args) as number;
+      if (n > 0) stamp(STAGE.hostData);
+      return n;
+    };
+  }
   const socketPush = Socket.prototype.push;
   Socket.prototype.push = function (this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
     if (chunk !== null) stamp(STAGE.hostData);
