@@ -6,11 +6,11 @@
  * Never throws on guest input (returns a DropReason); writers never allocate.
  */
 import { DropReason } from './drop-reason.js';
-import { EMPTY_BYTES, readUint16, writeUint16 } from './bytes.js';
 import { finishChecksum, sumBytes } from './checksum.js';
+import { copyQuote, fillIcmpChecksum, ICMP_HEADER_LENGTH, IcmpMessageView, icmpEchoRest, writeIcmpHeader } from './icmp-message.js';
 import { IpProtocol, type Ipv4Packet } from './ipv4.js';
 
-export const ICMPV4_HEADER_LENGTH = 8;
+export const ICMPV4_HEADER_LENGTH = ICMP_HEADER_LENGTH;
 
 export enum Icmpv4Type {
   EchoReply = 0,
@@ -43,20 +43,10 @@ export enum Icmpv4TimeExceededCode {
   FragmentReassembly = 1,
 }
 
-const TYPE = 0;
-const CODE = 1;
-const CHECKSUM = 2;
-const IDENTIFIER = 4;
-const SEQUENCE = 6;
-
 /** How much of the offending packet an error quotes beyond its IP header (RFC 792: 64 bits). */
 export const ICMPV4_ERROR_QUOTE_DATA = 8;
 
-export class Icmpv4Packet {
-  bytes: Uint8Array = EMPTY_BYTES;
-  offset = 0;
-  length = 0;
-
+export class Icmpv4Packet extends IcmpMessageView {
   /** Wraps an ICMP message; verifies its checksum unless told the device did (or left it partial). */
   wrap(bytes: Uint8Array, offset: number, length: number, verifyChecksum = true): DropReason {
     this.bytes = bytes;
@@ -67,37 +57,14 @@ export class Icmpv4Packet {
     return DropReason.None;
   }
 
-  get type(): number {
-    return this.bytes[this.offset + TYPE];
-  }
-  get code(): number {
-    return this.bytes[this.offset + CODE];
-  }
-  get checksum(): number {
-    return readUint16(this.bytes, this.offset + CHECKSUM);
-  }
-  /** Echo identifier (meaningful for echo request/reply). */
-  get identifier(): number {
-    return readUint16(this.bytes, this.offset + IDENTIFIER);
-  }
-  get sequence(): number {
-    return readUint16(this.bytes, this.offset + SEQUENCE);
-  }
   /** Next-hop MTU of a "fragmentation needed" error (RFC 1191); 0 from old routers. */
   get nextHopMtu(): number {
-    return readUint16(this.bytes, this.offset + SEQUENCE);
+    return this.rest & 0xffff;
   }
   /** True for the error types that quote an offending packet (destination unreachable, time exceeded). */
   get isError(): boolean {
-    const t = this.bytes[this.offset + TYPE];
+    const t = this.type;
     return t === Icmpv4Type.DestinationUnreachable || t === Icmpv4Type.TimeExceeded;
-  }
-  /** Absolute index of the data after the 8-byte header. */
-  get dataOffset(): number {
-    return this.offset + ICMPV4_HEADER_LENGTH;
-  }
-  get dataLength(): number {
-    return this.length - ICMPV4_HEADER_LENGTH;
   }
 }
 
@@ -113,11 +80,7 @@ export function writeIcmpv4Echo(
   sequence: number,
   data: Uint8Array | null,
 ): number {
-  buf[offset + TYPE] = type;
-  buf[offset + CODE] = 0;
-  writeUint16(buf, offset + CHECKSUM, 0);
-  writeUint16(buf, offset + IDENTIFIER, identifier);
-  writeUint16(buf, offset + SEQUENCE, sequence);
+  writeIcmpHeader(buf, offset, type, 0, icmpEchoRest(identifier, sequence));
   fillIcmpv4Checksum(buf, offset, ICMPV4_HEADER_LENGTH, data);
   return offset + ICMPV4_HEADER_LENGTH;
 }
@@ -171,12 +134,8 @@ export function writeIcmpv4Error(
   nextHopMtu = 0,
 ): number {
   // Quote first: the original may sit where the header goes (an error built in place of its packet).
-  copyBytes(original, originalOffset, buf, offset + ICMPV4_HEADER_LENGTH, quoteLength);
-  buf[offset + TYPE] = type;
-  buf[offset + CODE] = code;
-  writeUint16(buf, offset + CHECKSUM, 0);
-  writeUint16(buf, offset + IDENTIFIER, 0);
-  writeUint16(buf, offset + SEQUENCE, nextHopMtu); // RFC 1191: next-hop MTU for "fragmentation needed"
+  copyQuote(original, originalOffset, buf, offset + ICMPV4_HEADER_LENGTH, quoteLength);
+  writeIcmpHeader(buf, offset, type, code, nextHopMtu & 0xffff); // RFC 1191: next-hop MTU for "fragmentation needed"
   const length = ICMPV4_HEADER_LENGTH + quoteLength;
   fillIcmpv4Checksum(buf, offset, length, null);
   return offset + length;
@@ -184,18 +143,5 @@ export function writeIcmpv4Error(
 
 /** Computes and stores the checksum of the header at buf[offset, +headerLength) followed by data. */
 export function fillIcmpv4Checksum(buf: Uint8Array, offset: number, headerLength: number, data: Uint8Array | null): void {
-  writeUint16(buf, offset + CHECKSUM, 0);
-  let sum = sumBytes(buf, offset, headerLength);
-  if (data) sum = sumBytes(data, 0, data.length, sum);
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
-}
-
-/** Copies length bytes without allocating a subarray view; safe when source and target overlap. */
-function copyBytes(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number, length: number): void {
-  // Overlapping memory with the target after the source must be copied from the end backwards.
-  if (src.buffer === dst.buffer && dst.byteOffset + dstOffset > src.byteOffset + srcOffset) {
-    for (let k = length - 1; k >= 0; k--) dst[dstOffset + k] = src[srcOffset + k];
-  } else {
-    for (let k = 0; k < length; k++) dst[dstOffset + k] = src[srcOffset + k];
-  }
+  fillIcmpChecksum(buf, offset, headerLength, 0, data);
 }

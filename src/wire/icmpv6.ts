@@ -8,13 +8,14 @@
  * bodies are in ndp.ts. Never throws on guest input (returns a DropReason); never allocates.
  */
 import { DropReason } from './drop-reason.js';
-import { EMPTY_BYTES, readUint16, readUint32, writeUint16, writeUint32 } from './bytes.js';
+import { readUint16 } from './bytes.js';
 import { finishChecksum, sumBytes } from './checksum.js';
+import { copyQuote, fillIcmpChecksum, ICMP_HEADER_LENGTH, IcmpMessageView, icmpEchoRest, writeIcmpHeader } from './icmp-message.js';
 import { isIpv6Multicast, isIpv6Unspecified } from './ipv6-address.js';
 import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6NextHeader, type Ipv6Packet } from './ipv6.js';
 import type { Ipv6HeaderChain } from './ipv6-extension-headers.js';
 
-export const ICMPV6_HEADER_LENGTH = 8;
+export const ICMPV6_HEADER_LENGTH = ICMP_HEADER_LENGTH;
 
 export enum Icmpv6Type {
   DestinationUnreachable = 1,
@@ -58,21 +59,9 @@ export enum Icmpv6ParameterProblemCode {
 /** Most bytes of the invoking packet an error quotes: 1280 − 40 (IPv6) − 8 (ICMPv6). */
 export const ICMPV6_ERROR_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HEADER_LENGTH - ICMPV6_HEADER_LENGTH;
 
-const TYPE = 0;
-const CODE = 1;
-const CHECKSUM = 2;
-const IDENTIFIER = 4;
-const SEQUENCE = 6;
-/** The 32-bit field after the checksum: MTU (packet too big), pointer (parameter problem), unused otherwise. */
-const PARAMETER = 4;
+export const ICMPV6_CHECKSUM_OFFSET = 2;
 
-export const ICMPV6_CHECKSUM_OFFSET = CHECKSUM;
-
-export class Icmpv6Packet {
-  bytes: Uint8Array = EMPTY_BYTES;
-  offset = 0;
-  length = 0;
-
+export class Icmpv6Packet extends IcmpMessageView {
   /**
    * Wraps an ICMPv6 message of `length` bytes (the upper-layer length from the header walk) and
    * verifies its checksum against pseudoHeaderSum (Ipv6Packet.pseudoHeaderSum(58, length)); pass
@@ -87,40 +76,17 @@ export class Icmpv6Packet {
     return DropReason.None;
   }
 
-  get type(): number {
-    return this.bytes[this.offset + TYPE];
-  }
-  get code(): number {
-    return this.bytes[this.offset + CODE];
-  }
-  get checksum(): number {
-    return readUint16(this.bytes, this.offset + CHECKSUM);
-  }
-  /** Echo identifier (echo request/reply). */
-  get identifier(): number {
-    return readUint16(this.bytes, this.offset + IDENTIFIER);
-  }
-  get sequence(): number {
-    return readUint16(this.bytes, this.offset + SEQUENCE);
-  }
   /** The MTU of a packet too big message. */
   get mtu(): number {
-    return readUint32(this.bytes, this.offset + PARAMETER);
+    return this.rest;
   }
   /** The pointer of a parameter problem message (offset of the offending byte in the quoted packet). */
   get pointer(): number {
-    return readUint32(this.bytes, this.offset + PARAMETER);
+    return this.rest;
   }
   /** Types 0–127 are errors (§2.1) and quote the invoking packet. */
   get isError(): boolean {
-    return this.bytes[this.offset + TYPE] < 128;
-  }
-  /** Absolute index of what follows the 8-byte header (echo data, the quoted packet). */
-  get dataOffset(): number {
-    return this.offset + ICMPV6_HEADER_LENGTH;
-  }
-  get dataLength(): number {
-    return this.length - ICMPV6_HEADER_LENGTH;
+    return this.type < 128;
   }
 }
 
@@ -135,11 +101,7 @@ export function writeIcmpv6Echo(
   identifier: number,
   sequence: number,
 ): number {
-  buf[offset + TYPE] = type;
-  buf[offset + CODE] = 0;
-  writeUint16(buf, offset + CHECKSUM, 0);
-  writeUint16(buf, offset + IDENTIFIER, identifier);
-  writeUint16(buf, offset + SEQUENCE, sequence);
+  writeIcmpHeader(buf, offset, type, 0, icmpEchoRest(identifier, sequence));
   return offset + ICMPV6_HEADER_LENGTH;
 }
 
@@ -165,11 +127,8 @@ export function writeIcmpv6Error(
   quoteLength: number,
 ): number {
   // Quote first: the original may sit where the header goes (an error built in place of its packet).
-  copyBytes(original, originalOffset, buf, offset + ICMPV6_HEADER_LENGTH, quoteLength);
-  buf[offset + TYPE] = type;
-  buf[offset + CODE] = code;
-  writeUint16(buf, offset + CHECKSUM, 0);
-  writeUint32(buf, offset + PARAMETER, parameter);
+  copyQuote(original, originalOffset, buf, offset + ICMPV6_HEADER_LENGTH, quoteLength);
+  writeIcmpHeader(buf, offset, type, code, parameter);
   return offset + ICMPV6_HEADER_LENGTH + quoteLength;
 }
 
@@ -179,10 +138,7 @@ export function writeIcmpv6Error(
  * whole message length: ipv6HeaderPseudoSum(buf, ipOffset, 58, length + data.length).
  */
 export function fillIcmpv6Checksum(buf: Uint8Array, offset: number, length: number, pseudoHeaderSum: number, data: Uint8Array | null = null): void {
-  writeUint16(buf, offset + CHECKSUM, 0);
-  let sum = sumBytes(buf, offset, length, pseudoHeaderSum);
-  if (data) sum = sumBytes(data, 0, data.length, sum);
-  writeUint16(buf, offset + CHECKSUM, finishChecksum(sum));
+  fillIcmpChecksum(buf, offset, length, pseudoHeaderSum, data);
 }
 
 /**
@@ -231,13 +187,4 @@ const IPV6_MAX_SKIPPED_HEADERS = 8;
 
 function isOptionsOrRouting(next: number): boolean {
   return next === Ipv6NextHeader.HopByHopOptions || next === Ipv6NextHeader.DestinationOptions || next === Ipv6NextHeader.Routing;
-}
-
-/** Copies length bytes without allocating a subarray view; safe when source and target overlap. */
-function copyBytes(src: Uint8Array, srcOffset: number, dst: Uint8Array, dstOffset: number, length: number): void {
-  if (src.buffer === dst.buffer && dst.byteOffset + dstOffset > src.byteOffset + srcOffset) {
-    for (let k = length - 1; k >= 0; k--) dst[dstOffset + k] = src[srcOffset + k];
-  } else {
-    for (let k = 0; k < length; k++) dst[dstOffset + k] = src[srcOffset + k];
-  }
 }
