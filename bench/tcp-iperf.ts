@@ -1,14 +1,16 @@
 /**
  * iperf3 through tslirp and through the real slirp4netns, same namespace setup, interleaved
- * (A B A B …), several runs, medians:
+ * (A B, B A, A B …), several runs, medians:
  * `npx tsx bench/tcp-iperf.ts [--runs=3] [--seconds=5] [--quick (no published port)] [--only=1500|65520|offloads] [--family=4|6|both]`.
  *
  * Configurations: MTU 65520, MTU 1500, and MTU 1500 with tslirp's --enable-offloads (slirp4netns has
  * no offloads: plain 1500 there). Directions: guest→host (`iperf3 -c 10.0.2.2` inside, server
  * `iperf3 -s -B 127.0.0.1` on the host), host→guest (`-R`), and through a published port
  * (add_hostfwd over each one's --api-socket; host `iperf3 -c 127.0.0.1 -p HOSTPORT` → guest server,
- * both ways). Prints Gbit/s of both, the ratio tslirp/slirp4netns, CPU seconds per GB of each
- * process (utime+stime from /proc/PID/stat over the run) and tslirp's peak RSS (VmHWM).
+ * both ways). Prints Gbit/s of both, the ratio tslirp/slirp4netns (of the medians, and run by run),
+ * CPU seconds per GB of each process (utime+stime from /proc/PID/stat over the run) and of its main
+ * thread alone (/proc/PID/task/PID/stat: for tslirp the JavaScript, without the TAP thread), and
+ * tslirp's peak RSS (VmHWM). CPU per GB moves much less with other load on the machine than Gbit/s.
  *
  * IPv6 rows (issue 15; --family=both, the default, puts each beside its IPv4 row): both started with
  * `-6`, the guest configured by SLAAC; guest→host is `iperf3 -c fd00::2` to a host server on `-B ::1`,
@@ -17,6 +19,12 @@
  * slirp4netns has no IPv6 published ports (its add_hostfwd takes IPv4 only): "n/a". tslirp's IPv6
  * cells stay "-" until 'tcp' is in TSLIRP_IPV6 (test/support/ipv6-guest.ts); before that it runs
  * without `-6`, as before.
+ *
+ * --cpus=LIST (taskset's list, e.g. 1): this process and everything it starts (namespaces, both
+ * implementations and their threads, iperf3 on both ends) run on those CPUs only. On a machine others
+ * load, one CPU makes the figure the whole path's CPU cost per byte, which their load barely moves
+ * (the spread of an A/A run of one build against itself shows how much it does); unpinned, a 2-CPU
+ * machine with other work varies by ±30 % run to run. Not what a client sees: a comparison of builds.
  *
  * --baseline=DIR: an A/B of two tslirp builds instead: the reference column is the tslirp of another
  * checkout (DIR, built: its launcher bin/tslirp, else bin/tslirp.js), started with the same options (offloads
@@ -46,10 +54,10 @@ function tslirpCommand(root: string): string[] {
 }
 const CLK_TCK = 100;
 
-const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads] [--family=4|6|both] [--baseline=DIR]';
+const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads] [--family=4|6|both] [--cpus=LIST] [--baseline=DIR]';
 const argv = process.argv.slice(2);
 // An unknown word must not start a 10-minute run.
-const unknown = argv.find((a) => !/^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both)|baseline=\S+)$/.test(a));
+const unknown = argv.find((a) => !/^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both)|cpus=[0-9,-]+|baseline=\S+)$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -72,6 +80,9 @@ if (BASELINE !== undefined && !existsSync(join(BASELINE, 'bin/tslirp.js'))) {
   console.error(`--baseline: no ${join(BASELINE, 'bin/tslirp.js')}`);
   process.exit(2);
 }
+/** --cpus=LIST: pin this process (and so all it spawns from now on) to those CPUs. */
+const CPUS = argv.find((a) => a.startsWith('--cpus='))?.slice('--cpus='.length);
+if (CPUS !== undefined) execFileSync('taskset', ['-a', '-p', '-c', CPUS, String(process.pid)], { stdio: 'ignore' });
 /** The reference's name in the table. */
 const REFERENCE = BASELINE === undefined ? 'slirp4netns' : 'baseline';
 
@@ -102,6 +113,8 @@ interface Instance {
 interface Sample {
   gbps: number;
   cpuPerGB: number;
+  /** The same for the process's main thread alone (tslirp's JavaScript; the TAP thread and V8's helpers excluded). */
+  mainThreadCpuPerGB: number;
 }
 
 const tracker = new ProcessTracker();
@@ -113,8 +126,9 @@ const stopEverything = async (): Promise<void> => {
 };
 const dir = mkdtempSync(join(tmpdir(), 'tslirp-iperf-'));
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime+stime of the process (all threads), or with mainThread of its main thread only. */
+function cpuTicks(pid: number, mainThread = false): number {
+  const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
 }
@@ -194,6 +208,7 @@ async function iperf(instance: Instance, direction: Direction, family: Family, h
     args = ['-c', LOOPBACK[family], '-p', String(instance.hostPort[family]), ...common, ...(direction === 'pub guest→host' ? ['-R'] : [])];
   }
   const before = cpuTicks(pid);
+  const mainBefore = cpuTicks(pid, true);
   let stdout: string;
   try {
     ({ stdout } = await execFileAsync(command, args, { timeout: (SECONDS + 30) * 1000, maxBuffer: 16 << 20 }));
@@ -203,10 +218,19 @@ async function iperf(instance: Instance, direction: Direction, family: Family, h
     if (!stdout) throw error;
   }
   const cpu = (cpuTicks(pid) - before) / CLK_TCK;
+  const mainCpu = (cpuTicks(pid, true) - mainBefore) / CLK_TCK;
   const result = JSON.parse(stdout) as { error?: string; end?: { sum_received?: { bytes: number; bits_per_second: number } } };
   if (result.error || !result.end?.sum_received) throw new Error(`iperf3 ${instance.impl} IPv${family} ${direction}: ${result.error ?? 'no result'}`);
   const { bytes, bits_per_second } = result.end.sum_received;
-  return { gbps: bits_per_second / 1e9, cpuPerGB: cpu / (bytes / 1e9) };
+  return { gbps: bits_per_second / 1e9, cpuPerGB: cpu / (bytes / 1e9), mainThreadCpuPerGB: mainCpu / (bytes / 1e9) };
+}
+
+/** Each run's ratio tslirp / reference (the runs were interleaved in pairs), and their median. */
+function pairRatios(ours: Sample[], reference: Sample[]): string {
+  const n = Math.min(ours.length, reference.length);
+  if (n === 0) return '-';
+  const ratios = Array.from({ length: n }, (_, i) => ours[i].gbps / reference[i].gbps);
+  return `${median(ratios).toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join('/')})`;
 }
 
 const median = (values: number[]): number => {
@@ -246,7 +270,9 @@ async function main(): Promise<void> {
         for (const family of FAMILIES) {
           const samples: Record<Impl, Sample[]> = { tslirp: [], slirp4netns: [] };
           for (let run = 0; run < RUNS; run++) {
-            for (const impl of ['tslirp', 'slirp4netns'] as const) {
+            // A B, then B A: neither goes first every time (a later run may find the host warmer).
+            const order = run % 2 === 0 ? (['tslirp', 'slirp4netns'] as const) : (['slirp4netns', 'tslirp'] as const);
+            for (const impl of order) {
               if (notMeasured(instances[impl], direction, family) !== undefined) continue;
               // The host iperf3 server may still be wrapping up the previous test ("busy"): retry.
               for (let attempt = 0; attempt < 5; attempt++) {
@@ -272,6 +298,7 @@ async function main(): Promise<void> {
             return `${medians[impl]!.toFixed(2)} (${samples[impl].map((x) => x.gbps.toFixed(2)).join('/')})`;
           };
           const cpu = (impl: Impl): string => (samples[impl].length === 0 ? '-' : median(samples[impl].map((x) => x.cpuPerGB)).toFixed(2));
+          const mainCpu = (impl: Impl): string => (samples[impl].length === 0 ? '-' : median(samples[impl].map((x) => x.mainThreadCpuPerGB)).toFixed(2));
           const [t, sl] = [cell('tslirp'), cell('slirp4netns')];
           if (family === 4) Object.assign(ipv4Median, medians);
           const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '-' : (a / b).toFixed(2));
@@ -282,10 +309,13 @@ async function main(): Promise<void> {
             t,
             sl,
             ratio(medians.tslirp, medians.slirp4netns),
+            pairRatios(samples.tslirp, samples.slirp4netns),
             family === 6 ? ratio(medians.tslirp, ipv4Median.tslirp) : '',
             family === 6 ? ratio(medians.slirp4netns, ipv4Median.slirp4netns) : '',
             cpu('tslirp'),
             cpu('slirp4netns'),
+            mainCpu('tslirp'),
+            mainCpu('slirp4netns'),
             (rssKiB(instances.tslirp.child.pid!).hwm / 1024).toFixed(0),
           ];
           rows.push(row);
@@ -304,16 +334,19 @@ async function main(): Promise<void> {
     'tslirp Gbit/s (runs)',
     `${REFERENCE} Gbit/s (runs)`,
     'ratio',
+    'run by run',
     'tslirp v6/v4',
     `${REFERENCE} v6/v4`,
     'tslirp CPU s/GB',
     `${REFERENCE} CPU s/GB`,
+    'tslirp main thread s/GB',
+    `${REFERENCE} main thread s/GB`,
     'tslirp VmHWM MiB',
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const table = [
-    `iperf3 ${RUNS} × ${SECONDS} s per cell, interleaved tslirp/${BASELINE === undefined ? 'slirp4netns' : `baseline (${BASELINE})`}, medians (node ${process.version})`,
+    `iperf3 ${RUNS} × ${SECONDS} s per cell, interleaved tslirp/${BASELINE === undefined ? 'slirp4netns' : `baseline (${BASELINE})`}, medians (node ${process.version})${CPUS === undefined ? '' : `, everything on CPU ${CPUS}`}`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
