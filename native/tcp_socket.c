@@ -27,6 +27,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -285,8 +286,9 @@ napi_value tcp_init_js(napi_env env, napi_callback_info info) {
 }
 
 /*
- * tcpOpen(id, address, port, bindAddress | undefined) → 0, or -errno when the connect cannot even
- * start (the socket is then not in the table). The outcome arrives as CONNECTED or ERROR.
+ * tcpOpen(id, address, port, bindAddress | undefined) → 1 when already connected (no event
+ * follows), 0 when connecting (the outcome arrives as CONNECTED or ERROR), or -errno when the
+ * connect failed at once (refused on loopback) or cannot even start (no socket in the table then).
  */
 napi_value tcp_open_js(napi_env env, napi_callback_info info) {
   napi_value argv[4];
@@ -321,13 +323,28 @@ napi_value tcp_open_js(napi_env env, napi_callback_info info) {
     while (rc < 0 && errno == EINTR);
     if (rc < 0 && errno == EINPROGRESS) rc = 0; /* the usual case; loopback may even be done already */
   }
+  int connected = 0;
+  if (rc == 0) {
+    /* On loopback the handshake (or the RST of a closed port) has usually run inside connect()
+     * already: say so now and skip polling for it (a loop iteration and two epoll_ctl calls). */
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) == 1) {
+      int error = pending_error(fd);
+      if (error != 0) {
+        rc = -1;
+        errno = error;
+      } else if (p.revents & POLLOUT) {
+        connected = 1;
+      }
+    }
+  }
   if (rc < 0) {
     int error = errno;
     close(fd);
     return int_result(env, -error);
   }
-  if (add_socket(env, all, id, fd, 1) < 0) return NULL;
-  return int_result(env, 0);
+  if (add_socket(env, all, id, fd, !connected) < 0) return NULL;
+  return int_result(env, connected);
 }
 
 /* tcpAdopt(id, fd): polls a connected socket (a descriptor of our own, e.g. from socketDup; taken, closed on failure). */

@@ -129,6 +129,8 @@ class NativeHostStream implements HostStream {
       return;
     }
     this.id = id;
+    // Connected inside the call (loopback): the engine hears it after the caller's turn, as an event.
+    if (result === 1) queueMicrotask(() => this.connectedNow());
   }
 
   /** Takes over a connected socket's descriptor (a published port's client); a failure arrives as onError. */
@@ -151,14 +153,21 @@ class NativeHostStream implements HostStream {
       return;
     }
     if (events & TCP_EVENT_CONNECTED) {
-      this.connected = true;
-      this.sendQueued();
-      if (this.over) return;
-      this.events.onConnect();
+      this.connectedNow();
     } else if (events & TCP_EVENT_WRITABLE) {
       this.sendQueued();
     }
     if ((events & TCP_EVENT_READABLE) !== 0 && !this.over) this.readSome();
+    this.updateWatch();
+  }
+
+  /** The connect succeeded: what waited is written, the engine told, the socket polled as wanted. */
+  private connectedNow(): void {
+    if (this.over) return;
+    this.connected = true;
+    this.sendQueued();
+    if (this.over) return;
+    this.events.onConnect();
     this.updateWatch();
   }
 

@@ -157,7 +157,10 @@ export interface NativeAddon {
    * socket's poll events arrive as onEvent(id, TCP_EVENT_* bits, errno).
    */
   tcpInit(onEvent: (id: number, events: number, errno: number) => void): void;
-  /** Starts a non-blocking connect (bound to bindAddress first when given): 0, or -errno (no socket then). */
+  /**
+   * Starts a non-blocking connect (bound to bindAddress first when given): 1 when connected already
+   * (loopback; no event follows), 0 when the outcome arrives as an event, or -errno (no socket then).
+   */
   tcpOpen(id: number, address: string, port: number, bindAddress: string | undefined): number;
   /** Polls a connected socket's descriptor (which it takes, and closes on failure): 0, or -errno. */
   tcpAdopt(id: number, fd: number): number;
