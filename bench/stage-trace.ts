@@ -11,6 +11,7 @@
  * part of tslirp.
  */
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -62,22 +63,31 @@ if (dist && file) {
   wrap(SendQueue.prototype, 'push', STAGE.hostBytes, null);
   wrap(Socket.prototype as unknown as Record<string, unknown>, 'write', STAGE.hostWrite, null);
   // The addon's host TCP sockets (NativeTcpPort): a send is a host write, a read with bytes is a
-  // host data event. The addon is one object per process, whichever module loads it.
-  const { loadNativeAddon } = (await load('native/native-addon.js')) as unknown as { loadNativeAddon: () => Record<string, unknown> };
-  const addon = loadNativeAddon();
-  if (typeof addon.tcpSend === 'function') {
-    const tcpSend = addon.tcpSend as Method;
-    const tcpRecv = addon.tcpRecv as Method;
-    addon.tcpSend = function (this: unknown, ...args: unknown[]): unknown {
-      stamp(STAGE.hostWrite);
-      return tcpSend.apply(this, args);
-    };
-    addon.tcpRecv = function (this: unknown, ...args: unknown[]): unknown {
-      const n = tcpRecv.apply(this, args) as number;
-      if (n > 0) stamp(STAGE.hostData);
-      return n;
-    };
-  }
+  // host data event. The addon's exports are read-only: the loader is handed an object that
+  // inherits them, with these two wrapped (installed before the CLI loads the addon).
+  const extensions = (createRequire(import.meta.url)('node:module') as { _extensions: Record<string, (module: { exports: unknown }, filename: string) => void> })._extensions;
+  const loadNode = extensions['.node'];
+  extensions['.node'] = (module, filename): void => {
+    loadNode(module, filename);
+    const real = module.exports as Record<string, Method>;
+    if (typeof real.tcpSend !== 'function') return;
+    // defineProperty: a plain assignment is refused where the prototype's property is read-only.
+    module.exports = Object.create(real, {
+      tcpSend: {
+        value: (...args: unknown[]): unknown => {
+          stamp(STAGE.hostWrite);
+          return real.tcpSend.apply(real, args);
+        },
+      },
+      tcpRecv: {
+        value: (...args: unknown[]): unknown => {
+          const n = real.tcpRecv.apply(real, args) as number;
+          if (n > 0) stamp(STAGE.hostData);
+          return n;
+        },
+      },
+    }) as unknown;
+  };
   const socketPush = Socket.prototype.push;
   Socket.prototype.push = function (this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
     if (chunk !== null) stamp(STAGE.hostData);
