@@ -47,9 +47,9 @@ const LAUNCHER = join(REPO_ROOT, 'bin/tslirp');
 const SCRIPT = join(REPO_ROOT, 'bin/tslirp.js');
 const PASTA = '/usr/bin/pasta';
 
-const USAGE = "usage: npx tsx bench/memory.ts [--runs=N] [--only=idle,bulk,conns,storm] [--conns=N] [--storm=N] [--tslirp=PATH] [--node-flags='--a --b'] [--map] [--tslirp-only]";
+const USAGE = "usage: npx tsx bench/memory.ts [--runs=N] [--only=idle,bulk,conns,storm] [--conns=N] [--storm=N] [--tslirp=PATH] [--node-flags='--a --b'] [--map] [--tslirp-only] [--storm-parts=syn,udp,frames]";
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|only=[a-z,]+|conns=\d+|storm=\d+|tslirp=\S+|node-flags=.*|map|tslirp-only)$/.test(a));
+const unknown = argv.find((a) => !/^--(runs=\d+|only=[a-z,]+|conns=\d+|storm=\d+|tslirp=\S+|node-flags=.*|map|tslirp-only|storm-parts=[a-z,]+)$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -61,6 +61,8 @@ const numberArg = (name: string, fallback: number): number => {
 const RUNS = numberArg('runs', 3);
 const CONNS = numberArg('conns', 1000);
 const STORM = numberArg('storm', 20_000);
+/** --storm-parts=syn,udp,frames: which of the storm's three parts run (all by default), to see what each costs. */
+const STORM_PARTS = argv.find((a) => a.startsWith('--storm-parts='))?.slice('--storm-parts='.length) ?? 'syn,udp,frames';
 const NODE_FLAGS = argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length).split(/\s+/).filter(Boolean);
 const CHOSEN = argv.find((a) => a.startsWith('--tslirp='))?.slice('--tslirp='.length) ?? (existsSync(LAUNCHER) ? LAUNCHER : SCRIPT);
 /** With --node-flags, the launcher's script (bin/tslirp.js beside it) run by node with those flags. */
@@ -188,7 +190,7 @@ function smaps(pid: number): Mapping[] {
 }
 
 /** V8's view from bench/memory-probe.mjs (SIGUSR2), or undefined when it did not answer. */
-async function probe(pid: number): Promise<{ spaces: { space_name: string; space_size: number; space_used_size: number; physical_space_size: number }[]; heap: Record<string, number>; mem: Record<string, number> } | undefined> {
+async function probe(pid: number): Promise<{ spaces: { space_name: string; space_size: number; space_used_size: number; physical_space_size: number }[]; heap: Record<string, number>; mem: Record<string, number>; malloc?: Record<string, number> } | undefined> {
   const file = join(PROBE_DIR, `probe-${pid}.json`);
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
@@ -221,6 +223,8 @@ async function printMap(instance: Instance, moment: string): Promise<void> {
   if (v8 !== undefined) {
     lines.push(`  V8 spaces (committed / physical / used, KiB): ${v8.spaces.map((s) => `${s.space_name} ${(s.space_size / 1024) | 0}/${(s.physical_space_size / 1024) | 0}/${(s.space_used_size / 1024) | 0}`).join(', ')}`);
     lines.push(`  V8: total physical ${kib(v8.heap.total_physical_size / 1024)}, malloced ${kib(v8.heap.malloced_memory / 1024)} (peak ${kib(v8.heap.peak_malloced_memory / 1024)}), external ${kib(v8.mem.external / 1024)}, array buffers ${kib(v8.mem.arrayBuffers / 1024)}`);
+    const m = v8.malloc;
+    if (m !== undefined) lines.push(`  glibc malloc: arenas ${kib(m.arena / 1024)} (in use ${kib(m.inUse / 1024)}, free ${kib(m.free / 1024)}, top ${kib(m.releasable / 1024)}), mmapped chunks ${kib(m.mmapped / 1024)}`);
   }
   process.stderr.write(`${lines.join('\n')}\n`);
   mapLines.push(...lines);
@@ -254,7 +258,7 @@ async function start(impl: Impl, mtu: number, offloads: boolean): Promise<Instan
     command = PASTA;
     args = ['--runas', '0', '-f', '-q', '--config-net', '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none', '-m', String(mtu), String(ns.pid)];
   }
-  const probeEnv = MAP && impl === 'tslirp' ? { NODE_OPTIONS: `--import=${join(REPO_ROOT, 'bench/memory-probe.mjs')}`, TSLIRP_MEMORY_PROBE_DIR: PROBE_DIR } : {};
+  const probeEnv = MAP && impl === 'tslirp' ? { NODE_OPTIONS: `--import=${join(REPO_ROOT, 'bench/memory-probe.mjs')}`, TSLIRP_MEMORY_PROBE_DIR: PROBE_DIR, TSLIRP_MEMORY_PROBE_ADDON: join(REPO_ROOT, 'build/Release/tslirp_native.node') } : {};
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn', ...probeEnv } });
   engines.add(child);
   child.once('exit', () => engines.delete(child));
@@ -313,9 +317,10 @@ elif mode == 'storm':
     host, count = sys.argv[2], int(sys.argv[3])
     ports = json.load(open(sys.argv[4]))
     tcp_ports, udp_ports = ports['tcp'], ports['udp']
+    parts = sys.argv[5].split(',')
     t0 = time.monotonic()
     # 1. SYNs to closed host ports, at most 900 outstanding.
-    poller = select.poll(); pending = {}; started = 0; refused = 0; other = 0
+    poller = select.poll(); pending = {}; started = 0 if 'syn' in parts else count; refused = 0; other = 0
     while started < count or pending:
         while started < count and len(pending) < 900:
             s = socket.socket(); s.setblocking(False)
@@ -332,7 +337,7 @@ elif mode == 'storm':
             else: other += 1
             s.close()
     # 2. One datagram from each of count fresh sockets (new source ports) to closed host ports.
-    sent = 0
+    sent = 0 if 'udp' in parts else count
     while sent < count:
         batch = []
         for _ in range(min(900, count - sent)):
@@ -350,7 +355,7 @@ elif mode == 'storm':
     gw = bytes.fromhex('52550a000202')
     rnd = random.Random(7)
     dst = socket.inet_aton(host)
-    for i in range(count):
+    for i in range(count if 'frames' in parts else 0):
         kind = i % 4
         src = socket.inet_aton('10.0.2.%d' % (101 + i % 150))
         if kind == 0:
@@ -552,7 +557,7 @@ async function storm(impl: Impl, iperfPort: number): Promise<StormResult> {
   const portsFile = join(tmpdir(), `tslirp-memory-ports-${process.pid}.json`);
   writeFileSync(portsFile, JSON.stringify(closedPorts(2000)));
   const runStorm = async (): Promise<void> => {
-    const result = await instance.ns.exec('python3', ['-c', GUEST, 'storm', '10.0.2.2', String(STORM), portsFile], 300_000);
+    const result = await instance.ns.exec('python3', ['-c', GUEST, 'storm', '10.0.2.2', String(STORM), portsFile, STORM_PARTS], 300_000);
     process.stderr.write(`  ${impl} storm: ${result.trim()}\n`);
   };
   try {
@@ -681,7 +686,7 @@ async function main(): Promise<void> {
   const commit = await execFileAsync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim(), () => '?');
   const dirty = await execFileAsync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'native'], { cwd: REPO_ROOT }).then((r) => (r.stdout.trim() === '' ? '' : ' + uncommitted changes'), () => '');
   const table = [
-    `Memory (RSS of /proc/PID/status), ${RUNS} interleaved runs, medians; tslirp: ${launcher} (tree at ${commit}${dirty}; node ${process.version}); ${CONNS} connections; storm of ${STORM}`,
+    `Memory (RSS of /proc/PID/status), ${RUNS} interleaved runs, medians; tslirp: ${launcher} (tree at ${commit}${dirty}; node ${process.version}); ${CONNS} connections; storm of ${STORM}${STORM_PARTS === 'syn,udp,frames' ? '' : ` (${STORM_PARTS} only)`}`,
     '',
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
