@@ -1,7 +1,8 @@
 /*
  * The tslirp native addon: attach (namespaces + TAP open/configure, see ns_attach.c), batched
  * TAP I/O (see tap_io.c), host TCP sockets (see tcp_socket.c). This file only converts between JS
- * values and the C requests; it must never hold policy (defaults, parsing of the command line): that lives in src/link/tap-link.ts.
+ * values and the C requests; it must never hold policy (defaults, parsing of the command line):
+ * that lives in src/link/tap-link.ts and src/host/native-tcp-port.ts.
  */
 #include <node_api.h>
 #include <string.h>
