@@ -27,7 +27,7 @@
  * own list (native/node_flags.h), to measure a flag before putting it there. --map prints (and
  * records) where tslirp's RSS goes at each moment: /proc/PID/smaps by kind (node binary, libraries,
  * main malloc heap, anonymous mappings, the largest of them) and V8's heap spaces, from
- * bench/memory-probe.mjs loaded with NODE_OPTIONS. --tslirp-only skips the reference programs (quick
+ * bench/memory-probe.cjs loaded with NODE_OPTIONS. --tslirp-only skips the reference programs (quick
  * A/B of a setting; not for the table). Traffic stays on loopback and in
  * the namespaces it creates; every process it starts is ended by PID. Prints a markdown table and
  * writes it to bench/results/memory-DATE.md.
@@ -189,7 +189,7 @@ function smaps(pid: number): Mapping[] {
   return maps;
 }
 
-/** V8's view from bench/memory-probe.mjs (SIGUSR2), or undefined when it did not answer. */
+/** V8's view from bench/memory-probe.cjs (SIGUSR2), or undefined when it did not answer. */
 async function probe(pid: number): Promise<{ spaces: { space_name: string; space_size: number; space_used_size: number; physical_space_size: number }[]; heap: Record<string, number>; mem: Record<string, number>; malloc?: Record<string, number> } | undefined> {
   const file = join(PROBE_DIR, `probe-${pid}.json`);
   rmSync(file, { force: true });
@@ -258,7 +258,7 @@ async function start(impl: Impl, mtu: number, offloads: boolean): Promise<Instan
     command = PASTA;
     args = ['--runas', '0', '-f', '-q', '--config-net', '-t', 'none', '-u', 'none', '-T', 'none', '-U', 'none', '-m', String(mtu), String(ns.pid)];
   }
-  const probeEnv = MAP && impl === 'tslirp' ? { NODE_OPTIONS: `--import=${join(REPO_ROOT, 'bench/memory-probe.mjs')}`, TSLIRP_MEMORY_PROBE_DIR: PROBE_DIR, TSLIRP_MEMORY_PROBE_ADDON: join(REPO_ROOT, 'build/Release/tslirp_native.node') } : {};
+  const probeEnv = MAP && impl === 'tslirp' ? { NODE_OPTIONS: `--require=${join(REPO_ROOT, 'bench/memory-probe.cjs')}`, TSLIRP_MEMORY_PROBE_DIR: PROBE_DIR, TSLIRP_MEMORY_PROBE_ADDON: join(REPO_ROOT, 'build/Release/tslirp_native.node') } : {};
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn', ...probeEnv } });
   engines.add(child);
   child.once('exit', () => engines.delete(child));
