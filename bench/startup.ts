@@ -1,6 +1,7 @@
 /**
  * Start-up of tslirp against the real slirp4netns, interleaved (A B A B …), medians:
- * `npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman]`.
+ * `npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman]`
+ * (--only: those rows alone, to split a run into shorter holds of the machine lock).
  *
  * Rows (wall time from the spawn of the executable, as a client sees it):
  * - `--help`, `--version` until the process exits (podman runs `--help` before every start,
@@ -30,9 +31,9 @@ import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNames
 import { PODMAN_IMAGE, PodmanEnv, podmanPrerequisite, SLIRP4NETNS, type NetworkBinary } from '../test/support/podman-env.js';
 import { builtCliPrerequisite, TSLIRP_BIN, TSLIRP_NODE_ENTRY } from '../test/support/tslirp-process.js';
 
-const USAGE = 'usage: npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman]';
+const USAGE = 'usage: npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|podman-runs=\d+|no-podman)$/.test(a));
+const unknown = argv.find((a) => !/^--(runs=\d+|podman-runs=\d+|no-podman|only=(help|tap|ready|podman)(,(help|tap|ready|podman))*)$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -43,7 +44,9 @@ const arg = (name: string, fallback: number): number => {
 };
 const RUNS = arg('runs', 10);
 const PODMAN_RUNS = arg('podman-runs', 8);
-const WITH_PODMAN = !argv.includes('--no-podman');
+const ONLY = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (rows: string): boolean => ONLY === undefined || ONLY.includes(rows);
+const WITH_PODMAN = !argv.includes('--no-podman') && wanted('podman');
 
 /** How each contender is started: the executable and the arguments before the slirp4netns ones. */
 type Contender = 'tslirp' | 'tslirp (node bin/tslirp.js)' | 'slirp4netns';
@@ -239,9 +242,9 @@ async function main(): Promise<void> {
   if (built) throw new Error(built);
   if (!existsSync(SLIRP4NETNS)) throw new Error(`needs ${SLIRP4NETNS}`);
   try {
-    await measure('--help (exit)', CONTENDERS, (c) => timeToExit(c, ['--help']));
-    await measure('--version (exit)', CONTENDERS, (c) => timeToExit(c, ['--version']));
-    await measure('tap0 created (`BINARY PID tap0`)', CONTENDERS, async (c) => {
+    if (wanted('help')) await measure('--help (exit)', CONTENDERS, (c) => timeToExit(c, ['--help']));
+    if (wanted('help')) await measure('--version (exit)', CONTENDERS, (c) => timeToExit(c, ['--version']));
+    if (wanted('tap')) await measure('tap0 created (`BINARY PID tap0`)', CONTENDERS, async (c) => {
       const ns = await createNamespace(tracker);
       try {
         return await timeToTap(c, ns);
@@ -249,11 +252,11 @@ async function main(): Promise<void> {
         await stopProcess(ns.process, 1000);
       }
     });
-    await measureReady("ready fd, podman's arguments (sandbox, seccomp, -c, API socket)", async (ns) => [
+    if (wanted('ready')) await measureReady("ready fd, podman's arguments (sandbox, seccomp, -c, API socket)", async (ns) => [
       '--disable-host-loopback', '--mtu=65520', '--enable-sandbox', '--enable-seccomp', '--enable-ipv6', '-c',
       '--api-socket', join(dir, `api-${ns.pid}.sock`), '--netns-type=path', `/proc/${ns.pid}/ns/net`, 'tap0',
     ]);
-    await measureReady("ready fd, RootlessKit's arguments (existing tap0)", async (ns) => {
+    if (wanted('ready')) await measureReady("ready fd, RootlessKit's arguments (existing tap0)", async (ns) => {
       await ns.exec('ip', ['tuntap', 'add', 'name', 'tap0', 'mode', 'tap']);
       return ['--mtu', '65520', '--disable-host-loopback', '--api-socket', join(dir, `api-${ns.pid}.sock`), String(ns.pid), 'tap0'];
     });
@@ -266,16 +269,20 @@ async function main(): Promise<void> {
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.trim();
   const now = new Date();
   const text = [
-    `## At ${commit} (${now.toISOString().slice(11, 16)} UTC, node ${process.version}, ${RUNS} runs${WITH_PODMAN ? `, podman ${PODMAN_RUNS}` : ''})`,
+    `## At ${commit} (${now.toISOString().slice(11, 16)} UTC, node ${process.version}, ${RUNS} runs${WITH_PODMAN ? `, podman ${PODMAN_RUNS}` : ''}${ONLY ? `, --only=${ONLY.join(',')}` : ''})`,
     '',
     'Wall ms from spawn, median (min–max); difference and ratio: tslirp (bin/tslirp) against slirp4netns.',
     '',
     table(['what', ...CONTENDERS.map((c) => `${c} ms`), 'tslirp − slirp4netns ms', 'ratio'], rows),
     '',
-    "tslirp's own stages (debug log \"start-up\"), ms since the launcher started, medians:",
-    '',
-    table(['start', 'TAP attached', 'Node main running', 'modules loaded', 'ready'], stageRows),
-    '',
+    ...(stageRows.length === 0
+      ? []
+      : [
+          "tslirp's own stages (debug log \"start-up\"), ms since the launcher started, medians:",
+          '',
+          table(['start', 'TAP attached', 'Node main running', 'modules loaded', 'ready'], stageRows),
+          '',
+        ]),
   ].join('\n');
   console.log(`\n${text}`);
   const resultsDir = join(REPO_ROOT, 'bench/results');
