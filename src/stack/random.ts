@@ -4,7 +4,8 @@
  * (RFC 6528 wants initial sequence numbers an off-path attacker cannot guess); tests pass a
  * SeededRandom so every frame the engine sends is the same on every run.
  */
-import { randomFillSync } from 'node:crypto';
+import { openSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mulberry32 } from '../link/fault-link.js';
 
 export interface RandomSource {
@@ -12,14 +13,42 @@ export interface RandomSource {
   uint32(): number;
 }
 
-/** Cryptographically secure: node:crypto, drawn 64 values at a time (no allocation per call). */
+/**
+ * The kernel's CSPRNG: /dev/urandom, opened once per process (kept open, so draws still work once
+ * the sandbox's root has no /dev), else node:crypto. Not node:crypto first: loading it is some 20
+ * modules, ~7 ms of every start (bench/startup.ts), and the engine draws at construction with IPv6.
+ */
+let urandomFd: number | undefined;
+let cryptoFill: ((pool: Uint32Array) => void) | undefined;
+
+function fillFromSystem(pool: Uint32Array): void {
+  if (urandomFd === undefined && cryptoFill === undefined) {
+    try {
+      urandomFd = openSync('/dev/urandom', 'r');
+    } catch {
+      const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+      cryptoFill = (p) => crypto.randomFillSync(p);
+    }
+  }
+  if (cryptoFill !== undefined) return cryptoFill(pool);
+  // /dev/urandom never returns short for reads of up to 32 MiB (random(4)); checked all the same.
+  if (readSync(urandomFd as number, pool) !== pool.byteLength) throw new Error('short read from /dev/urandom');
+}
+
+/** Cryptographically secure, drawn 64 values at a time (no allocation per call). */
 export class SystemRandom implements RandomSource {
   private readonly pool = new Uint32Array(64);
   private next = this.pool.length;
 
+  constructor() {
+    // The first fill now, while /dev is still in this process's root (before the sandbox's pivot).
+    fillFromSystem(this.pool);
+    this.next = 0;
+  }
+
   uint32(): number {
     if (this.next === this.pool.length) {
-      randomFillSync(this.pool);
+      fillFromSystem(this.pool);
       this.next = 0;
     }
     return this.pool[this.next++];
