@@ -1,7 +1,8 @@
 /**
  * Start-up of tslirp against the real slirp4netns, interleaved (A B A B …), medians:
- * `npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman]`
- * (--only: those rows alone, to split a run into shorter holds of the machine lock).
+ * `npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman]
+ * [--baseline=PATH/bin/tslirp]` (--only: those rows alone, to split a run into shorter holds of the machine
+ * lock; --baseline: another build's launcher as one more contender, interleaved, for a before/after).
  *
  * Rows (wall time from the spawn of the executable, as a client sees it):
  * - `--help`, `--version` until the process exits (podman runs `--help` before every start,
@@ -31,9 +32,9 @@ import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNames
 import { PODMAN_IMAGE, PodmanEnv, podmanPrerequisite, SLIRP4NETNS, type NetworkBinary } from '../test/support/podman-env.js';
 import { builtCliPrerequisite, TSLIRP_BIN, TSLIRP_NODE_ENTRY } from '../test/support/tslirp-process.js';
 
-const USAGE = 'usage: npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman]';
+const USAGE = 'usage: npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman] [--baseline=PATH/bin/tslirp]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|podman-runs=\d+|no-podman|only=(help|tap|ready|podman)(,(help|tap|ready|podman))*)$/.test(a));
+const unknown = argv.find((a) => !/^--(runs=\d+|podman-runs=\d+|no-podman|baseline=\S+|only=(help|tap|ready|podman)(,(help|tap|ready|podman))*)$/.test(a));
 if (unknown !== undefined) {
   console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
   process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
@@ -49,12 +50,14 @@ const wanted = (rows: string): boolean => ONLY === undefined || ONLY.includes(ro
 const WITH_PODMAN = !argv.includes('--no-podman') && wanted('podman');
 
 /** How each contender is started: the executable and the arguments before the slirp4netns ones. */
-type Contender = 'tslirp' | 'tslirp (node bin/tslirp.js)' | 'slirp4netns';
-const COMMANDS: Record<Contender, [string, string[]]> = {
+const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+type Contender = 'tslirp' | 'tslirp (node bin/tslirp.js)' | 'slirp4netns' | 'baseline';
+const COMMANDS: Partial<Record<Contender, [string, string[]]>> = {
   tslirp: [TSLIRP_BIN, []],
   'tslirp (node bin/tslirp.js)': [process.execPath, [TSLIRP_NODE_ENTRY]],
   slirp4netns: [SLIRP4NETNS, []],
 };
+if (BASELINE !== undefined) COMMANDS.baseline = [BASELINE, []];
 const CONTENDERS = Object.keys(COMMANDS) as Contender[];
 
 const tracker = new ProcessTracker();
@@ -73,8 +76,14 @@ function summary(xs: readonly number[]): string {
 }
 
 /** ms until the process exits. */
+function commandOf(contender: Contender): [string, string[]] {
+  const command = COMMANDS[contender];
+  if (command === undefined) throw new Error(`no command for ${contender}`);
+  return command;
+}
+
 function timeToExit(contender: Contender, args: readonly string[]): number {
-  const [command, prefix] = COMMANDS[contender];
+  const [command, prefix] = commandOf(contender);
   const start = performance.now();
   const result = spawnSync(command, [...prefix, ...args], { stdio: 'ignore' });
   const ms = performance.now() - start;
@@ -89,7 +98,7 @@ interface Started {
 }
 
 function start(contender: Contender, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Started {
-  const [command, prefix] = COMMANDS[contender];
+  const [command, prefix] = commandOf(contender);
   let stderr = '';
   const startedAt = performance.now();
   const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env });
@@ -161,7 +170,9 @@ function addRow(what: string, results: Map<Contender, number[]>): void {
   const reference = results.get('slirp4netns') ?? [];
   const ratio = tslirp.length && reference.length ? (median(tslirp) / median(reference)).toFixed(2) : '-';
   const difference = tslirp.length && reference.length ? `${(median(tslirp) - median(reference)).toFixed(1)}` : '-';
-  rows.push([what, ...CONTENDERS.map((c) => summary(results.get(c) ?? [])), difference, ratio]);
+  const baseline = results.get('baseline') ?? [];
+  const versusBaseline = tslirp.length && baseline.length ? (median(tslirp) / median(baseline)).toFixed(2) : '-';
+  rows.push([what, ...CONTENDERS.map((c) => summary(results.get(c) ?? [])), difference, ratio, ...(BASELINE === undefined ? [] : [versusBaseline])]);
   console.log(`${what}: ${CONTENDERS.map((c) => `${c} ${summary(results.get(c) ?? [])}`).join(', ')}`);
 }
 
@@ -273,7 +284,8 @@ async function main(): Promise<void> {
     '',
     'Wall ms from spawn, median (min–max); difference and ratio: tslirp (bin/tslirp) against slirp4netns.',
     '',
-    table(['what', ...CONTENDERS.map((c) => `${c} ms`), 'tslirp − slirp4netns ms', 'ratio'], rows),
+    ...(BASELINE === undefined ? [] : [`baseline: ${BASELINE}`, '']),
+    table(['what', ...CONTENDERS.map((c) => `${c} ms`), 'tslirp − slirp4netns ms', 'ratio', ...(BASELINE === undefined ? [] : ['tslirp / baseline'])], rows),
     '',
     ...(stageRows.length === 0
       ? []
