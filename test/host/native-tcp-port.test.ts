@@ -6,93 +6,23 @@
  * once, slab reuse, and no event after the engine let a stream go; published ports' accepted
  * sockets taken over by descriptor (adoptSocketNatively). Loopback only.
  */
-import { createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { NativeTcpPort, adoptSocketNatively } from '../../src/host/native-tcp-port.js';
-import { HostConnectError, type HostStream, type HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
+import type { HostStream } from '../../src/stack/tcp/host-tcp-port.js';
+import { byteAt, closedLoopbackPort, intact, loopbackServers, patternedPayload, recordHostStream as recorder, totalLength as total } from '../support/host-stream-recorder.js';
 
-const servers: Server[] = [];
-const accepted = new Set<Socket>();
-afterEach(async () => {
-  for (const s of accepted) s.destroy();
-  accepted.clear();
-  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
-});
-
-async function listen(onSocket: (s: Socket) => void, host = '127.0.0.1', pauseOnConnect = false): Promise<number> {
-  const server = createServer({ allowHalfOpen: true, pauseOnConnect }, (s) => {
-    accepted.add(s);
-    onSocket(s);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, host, r));
-  return (server.address() as { port: number }).port;
-}
-
-interface Recorder extends HostStreamEvents {
-  log: string[];
-  chunks: Uint8Array[];
-  drains: number;
-  connected: Promise<void>;
-  closed: Promise<void>;
-  ended: Promise<void>;
-}
-
-function recorder(onData?: (chunk: Uint8Array) => void): Recorder {
-  let connected!: () => void;
-  let closed!: () => void;
-  let ended!: () => void;
-  const r: Recorder = {
-    log: [],
-    chunks: [],
-    drains: 0,
-    connected: new Promise((res) => (connected = res)),
-    closed: new Promise((res) => (closed = res)),
-    ended: new Promise((res) => (ended = res)),
-    onConnect: () => {
-      r.log.push('connect');
-      connected();
-    },
-    onData: (chunk) => {
-      r.chunks.push(chunk);
-      onData?.(chunk);
-    },
-    onEnd: () => {
-      r.log.push('end');
-      ended();
-    },
-    onError: (error, code) => r.log.push(`error ${HostConnectError[error]} ${code}`),
-    onDrain: () => {
-      r.drains++;
-    },
-    onClose: () => {
-      r.log.push('close');
-      closed();
-    },
-  };
-  return r;
-}
+const listen = loopbackServers();
 
 const text = (chunks: Uint8Array[]): string => Buffer.concat(chunks).toString();
-const total = (chunks: Uint8Array[]): number => chunks.reduce((n, c) => n + c.length, 0);
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
-
-function patternedPayload(size: number): Buffer {
-  const payload = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) payload[i] = byteAt(i);
-  return payload;
-}
-
 describe('NativeTcpPort', { timeout: 20_000 }, () => {
   it('is available where the addon is built', () => {
     expect(NativeTcpPort.available()).toBe(true);
   });
 
   it('classifies a refused connect: onError Refused, then onClose, nothing else', async () => {
-    const port = await listen(() => undefined);
-    await new Promise((r) => servers.pop()!.close(r));
+    const port = await closedLoopbackPort();
     const events = recorder();
     new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
     expect(events.log).toEqual([]); // on loopback the RST came inside connect(): still told after the call
@@ -145,7 +75,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
   });
 
   it('connects over IPv6 loopback', async () => {
-    const port = await listen((s) => s.end('six'), '::1');
+    const port = await listen((s) => s.end('six'), { host: '::1' });
     const events = recorder();
     const stream = new NativeTcpPort().connect({ address: '::1', port }, events);
     await events.connected;
@@ -320,7 +250,6 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     let offset = 0;
     let corrupt = 0;
     const buffers = new Set<ArrayBufferLike>();
-    const intact = (c: { chunk: Uint8Array; at: number }): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
     let stream: HostStream | undefined;
     const events = recorder((chunk) => {
       buffers.add(chunk.buffer);
@@ -386,7 +315,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
   async function acceptedPair(): Promise<{ client: Socket; socket: Socket }> {
     let accept!: (s: Socket) => void;
     const acceptedSocket = new Promise<Socket>((r) => (accept = r));
-    const port = await listen((s) => accept(s), '127.0.0.1', true);
+    const port = await listen((s) => accept(s), { pauseOnConnect: true });
     const client = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     return { client, socket: await acceptedSocket };
   }

@@ -3,86 +3,22 @@
  * (views the engine may keep), pause from inside onData stops reading, end/half-close both ways,
  * refusal classified for an RST, and adoptSocket for accepted sockets. Loopback only.
  */
-import { createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { NodeTcpPort, adoptSocket, takeOverDescriptor } from '../../src/host/node-tcp-port.js';
-import { HostConnectError, type HostStream, type HostStreamEvents } from '../../src/stack/tcp/host-tcp-port.js';
+import type { HostStream } from '../../src/stack/tcp/host-tcp-port.js';
+import {
+  closedLoopbackPort,
+  type HeldChunk,
+  intact,
+  loopbackServers,
+  patternedPayload,
+  type HostStreamRecorder,
+  recordHostStream as recorder,
+  totalLength as total,
+} from '../support/host-stream-recorder.js';
 
-const servers: Server[] = [];
-const accepted = new Set<Socket>();
-afterEach(async () => {
-  for (const s of accepted) s.destroy();
-  accepted.clear();
-  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
-});
-
-async function listen(onSocket: (s: Socket) => void, options: { pauseOnConnect?: boolean } = {}): Promise<number> {
-  const server = createServer({ allowHalfOpen: true, ...options }, (s) => {
-    accepted.add(s);
-    onSocket(s);
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as { port: number }).port;
-}
-
-interface Recorder extends HostStreamEvents {
-  log: string[];
-  chunks: Uint8Array[];
-  connected: Promise<void>;
-  closed: Promise<void>;
-  ended: Promise<void>;
-}
-
-function recorder(onData?: (chunk: Uint8Array) => void): Recorder {
-  let connected!: () => void;
-  let closed!: () => void;
-  let ended!: () => void;
-  const r: Recorder = {
-    log: [],
-    chunks: [],
-    connected: new Promise((res) => (connected = res)),
-    closed: new Promise((res) => (closed = res)),
-    ended: new Promise((res) => (ended = res)),
-    onConnect: () => {
-      r.log.push('connect');
-      connected();
-    },
-    onData: (chunk) => {
-      r.chunks.push(chunk);
-      onData?.(chunk);
-    },
-    onEnd: () => {
-      r.log.push('end');
-      ended();
-    },
-    onError: (error, code) => r.log.push(`error ${HostConnectError[error]} ${code}`),
-    onDrain: () => undefined,
-    onClose: () => {
-      r.log.push('close');
-      closed();
-    },
-  };
-  return r;
-}
-
-const total = (chunks: Uint8Array[]): number => chunks.reduce((n, c) => n + c.length, 0);
-
-/** Byte i of a bulk test payload: any chunk can be checked against its offset in the stream. */
-const byteAt = (i: number): number => (i * 7 + (i >>> 13)) & 0xff;
-
-function patternedPayload(size: number): Buffer {
-  const payload = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) payload[i] = byteAt(i);
-  return payload;
-}
-
-interface HeldChunk {
-  chunk: Uint8Array;
-  at: number;
-}
-
-const intact = (c: HeldChunk): boolean => c.chunk.every((b, i) => b === byteAt(c.at + i));
+const listen = loopbackServers();
 
 /**
  * Stands in for the engine during a bulk transfer: holds what it got like a guest with ~3 MiB in
@@ -185,7 +121,7 @@ describe('NodeTcpPort', { timeout: 20_000 }, () => {
 
   it('a connection that carries no data gets no read slab: 200 idle connections hold no buffer memory', async () => {
     const port = await listen(() => undefined);
-    const opened: { stream: HostStream; events: Recorder }[] = [];
+    const opened: { stream: HostStream; events: HostStreamRecorder }[] = [];
     const before = process.memoryUsage().arrayBuffers;
     for (let i = 0; i < 200; i++) {
       const events = recorder();
@@ -205,7 +141,7 @@ describe('NodeTcpPort', { timeout: 20_000 }, () => {
     const named: { socket: Socket; index: number }[] = [];
     const count = 40;
     const port = await listen((s) => s.once('data', (d: Buffer) => named.push({ socket: s, index: d[0] })));
-    const opened: { stream: HostStream; events: Recorder }[] = [];
+    const opened: { stream: HostStream; events: HostStreamRecorder }[] = [];
     for (let i = 0; i < count; i++) {
       const events = recorder();
       const stream = new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
@@ -268,8 +204,7 @@ describe('NodeTcpPort', { timeout: 20_000 }, () => {
   });
 
   it('classifies a refused connect', async () => {
-    const port = await listen(() => undefined);
-    await new Promise((r) => servers.pop()!.close(r));
+    const port = await closedLoopbackPort();
     const events = recorder();
     new NodeTcpPort().connect({ address: '127.0.0.1', port }, events);
     await events.closed;
