@@ -256,6 +256,18 @@ static napi_value int_result(napi_env env, int value) {
   return result;
 }
 
+/*
+ * The arguments of a call on one socket: want values into argv, the first the socket's id. The
+ * socket, or NULL with a JS throw (wrong arguments, no tcpInit, an id not open).
+ */
+static struct tcp_sock *socket_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                                    const char *usage) {
+  if (get_args(env, info, want, argv, usage) < 0) return NULL;
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  return lookup(env, all, argv[0]);
+}
+
 /* tcpInit(onEvent): the one callback of every socket of this environment. Once per environment. */
 napi_value tcp_init_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -376,10 +388,7 @@ napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
 /* tcpWatch(id, events): poll for TCP_EVENT_READABLE | TCP_EVENT_WRITABLE (0: nothing). */
 napi_value tcp_watch_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv, "tcpWatch expects (id, events)") < 0) return NULL;
-  struct tcp_sockets *all = sockets_of(env);
-  if (all == NULL) return NULL;
-  struct tcp_sock *s = lookup(env, all, argv[0]);
+  struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpWatch expects (id, events)");
   if (s == NULL) return NULL;
   int32_t events;
   NAPI_CALL(env, napi_get_value_int32(env, argv[1], &events));
@@ -401,10 +410,7 @@ static int typed_bytes(napi_env env, napi_value value, void **data, size_t *leng
 /* tcpRecv(id, into) → bytes read, 0 at the peer's end, or -errno (-EAGAIN: nothing there). */
 napi_value tcp_recv_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv, "tcpRecv expects (id, into)") < 0) return NULL;
-  struct tcp_sockets *all = sockets_of(env);
-  if (all == NULL) return NULL;
-  struct tcp_sock *s = lookup(env, all, argv[0]);
+  struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpRecv expects (id, into)");
   void *data;
   size_t length;
   if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
@@ -417,10 +423,7 @@ napi_value tcp_recv_js(napi_env env, napi_callback_info info) {
 /* tcpSend(id, bytes) → bytes the kernel took (maybe fewer), or -errno (-EAGAIN: none). */
 napi_value tcp_send_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv, "tcpSend expects (id, bytes)") < 0) return NULL;
-  struct tcp_sockets *all = sockets_of(env);
-  if (all == NULL) return NULL;
-  struct tcp_sock *s = lookup(env, all, argv[0]);
+  struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpSend expects (id, bytes)");
   void *data;
   size_t length;
   if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
@@ -433,10 +436,7 @@ napi_value tcp_send_js(napi_env env, napi_callback_info info) {
 /* tcpShutdown(id) → 0 or -errno: our FIN to the host (half-close). */
 napi_value tcp_shutdown_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv, "tcpShutdown expects (id)") < 0) return NULL;
-  struct tcp_sockets *all = sockets_of(env);
-  if (all == NULL) return NULL;
-  struct tcp_sock *s = lookup(env, all, argv[0]);
+  struct tcp_sock *s = socket_call(env, info, 1, argv, "tcpShutdown expects (id)");
   if (s == NULL) return NULL;
   return int_result(env, shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno);
 }
@@ -444,14 +444,11 @@ napi_value tcp_shutdown_js(napi_env env, napi_callback_info info) {
 /* tcpClose(id, reset): closes the socket (with RST when reset: SO_LINGER 0); the id is free again. */
 napi_value tcp_close_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv, "tcpClose expects (id, reset)") < 0) return NULL;
-  struct tcp_sockets *all = sockets_of(env);
-  if (all == NULL) return NULL;
-  struct tcp_sock *s = lookup(env, all, argv[0]);
+  struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpClose expects (id, reset)");
   if (s == NULL) return NULL;
   bool reset = false;
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &reset));
-  all->table[s->id] = NULL;
+  s->owner->table[s->id] = NULL;
   if (reset) {
     struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
     setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close);
