@@ -549,6 +549,24 @@ static struct tap_io *unwrap(napi_env env, napi_value handle) {
   return p;
 }
 
+/*
+ * The arguments of a call on one handle: exactly want values into argv, the first the handle. Its
+ * tap_io, or NULL with a JS throw (usage names the call's arguments).
+ */
+static struct tap_io *handle_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                                  const char *usage) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_util_throw_status(env, usage);
+    return NULL;
+  }
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return unwrap(env, argv[0]);
+}
+
 /* ---- exported functions ----------------------------------------------------------------- */
 
 napi_value tap_io_create(napi_env env, napi_callback_info info) {
@@ -621,14 +639,8 @@ napi_value tap_io_create(napi_env env, napi_callback_info info) {
 }
 
 napi_value tap_io_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 2) {
-    napi_throw_type_error(env, NULL, "tapIoStart expects (handle, onBatch)");
-    return NULL;
-  }
-  struct tap_io *io = unwrap(env, argv[0]);
+  struct tap_io *io = handle_call(env, info, 2, argv, "tapIoStart expects (handle, onBatch)");
   if (io == NULL) return NULL;
   if (io->closed || io->thread_started) {
     napi_throw_error(env, NULL, io->closed ? "tap link is closed" : "tap link already started");
@@ -699,14 +711,8 @@ static int write_frame(struct tap_io *io, struct iovec *iov, int iovcnt,
 }
 
 napi_value tap_io_flush(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 2) {
-    napi_throw_type_error(env, NULL, "tapIoFlush expects (handle, count)");
-    return NULL;
-  }
-  struct tap_io *io = unwrap(env, argv[0]);
+  struct tap_io *io = handle_call(env, info, 2, argv, "tapIoFlush expects (handle, count)");
   if (io == NULL) return NULL;
   int64_t count;
   if (napi_util_get_int(env, argv[1], "count", 0, io->tx_max_frames, &count) < 0) return NULL;
@@ -755,14 +761,8 @@ napi_value tap_io_flush(napi_env env, napi_callback_info info) {
 }
 
 napi_value tap_io_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 1) {
-    napi_throw_type_error(env, NULL, "tapIoClose expects (handle)");
-    return NULL;
-  }
-  struct tap_io *io = unwrap(env, argv[0]);
+  struct tap_io *io = handle_call(env, info, 1, argv, "tapIoClose expects (handle)");
   if (io == NULL) return NULL;
   io_close(env, io);
   return NULL;
@@ -803,14 +803,8 @@ napi_value tap_io_stats(napi_env env, napi_callback_info info) {
 }
 
 napi_value tap_io_release_tx(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 1) {
-    napi_throw_type_error(env, NULL, "tapIoReleaseTx expects (handle)");
-    return NULL;
-  }
-  struct tap_io *io = unwrap(env, argv[0]);
+  struct tap_io *io = handle_call(env, info, 1, argv, "tapIoReleaseTx expects (handle)");
   if (io == NULL || io->closed) return NULL;
   release_pages(io->buf[BUF_TX_DATA], io->buf_size[BUF_TX_DATA], KEEP_BYTES);
   return NULL;
