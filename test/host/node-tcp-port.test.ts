@@ -262,8 +262,10 @@ describe('NodeTcpPort', { timeout: 20_000 }, () => {
       expect(reader.corrupt).toBe(0);
       expect(reader.held.every(intact)).toBe(true);
       expect(reader.contiguous).toBeGreaterThan(0);
-      // Several reads of one turn arrive as one chunk.
-      expect(reader.largest).toBeGreaterThan(128 * 1024);
+      // Reads land back to back in one slab (contiguous above) and reach the engine in runs larger
+      // than a minimum slab. Not "> one read" (128 KiB): how many reads one event-loop turn finds
+      // depends on how fast the client fills the kernel's queue; CI saw 130,021 bytes at most twice.
+      expect(reader.largest).toBeGreaterThan(64 * 1024);
       // Not one Buffer per read: a handful of slabs, recycled.
       expect(reader.buffers.size).toBeLessThan(12);
       stream.destroy();
