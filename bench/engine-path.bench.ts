@@ -27,6 +27,7 @@ import { writeUint32 } from '../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
 import { TCP_ACK, TCP_HEADER_LENGTH, TCP_PSH, TCP_SYN, TcpSegment, writeMssOption, writeTcpHeader, writeWindowScaleOption } from '../src/wire/tcp.js';
+import { rejectUnknownArgs } from './bench-args.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SEGMENTS_PER_ROUND = Number(process.env.BENCH_SEGMENTS ?? 200_000);
@@ -39,11 +40,7 @@ const GATEWAY = 0x0a000202;
 
 const USAGE = 'usage: npx tsx bench/engine-path.bench.ts [--baseline=DIR]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--baseline=\S+$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
-}
+rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
 const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
 
 /** The engine parts of one checkout (this one's, or the baseline's src/). */

@@ -29,16 +29,13 @@ import { REPO_ROOT } from '../test/support/netns.js';
 import { freePort } from '../test/support/published-guest.js';
 import { contextSwitches, cpuSeconds, RelayLab, type Instance, type TslirpBuild } from './relay-harness.js';
 import { STAGE } from './stage-trace.js';
+import { rejectUnknownArgs, textArg } from './bench-args.js';
 
 const execFileAsync = promisify(execFile);
 const argv = process.argv.slice(2);
 const USAGE = 'usage: npx tsx bench/latency-stages.ts [--mtu=65520] [--seconds=2] [--baseline=DIR] [--label=TEXT]';
-const unknown = argv.find((a) => !/^--(mtu=\d+|seconds=[\d.]+|baseline=\S+|label=.*)$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' ? 0 : 2);
-}
-const option = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+rejectUnknownArgs(argv, /^--(mtu=\d+|seconds=[\d.]+|baseline=\S+|label=.*)$/, USAGE);
+const option = (name: string): string | undefined => textArg(argv, name);
 const MTU = Number(option('mtu') ?? 65520);
 const SECONDS = Number(option('seconds') ?? 2);
 const BASELINE = option('baseline');

@@ -46,6 +46,7 @@ import { openTunToAll, REPO_ROOT, stopProcess } from '../test/support/netns.js';
 import { freePort } from '../test/support/published-guest.js';
 import { rootlesskitPrerequisite } from '../test/support/rootless-user.js';
 import { contextSwitches, cpuSeconds, RelayLab, sleep, type Impl, type Instance } from './relay-harness.js';
+import { rejectUnknownArgs, textArg } from './bench-args.js';
 
 const execFileAsync = promisify(execFile);
 const MESSAGE_SIZE = 64;
@@ -53,12 +54,8 @@ const MESSAGE_SIZE = 64;
 const USAGE =
   'usage: npx tsx bench/latency.ts [--runs=N] [--seconds=S] [--warmup=S] [--mtu=65520,1500] [--only=rr,cr,pub,iperf,idle] [--no-rootlesskit] [--no-pasta] [--baseline=DIR] [--label=TEXT]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|seconds=[\d.]+|warmup=[\d.]+|mtu=[\d,]+|only=[a-z,]+|no-rootlesskit|no-pasta|baseline=\S+|label=.*)$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
-}
-const option = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+rejectUnknownArgs(argv, /^--(runs=\d+|seconds=[\d.]+|warmup=[\d.]+|mtu=[\d,]+|only=[a-z,]+|no-rootlesskit|no-pasta|baseline=\S+|label=.*)$/, USAGE);
+const option = (name: string): string | undefined => textArg(argv, name);
 const RUNS = Number(option('runs') ?? 3);
 const SECONDS = Number(option('seconds') ?? 3);
 const WARMUP = Number(option('warmup') ?? 0.5);

@@ -41,6 +41,7 @@ import { promisify } from 'node:util';
 import { apiRequest } from '../test/support/api-client.js';
 import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNamespace } from '../test/support/netns.js';
 import { freePort, SLIRP4NETNS } from '../test/support/published-guest.js';
+import { numberArg, rejectUnknownArgs } from './bench-args.js';
 
 const execFileAsync = promisify(execFile);
 const LAUNCHER = join(REPO_ROOT, 'bin/tslirp');
@@ -49,18 +50,10 @@ const PASTA = '/usr/bin/pasta';
 
 const USAGE = "usage: npx tsx bench/memory.ts [--runs=N] [--only=idle,bulk,conns,storm] [--conns=N] [--storm=N] [--tslirp=PATH] [--node-flags='--a --b'] [--map] [--tslirp-only] [--storm-parts=syn,udp,frames]";
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|only=[a-z,]+|conns=\d+|storm=\d+|tslirp=\S+|node-flags=.*|map|tslirp-only|storm-parts=[a-z,]+)$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
-}
-const numberArg = (name: string, fallback: number): number => {
-  const found = argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? Number(found.split('=')[1]) : fallback;
-};
-const RUNS = numberArg('runs', 3);
-const CONNS = numberArg('conns', 1000);
-const STORM = numberArg('storm', 20_000);
+rejectUnknownArgs(argv, /^--(runs=\d+|only=[a-z,]+|conns=\d+|storm=\d+|tslirp=\S+|node-flags=.*|map|tslirp-only|storm-parts=[a-z,]+)$/, USAGE);
+const RUNS = numberArg(argv, 'runs', 3);
+const CONNS = numberArg(argv, 'conns', 1000);
+const STORM = numberArg(argv, 'storm', 20_000);
 /** --storm-parts=syn,udp,frames: which of the storm's three parts run (all by default), to see what each costs. */
 const STORM_PARTS = argv.find((a) => a.startsWith('--storm-parts='))?.slice('--storm-parts='.length) ?? 'syn,udp,frames';
 const NODE_FLAGS = argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length).split(/\s+/).filter(Boolean);

@@ -31,18 +31,12 @@ import type { Readable } from 'node:stream';
 import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNamespace } from '../test/support/netns.js';
 import { PODMAN_IMAGE, PodmanEnv, podmanPrerequisite, SLIRP4NETNS, type NetworkBinary } from '../test/support/podman-env.js';
 import { builtCliPrerequisite, TSLIRP_BIN, TSLIRP_NODE_ENTRY } from '../test/support/tslirp-process.js';
+import { numberArg, rejectUnknownArgs } from './bench-args.js';
 
 const USAGE = 'usage: npx tsx bench/startup.ts [--runs=N] [--podman-runs=N] [--no-podman] [--only=help,tap,ready,podman] [--baseline=PATH/bin/tslirp]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(runs=\d+|podman-runs=\d+|no-podman|baseline=\S+|only=(help|tap|ready|podman)(,(help|tap|ready|podman))*)$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
-}
-const arg = (name: string, fallback: number): number => {
-  const found = argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? Number(found.split('=')[1]) : fallback;
-};
+rejectUnknownArgs(argv, /^--(runs=\d+|podman-runs=\d+|no-podman|baseline=\S+|only=(help|tap|ready|podman)(,(help|tap|ready|podman))*)$/, USAGE);
+const arg = (name: string, fallback: number): number => numberArg(argv, name, fallback);
 const RUNS = arg('runs', 10);
 const PODMAN_RUNS = arg('podman-runs', 8);
 const ONLY = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');

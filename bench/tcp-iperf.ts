@@ -45,6 +45,7 @@ import { ipv6Implementations, waitForSlaac } from '../test/support/ipv6-guest.js
 import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNamespace } from '../test/support/netns.js';
 import { freePort, SLIRP4NETNS } from '../test/support/published-guest.js';
 import { rssKiB } from '../test/support/tcp-bulk-peers.js';
+import { numberArg, rejectUnknownArgs } from './bench-args.js';
 
 const execFileAsync = promisify(execFile);
 /** What clients run in a checkout: the launcher (bin/tslirp, with its Node flags) when built, else node bin/tslirp.js. */
@@ -57,15 +58,8 @@ const CLK_TCK = 100;
 const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads] [--family=4|6|both] [--cpus=LIST] [--baseline=DIR]';
 const argv = process.argv.slice(2);
 // An unknown word must not start a 10-minute run.
-const unknown = argv.find((a) => !/^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both)|cpus=[0-9,-]+|baseline=\S+)$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
-}
-const arg = (name: string, fallback: number): number => {
-  const found = argv.find((a) => a.startsWith(`--${name}=`));
-  return found ? Number(found.split('=')[1]) : fallback;
-};
+rejectUnknownArgs(argv, /^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both)|cpus=[0-9,-]+|baseline=\S+)$/, USAGE);
+const arg = (name: string, fallback: number): number => numberArg(argv, name, fallback);
 const RUNS = arg('runs', 3);
 const SECONDS = arg('seconds', 5);
 const QUICK = argv.includes('--quick');

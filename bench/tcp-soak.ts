@@ -40,16 +40,13 @@ import { apiRequest } from '../test/support/api-client.js';
 import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNamespace } from '../test/support/netns.js';
 import { guestGetSettled, guestPut, MB, startBulkServers, type BulkServers } from '../test/support/tcp-bulk-peers.js';
 import { startTslirp, type TslirpProcess } from '../test/support/tslirp-process.js';
+import { numberArg, rejectUnknownArgs } from './bench-args.js';
 
 const USAGE =
   'usage: npx tsx bench/tcp-soak.ts [--transfers=N] [--instances=N] [--seed=N] [--max-mb=N] [--stall-seconds=S] [--deadline-seconds=S] [--slow-readers=PERCENT] [--loss-permille=N] [--cpu-hogs=N]';
 const argv = process.argv.slice(2);
-const unknown = argv.find((a) => !/^--(transfers|instances|seed|max-mb|stall-seconds|deadline-seconds|slow-readers|loss-permille|cpu-hogs)=\d+$/.test(a));
-if (unknown !== undefined) {
-  console.error(unknown === '--help' || unknown === '-h' ? USAGE : `unknown argument "${unknown}"\n${USAGE}`);
-  process.exit(unknown === '--help' || unknown === '-h' ? 0 : 2);
-}
-const arg = (name: string, fallback: number): number => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+rejectUnknownArgs(argv, /^--(transfers|instances|seed|max-mb|stall-seconds|deadline-seconds|slow-readers|loss-permille|cpu-hogs)=\d+$/, USAGE);
+const arg = (name: string, fallback: number): number => numberArg(argv, name, fallback);
 const TRANSFERS = arg('transfers', 200);
 const INSTANCES = arg('instances', 3);
 const SEED = arg('seed', 1);
