@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -42,18 +41,6 @@
 /* Node's requests to the helper (src/cli/sandbox.ts, through native/sandbox.c). */
 #define PIVOT_REQUEST 'P'  /* modules loaded, sockets bound: enter the minimal root */
 #define UNLINK_REQUEST 'U' /* orderly exit: remove the API socket file */
-
-static int sandbox_error(char *err, size_t size, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static int sandbox_error(char *err, size_t size, const char *format, ...) {
-  int saved = errno;
-  char what[384];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(what, sizeof what, format, args);
-  va_end(args);
-  snprintf(err, size, "%s: %s", what, strerror(saved));
-  return -1;
-}
 
 const char *launcher_userns_name(enum launcher_userns userns) {
   switch (userns) {
@@ -86,13 +73,13 @@ static int write_file(const char *path, const char *text) {
 static int create_user_namespace(char *err, size_t size) {
   uid_t uid = geteuid();
   gid_t gid = getegid();
-  if (unshare(CLONE_NEWUSER) < 0) return sandbox_error(err, size, "cannot create a user namespace");
+  if (unshare(CLONE_NEWUSER) < 0) return sandbox_report_errno(err, size, "cannot create a user namespace");
   char map[64];
   snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
-  if (write_file("/proc/self/uid_map", map) < 0) return sandbox_error(err, size, "cannot write uid_map");
-  if (write_file("/proc/self/setgroups", "deny\n") < 0 && errno != ENOENT) return sandbox_error(err, size, "cannot write setgroups");
+  if (write_file("/proc/self/uid_map", map) < 0) return sandbox_report_errno(err, size, "cannot write uid_map");
+  if (write_file("/proc/self/setgroups", "deny\n") < 0 && errno != ENOENT) return sandbox_report_errno(err, size, "cannot write setgroups");
   snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
-  if (write_file("/proc/self/gid_map", map) < 0) return sandbox_error(err, size, "cannot write gid_map");
+  if (write_file("/proc/self/gid_map", map) < 0) return sandbox_report_errno(err, size, "cannot write gid_map");
   return 0;
 }
 
@@ -106,7 +93,7 @@ static int enter_user_namespace(const struct launcher_command *cmd, enum launche
   int fd = -1;
   if (path[0] != '\0') {
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return sandbox_error(err, size, "cannot open %s", path);
+    if (fd < 0) return sandbox_report_errno(err, size, "cannot open %s", path);
     if (same_namespace(fd, "/proc/self/ns/user")) {
       close(fd);
       fd = -1;
@@ -121,10 +108,10 @@ static int enter_user_namespace(const struct launcher_command *cmd, enum launche
   int saved = errno;
   close(fd);
   errno = saved;
-  if (rc < 0) return sandbox_error(err, size, "cannot join the user namespace %s", path);
+  if (rc < 0) return sandbox_report_errno(err, size, "cannot join the user namespace %s", path);
   *result = LAUNCHER_USERNS_JOINED;
-  if (getegid() != 0 && setegid(0) < 0) return sandbox_error(err, size, "setegid(0) in the target's user namespace");
-  if (geteuid() != 0 && seteuid(0) < 0) return sandbox_error(err, size, "seteuid(0) in the target's user namespace");
+  if (getegid() != 0 && setegid(0) < 0) return sandbox_report_errno(err, size, "setegid(0) in the target's user namespace");
+  if (geteuid() != 0 && seteuid(0) < 0) return sandbox_report_errno(err, size, "seteuid(0) in the target's user namespace");
   return 0;
 }
 
@@ -210,12 +197,12 @@ static void helper_main(int sock, const char *api_socket) {
 /* Starts the helper as a grandchild (its parent exits at once: Node never has a child to reap). */
 static int start_helper(const char *api_socket, int *node_end, char *err, size_t size) {
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return sandbox_error(err, size, "socketpair");
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return sandbox_report_errno(err, size, "socketpair");
   pid_t middle = fork();
   if (middle < 0) {
     close(sv[0]);
     close(sv[1]);
-    return sandbox_error(err, size, "fork");
+    return sandbox_report_errno(err, size, "fork");
   }
   if (middle == 0) {
     close(sv[0]);
@@ -230,12 +217,12 @@ static int start_helper(const char *api_socket, int *node_end, char *err, size_t
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     close(sv[0]);
     errno = ECHILD;
-    return sandbox_error(err, size, "cannot start the sandbox helper");
+    return sandbox_report_errno(err, size, "cannot start the sandbox helper");
   }
   /* Node inherits it across exec. */
   if (fcntl(sv[0], F_SETFD, 0) < 0) {
     close(sv[0]);
-    return sandbox_error(err, size, "fcntl");
+    return sandbox_report_errno(err, size, "fcntl");
   }
   *node_end = sv[0];
   return 0;
@@ -244,10 +231,10 @@ static int start_helper(const char *api_socket, int *node_end, char *err, size_t
 int launcher_sandbox_prepare(const struct launcher_command *cmd, struct launcher_sandbox *out, char *err, size_t size) {
   out->helper_fd = -1;
   if (enter_user_namespace(cmd, &out->userns, err, size) < 0) return -1;
-  if (unshare(CLONE_NEWNS) < 0) return sandbox_error(err, size, "cannot unshare the mount namespace");
+  if (unshare(CLONE_NEWNS) < 0) return sandbox_report_errno(err, size, "cannot unshare the mount namespace");
   /* Slave, not private: mounts the host makes later still show (a rewritten /run/... resolv.conf),
      and our detaching of the old root never propagates back (slirp4netns's sandbox-no-unmount). */
-  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) return sandbox_error(err, size, "cannot make the mounts slaves");
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) return sandbox_report_errno(err, size, "cannot make the mounts slaves");
   return start_helper(cmd->api_socket, &out->helper_fd, err, size);
 }
 
@@ -272,21 +259,21 @@ static int drop_capabilities(int keep_net_bind_service, char *err, size_t size) 
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
-  if (syscall(SYS_capget, &header, data) < 0) return sandbox_error(err, size, "capget");
+  if (syscall(SYS_capget, &header, data) < 0) return sandbox_report_errno(err, size, "capget");
   int have_setpcap = (data[0].effective >> CAP_SETPCAP) & 1;
   int have_bind = keep_net_bind_service && ((data[0].permitted >> CAP_NET_BIND_SERVICE) & 1);
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return sandbox_error(err, size, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return sandbox_report_errno(err, size, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   /* The bounding set is what root's exec() grants; without CAP_SETPCAP there is nothing to keep. */
   if (have_setpcap) {
     int last = read_cap_last();
     for (int cap = 0; cap <= last; cap++) {
       if (keep_net_bind_service && cap == CAP_NET_BIND_SERVICE) continue;
-      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return sandbox_error(err, size, "prctl(PR_CAPBSET_DROP, %d)", cap);
+      if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return sandbox_report_errno(err, size, "prctl(PR_CAPBSET_DROP, %d)", cap);
     }
   }
   memset(data, 0, sizeof data);
   if (have_bind) data[0].effective = data[0].permitted = data[0].inheritable = 1u << CAP_NET_BIND_SERVICE;
-  if (syscall(SYS_capset, &header, data) < 0) return sandbox_error(err, size, "capset");
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return sandbox_error(err, size, "prctl(PR_SET_NO_NEW_PRIVS)");
+  if (syscall(SYS_capset, &header, data) < 0) return sandbox_report_errno(err, size, "capset");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return sandbox_report_errno(err, size, "prctl(PR_SET_NO_NEW_PRIVS)");
   return 0;
 }

@@ -28,8 +28,7 @@
 
 #define NEW_ROOT "/tmp"
 
-static int report_error(char *report, size_t size, const char *format, ...) __attribute__((format(printf, 3, 4)));
-static int report_error(char *report, size_t size, const char *format, ...) {
+int sandbox_report_errno(char *report, size_t size, const char *format, ...) {
   int saved = errno;
   char what[PATH_MAX + 128];
   va_list args;
@@ -63,9 +62,9 @@ static unsigned long atime_flags_of(const char *path) {
 
 /* Binds from onto to (recursively) and makes the top of it read-only, nosuid, nodev, noexec. */
 static int bind_read_only(const char *from, const char *to, char *report, size_t size) {
-  if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) < 0) return report_error(report, size, "cannot bind %s", from);
+  if (mount(from, to, NULL, MS_BIND | MS_REC, NULL) < 0) return sandbox_report_errno(report, size, "cannot bind %s", from);
   unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | atime_flags_of(to);
-  if (mount(NULL, to, NULL, flags, NULL) < 0) return report_error(report, size, "cannot make %s read-only", from);
+  if (mount(NULL, to, NULL, flags, NULL) < 0) return sandbox_report_errno(report, size, "cannot make %s read-only", from);
   return 0;
 }
 
@@ -165,13 +164,13 @@ static const char *inside_new_root(const char *path, char inside[PATH_MAX], char
   char parent[PATH_MAX];
   if (snprintf(inside, PATH_MAX, "%s%s", NEW_ROOT, path) >= PATH_MAX) {
     errno = ENAMETOOLONG;
-    report_error(report, size, "%s", path);
+    sandbox_report_errno(report, size, "%s", path);
     return NULL;
   }
   snprintf(parent, sizeof parent, "%s", inside);
   *strrchr(parent, '/') = '\0';
   if (make_directories(parent) < 0) {
-    report_error(report, size, "cannot create %s in the sandbox", parent + strlen(NEW_ROOT));
+    sandbox_report_errno(report, size, "cannot create %s in the sandbox", parent + strlen(NEW_ROOT));
     return NULL;
   }
   return inside;
@@ -183,14 +182,14 @@ static int apply_resolv_plan(const struct resolv_plan *plan, char *report, size_
   for (int i = 0; i < plan->links; i++) {
     if (inside_new_root(plan->link_path[i], inside, report, size) == NULL) return -1;
     if (symlink(plan->link_target[i], inside) < 0 && errno != EEXIST) {
-      return report_error(report, size, "cannot recreate the symlink %s in the sandbox", plan->link_path[i]);
+      return sandbox_report_errno(report, size, "cannot recreate the symlink %s in the sandbox", plan->link_path[i]);
     }
     report_note(report, size, "sandbox: %s (a symlink on /etc/resolv.conf's way) recreated in the sandbox\n", plan->link_path[i]);
   }
   if (plan->file_fd < 0) return 0;
   if (inside_new_root(plan->file_path, inside, report, size) == NULL) return -1;
   int fd = open(inside, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return report_error(report, size, "cannot create %s in the sandbox", plan->file_path);
+  if (fd < 0) return sandbox_report_errno(report, size, "cannot create %s in the sandbox", plan->file_path);
   close(fd);
   /* Bound through the descriptor: the file may lie under /tmp, now hidden by the new root. */
   char source[64];
@@ -202,20 +201,20 @@ static int apply_resolv_plan(const struct resolv_plan *plan, char *report, size_
 
 static int build_and_enter(const struct resolv_plan *plan, char *report, size_t size) {
   if (mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") < 0) {
-    return report_error(report, size, "cannot mount a tmpfs on " NEW_ROOT);
+    return sandbox_report_errno(report, size, "cannot mount a tmpfs on " NEW_ROOT);
   }
   static const char *const dirs[] = {NEW_ROOT "/etc", NEW_ROOT "/run", NEW_ROOT "/old"};
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-    if (mkdir(dirs[i], 0755) < 0) return report_error(report, size, "cannot create %s", dirs[i]);
+    if (mkdir(dirs[i], 0755) < 0) return sandbox_report_errno(report, size, "cannot create %s", dirs[i]);
   }
   if (bind_read_only("/etc", NEW_ROOT "/etc", report, size) < 0) return -1;
   if (bind_read_only("/run", NEW_ROOT "/run", report, size) < 0) return -1;
   if (apply_resolv_plan(plan, report, size) < 0) return -1;
-  if (chdir(NEW_ROOT) < 0) return report_error(report, size, "cannot enter " NEW_ROOT);
-  if (syscall(SYS_pivot_root, ".", "old") < 0) return report_error(report, size, "pivot_root");
-  if (chdir("/") < 0) return report_error(report, size, "cannot enter the new root");
-  if (umount2("/old", MNT_DETACH) < 0) return report_error(report, size, "cannot detach the old root");
-  if (rmdir("/old") < 0) return report_error(report, size, "cannot remove /old");
+  if (chdir(NEW_ROOT) < 0) return sandbox_report_errno(report, size, "cannot enter " NEW_ROOT);
+  if (syscall(SYS_pivot_root, ".", "old") < 0) return sandbox_report_errno(report, size, "pivot_root");
+  if (chdir("/") < 0) return sandbox_report_errno(report, size, "cannot enter the new root");
+  if (umount2("/old", MNT_DETACH) < 0) return sandbox_report_errno(report, size, "cannot detach the old root");
+  if (rmdir("/old") < 0) return sandbox_report_errno(report, size, "cannot remove /old");
   /* As slirp4netns: a read-only root is a nicety some kernels refuse in a user namespace. */
   if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
     report_note(report, size, "sandbox: the new root stays writable (remount read-only: %s)\n", strerror(errno));

@@ -20,4 +20,10 @@
  */
 int sandbox_enter_minimal_root(char *report, size_t report_size);
 
+/*
+ * Writes "WHAT: strerror(errno)" (WHAT from format) into report and returns -1: the one error
+ * message form of the sandbox's steps, here and in launcher_sandbox.c.
+ */
+int sandbox_report_errno(char *report, size_t size, const char *format, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
