@@ -9,13 +9,12 @@
  * Run against the real slirp4netns (the reference) and tslirp alike. Traffic stays on the veth and
  * in the test's namespaces; every process and device is removed by PID/name, even on failure.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { namespacePrerequisite, ProcessTracker, requireOrSkip } from '../support/netns.js';
+import { namespacePrerequisite, ProcessTracker, requireOrSkip, setPingGroupRange } from '../support/netns.js';
 import { createVethClient, startPublishedGuest, type Implementation, SLIRP4NETNS } from '../support/published-guest.js';
 import { builtCliPrerequisite, stopAllTslirp } from '../support/tslirp-process.js';
 
-const PING_GROUP_RANGE = '/proc/sys/net/ipv4/ping_group_range';
 
 async function prerequisites(impl: Implementation): Promise<string | undefined> {
   return (
@@ -36,8 +35,6 @@ for (const impl of ['slirp4netns', 'tslirp'] as const) {
 
     it('ping 198.18.0.2 works with ping_group_range allowing us; without, it is dropped and logged', { timeout: 60_000 }, async (ctx) => {
       requireOrSkip(ctx, await prerequisites(impl));
-      const saved = readFileSync(PING_GROUP_RANGE, 'utf8').trim();
-      cleanups.push(() => writeFileSync(PING_GROUP_RANGE, saved));
       await createVethClient(tracker, cleanups);
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       const ping = (args: string[]): Promise<string> =>
@@ -47,7 +44,7 @@ for (const impl of ['slirp4netns', 'tslirp'] as const) {
       // purpose: libslirp falls back to a UDP datagram to port 7 and, on any answer (even the peer's
       // port unreachable), reflects the guest's own request as a reply with TTL 255, claiming a
       // reachability it never saw. tslirp drops the echo and says why, once.
-      writeFileSync(PING_GROUP_RANGE, '1 0');
+      cleanups.push(setPingGroupRange('1 0'));
       const refused = await ping(['-c', '2']);
       if (impl === 'tslirp') {
         expect(refused).toMatch(/2 packets transmitted, 0 received/);
@@ -56,7 +53,7 @@ for (const impl of ['slirp4netns', 'tslirp'] as const) {
         expect(refused).toMatch(/ttl=255/);
       }
 
-      writeFileSync(PING_GROUP_RANGE, '0 0');
+      cleanups.push(setPingGroupRange('0 0'));
       expect(await ping(['-c', '3'])).toMatch(/3 packets transmitted, 3 received/);
       // A large echo: 4000 bytes of data each way.
       expect(await ping(['-c', '2', '-s', '4000'])).toMatch(/2 packets transmitted, 2 received/);
@@ -66,9 +63,7 @@ for (const impl of ['slirp4netns', 'tslirp'] as const) {
 
     it('TTL 1 towards 198.18.0.2 (ping -t 1, traceroute): time exceeded from 10.0.2.2 (echo: slirp4netns forwards it)', { timeout: 60_000 }, async (ctx) => {
       requireOrSkip(ctx, await prerequisites(impl));
-      const saved = readFileSync(PING_GROUP_RANGE, 'utf8').trim();
-      cleanups.push(() => writeFileSync(PING_GROUP_RANGE, saved));
-      writeFileSync(PING_GROUP_RANGE, '0 0');
+      cleanups.push(setPingGroupRange('0 0'));
       await createVethClient(tracker, cleanups);
       const guest = await startPublishedGuest(impl, tracker, cleanups);
       const run = (command: string, args: string[]): Promise<string> => guest.ns.exec(command, args, 30_000).catch((e: Error) => e.message);

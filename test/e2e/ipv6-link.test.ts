@@ -13,7 +13,6 @@
  * the gateway) is in TSLIRP_IPV6. Traffic stays in fd00::/64,
  * on loopback and on the test's veth (fd5e:7e57:1::/64); every process is ended by PID.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   eui64Address,
@@ -27,13 +26,13 @@ import {
   solicitRouterAdvertisement,
   startIpv6Guest,
 } from '../support/ipv6-guest.js';
+import { setPingGroupRange } from '../support/netns.js';
 import { createVethClient, testResources, VETH_CLIENT_IPV6 } from '../support/published-guest.js';
 
 const { tracker, cleanups, release } = testResources();
 afterEach(release);
 
 /** Governs ICMPv6 ping sockets too (the slirp process runs as root, gid 0, in our namespace). */
-const PING_GROUP_RANGE = '/proc/sys/net/ipv4/ping_group_range';
 
 for (const impl of ipv6Implementations('link')) {
   describe(`IPv6 link: ${impl} -6 --configure`, () => {
@@ -134,9 +133,7 @@ for (const impl of ipv6Implementations('link')) {
     it('echo to a test host beyond the gateway (a veth namespace): slirp4netns drops it, tslirp forwards it (difference)', async (ctx) => {
       requireIpv6(ctx, impl);
       // Ping sockets allowed for us while the test runs (as test/e2e/icmp-forward.test.ts does).
-      const saved = readFileSync(PING_GROUP_RANGE, 'utf8').trim();
-      cleanups.push(() => writeFileSync(PING_GROUP_RANGE, saved));
-      writeFileSync(PING_GROUP_RANGE, '0 0');
+      cleanups.push(setPingGroupRange('0 0'));
       await createVethClient(tracker, cleanups, { ipv6: true });
       const { guest } = await startIpv6Guest(impl, tracker, cleanups);
       const { received, output } = await ping6(guest.ns, VETH_CLIENT_IPV6);
@@ -153,9 +150,7 @@ for (const impl of ipv6Implementations('link')) {
 
     it('hop limit 1 towards the veth host (ping -6 -t 1): time exceeded from fe80::2 with tslirp, silence with slirp4netns', async (ctx) => {
       requireIpv6(ctx, impl);
-      const saved = readFileSync(PING_GROUP_RANGE, 'utf8').trim();
-      cleanups.push(() => writeFileSync(PING_GROUP_RANGE, saved));
-      writeFileSync(PING_GROUP_RANGE, '0 0');
+      cleanups.push(setPingGroupRange('0 0'));
       await createVethClient(tracker, cleanups, { ipv6: true });
       const { guest } = await startIpv6Guest(impl, tracker, cleanups);
       const output = await guest.ns.exec('ping', ['-6', '-n', '-c', '1', '-t', '1', '-W', '2', VETH_CLIENT_IPV6], 30_000).catch((e: Error) => e.message);

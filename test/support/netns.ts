@@ -8,7 +8,7 @@
  * (CI=true) a missing prerequisite is a failure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readlinkSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -258,6 +258,18 @@ export function openTunToAll(): () => void {
   chmodSync('/dev/net/tun', 0o666);
   return () => chmodSync('/dev/net/tun', before);
 }
+
+/**
+ * Sets net.ipv4.ping_group_range of the test process's network namespace (which groups may open the
+ * unprivileged ping sockets echo forwarding uses); returns a function restoring what it was.
+ */
+export function setPingGroupRange(range: string): () => void {
+  const before = readFileSync(PING_GROUP_RANGE, 'utf8').trim();
+  writeFileSync(PING_GROUP_RANGE, range);
+  return () => writeFileSync(PING_GROUP_RANGE, before);
+}
+
+const PING_GROUP_RANGE = '/proc/sys/net/ipv4/ping_group_range';
 
 /** `ip -j addr show DEV` inside the namespace, reduced to what tests assert on. */
 export async function interfaceInfo(ns: TestNamespace, dev: string): Promise<{ mtu: number; up: boolean; ipv4: string[]; mac: string }> {
