@@ -356,10 +356,7 @@ export class Stack implements FrameSink {
     if (!isIpv6Unspecified(ip.bytes, ip.sourceOffset) && !isIpv6GuestSource(v6, ip.bytes, ip.sourceOffset)) return DropReason.BadAddress;
     const chain = this.chain;
     reason = walkIpv6Headers(ip, chain);
-    if (reason !== DropReason.None) {
-      if (chain.problemCode >= 0) this.sendIpv6Error(PARAMETER_PROBLEM[chain.problemCode], this.ipv6GatewayLinkLocal, ip, chain, ethernet, chain.problemPointer);
-      return reason;
-    }
+    if (reason !== DropReason.None) return this.headersRejected(reason, ip, chain, ethernet);
     // As IPv4's TTL (ttlExpired), per fragment; after the walk, which says whether an error may be sent.
     if (ip.hopLimit <= 1 && this.hopLimitExpired(ip, chain, ethernet)) return DropReason.TtlExpired;
     if (chain.protocol === Ipv6NextHeader.Fragment) {
@@ -379,10 +376,7 @@ export class Stack implements FrameSink {
       ip = this.reassembled6;
       reason = ip.wrap(whole, 0, whole.length);
       if (reason === DropReason.None) reason = walkIpv6Headers(ip, chain);
-      if (reason !== DropReason.None) {
-        if (chain.problemCode >= 0) this.sendIpv6Error(PARAMETER_PROBLEM[chain.problemCode], this.ipv6GatewayLinkLocal, ip, chain, ethernet, chain.problemPointer);
-        return reason;
-      }
+      if (reason !== DropReason.None) return this.headersRejected(reason, ip, chain, ethernet);
       if (chain.protocol === Ipv6NextHeader.Fragment) return DropReason.Malformed; // a fragment inside a fragment
       flags = 0; // checksum offload flags describe the last fragment's frame, not the whole packet
     }
@@ -436,6 +430,12 @@ export class Stack implements FrameSink {
     } finally {
       if (source !== -1) this.addresses.release(source);
     }
+  }
+
+  /** A packet the header walk rejected: parameter problem where the walk names one (RFC 8200 §4), then its drop. */
+  private headersRejected(reason: DropReason, ip: Ipv6Packet, chain: Ipv6HeaderChain, ethernet: EthernetFrame): DropReason {
+    if (chain.problemCode >= 0) this.sendIpv6Error(PARAMETER_PROBLEM[chain.problemCode], this.ipv6GatewayLinkLocal, ip, chain, ethernet, chain.problemPointer);
+    return reason;
   }
 
   /**
