@@ -79,6 +79,20 @@ describe('bin/tslirp answers like bin/tslirp.js', () => {
     ];
     for (const args of cases) expect(run(LAUNCHER, args), args.join(' ')).toEqual(run(NODE_ENTRY, args));
   });
+
+  it('starts Node without NODE_EXTRA_CA_CERTS (read at every start), except for `run` and its command', (ctx) => {
+    builtOrSkip(ctx);
+    // Node warns at start when the file cannot be loaded: the warning shows whether it was read.
+    const env = cleanEnv({ NODE_EXTRA_CA_CERTS: '/nonexistent/extra-ca.pem' });
+    const warning = /Ignoring extra certs/;
+    for (const args of [['--mtu=0'], ['stats', '--bogus']]) {
+      const result = run(LAUNCHER, args, env);
+      expect(result.status, args.join(' ')).toBe(1);
+      expect(result.stderr, args.join(' ')).not.toMatch(warning);
+      expect(result.stderr, args.join(' ')).toMatch(/^tslirp: /);
+    }
+    expect(run(LAUNCHER, ['run', '--bogus'], env).stderr).toMatch(warning);
+  });
 });
 
 /** What options.ts makes of argv, in the launcher's explain format, or "error". */
