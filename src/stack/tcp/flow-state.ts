@@ -5,9 +5,10 @@
  * and lookups: this module sends nothing and touches no flow.
  *
  * States are RFC 9293's, with two of our own for the guest's active open (we connect the host socket
- * before answering the SYN: HostConnecting) and one deviation: LAST-ACK and CLOSING end in TIME-WAIT
- * like FIN-WAIT-2 does (a short linger that re-acknowledges a retransmitted FIN, whoever closed
- * first). "The host ended" is our CLOSE call (the host socket's EOF); during a handshake it is
+ * before answering the SYN: HostConnecting) and one deviation: CLOSING ends in TIME-WAIT as
+ * FIN-WAIT-2 does, but that TIME-WAIT is short (a linger that re-acknowledges a retransmitted FIN).
+ * LAST-ACK ends in CLOSED, as RFC 9293 says: the guest acknowledged our FIN, whose segment
+ * acknowledged its own, so no FIN of its can come again. "The host ended" is our CLOSE call (the host socket's EOF); during a handshake it is
  * queued (RFC 9293 §3.10.4, CLOSE in SYN-RECEIVED) and taken on entering ESTABLISHED.
  *
  * What the table does not hold: the handshake's segments (SYN, SYN-ACK, options, ISS) and steady
@@ -155,7 +156,11 @@ rule([FlowState.Established], FlowEvent.GuestFin, FlowState.CloseWait);
 rule([FlowState.FinWait1], FlowEvent.GuestFin, FlowState.Closing);
 rule([FlowState.FinWait2], FlowEvent.GuestFin, FlowState.TimeWait, FlowAction.EnterTimeWait);
 rule([FlowState.FinWait1], FlowEvent.FinAcked, FlowState.FinWait2);
-rule([FlowState.Closing, FlowState.LastAck], FlowEvent.FinAcked, FlowState.TimeWait, FlowAction.EnterTimeWait);
+rule([FlowState.Closing], FlowEvent.FinAcked, FlowState.TimeWait, FlowAction.EnterTimeWait);
+// RFC 9293 §3.10.7.4: LAST-ACK ends at the ACK of our FIN (the guest, which closed first, keeps the
+// TIME-WAIT). Lingering here too held every guest-closed connection 2 s in the table, the timer heap
+// and the old generation: ~10k flows at a few thousand connections per second.
+rule([FlowState.LastAck], FlowEvent.FinAcked, FlowState.Closed, FlowAction.Release);
 rule([FlowState.TimeWait], FlowEvent.LifeExpired, FlowState.Closed, FlowAction.Release);
 rule([FlowState.TimeWait], FlowEvent.TupleReused, FlowState.Closed, FlowAction.Release);
 

@@ -196,7 +196,10 @@ export class TcpSender {
       // any further host read): the host port may read into that memory again.
       if (queue.length < held) flow.host?.release?.(held - queue.length);
       // Only our FIN occupies the sequence number after the data.
-      if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) this.ctx.finAcked(flow);
+      if (flow.hostEnded && seqGe(ack, seqAdd(queue.endSeq, 1))) {
+        this.ctx.finAcked(flow);
+        if (flow.closed) return; // LAST-ACK ended: the flow is released, nothing is left to send or time
+      }
       if (seqLt(flow.sendNext, ack)) flow.sendNext = ack;
       flow.sacked.dropBelow(ack);
       flow.retransmitCount = 0;

@@ -1,0 +1,191 @@
+/**
+ * The engine's cost per short connection without a kernel: `npx tsx bench/connection-path.bench.ts`
+ * (under the machine lock, like every benchmark). bench/latency.ts's connection-rate workload
+ * (guest connects to 10.0.2.2, 1 byte each way, the guest closes first) played frame by frame on a
+ * Stack with the TCP engine on a MemoryLink (frames not kept) and a fake host port that behaves as
+ * NativeTcpPort does on loopback: connected inside connect() (the engine hears it after its turn),
+ * the host's answer and its end arriving as later events. Each connection: SYN → SYN-ACK, ACK and
+ * the 1-byte request, the host's 1-byte answer, the guest's ACK and FIN (the host socket ended, the
+ * host closes), our FIN, the guest's ACK. Real clock (the timer queue arms Node timers as in
+ * production; none fires within a round).
+ *
+ * Prints ns per connection and frames sent per connection (median of ROUNDS rounds). A/B in one
+ * process: `--baseline=DIR` loads the engine a second time from another checkout's src/ and runs
+ * the rounds of both alternately (after one uncounted warm-up round each), as engine-path.bench.ts.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
+import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
+import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
+import { TCP_ACK, TCP_FIN, TCP_HEADER_LENGTH, TCP_PSH, TCP_SYN, TcpSegment, writeMssOption, writeWindowScaleOption, writeTcpHeader } from '../src/wire/tcp.js';
+import { rejectUnknownArgs } from './bench-args.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const CONNECTIONS_PER_ROUND = Number(process.env.BENCH_CONNECTIONS ?? 20_000);
+const GUEST_MAC = 0x0200_0000_0100;
+const GATEWAY_MAC = 0x5255_0a00_0202;
+const GUEST = 0x0a000264;
+const GATEWAY = 0x0a000202;
+const SERVER_PORT = 7000;
+const IP_OFFSET = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
+
+const USAGE = 'usage: npx tsx bench/connection-path.bench.ts [--baseline=DIR]';
+const argv = process.argv.slice(2);
+rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
+const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+
+interface Build {
+  readonly name: string;
+  readonly FRAME_CHECKSUM_PARTIAL: number;
+  readonly MemoryLink: typeof import('../src/link/memory-link.js').MemoryLink;
+  readonly SystemClock: typeof import('../src/stack/clock.js').SystemClock;
+  readonly HostAddressMap: typeof import('../src/stack/host-address-map.js').HostAddressMap;
+  readonly Stack: typeof import('../src/stack/stack.js').Stack;
+  readonly installTcp: typeof import('../src/stack/tcp/tcp-engine.js').installTcp;
+}
+
+async function loadBuild(name: string, root: string): Promise<Build> {
+  const load = (path: string): Promise<Record<string, unknown>> => import(pathToFileURL(resolve(root, path)).href) as Promise<Record<string, unknown>>;
+  const [link, memoryLink, clock, addressMap, stack, tcp] = await Promise.all([
+    load('src/link/link.ts'),
+    load('src/link/memory-link.ts'),
+    load('src/stack/clock.ts'),
+    load('src/stack/host-address-map.ts'),
+    load('src/stack/stack.ts'),
+    load('src/stack/tcp/tcp-engine.ts'),
+  ]);
+  return {
+    name,
+    FRAME_CHECKSUM_PARTIAL: link.FRAME_CHECKSUM_PARTIAL as number,
+    MemoryLink: memoryLink.MemoryLink as Build['MemoryLink'],
+    SystemClock: clock.SystemClock as Build['SystemClock'],
+    HostAddressMap: addressMap.HostAddressMap as Build['HostAddressMap'],
+    Stack: stack.Stack as Build['Stack'],
+    installTcp: tcp.installTcp as Build['installTcp'],
+  };
+}
+
+/** A guest segment to 10.0.2.2:SERVER_PORT (a SYN with MSS and window scale, as Linux sends). */
+function frame(port: number, seq: number, ack: number, flags: number, payloadLength: number): Uint8Array {
+  const optionsLength = flags & TCP_SYN ? 8 : 0;
+  const tcpLength = TCP_HEADER_LENGTH + optionsLength + payloadLength;
+  const f = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + tcpLength);
+  const ip = writeEthernetHeader(f, 0, GATEWAY_MAC, GUEST_MAC, EtherType.Ipv4);
+  const tcp = writeIpv4Header(f, ip, GUEST, GATEWAY, IpProtocol.Tcp, tcpLength);
+  const at = writeTcpHeader(f, tcp, port, SERVER_PORT, seq >>> 0, ack >>> 0, flags, 0xffff, optionsLength);
+  if (flags & TCP_SYN) writeWindowScaleOption(f, writeMssOption(f, at, 65480), 7);
+  return f;
+}
+
+/** Lets the engine's microtasks run (the host's connect outcome, the end-of-tick flush): no event-loop turn per step. */
+async function tick(): Promise<void> {
+  for (let i = 0; i < 4; i++) await null;
+}
+
+/** One round: ns per connection, frames sent per connection, flows still in the table at its end (lingering in TIME-WAIT). */
+type Round = () => Promise<{ ns: number; frames: number; flowsLeft: number }>;
+
+async function session(build: Build): Promise<Round> {
+  const { FRAME_CHECKSUM_PARTIAL, MemoryLink, SystemClock, HostAddressMap, Stack, installTcp } = build;
+  const flags = [FRAME_CHECKSUM_PARTIAL];
+  let sent = 0;
+  let lastSeq = 0;
+  const seg = new TcpSegment();
+  const link = new MemoryLink({
+    keep: false,
+    offloads: { rxChecksumPartial: true, tso: false, txChecksumOffload: true },
+    onTransmit: (frames) => {
+      sent += frames.length;
+      for (const f of frames) {
+        seg.wrap(f, IP_OFFSET, f.length - IP_OFFSET);
+        if (seg.flags & TCP_SYN) lastSeq = seg.sequence;
+      }
+    },
+  });
+  const stack = new Stack(link, { clock: new SystemClock() });
+  let events: HostStreamEvents | undefined;
+  let ended = false;
+  const stream: HostStream = {
+    write() {},
+    pendingWriteBytes: 0,
+    end() {
+      ended = true;
+    },
+    reset() {},
+    destroy() {},
+    pause() {},
+    resume() {},
+  };
+  const hostPort: HostTcpPort = {
+    connect(_endpoint, e) {
+      events = e;
+      queueMicrotask(() => e.onConnect()); // connected inside connect(), told after the engine's turn
+      return stream;
+    },
+  };
+  const engine = installTcp(stack, { hostPort, addressMap: new HostAddressMap(stack.config) });
+  stack.start();
+  const answer = new Uint8Array([0x78]);
+  let port = 10000;
+  let guestIsn = 1;
+  const connection = async (): Promise<void> => {
+    port = port >= 60000 ? 10000 : port + 1;
+    guestIsn = (guestIsn + 0x10000) >>> 0;
+    const g = guestIsn;
+    link.inject(frame(port, g, 0, TCP_SYN, 0), flags);
+    await tick(); // onConnect, SYN-ACK
+    const ours = (lastSeq + 1) >>> 0;
+    link.inject(frame(port, g + 1, ours, TCP_ACK, 0), flags);
+    link.inject(frame(port, g + 1, ours, TCP_ACK | TCP_PSH, 1), flags);
+    await tick();
+    events!.onData(answer);
+    await tick();
+    link.inject([frame(port, g + 2, ours + 1, TCP_ACK, 0), frame(port, g + 2, ours + 1, TCP_ACK | TCP_FIN, 0)], [FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_PARTIAL]);
+    await tick();
+    if (!ended) throw new Error(`${build.name}: the guest's FIN did not end the host socket`);
+    ended = false;
+    const host = events!;
+    host.onEnd(); // the host server closes on our FIN
+    host.onClose();
+    await tick();
+    link.inject(frame(port, g + 3, ours + 2, TCP_ACK, 0), flags);
+    await tick();
+  };
+  return async () => {
+    const sentBefore = sent;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < CONNECTIONS_PER_ROUND; i++) await connection();
+    const elapsed = Number(process.hrtime.bigint() - start);
+    return { ns: elapsed / CONNECTIONS_PER_ROUND, frames: (sent - sentBefore) / CONNECTIONS_PER_ROUND, flowsLeft: engine.size };
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const builds = [await loadBuild('this build', '.')];
+if (BASELINE !== undefined) builds.push(await loadBuild(`baseline (${BASELINE})`, BASELINE));
+const rounds: Round[] = [];
+for (const build of builds) rounds.push(await session(build));
+for (const round of rounds) await round();
+const ns = builds.map((): number[] => []);
+const frames = builds.map((): number[] => []);
+const flowsLeft = builds.map((): number[] => []);
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 === 0 ? builds.map((_, i) => i) : builds.map((_, i) => builds.length - 1 - i);
+  for (const i of order) {
+    const result = await rounds[i]();
+    ns[i].push(result.ns);
+    frames[i].push(result.frames);
+    flowsLeft[i].push(result.flowsLeft);
+  }
+}
+console.log(`connection path, Node ${process.version}, ${ROUNDS} rounds of ${CONNECTIONS_PER_ROUND} connections, median, ${new Date().toISOString()}`);
+console.log('');
+console.log(`| build | ns per connection | frames sent per connection | flows in the table after a round |`);
+console.log(`|---|---:|---:|---:|`);
+builds.forEach((b, i) => console.log(`| ${b.name} | ${median(ns[i]).toFixed(0)} | ${median(frames[i]).toFixed(2)} | ${median(flowsLeft[i])} |`));
+if (builds.length > 1) console.log(`\nratio this / baseline: ${(median(ns[0]) / median(ns[1])).toFixed(2)}`);
