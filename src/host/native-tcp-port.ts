@@ -107,7 +107,7 @@ class NativeHostStream implements HostStream {
   private readonly queue: Uint8Array[] = [];
   private readonly written: (() => void)[] = [];
   private queuedBytes = 0;
-  private readonly slab = new ReadSlab();
+  private readonly slab = new ReadSlab({ regionOnlyWhileReading: true });
 
   constructor(
     private readonly table: NativeSockets,
@@ -282,6 +282,7 @@ class NativeHostStream implements HostStream {
       const region = slab.region();
       const n = this.table.addon.tcpRecv(this.id, region);
       if (n <= 0) {
+        slab.unclaimed();
         outcome = n === -EAGAIN ? 1 : n;
         break;
       }
