@@ -14,8 +14,8 @@
  * explained.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attachRequestKey, HandoffError, parseHandoff, takeHandoff, tapOptionsFromCli } from '../../src/cli/launcher-handoff.js';
@@ -92,6 +92,26 @@ describe('bin/tslirp answers like bin/tslirp.js', () => {
       expect(result.stderr, args.join(' ')).toMatch(/^tslirp: /);
     }
     expect(run(LAUNCHER, ['run', '--bogus'], env).stderr).toMatch(warning);
+  });
+
+  it("starts Node with native/node_flags.h's flags, in order", (ctx) => {
+    builtOrSkip(ctx);
+    const header = readFileSync(join(REPO_ROOT, 'native/node_flags.h'), 'utf8');
+    const list = /TSLIRP_NODE_FLAGS\[\] = \{([\s\S]*?)\};/.exec(header)?.[1] ?? '';
+    const flags = [...list.replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    expect(flags).toContain('--gc-memory-reducer-start-delay-ms=1000');
+    // A preload that tells what Node was started with (NODE_OPTIONS reaches Node through the launcher).
+    const dir = mkdtempSync(join(tmpdir(), 'tslirp-launcher-'));
+    try {
+      const preload = join(dir, 'exec-argv.cjs');
+      writeFileSync(preload, "process.stderr.write('execArgv=' + JSON.stringify(process.execArgv) + '\\n');\n");
+      const result = run(LAUNCHER, ['--mtu=0'], cleanEnv({ NODE_OPTIONS: `--require=${preload}` }));
+      const line = /^execArgv=(.*)$/m.exec(result.stderr)?.[1];
+      expect(line, result.stderr).toBeDefined();
+      expect(JSON.parse(line ?? '[]')).toEqual(flags);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
