@@ -6,7 +6,8 @@
  *
  * Rows (wall time from the spawn of the executable, as a client sees it):
  * - `--help`, `--version` until the process exits (podman runs `--help` before every start,
- *   RootlessKit twice);
+ *   RootlessKit twice), with the harness's own floor beside them (spawnSync of /bin/true: forking
+ *   this Node process is most of what these rows measure);
  * - tap0 created, for `BINARY PID tap0` (upstream's dhcp test brings tap0 up right after starting
  *   the binary): an `ip monitor link` already running in the target namespace reports it;
  * - ready fd: "1" on fd 3, with podman's own arguments (CLIENTS.md: -c, --mtu=65520,
@@ -170,10 +171,22 @@ function addRow(what: string, results: Map<Contender, number[]>): void {
   console.log(`${what}: ${CONTENDERS.map((c) => `${c} ${summary(results.get(c) ?? [])}`).join(', ')}`);
 }
 
-async function measure(what: string, contenders: readonly Contender[], once: (c: Contender) => Promise<number> | number): Promise<void> {
+/** The harness's own share of an exit row: spawnSync of /bin/true (which does nothing), timed alike. */
+const spawnFloor: number[] = [];
+
+function timeFloor(): number {
+  const start = performance.now();
+  spawnSync('/bin/true', [], { stdio: 'ignore' });
+  return performance.now() - start;
+}
+
+async function measure(what: string, contenders: readonly Contender[], once: (c: Contender) => Promise<number> | number, floor?: () => number): Promise<void> {
   const results = new Map<Contender, number[]>(contenders.map((c) => [c, []]));
   for (const c of contenders) await once(c); // warm-up: page cache, first exec
-  for (let i = 0; i < RUNS; i++) for (const c of contenders) results.get(c)!.push(await once(c));
+  for (let i = 0; i < RUNS; i++) {
+    for (const c of contenders) results.get(c)!.push(await once(c));
+    if (floor !== undefined) spawnFloor.push(floor());
+  }
   addRow(what, results);
 }
 
@@ -247,8 +260,8 @@ async function main(): Promise<void> {
   if (built) throw new Error(built);
   if (!existsSync(SLIRP4NETNS)) throw new Error(`needs ${SLIRP4NETNS}`);
   try {
-    if (wanted('help')) await measure('--help (exit)', CONTENDERS, (c) => timeToExit(c, ['--help']));
-    if (wanted('help')) await measure('--version (exit)', CONTENDERS, (c) => timeToExit(c, ['--version']));
+    if (wanted('help')) await measure('--help (exit)', CONTENDERS, (c) => timeToExit(c, ['--help']), timeFloor);
+    if (wanted('help')) await measure('--version (exit)', CONTENDERS, (c) => timeToExit(c, ['--version']), timeFloor);
     if (wanted('tap')) await measure('tap0 created (`BINARY PID tap0`)', CONTENDERS, async (c) => {
       const ns = await createNamespace(tracker);
       try {
@@ -281,6 +294,9 @@ async function main(): Promise<void> {
     ...(BASELINE === undefined ? [] : [`baseline: ${BASELINE}`, '']),
     table(['what', ...CONTENDERS.map((c) => `${c} ms`), 'tslirp − slirp4netns ms', 'ratio', ...(BASELINE === undefined ? [] : ['tslirp / baseline'])], rows),
     '',
+    ...(spawnFloor.length === 0
+      ? []
+      : [`Spawn floor of the exit rows (this harness's spawnSync of /bin/true, interleaved with them): ${summary(spawnFloor)} ms.`, '']),
     ...(stageRows.length === 0
       ? []
       : [
