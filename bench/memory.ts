@@ -441,8 +441,11 @@ async function iperf(ns: TestNamespace, port: number, args: string[]): Promise<n
         timeout: 120_000,
         maxBuffer: 16 << 20,
       });
-      const result = JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } };
-      return result.end.sum_received.bits_per_second / 1e9;
+      const result = JSON.parse(stdout) as { end?: { sum_received?: { bits_per_second: number } }; error?: string };
+      const received = result.end?.sum_received;
+      // iperf3 -J reports its failures (the server busy, a reset control connection) as "error".
+      if (received === undefined) throw Object.assign(new Error(result.error ?? 'no sum_received'), { stdout: result.error ?? stdout });
+      return received.bits_per_second / 1e9;
     } catch (error) {
       const text = String((error as { stdout?: string }).stdout ?? (error as Error).message);
       if (attempt < 5 && /busy/.test(text)) {
