@@ -94,6 +94,8 @@ class NativeHostStream implements HostStream {
   /** The addon's id for our socket, or -1 once it is closed (or never opened). */
   private id = -1;
   private connected = false;
+  /** The connect was done inside tcpOpen (HostStream.connectedInConnect); onConnect still follows as a microtask. */
+  connectedInConnect = false;
   private paused = true;
   private readEnded = false;
   /** end() was asked for; shutdown follows once the queue is empty. */
@@ -129,8 +131,12 @@ class NativeHostStream implements HostStream {
       return;
     }
     this.id = id;
-    // Connected inside the call (loopback): the engine hears it after the caller's turn, as an event.
-    if (result === 1) queueMicrotask(() => this.connectedNow());
+    // Connected inside the call (loopback): said at once (connectedInConnect) and, as for every
+    // connect, as an event after the caller's turn.
+    if (result === 1) {
+      this.connectedInConnect = true;
+      queueMicrotask(() => this.connectedNow());
+    }
   }
 
   /** Takes over a connected socket's descriptor (a published port's client); a failure arrives as onError. */

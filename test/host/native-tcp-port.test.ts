@@ -24,7 +24,8 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
   it('classifies a refused connect: onError Refused, then onClose, nothing else', async () => {
     const port = await closedLoopbackPort();
     const events = recorder();
-    new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    expect(stream.connectedInConnect).toBe(false);
     expect(events.log).toEqual([]); // on loopback the RST came inside connect(): still told after the call
     await events.closed;
     expect(events.log).toEqual(['error Refused ECONNREFUSED', 'close']);
@@ -59,7 +60,8 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     const port = await listen((s) => s.pipe(s));
     const events = recorder();
     const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
-    expect(events.log).toEqual([]); // connected inside connect() on loopback: told after the call
+    expect(stream.connectedInConnect).toBe(true); // connected inside connect() on loopback: said at once,
+    expect(events.log).toEqual([]); // and told after the call, as every connect
     await events.connected;
     const written: string[] = [];
     stream.write(Buffer.from('ping'), () => written.push('ping'));

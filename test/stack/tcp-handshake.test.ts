@@ -44,6 +44,23 @@ describe('TCP handshake (guest opens)', () => {
     expect(t.engine.size).toBe(1);
   });
 
+  it('a host socket connected inside connect() (loopback): the SYN-ACK leaves with the batch that carried the SYN, once', async () => {
+    const t = new TcpContext({ mtu: 1500 });
+    t.port.connectsAtOnce = true;
+    // In one batch: the SYN and a segment for no connection (answered by RST): one flush carries both.
+    const out = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 }, { seq: 5, ack: 9, flags: TCP_ACK, srcPort: 4444 });
+    expect(out.map((s) => flagNames(s.flags))).toEqual(['SYN|ACK', 'RST']);
+    expect(out[0].ack).toBe(GUEST_ISN + 1);
+    expect(t.port.last.paused).toBe(true); // until the guest completes the handshake
+    // The port's onConnect, after the caller's turn, changes nothing.
+    t.port.last.events.onConnect();
+    expect(await t.drain()).toEqual([]);
+    // The handshake completes as usual.
+    expect(t.inject({ seq: GUEST_ISN + 1, ack: (out[0].seq + 1) >>> 0, flags: TCP_ACK })).toEqual([]);
+    expect(t.port.last.paused).toBe(false);
+    expect(t.engine.debugFlows()[0].state).toBe('Established');
+  });
+
   it('offers only what the guest offered (no wscale/SACK/timestamps in the SYN-ACK)', async () => {
     const t = new TcpContext({ mtu: 65520 });
     t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 65480 });

@@ -53,6 +53,8 @@ export class FakeHostStream implements HostStream {
   destroyed = false;
   paused = true;
   pendingWriteBytes = 0;
+  /** As NativeTcpPort's on loopback: up when connect() returns (the test still calls onConnect after, as the port does). */
+  connectedInConnect = false;
   events!: HostStreamEvents;
 
   constructor(readonly endpoint: HostEndpoint) {}
@@ -88,8 +90,11 @@ export class FakeHostStream implements HostStream {
 
 export class FakeHostPort implements HostTcpPort {
   readonly streams: FakeHostStream[] = [];
+  /** Streams from now on say connectedInConnect (a loopback connect done inside the call). */
+  connectsAtOnce = false;
   connect(endpoint: HostEndpoint, events: HostStreamEvents): HostStream {
     const stream = new FakeHostStream(endpoint);
+    stream.connectedInConnect = this.connectsAtOnce;
     stream.events = events;
     this.streams.push(stream);
     return stream;

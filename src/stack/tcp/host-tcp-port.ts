@@ -43,6 +43,13 @@ export interface HostStream {
   pause(): void;
   resume(): void;
   /**
+   * True when the connection was up by the time connect() returned (loopback: the handshake runs
+   * inside the connect call). The engine then answers the guest's SYN at once, in the flush of the
+   * batch that carried it; onConnect still follows after the caller's turn, as for every connect,
+   * and is ignored. Optional (absent: wait for onConnect).
+   */
+  readonly connectedInConnect?: boolean;
+  /**
    * The guest acknowledged the next `bytes` of what onData delivered (in order): the engine holds no
    * view of them any more, so their memory may be reused for later reads. Optional.
    */

@@ -285,9 +285,16 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     this.takeSynOptions(flow, seg.sequence);
     // Keep the SYN's quote (IPv4: its header + 8 bytes) for an ICMP error, should the host be unreachable.
     flow.synQuote = ip.bytes.slice(ip.quoteOffset, ip.quoteOffset + ip.quoteLength);
-    flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
-    this.reschedule(flow);
     flow.host = this.hostPort.connect(endpoint, this.hostEvents(flow));
+    if (flow.host.connectedInConnect === true) {
+      // Connected inside connect() (loopback): the SYN-ACK goes with this batch's flush, not with a
+      // flush of its own after it (one TAP write less per connection); the onConnect that follows
+      // is ignored (HostConnected means nothing once SYN-RECEIVED).
+      this.hostConnected(flow);
+    } else {
+      flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
+      this.reschedule(flow);
+    }
     return DropReason.None;
   }
 
