@@ -9,7 +9,8 @@
  * host closes), our FIN, the guest's ACK. Real clock (the timer queue arms Node timers as in
  * production; none fires within a round).
  *
- * Prints ns per connection and frames sent per connection (median of ROUNDS rounds). A/B in one
+ * Prints ns per connection, frames sent and link flushes (TAP writes) per connection, and the flows
+ * left in the table (lingering) after a round (medians of ROUNDS rounds). A/B in one
  * process: `--baseline=DIR` loads the engine a second time from another checkout's src/ and runs
  * the rounds of both alternately (after one uncounted warm-up round each), as engine-path.bench.ts.
  */
@@ -83,19 +84,21 @@ async function tick(): Promise<void> {
   for (let i = 0; i < 4; i++) await null;
 }
 
-/** One round: ns per connection, frames sent per connection, flows still in the table at its end (lingering in TIME-WAIT). */
-type Round = () => Promise<{ ns: number; frames: number; flowsLeft: number }>;
+/** One round: ns per connection, frames and link flushes (TAP writes) per connection, flows still in the table at its end (lingering in TIME-WAIT). */
+type Round = () => Promise<{ ns: number; frames: number; flushes: number; flowsLeft: number }>;
 
 async function session(build: Build): Promise<Round> {
   const { FRAME_CHECKSUM_PARTIAL, MemoryLink, SystemClock, HostAddressMap, Stack, installTcp } = build;
   const flags = [FRAME_CHECKSUM_PARTIAL];
   let sent = 0;
+  let flushes = 0;
   let lastSeq = 0;
   const seg = new TcpSegment();
   const link = new MemoryLink({
     keep: false,
     offloads: { rxChecksumPartial: true, tso: false, txChecksumOffload: true },
     onTransmit: (frames) => {
+      flushes++;
       sent += frames.length;
       for (const f of frames) {
         seg.wrap(f, IP_OFFSET, f.length - IP_OFFSET);
@@ -109,6 +112,7 @@ async function session(build: Build): Promise<Round> {
   const stream: HostStream = {
     write() {},
     pendingWriteBytes: 0,
+    connectedInConnect: true, // builds that know it answer the SYN in its batch; onConnect follows anyway
     end() {
       ended = true;
     },
@@ -129,35 +133,59 @@ async function session(build: Build): Promise<Round> {
   const answer = new Uint8Array([0x78]);
   let port = 10000;
   let guestIsn = 1;
+  /** The connection whose close is still to come: the guest's ACK and FIN ride with the next SYN. */
+  let previous: { port: number; guestIsn: number; ourIsn: number; host: HostStreamEvents } | null = null;
+  /** The guest's ACK of the answer and its FIN for the previous connection (then our FIN follows). */
+  const closeOfPrevious = (): Uint8Array[] =>
+    previous === null ? [] : [frame(previous.port, previous.guestIsn + 2, previous.ourIsn + 2, TCP_ACK, 0), frame(previous.port, previous.guestIsn + 2, previous.ourIsn + 2, TCP_ACK | TCP_FIN, 0)];
+  /** The host's end after our shutdown (the server closes), then the guest's ACK of our FIN (with more, in one batch). */
+  const hostClosesPrevious = async (more: Uint8Array[]): Promise<void> => {
+    const before = previous;
+    if (before !== null) {
+      if (!ended) throw new Error(`${build.name}: the guest's FIN did not end the host socket`);
+      ended = false;
+      before.host.onEnd();
+      before.host.onClose();
+      await tick();
+      more = [frame(before.port, before.guestIsn + 3, before.ourIsn + 3, TCP_ACK, 0), ...more];
+    }
+    if (more.length > 0) link.inject(more, more.map(() => FRAME_CHECKSUM_PARTIAL));
+  };
+  // As on the TAP under the cr workload (strace): the guest's close of connection N reaches us in one
+  // batch with the SYN of N + 1, and its ACK of our FIN with its ACK of the next SYN-ACK.
   const connection = async (): Promise<void> => {
     port = port >= 60000 ? 10000 : port + 1;
     guestIsn = (guestIsn + 0x10000) >>> 0;
     const g = guestIsn;
-    link.inject(frame(port, g, 0, TCP_SYN, 0), flags);
-    await tick(); // onConnect, SYN-ACK
-    const ours = (lastSeq + 1) >>> 0;
-    link.inject(frame(port, g + 1, ours, TCP_ACK, 0), flags);
-    link.inject(frame(port, g + 1, ours, TCP_ACK | TCP_PSH, 1), flags);
-    await tick();
-    events!.onData(answer);
-    await tick();
-    link.inject([frame(port, g + 2, ours + 1, TCP_ACK, 0), frame(port, g + 2, ours + 1, TCP_ACK | TCP_FIN, 0)], [FRAME_CHECKSUM_PARTIAL, FRAME_CHECKSUM_PARTIAL]);
-    await tick();
-    if (!ended) throw new Error(`${build.name}: the guest's FIN did not end the host socket`);
-    ended = false;
+    const batch = [...closeOfPrevious(), frame(port, g, 0, TCP_SYN, 0)];
+    link.inject(batch, batch.map(() => FRAME_CHECKSUM_PARTIAL));
+    await tick(); // the connect's event, its flush
+    const ours = lastSeq;
     const host = events!;
-    host.onEnd(); // the host server closes on our FIN
-    host.onClose();
+    await hostClosesPrevious([frame(port, g + 1, ours + 1, TCP_ACK, 0)]);
+    link.inject(frame(port, g + 1, ours + 1, TCP_ACK | TCP_PSH, 1), flags);
     await tick();
-    link.inject(frame(port, g + 3, ours + 2, TCP_ACK, 0), flags);
+    host.onData(answer);
     await tick();
+    previous = { port, guestIsn: g, ourIsn: ours, host };
+  };
+  /** Closes the last connection of a round (so every round leaves the table as it found it). */
+  const closeLast = async (): Promise<void> => {
+    const batch = closeOfPrevious();
+    link.inject(batch, batch.map(() => FRAME_CHECKSUM_PARTIAL));
+    await tick();
+    await hostClosesPrevious([]);
+    await tick();
+    previous = null;
   };
   return async () => {
     const sentBefore = sent;
+    const flushesBefore = flushes;
     const start = process.hrtime.bigint();
     for (let i = 0; i < CONNECTIONS_PER_ROUND; i++) await connection();
+    await closeLast();
     const elapsed = Number(process.hrtime.bigint() - start);
-    return { ns: elapsed / CONNECTIONS_PER_ROUND, frames: (sent - sentBefore) / CONNECTIONS_PER_ROUND, flowsLeft: engine.size };
+    return { ns: elapsed / CONNECTIONS_PER_ROUND, frames: (sent - sentBefore) / CONNECTIONS_PER_ROUND, flushes: (flushes - flushesBefore) / CONNECTIONS_PER_ROUND, flowsLeft: engine.size };
   };
 }
 
@@ -174,6 +202,7 @@ for (const round of rounds) await round();
 const ns = builds.map((): number[] => []);
 const frames = builds.map((): number[] => []);
 const flowsLeft = builds.map((): number[] => []);
+const flushes = builds.map((): number[] => []);
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? builds.map((_, i) => i) : builds.map((_, i) => builds.length - 1 - i);
   for (const i of order) {
@@ -181,11 +210,12 @@ for (let r = 0; r < ROUNDS; r++) {
     ns[i].push(result.ns);
     frames[i].push(result.frames);
     flowsLeft[i].push(result.flowsLeft);
+    flushes[i].push(result.flushes);
   }
 }
 console.log(`connection path, Node ${process.version}, ${ROUNDS} rounds of ${CONNECTIONS_PER_ROUND} connections, median, ${new Date().toISOString()}`);
 console.log('');
-console.log(`| build | ns per connection | frames sent per connection | flows in the table after a round |`);
-console.log(`|---|---:|---:|---:|`);
-builds.forEach((b, i) => console.log(`| ${b.name} | ${median(ns[i]).toFixed(0)} | ${median(frames[i]).toFixed(2)} | ${median(flowsLeft[i])} |`));
+console.log(`| build | ns per connection | frames sent per connection | link flushes per connection | flows in the table after a round |`);
+console.log(`|---|---:|---:|---:|---:|`);
+builds.forEach((b, i) => console.log(`| ${b.name} | ${median(ns[i]).toFixed(0)} | ${median(frames[i]).toFixed(2)} | ${median(flushes[i]).toFixed(2)} | ${median(flowsLeft[i])} |`));
 if (builds.length > 1) console.log(`\nratio this / baseline: ${(median(ns[0]) / median(ns[1])).toFixed(2)}`);
