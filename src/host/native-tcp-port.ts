@@ -309,7 +309,9 @@ class NativeHostStream implements HostStream {
       return;
     }
     this.readEnded = true;
-    this.updateWatch();
+    // Our side ended already (the guest closed first, the usual short connection): the close below
+    // takes the socket out of the poll set; stopping the poll first cost an epoll_ctl of its own.
+    if (!this.writeEnded) this.updateWatch();
     this.events.onEnd();
     this.finishIfEnded();
   }
