@@ -14,15 +14,16 @@ describe('TCP close', () => {
     const t = new TcpContext();
     const c = await t.open({ mss: 1000 });
     t.guestData(c, 'request', c.remoteFirst);
+    // The FIN alone, the host open: its ACK waits for a segment of ours to carry it (up to 20 ms).
     const fin = t.inject(t.spec(c, { flags: TCP_ACK | TCP_FIN }));
-    expect(fin).toHaveLength(1);
-    expect(fin[0].ack).toBe(seq(c.guestNext, 1)); // the FIN is acknowledged at once
+    expect(fin).toEqual([]);
     c.guestNext = seq(c.guestNext, 1);
     expect(c.stream.ended).toBe(true);
     expect(c.stream.text()).toBe('request');
-    // The host answers after the guest's FIN.
+    // The host answers after the guest's FIN: the answer acknowledges the FIN, and no ACK follows alone.
     const reply = await t.hostData(c, 'response');
-    expect(reply[0].payload.toString()).toBe('response');
+    expect(reply.map((s) => [s.payload.toString(), s.ack])).toEqual([['response', c.guestNext]]);
+    expect(await t.advance(30)).toEqual([]);
     c.stream.events.onEnd();
     const ourFin = await t.drain();
     expect(ourFin.map((s) => flagNames(s.flags))).toEqual(['FIN|ACK']);
@@ -34,6 +35,28 @@ describe('TCP close', () => {
     expect(t.clock.pendingTimers).toBe(0);
     const again = t.inject(t.spec(c, { flags: TCP_ACK | TCP_FIN, seq: seq(c.guestNext, -1), ack: seq(c.remoteFirst, 9) }));
     expect(again.map((s) => flagNames(s.flags))).toEqual(['RST']);
+  });
+
+  it("the guest's FIN alone is acknowledged by our FIN when the host ends within 20 ms (one FIN|ACK for the two), else by an ACK alone", async () => {
+    for (const hostEndsAfter of [5, -1]) {
+      const t = new TcpContext();
+      const c = await t.open({ mss: 1000 });
+      expect(t.inject(t.spec(c, { flags: TCP_ACK | TCP_FIN }))).toEqual([]);
+      c.guestNext = seq(c.guestNext, 1);
+      expect(c.stream.ended).toBe(true); // the shutdown that usually makes the host end at once
+      if (hostEndsAfter >= 0) {
+        expect(await t.advance(hostEndsAfter)).toEqual([]);
+        c.stream.events.onEnd();
+        const out = await t.drain();
+        expect(out.map((s) => [flagNames(s.flags), s.seq, s.ack])).toEqual([['FIN|ACK', c.remoteFirst, c.guestNext]]);
+        expect(await t.advance(100)).toEqual([]); // the owed ACK went with the FIN
+        expect(t.inject(t.spec(c, { flags: TCP_ACK, ack: seq(c.remoteFirst, 1) }))).toEqual([]);
+        expect(t.engine.size).toBe(0);
+      } else {
+        const out = await t.advance(30);
+        expect(out.map((s) => [flagNames(s.flags), s.ack])).toEqual([['ACK', c.guestNext]]);
+      }
+    }
   });
 
   it('host end sends FIN after the queued data; the guest keeps sending until its own FIN', async () => {

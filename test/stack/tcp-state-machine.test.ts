@@ -67,6 +67,19 @@ function guestFin(s: Scene, ack: number): Emitted[] {
   return out;
 }
 
+/**
+ * The guest's FIN while the host socket is open: nothing at once (our FIN, due when the host ends,
+ * would carry the ACK); the ACK alone once the delay (20 ms, on the timer queue's 10 ms grid) is over.
+ */
+async function guestFinHostOpen(s: Scene): Promise<void> {
+  const out = s.t.inject(s.t.spec(s.c, { flags: TCP_ACK | TCP_FIN, ack: s.ourNext }));
+  s.c.guestNext = seq(s.c.guestNext, 1);
+  expect(out).toEqual([]);
+  const later = await s.t.advance(30);
+  expect(flags(later)).toEqual(['ACK']);
+  expect(later[0].ack).toBe(s.c.guestNext);
+}
+
 function guestAck(s: Scene, ack: number): Emitted[] {
   return s.t.inject(s.t.spec(s.c, { flags: TCP_ACK, ack }));
 }
@@ -87,7 +100,7 @@ async function inFinWait2(): Promise<Scene> {
 
 async function inCloseWait(): Promise<Scene> {
   const s = await established();
-  guestFin(s, s.ourNext);
+  await guestFinHostOpen(s);
   expect(s.c.stream.ended).toBe(true);
   expect(stateOf(s.t)).toBe('CloseWait');
   return s;

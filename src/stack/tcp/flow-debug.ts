@@ -74,6 +74,8 @@ export interface FlowDebug {
   timers: {
     retransmit_in_ms: number | null;
     life_in_ms: number | null;
+    /** The delayed ACK of the guest's FIN (it rides on our FIN or data if they come first). */
+    fin_ack_in_ms: number | null;
     /** When the flow is due in the timer queue (the earlier of the two). */
     queued_in_ms: number | null;
   };
@@ -150,6 +152,7 @@ export function describeFlow(flow: Flow, now: number, receiveRoom: number, forma
     timers: {
       retransmit_in_ms: inMs(flow.rtoAt, now),
       life_in_ms: inMs(flow.lifeAt, now),
+      fin_ack_in_ms: inMs(flow.finAckAt, now),
       queued_in_ms: inMs(flow.timerDeadline, now),
     },
     host: {

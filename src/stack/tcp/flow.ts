@@ -49,6 +49,8 @@ export class Flow implements TimerEntry, FlowTuple {
   rtoAt = -1;
   /** Linger / idle / handshake-lifetime deadline, -1 when none. */
   lifeAt = -1;
+  /** The owed ACK of the guest's FIN goes alone at this deadline unless a segment of ours carried it first; -1 when none. */
+  finAckAt = -1;
 
   // Options agreed in the handshake.
   sendMss = 536;

@@ -52,6 +52,13 @@ const HOST_CONNECT_TIMEOUT_MS = 75_000;
 const TIME_WAIT_MS = 2_000;
 /** A flow with one direction finished and no traffic for this long is reset. */
 const HALF_CLOSED_IDLE_MS = 10 * 60_000;
+/**
+ * How long the ACK of the guest's FIN may wait for our FIN (or data) to carry it, while the host
+ * socket is still open: the host usually closes within microseconds of our shutdown (a server that
+ * ends on EOF), and then one FIN|ACK answers where an ACK and a FIN went (as a Linux peer's delayed
+ * ACK does; its minimum is 40 ms). The guest, in FIN-WAIT-1, retransmits its FIN only after an RTO.
+ */
+const FIN_ACK_DELAY_MS = 20;
 /** How far past a TIME-WAIT connection's last sequence number a new one on its tuple starts. */
 const ISS_REUSE_GAP = 1 << 20;
 
@@ -419,6 +426,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       if (result === ReceiveResult.InOrder) {
         if (flow.delayedAckSentAt >= 0) guestDataArrived(flow, this.stack.clock.now());
         this.markAckPending(flow);
+      } else if (result === ReceiveResult.FinTaken && payloadLength === 0 && !flow.hostEnded) {
+        this.delayFinAck(flow);
       } else {
         this.sendAck(flow);
       }
@@ -448,6 +457,18 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     flow.advertisedWindow = window;
     this.emitter.send(flow, iss, flags, null, window);
     flow.rtoAt = this.stack.clock.now() + INITIAL_RTO_MS * 2 ** flow.synRetries;
+    this.reschedule(flow);
+  }
+
+  /**
+   * The guest's FIN alone (no bytes with it: bytes, and a FIN that was waiting for them, are
+   * acknowledged at once), the host still open: the ACK is owed (ackPending, which every segment of ours
+   * clears) and goes alone only at FIN_ACK_DELAY_MS, so that our FIN, due once the host socket ends
+   * on the shutdown this FIN causes, carries it.
+   */
+  private delayFinAck(flow: Flow): void {
+    flow.ackPending = true;
+    flow.finAckAt = this.stack.clock.now() + FIN_ACK_DELAY_MS;
     this.reschedule(flow);
   }
 
@@ -645,6 +666,10 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       this.transition(flow, FlowEvent.LifeExpired);
       return;
     }
+    if (flow.finAckAt >= 0 && now >= flow.finAckAt) {
+      flow.finAckAt = -1;
+      if (flow.ackPending) this.sendAck(flow); // nothing of ours carried it meanwhile
+    }
     if (flow.rtoAt >= 0 && now >= flow.rtoAt) {
       flow.rtoAt = -1;
       if (flow.state === FlowState.SynReceived || flow.state === FlowState.SynSent) {
@@ -660,6 +685,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   private reschedule(flow: Flow): void {
     let deadline = flow.rtoAt;
     if (flow.lifeAt >= 0 && (deadline < 0 || flow.lifeAt < deadline)) deadline = flow.lifeAt;
+    if (flow.finAckAt >= 0 && (deadline < 0 || flow.finAckAt < deadline)) deadline = flow.finAckAt;
     if (deadline < 0) this.timers.cancel(flow);
     else if (deadline !== flow.timerDeadline) this.timers.schedule(flow, deadline);
   }
