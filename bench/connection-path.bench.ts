@@ -9,11 +9,14 @@
  * host closes), our FIN, the guest's ACK. Real clock (the timer queue arms Node timers as in
  * production; none fires within a round).
  *
- * Prints ns per connection, frames sent and link flushes (TAP writes) per connection, and the flows
- * left in the table (lingering) after a round (medians of ROUNDS rounds). A/B in one
+ * Prints ns per connection, frames sent and link flushes (TAP writes) per connection, the flows
+ * left in the table (lingering) after a round (medians of ROUNDS rounds), and young-generation
+ * collections per 1000 connections (what a connection allocates; steadier than the time on a busy
+ * machine). A/B in one
  * process: `--baseline=DIR` loads the engine a second time from another checkout's src/ and runs
  * the rounds of both alternately (after one uncounted warm-up round each), as engine-path.bench.ts.
  */
+import { constants as perfConstants, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
@@ -203,19 +206,32 @@ const ns = builds.map((): number[] => []);
 const frames = builds.map((): number[] => []);
 const flowsLeft = builds.map((): number[] => []);
 const flushes = builds.map((): number[] => []);
+// Young-generation collections per connection: what a connection allocates, without the timing
+// noise (the harness's own frames are the same for every build). Counted by the rounds' time windows.
+const windows = builds.map((): [number, number][] => []);
+const collections: PerformanceEntry[] = [];
+const gcObserver = new PerformanceObserver((list) => collections.push(...list.getEntries()));
+gcObserver.observe({ entryTypes: ['gc'] });
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? builds.map((_, i) => i) : builds.map((_, i) => builds.length - 1 - i);
   for (const i of order) {
+    const from = performance.now();
     const result = await rounds[i]();
+    windows[i].push([from, performance.now()]);
     ns[i].push(result.ns);
     frames[i].push(result.frames);
     flowsLeft[i].push(result.flowsLeft);
     flushes[i].push(result.flushes);
   }
 }
+await new Promise((r) => setTimeout(r, 100)); // the observer's last entries
+gcObserver.disconnect();
+const scavengesPer1k = windows.map((list) =>
+  (1000 * collections.filter((e) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR && list.some(([from, to]) => e.startTime >= from && e.startTime < to)).length) / (ROUNDS * CONNECTIONS_PER_ROUND),
+);
 console.log(`connection path, Node ${process.version}, ${ROUNDS} rounds of ${CONNECTIONS_PER_ROUND} connections, median, ${new Date().toISOString()}`);
 console.log('');
-console.log(`| build | ns per connection | frames sent per connection | link flushes per connection | flows in the table after a round |`);
-console.log(`|---|---:|---:|---:|---:|`);
-builds.forEach((b, i) => console.log(`| ${b.name} | ${median(ns[i]).toFixed(0)} | ${median(frames[i]).toFixed(2)} | ${median(flushes[i]).toFixed(2)} | ${median(flowsLeft[i])} |`));
+console.log(`| build | ns per connection | frames sent per connection | link flushes per connection | flows in the table after a round | scavenges per 1000 connections |`);
+console.log(`|---|---:|---:|---:|---:|---:|`);
+builds.forEach((b, i) => console.log(`| ${b.name} | ${median(ns[i]).toFixed(0)} | ${median(frames[i]).toFixed(2)} | ${median(flushes[i]).toFixed(2)} | ${median(flowsLeft[i])} | ${scavengesPer1k[i].toFixed(2)} |`));
 if (builds.length > 1) console.log(`\nratio this / baseline: ${(median(ns[0]) / median(ns[1])).toFixed(2)}`);

@@ -126,4 +126,23 @@ describe('flow table', () => {
     table.clear();
     expect(table.size).toBe(0);
   });
+
+  it('a remote endpoint whose last flow went leaves nothing behind for the next one (its emptied map is reused)', () => {
+    const table = new FlowTable<FlowTuple>();
+    const first = tuple(0x0a000264, 40000, 0x0a000202, 80);
+    const second = tuple(0x0a000264, 40001, 0x0a000202, 443);
+    table.add(first);
+    expect(table.delete(first)).toBe(true);
+    table.add(second); // another remote endpoint takes the emptied map
+    expect(table.get(0x0a000264, 40000, 0x0a000202, 80)).toBeUndefined();
+    expect(table.get(0x0a000264, 40000, 0x0a000202, 443)).toBeUndefined();
+    expect(table.get(0x0a000264, 40001, 0x0a000202, 443)).toBe(second);
+    expect(table.get(0x0a000264, 40001, 0x0a000202, 80)).toBeUndefined();
+    expect([...table.values()]).toEqual([second]);
+    table.add(first); // and the first endpoint gets a map of its own again
+    expect(table.get(0x0a000264, 40000, 0x0a000202, 80)).toBe(first);
+    expect(table.size).toBe(2);
+    expect(table.delete(second)).toBe(true);
+    expect([...table.values()]).toEqual([first]);
+  });
 });

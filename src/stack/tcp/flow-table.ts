@@ -10,6 +10,11 @@ import type { FlowTuple } from './flow.js';
 
 export class FlowTable<F extends FlowTuple> {
   private readonly byRemote = new Map<number, Map<number, F>>();
+  /**
+   * The last inner map that emptied, kept for the next remote endpoint: a guest's serial short
+   * connections to one server empty and refill it each time, a new Map per connection otherwise.
+   */
+  private spare: Map<number, F> | undefined;
   private count = 0;
   private last: F | undefined;
 
@@ -38,7 +43,8 @@ export class FlowTable<F extends FlowTuple> {
     const remoteKey = endpointKey(flow.remoteAddress, flow.remotePort);
     let inner = this.byRemote.get(remoteKey);
     if (inner === undefined) {
-      inner = new Map();
+      inner = this.spare ?? new Map<number, F>();
+      this.spare = undefined;
       this.byRemote.set(remoteKey, inner);
     }
     inner.set(endpointKey(flow.guestAddress, flow.guestPort), flow);
@@ -53,7 +59,10 @@ export class FlowTable<F extends FlowTuple> {
     if (inner?.get(guestKey) !== flow) return false;
     inner.delete(guestKey);
     if (this.last === flow) this.last = undefined;
-    if (inner.size === 0) this.byRemote.delete(remoteKey);
+    if (inner.size === 0) {
+      this.byRemote.delete(remoteKey);
+      this.spare = inner;
+    }
     this.count--;
     return true;
   }
@@ -64,6 +73,7 @@ export class FlowTable<F extends FlowTuple> {
 
   clear(): void {
     this.byRemote.clear();
+    this.spare = undefined;
     this.count = 0;
     this.last = undefined;
   }

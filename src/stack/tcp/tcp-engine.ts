@@ -290,8 +290,6 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     const flow = this.insert(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
     this.transition(flow, FlowEvent.GuestSyn);
     this.takeSynOptions(flow, seg.sequence);
-    // Keep the SYN's quote (IPv4: its header + 8 bytes) for an ICMP error, should the host be unreachable.
-    flow.synQuote = ip.bytes.slice(ip.quoteOffset, ip.quoteOffset + ip.quoteLength);
     flow.host = this.hostPort.connect(endpoint, this.hostEvents(flow));
     if (flow.host.connectedInConnect === true) {
       // Connected inside connect() (loopback): the SYN-ACK goes with this batch's flush, not with a
@@ -299,6 +297,9 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       // is ignored (HostConnected means nothing once SYN-RECEIVED).
       this.hostConnected(flow);
     } else {
+      // Keep the SYN's quote (IPv4: its header + 8 bytes) for an ICMP error, should the host be
+      // unreachable (a host connected at once needs none: no copy per loopback connection).
+      flow.synQuote = ip.bytes.slice(ip.quoteOffset, ip.quoteOffset + ip.quoteLength);
       flow.lifeAt = this.stack.clock.now() + HOST_CONNECT_TIMEOUT_MS;
       this.reschedule(flow);
     }
