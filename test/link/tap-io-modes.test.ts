@@ -74,9 +74,13 @@ interface Counters {
   txAreaResident: number;
 }
 
-/** What the areas may keep after a stream: 64 KiB of each receive batch and of the transmit area, whole pages. */
+/**
+ * What the areas may keep after a stream: 64 KiB of each receive batch, whole pages; of the 1 MiB
+ * transmit area 64 KiB plus one frame, because on a busy machine the release can come before the
+ * stream's last echo is written, which then starts anywhere in the first 64 KiB (seen: 72 KiB).
+ */
 const KEPT_RX = 2 * (64 + 4) * 1024;
-const KEPT_TX = (64 + 4) * 1024;
+const KEPT_TX = (64 + 64 + 4) * 1024;
 
 describe.skipIf(!addonBuilt)('TAP reader modes (socket pair)', () => {
   it('reads light traffic on the event loop, a heavy stream on the thread, and hands back after it', () => {
