@@ -6,15 +6,6 @@
 
 #include "napi_util.h"
 
-/* Below Node's 64 KiB reads and first slabs, which come and go per flow and suit the heap. */
-#define MMAP_THRESHOLD (256 * 1024)
-#define TRIM_THRESHOLD (256 * 1024)
-
-void malloc_control_init(void) {
-  mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-  mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
-}
-
 napi_value malloc_info_js(napi_env env, napi_callback_info info) {
   (void)info;
   struct mallinfo2 m = mallinfo2();

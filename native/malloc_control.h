@@ -11,16 +11,6 @@
 
 #include <node_api.h>
 
-/*
- * Called once as the addon loads: allocations of MMAP_THRESHOLD bytes or more (read slabs of 1 MiB,
- * the TCP receiver's slabs) get mappings of their own, unmapped when freed, and a heap's free top
- * goes back above TRIM_THRESHOLD. glibc's default is adaptive: the first free of a large mapped
- * chunk raises the mmap threshold to its size (up to 32 MiB), after which every slab came from the
- * main heap and stayed there (measured: [heap] 11-17 MiB after 100 MB host→guest instead of 3-5,
- * peak RSS +2-5 MiB; bench/memory.ts --only=bulk --map). Setting either fixes both (mallopt(3)).
- */
-void malloc_control_init(void);
-
 /* () -> { arena, mmapped, inUse, free, releasable } (bytes, mallinfo2 of every arena together) */
 napi_value malloc_info_js(napi_env env, napi_callback_info info);
 /* () -> true when malloc_trim(0) gave memory back */

@@ -154,7 +154,6 @@ static napi_value js_tap_info(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  malloc_control_init();
   const napi_property_descriptor props[] = {
       {"attach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL},
       {"tapInfo", NULL, js_tap_info, NULL, NULL, NULL, napi_default, NULL},
