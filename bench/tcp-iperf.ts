@@ -1,7 +1,7 @@
 /**
  * iperf3 through tslirp and through the real slirp4netns, same namespace setup, interleaved
  * (A B, B A, A B …), several runs, medians:
- * `npx tsx bench/tcp-iperf.ts [--runs=3] [--seconds=5] [--quick (no published port)] [--only=1500|65520|offloads] [--family=4|6|both]`.
+ * `npx tsx bench/tcp-iperf.ts [--runs=3] [--seconds=5] [--quick (no published port)] [--only=1500|65520|offloads[,…]] [--family=4|6|both]`.
  *
  * Configurations: MTU 65520, MTU 1500, and MTU 1500 with tslirp's --enable-offloads (slirp4netns has
  * no offloads: plain 1500 there). Directions: guest→host (`iperf3 -c 10.0.2.2` inside, server
@@ -55,7 +55,7 @@ function tslirpCommand(root: string): string[] {
 }
 const CLK_TCK = 100;
 
-const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads] [--family=4|6|both] [--cpus=LIST] [--baseline=DIR]';
+const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads[,…]] [--family=4|6|both] [--cpus=LIST] [--baseline=DIR]';
 const argv = process.argv.slice(2);
 // An unknown word must not start a 10-minute run.
 rejectUnknownArgs(argv, /^--(runs=\d+|seconds=\d+|quick|only=\S+|family=(4|6|both)|cpus=[0-9,-]+|baseline=\S+)$/, USAGE);
@@ -63,8 +63,8 @@ const arg = (name: string, fallback: number): number => numberArg(argv, name, fa
 const RUNS = arg('runs', 3);
 const SECONDS = arg('seconds', 5);
 const QUICK = argv.includes('--quick');
-/** --only=1500 (or 65520, offloads): just the configurations whose name contains it. */
-const ONLY = argv.find((a) => a.startsWith('--only='))?.split('=')[1];
+/** --only=1500 (or 65520, offloads, or a list: 65520,offloads): the configurations whose name contains one of the words. */
+const ONLY = argv.find((a) => a.startsWith('--only='))?.split('=')[1].split(',').filter(Boolean);
 /** --family=4 (or 6): only those rows; both by default. */
 const FAMILY = argv.find((a) => a.startsWith('--family='))?.split('=')[1] ?? 'both';
 const FAMILIES: Family[] = FAMILY === '4' ? [4] : FAMILY === '6' ? [6] : [4, 6];
@@ -240,7 +240,9 @@ async function main(): Promise<void> {
     { name: 'MTU 1500', mtu: 1500, offloads: false },
     { name: 'MTU 1500 +offloads', mtu: 1500, offloads: true },
   ];
-  const selected = ONLY ? configs.filter((c) => c.name.includes(ONLY)) : configs;
+  const selected = ONLY ? configs.filter((c) => ONLY.some((word) => c.name.includes(word))) : configs;
+  // A word that names no configuration printed an empty table before (--only=65520,offloads did).
+  if (selected.length === 0) throw new Error(`--only=${ONLY?.join(',')} names no configuration (${configs.map((c) => c.name).join(', ')})`);
   const directions: Direction[] = QUICK ? ['guest→host', 'host→guest'] : ['guest→host', 'host→guest', 'pub host→guest', 'pub guest→host'];
   // One host iperf3 server per family: 127.0.0.1 (the guest's 10.0.2.2), ::1 (its fd00::2).
   const hostServerPort: Record<Family, number> = { 4: await freePort(), 6: await freePort('::1') };
