@@ -56,12 +56,27 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     stream.destroy();
   });
 
+  it('says when a loopback connect finished inside connect() (the engine answers the SYN at once then)', async () => {
+    const port = await listen((s) => s.destroy());
+    // Usually the first try: the kernel runs the loopback handshake inside the syscall. A kernel busy
+    // with other traffic may defer its softirqs to ksoftirqd, and that connect finishes later.
+    const said: boolean[] = [];
+    for (let i = 0; i < 10 && !said.includes(true); i++) {
+      const events = recorder();
+      const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+      said.push(stream.connectedInConnect === true);
+      await events.connected;
+      expect(events.log[0]).toBe('connect'); // onConnect still follows, after the call
+      stream.destroy();
+    }
+    expect(said).toContain(true);
+  });
+
   it('connects paused, then echoes: what we write comes back as onData', async () => {
     const port = await listen((s) => s.pipe(s));
     const events = recorder();
     const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
-    expect(stream.connectedInConnect).toBe(true); // connected inside connect() on loopback: said at once,
-    expect(events.log).toEqual([]); // and told after the call, as every connect
+    expect(events.log).toEqual([]); // told after the call, as every connect
     await events.connected;
     const written: string[] = [];
     stream.write(Buffer.from('ping'), () => written.push('ping'));

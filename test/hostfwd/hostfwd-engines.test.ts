@@ -184,8 +184,11 @@ describe('--disable-host-loopback through the engines', () => {
       guestSegment({ srcPort: 40010, dst: GATEWAY_IP, dstPort: port, seq: 1000, flags: TCP_SYN, mss: 1460 }),
       guestSegment({ srcPort: 40011, dst: DNS_IP, dstPort: 53, seq: 2000, flags: TCP_SYN, mss: 1460 }),
     ]);
-    // The ICMP error for 10.0.2.2; and, the resolver being on loopback, the SYN-ACK from 10.0.2.3 in
-    // the same batch (the host socket connected inside connect()).
+    // The ICMP error for 10.0.2.2 at once; and, the resolver being on loopback, the SYN-ACK from
+    // 10.0.2.3, usually in the same batch (the host socket connected inside connect()), but a kernel
+    // busy with other traffic may finish a loopback connect later (softirqs deferred to ksoftirqd):
+    // then it comes in a later flush. The same-batch answer is pinned in tcp-handshake.test.ts.
+    if (out.length < 2) out.push(...(await transmitted(ctx, 2 - out.length)));
     expect(out.map((f) => decode(f)).map((s) => [s.src, s.icmpType, s.icmpCode, flagNames(s.flags)])).toEqual([
       [GATEWAY_IP, 3, 0, ''],
       [DNS_IP, undefined, undefined, 'SYN|ACK'],
