@@ -107,23 +107,8 @@ export class Flow implements TimerEntry, FlowTuple {
   guestFinSeq = 0;
   /** Window we last advertised (unscaled bytes), to decide when an update is worth sending. */
   advertisedWindow = 0;
-  /** An ACK is owed (sent once per batch, or delayed: delayed-acks.ts). */
+  /** An ACK is owed (sent once per batch). */
   ackPending = false;
-  /** RCV.NXT as of our last segment (the ACK number it carried). */
-  ackSent = 0;
-  // Delayed ACKs (delayed-acks.ts).
-  /** The host's answers follow our ACKs of guest data quickly: small requests' ACKs wait for them. */
-  interactive = false;
-  /** The guest once sent data right after a delayed ACK (it was waiting for it): ACKs go at once. */
-  ackDelayRefused = false;
-  /** When the owed ACK began to wait, -1 when none waits. */
-  ackDelayedSince = -1;
-  /** In the delayed-ACK list (maybe stale: an answer carried the ACK since). */
-  ackDelayQueued = false;
-  /** When we last ACKed guest data at once (-1 once an answer followed or none is recent). */
-  dataAckedAt = -1;
-  /** When the delayed-ACK timer last sent this flow's ACK (-1 after the guest's next data). */
-  delayedAckSentAt = -1;
   /**
    * In-order guest bytes taken this batch, not yet written to the host socket: [rxStart, rxEnd) of
    * rxSlab (the receiver's shared slab). Written as one chunk at the end of the batch.

@@ -58,9 +58,6 @@ export class SegmentEmitter {
       }
     }
     const ackNumber = flow.receiveNext;
-    // Every segment carries our ACK: whatever waited for an answer to carry it is settled.
-    flow.ackSent = ackNumber;
-    flow.ackDelayedSince = -1;
     let at = writeTcpHeader(head, l4, flow.remotePort, flow.guestPort, seq, ackNumber, flags, window, optionsLength);
     if (syn) {
       at = writeMssOption(head, at, output.tcpMss);

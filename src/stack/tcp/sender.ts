@@ -11,7 +11,6 @@
 import { seqAdd, seqDiff, seqGe, seqGt, seqLt, seqMax } from '../../wire/tcp-seq.js';
 import { TCP_ACK, TCP_FIN, TCP_MAX_HEADER_LENGTH, TCP_PSH } from '../../wire/tcp.js';
 import { DuplicateAckOutcome, NewAckOutcome } from './congestion-control.js';
-import { answerSent } from './delayed-acks.js';
 import type { Flow } from './flow.js';
 import type { SegmentEmitter } from './segment-emitter.js';
 
@@ -151,7 +150,6 @@ export class TcpSender {
     const gso = payload.length > flow.sendMss ? flow.sendMss : 0;
     this.ctx.emitter.send(flow, seq, TCP_ACK | TCP_PSH, payload, this.ctx.receiveWindowField(flow), gso);
     flow.ackPending = false;
-    answerSent(flow, this.ctx.now);
     return payload.length;
   }
 

@@ -41,7 +41,6 @@ import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type H
 import { ReceiveResult, TcpReceiver } from './receiver.js';
 import { SegmentEmitter } from './segment-emitter.js';
 import { AckFields, INITIAL_RTO_MS, TcpSender } from './sender.js';
-import { DelayedAcks, guestDataArrived } from './delayed-acks.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** SYN or SYN-ACK retransmissions before a handshake is given up (1+2+4+8+16 s). */
@@ -91,7 +90,6 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   /** The ACK fields of the segment at hand, for the sender (one record, refilled per segment). */
   private readonly ackFields = new AckFields();
   private dirty: Flow[] = [];
-  private readonly delayedAcks: DelayedAcks;
   private readonly hostPort: HostTcpPort;
   private readonly addressMap: HostAddressMap;
   private readonly onFlowTimer = (flow: Flow, now: number): void => {
@@ -110,11 +108,6 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     this.hostPort = options.hostPort;
     this.addressMap = options.addressMap;
     this.timers = new TimerQueue(stack.clock);
-    this.delayedAcks = new DelayedAcks(
-      stack.clock,
-      (flow) => this.sendAck(flow),
-      (flow, error) => this.contain(flow, 'tcp ack', error),
-    );
     const clock = stack.clock;
     this.emitter = new SegmentEmitter(stack.link, () => clock.now());
     this.sender = new TcpSender({
@@ -184,12 +177,11 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     const dirty = this.dirty;
     if (dirty.length === 0) return;
     this.dirty = [];
-    const now = this.stack.clock.now();
     for (const flow of dirty) {
       flow.dirty = false;
       if (!flow.ackPending || flow.closed) continue;
       try {
-        if (!this.delayedAcks.defer(flow, now)) this.sendAck(flow);
+        this.sendAck(flow);
       } catch (error) {
         this.contain(flow, 'tcp ack', error);
       }
@@ -260,7 +252,6 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     this.flows.clear();
     this.embryonic.clear();
     this.timers.close();
-    this.delayedAcks.close();
   }
 
   // ---- segments ----
@@ -425,7 +416,6 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     if (payloadLength > 0 || fin) {
       const result = this.receiver.receive(flow, seg.sequence, seg.bytes, seg.payloadOffset, payloadLength, fin);
       if (result === ReceiveResult.InOrder) {
-        if (flow.delayedAckSentAt >= 0) guestDataArrived(flow, this.stack.clock.now());
         this.markAckPending(flow);
       } else if (result === ReceiveResult.FinTaken && payloadLength === 0 && !flow.hostEnded) {
         this.delayFinAck(flow);
