@@ -17,13 +17,12 @@
  * the rounds of both alternately (after one uncounted warm-up round each), as engine-path.bench.ts.
  */
 import { constants as perfConstants, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_HEADER_LENGTH, TCP_PSH, TCP_SYN, TcpSegment, writeMssOption, writeWindowScaleOption, writeTcpHeader } from '../src/wire/tcp.js';
 import { rejectUnknownArgs } from './bench-args.js';
+import { loadEngineBuild, type EngineBuild } from './engine-build.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const CONNECTIONS_PER_ROUND = Number(process.env.BENCH_CONNECTIONS ?? 20_000);
@@ -39,36 +38,6 @@ const argv = process.argv.slice(2);
 rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
 const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
 
-interface Build {
-  readonly name: string;
-  readonly FRAME_CHECKSUM_PARTIAL: number;
-  readonly MemoryLink: typeof import('../src/link/memory-link.js').MemoryLink;
-  readonly SystemClock: typeof import('../src/stack/clock.js').SystemClock;
-  readonly HostAddressMap: typeof import('../src/stack/host-address-map.js').HostAddressMap;
-  readonly Stack: typeof import('../src/stack/stack.js').Stack;
-  readonly installTcp: typeof import('../src/stack/tcp/tcp-engine.js').installTcp;
-}
-
-async function loadBuild(name: string, root: string): Promise<Build> {
-  const load = (path: string): Promise<Record<string, unknown>> => import(pathToFileURL(resolve(root, path)).href) as Promise<Record<string, unknown>>;
-  const [link, memoryLink, clock, addressMap, stack, tcp] = await Promise.all([
-    load('src/link/link.ts'),
-    load('src/link/memory-link.ts'),
-    load('src/stack/clock.ts'),
-    load('src/stack/host-address-map.ts'),
-    load('src/stack/stack.ts'),
-    load('src/stack/tcp/tcp-engine.ts'),
-  ]);
-  return {
-    name,
-    FRAME_CHECKSUM_PARTIAL: link.FRAME_CHECKSUM_PARTIAL as number,
-    MemoryLink: memoryLink.MemoryLink as Build['MemoryLink'],
-    SystemClock: clock.SystemClock as Build['SystemClock'],
-    HostAddressMap: addressMap.HostAddressMap as Build['HostAddressMap'],
-    Stack: stack.Stack as Build['Stack'],
-    installTcp: tcp.installTcp as Build['installTcp'],
-  };
-}
 
 /** A guest segment to 10.0.2.2:SERVER_PORT (a SYN with MSS and window scale, as Linux sends). */
 function frame(port: number, seq: number, ack: number, flags: number, payloadLength: number): Uint8Array {
@@ -90,7 +59,7 @@ async function tick(): Promise<void> {
 /** One round: ns per connection, frames and link flushes (TAP writes) per connection, flows still in the table at its end (lingering in TIME-WAIT). */
 type Round = () => Promise<{ ns: number; frames: number; flushes: number; flowsLeft: number }>;
 
-async function session(build: Build): Promise<Round> {
+async function session(build: EngineBuild): Promise<Round> {
   const { FRAME_CHECKSUM_PARTIAL, MemoryLink, SystemClock, HostAddressMap, Stack, installTcp } = build;
   const flags = [FRAME_CHECKSUM_PARTIAL];
   let sent = 0;
@@ -197,8 +166,8 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-const builds = [await loadBuild('this build', '.')];
-if (BASELINE !== undefined) builds.push(await loadBuild(`baseline (${BASELINE})`, BASELINE));
+const builds = [await loadEngineBuild('this build', '.')];
+if (BASELINE !== undefined) builds.push(await loadEngineBuild(`baseline (${BASELINE})`, BASELINE));
 const rounds: Round[] = [];
 for (const build of builds) rounds.push(await session(build));
 for (const round of rounds) await round();

@@ -20,14 +20,13 @@
  * medians and the ratio this / baseline. BENCH_SEGMENTS must be a multiple of 64.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
 import { writeUint32 } from '../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
 import { TCP_ACK, TCP_HEADER_LENGTH, TCP_PSH, TCP_SYN, TcpSegment, writeMssOption, writeTcpHeader, writeWindowScaleOption } from '../src/wire/tcp.js';
 import { rejectUnknownArgs } from './bench-args.js';
+import { loadEngineBuild, type EngineBuild } from './engine-build.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SEGMENTS_PER_ROUND = Number(process.env.BENCH_SEGMENTS ?? 200_000);
@@ -43,37 +42,6 @@ const argv = process.argv.slice(2);
 rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
 const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
 
-/** The engine parts of one checkout (this one's, or the baseline's src/). */
-interface Build {
-  readonly name: string;
-  readonly FRAME_CHECKSUM_PARTIAL: number;
-  readonly MemoryLink: typeof import('../src/link/memory-link.js').MemoryLink;
-  readonly FakeClock: typeof import('../src/stack/clock.js').FakeClock;
-  readonly HostAddressMap: typeof import('../src/stack/host-address-map.js').HostAddressMap;
-  readonly Stack: typeof import('../src/stack/stack.js').Stack;
-  readonly installTcp: typeof import('../src/stack/tcp/tcp-engine.js').installTcp;
-}
-
-async function loadBuild(name: string, root: string): Promise<Build> {
-  const load = (path: string): Promise<Record<string, unknown>> => import(pathToFileURL(resolve(root, path)).href) as Promise<Record<string, unknown>>;
-  const [link, memoryLink, clock, addressMap, stack, tcp] = await Promise.all([
-    load('src/link/link.ts'),
-    load('src/link/memory-link.ts'),
-    load('src/stack/clock.ts'),
-    load('src/stack/host-address-map.ts'),
-    load('src/stack/stack.ts'),
-    load('src/stack/tcp/tcp-engine.ts'),
-  ]);
-  return {
-    name,
-    FRAME_CHECKSUM_PARTIAL: link.FRAME_CHECKSUM_PARTIAL as number,
-    MemoryLink: memoryLink.MemoryLink as Build['MemoryLink'],
-    FakeClock: clock.FakeClock as Build['FakeClock'],
-    HostAddressMap: addressMap.HostAddressMap as Build['HostAddressMap'],
-    Stack: stack.Stack as Build['Stack'],
-    installTcp: tcp.installTcp as Build['installTcp'],
-  };
-}
 function frame(seq: number, ack: number, flags: number, payloadLength: number, options: 'syn' | 'none' = 'none'): Uint8Array {
   const optionsLength = options === 'syn' ? 8 : 0;
   const tcpLength = TCP_HEADER_LENGTH + optionsLength + payloadLength;
@@ -85,7 +53,7 @@ function frame(seq: number, ack: number, flags: number, payloadLength: number, o
   return f;
 }
 
-async function setup(build: Build) {
+async function setup(build: EngineBuild) {
   const { FRAME_CHECKSUM_PARTIAL, MemoryLink, FakeClock, HostAddressMap, Stack, installTcp } = build;
   let sent = 0;
   // Checksum offload both ways: the engine's own work is measured, not the internet checksum's.
@@ -147,7 +115,7 @@ function median(values: number[]): number {
 /** One round's measurement of a set-up flow: ns per segment. */
 type Round = () => Promise<number>;
 
-async function guestToHost(build: Build): Promise<Round> {
+async function guestToHost(build: EngineBuild): Promise<Round> {
   const s = await setup(build);
   const flags = new Array<number>(BATCH).fill(build.FRAME_CHECKSUM_PARTIAL);
   // One batch of frames, reused: only the sequence numbers change (checksums are partial, as the
@@ -171,7 +139,7 @@ async function guestToHost(build: Build): Promise<Round> {
   };
 }
 
-async function hostToGuest(build: Build): Promise<Round> {
+async function hostToGuest(build: EngineBuild): Promise<Round> {
   const s = await setup(build);
   const chunk = new Uint8Array(64 * 1024);
   return async () => {
@@ -191,7 +159,7 @@ async function hostToGuest(build: Build): Promise<Round> {
 }
 
 /** Medians of ROUNDS rounds per build, the builds' rounds alternating (A B, B A, …). */
-async function measure(builds: Build[], session: (build: Build) => Promise<Round>): Promise<number[]> {
+async function measure(builds: EngineBuild[], session: (build: EngineBuild) => Promise<Round>): Promise<number[]> {
   const rounds: Round[] = [];
   for (const build of builds) rounds.push(await session(build)); // one at a time: each handshake completes in its own ticks
   for (const round of rounds) await round(); // a warm-up round each (compiled code), not counted
@@ -203,8 +171,8 @@ async function measure(builds: Build[], session: (build: Build) => Promise<Round
   return results.map(median);
 }
 
-const builds = [await loadBuild('this build', '.')];
-if (BASELINE !== undefined) builds.push(await loadBuild(`baseline (${BASELINE})`, BASELINE));
+const builds = [await loadEngineBuild('this build', '.')];
+if (BASELINE !== undefined) builds.push(await loadEngineBuild(`baseline (${BASELINE})`, BASELINE));
 const g2h = await measure(builds, guestToHost);
 const h2g = await measure(builds, hostToGuest);
 const cells = (values: number[]): string =>
