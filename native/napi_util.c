@@ -18,6 +18,20 @@ void napi_util_throw_status(napi_env env, const char *what) {
   napi_throw_error(env, NULL, msg);
 }
 
+int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                       const char *usage) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_util_throw_status(env, usage);
+    return -1;
+  }
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  return 0;
+}
+
 int napi_util_get_int(napi_env env, napi_value value, const char *name, int64_t min, int64_t max,
                       int64_t *out) {
   char msg[160];

@@ -19,6 +19,9 @@ void napi_util_throw_status(napi_env env, const char *what);
     }                                              \
   } while (0)
 
+/* Takes exactly want arguments into argv; else throws (a TypeError saying usage) and returns -1. */
+int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
+                       const char *usage);
 /* Reads argument value as an integer in [min, max]; throws a RangeError/TypeError naming it. */
 int napi_util_get_int(napi_env env, napi_value value, const char *name, int64_t min, int64_t max,
                       int64_t *out);

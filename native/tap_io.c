@@ -549,21 +549,11 @@ static struct tap_io *unwrap(napi_env env, napi_value handle) {
   return p;
 }
 
-/*
- * The arguments of a call on one handle: exactly want values into argv, the first the handle. Its
- * tap_io, or NULL with a JS throw (usage names the call's arguments).
- */
+/* The arguments of a call on one handle: exactly want values into argv, the first the handle. Its
+ * tap_io, or NULL with a JS throw (usage names the call's arguments). */
 static struct tap_io *handle_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                                   const char *usage) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
-    napi_util_throw_status(env, usage);
-    return NULL;
-  }
-  if (argc != want) {
-    napi_throw_type_error(env, NULL, usage);
-    return NULL;
-  }
+  if (napi_util_get_args(env, info, want, argv, usage) < 0) return NULL;
   return unwrap(env, argv[0]);
 }
 

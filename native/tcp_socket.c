@@ -240,16 +240,6 @@ static int add_socket(napi_env env, struct tcp_sockets *all, int32_t id, int fd,
   return 0;
 }
 
-static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
-                    const char *usage) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
-    napi_throw_type_error(env, NULL, usage);
-    return -1;
-  }
-  return 0;
-}
-
 static napi_value int_result(napi_env env, int value) {
   napi_value result;
   NAPI_CALL(env, napi_create_int32(env, value, &result));
@@ -262,7 +252,7 @@ static napi_value int_result(napi_env env, int value) {
  */
 static struct tcp_sock *socket_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                                     const char *usage) {
-  if (get_args(env, info, want, argv, usage) < 0) return NULL;
+  if (napi_util_get_args(env, info, want, argv, usage) < 0) return NULL;
   struct tcp_sockets *all = sockets_of(env);
   if (all == NULL) return NULL;
   return lookup(env, all, argv[0]);
@@ -271,7 +261,7 @@ static struct tcp_sock *socket_call(napi_env env, napi_callback_info info, size_
 /* tcpInit(onEvent): the one callback of every socket of this environment. Once per environment. */
 napi_value tcp_init_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (get_args(env, info, 1, argv, "tcpInit expects (onEvent)") < 0) return NULL;
+  if (napi_util_get_args(env, info, 1, argv, "tcpInit expects (onEvent)") < 0) return NULL;
   void *existing = NULL;
   NAPI_CALL(env, napi_get_instance_data(env, &existing));
   if (existing != NULL) {
@@ -304,7 +294,7 @@ napi_value tcp_init_js(napi_env env, napi_callback_info info) {
  */
 napi_value tcp_open_js(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (get_args(env, info, 4, argv, "tcpOpen expects (id, address, port, bindAddress)") < 0) return NULL;
+  if (napi_util_get_args(env, info, 4, argv, "tcpOpen expects (id, address, port, bindAddress)") < 0) return NULL;
   struct tcp_sockets *all = sockets_of(env);
   if (all == NULL) return NULL;
   int32_t id, port;
@@ -362,7 +352,7 @@ napi_value tcp_open_js(napi_env env, napi_callback_info info) {
 /* tcpAdopt(id, fd): polls a connected socket (a descriptor of our own, e.g. from socketDup; taken, closed on failure). */
 napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (get_args(env, info, 2, argv, "tcpAdopt expects (id, fd)") < 0) return NULL;
+  if (napi_util_get_args(env, info, 2, argv, "tcpAdopt expects (id, fd)") < 0) return NULL;
   struct tcp_sockets *all = sockets_of(env);
   if (all == NULL) return NULL;
   int32_t id, fd;
