@@ -15,7 +15,8 @@
  * releases them); writes go to the kernel at once (send of the engine's own view; what the kernel
  * does not take waits, polled for writable, and onWritten runs when it is gone); end() is
  * shutdown(SHUT_WR) once the queue is empty; reset() closes with SO_LINGER 0 (RST); failures arrive
- * as onError with the errno's name, then onClose, never from inside a call the engine made.
+ * as onError with the errno's name, then onClose, never from inside a call the engine made, except
+ * a connect that failed inside tcpOpen (a closed loopback port): said by failedInConnect, no event.
  * onClose also follows once both directions have ended (the socket is closed then, as Node does).
  * Nothing here is emitted after the engine's destroy() or reset().
  */
@@ -42,6 +43,8 @@ const ENOTCONN = ERRNO.ENOTCONN;
 const ERRNO_NAMES: string[] = [];
 for (const [name, value] of Object.entries(ERRNO)) ERRNO_NAMES[value] ??= name;
 const errnoName = (errno: number): string => ERRNO_NAMES[errno] ?? 'EIO';
+/** What a failed connect means to the guest: RST for a refusal, ICMP host unreachable for the rest. */
+const connectError = (errno: number): HostConnectError => (errno === ERRNO.ECONNREFUSED ? HostConnectError.Refused : HostConnectError.Unreachable);
 
 /**
  * Reads per readable event at most, while each fills its whole region (a fast host): bounded so one
@@ -96,6 +99,8 @@ class NativeHostStream implements HostStream {
   private connected = false;
   /** The connect was done inside tcpOpen (HostStream.connectedInConnect); onConnect still follows as a microtask. */
   connectedInConnect = false;
+  /** The connect failed inside tcpOpen (HostStream.failedInConnect): closed, and no event follows. */
+  failedInConnect: HostConnectError | undefined = undefined;
   private paused = true;
   private readEnded = false;
   /** end() was asked for; shutdown follows once the queue is empty. */
@@ -116,7 +121,10 @@ class NativeHostStream implements HostStream {
     private readonly events: HostStreamEvents,
   ) {}
 
-  /** Starts the connect; a failure to even start it arrives as onError after the caller's turn. */
+  /**
+   * Starts the connect. One that failed inside the call (refused on loopback, or unable to start) is
+   * said in failedInConnect, and no event follows: the engine answers the guest without a flow.
+   */
   open(endpoint: HostEndpoint, bindAddress: string | undefined): void {
     const id = this.table.claim(this);
     let result: number;
@@ -127,7 +135,8 @@ class NativeHostStream implements HostStream {
     }
     if (result < 0) {
       this.table.release(id);
-      this.failLater(-result);
+      this.over = true;
+      this.failedInConnect = connectError(-result);
       return;
     }
     this.id = id;
@@ -337,7 +346,7 @@ class NativeHostStream implements HostStream {
     if (this.over) return;
     this.over = true;
     this.close(false);
-    this.events.onError(errno === ERRNO.ECONNREFUSED ? HostConnectError.Refused : HostConnectError.Unreachable, errnoName(errno));
+    this.events.onError(connectError(errno), errnoName(errno));
     this.events.onClose();
   }
 

@@ -9,7 +9,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { NativeTcpPort, adoptSocketNatively } from '../../src/host/native-tcp-port.js';
-import type { HostStream } from '../../src/stack/tcp/host-tcp-port.js';
+import { HostConnectError, type HostStream } from '../../src/stack/tcp/host-tcp-port.js';
 import { byteAt, closedLoopbackPort, intact, loopbackServers, patternedPayload, recordHostStream as recorder, totalLength as total } from '../support/host-stream-recorder.js';
 
 const listen = loopbackServers();
@@ -21,24 +21,37 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     expect(NativeTcpPort.available()).toBe(true);
   });
 
-  it('classifies a refused connect: onError Refused, then onClose, nothing else', async () => {
+  it('classifies a refused connect: failedInConnect Refused and no event when refused inside the call, else onError Refused then onClose', async () => {
     const port = await closedLoopbackPort();
-    const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
-    expect(stream.connectedInConnect).toBe(false);
-    expect(events.log).toEqual([]); // on loopback the RST came inside connect(): still told after the call
-    await events.closed;
-    expect(events.log).toEqual(['error Refused ECONNREFUSED', 'close']);
+    // Usually the RST of the closed port runs inside connect(); a kernel busy with other traffic may
+    // defer its softirqs, and that refusal arrives as an event.
+    const said: (HostConnectError | undefined)[] = [];
+    for (let i = 0; i < 10 && !said.includes(HostConnectError.Refused); i++) {
+      const events = recorder();
+      const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+      expect(stream.connectedInConnect).toBe(false);
+      said.push(stream.failedInConnect);
+      expect(events.log).toEqual([]); // never from inside connect()
+      if (stream.failedInConnect === undefined) {
+        await events.closed;
+        expect(events.log).toEqual(['error Refused ECONNREFUSED', 'close']);
+      } else {
+        await tick(20);
+        expect(events.log).toEqual([]); // said once, by failedInConnect
+      }
+    }
+    expect(said).toContain(HostConnectError.Refused);
   });
 
-  it('reports a connect that cannot start (bind to an address not ours) as unreachable, after the call returns', async () => {
+  it('reports a connect that cannot start (bind to an address not ours) as failedInConnect Unreachable, with no event', async () => {
     const port = await listen(() => undefined);
     const events = recorder();
     // 192.0.2.1 (TEST-NET-1) is not an address of this host: bind fails with EADDRNOTAVAIL, nothing is sent.
-    new NativeTcpPort({ ipv4: '192.0.2.1', ipv6: undefined }).connect({ address: '127.0.0.1', port }, events);
-    expect(events.log).toEqual([]); // never from inside connect()
-    await events.closed;
-    expect(events.log).toEqual(['error Unreachable EADDRNOTAVAIL', 'close']);
+    const stream = new NativeTcpPort({ ipv4: '192.0.2.1', ipv6: undefined }).connect({ address: '127.0.0.1', port }, events);
+    expect(stream.failedInConnect).toBe(HostConnectError.Unreachable);
+    await tick(20);
+    expect(events.log).toEqual([]);
+    stream.destroy(); // idempotent on a failed stream
   });
 
   it('binds to --outbound-addr: the host sees that source address', async () => {

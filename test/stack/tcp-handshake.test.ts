@@ -98,6 +98,43 @@ describe('TCP handshake (guest opens)', () => {
     expect(t.engine.size).toBe(0);
   });
 
+  it('a connect refused inside connect() (closed loopback port): RST|ACK in the same batch, no flow kept', async () => {
+    const t = new TcpContext();
+    t.port.failsAtOnce = HostConnectError.Refused;
+    const out = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    expect(out.map((s) => [flagNames(s.flags), s.seq, s.ack])).toEqual([['RST|ACK', 0, GUEST_ISN + 1]]);
+    expect(t.port.streams).toHaveLength(1);
+    expect(t.engine.size).toBe(0);
+    expect(t.engine.debugFlows()).toEqual([]);
+    expect(await t.drain()).toEqual([]);
+  });
+
+  it('a connect unreachable inside connect(): ICMP host unreachable quoting the SYN at once, no flow kept', () => {
+    const t = new TcpContext();
+    t.port.failsAtOnce = HostConnectError.Unreachable;
+    const out = t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460, dst: parseIpv4('192.0.2.1')! });
+    expect(out.map((s) => [s.icmpType, s.icmpCode, s.src])).toEqual([[3, 1, parseIpv4('192.0.2.1')]]);
+    expect(t.engine.size).toBe(0);
+  });
+
+  it('a full table: a SYN refused inside connect() evicts no handshake in progress', async () => {
+    const t = new TcpContext({ limits: { tcpFlows: 2 } });
+    expect(t.inject({ srcPort: 1001, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+    expect(t.inject({ srcPort: 1002, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 })).toEqual([]);
+    t.port.failsAtOnce = HostConnectError.Refused;
+    const out = t.inject({ srcPort: 1003, seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });
+    expect(out.map((s) => [s.dstPort, flagNames(s.flags)])).toEqual([[1003, 'RST|ACK']]);
+    expect(t.engine.size).toBe(2);
+    expect(t.port.streams.map((stream) => stream.destroyed)).toEqual([false, false, false]);
+    // The two handshakes still complete.
+    t.port.streams[0].events.onConnect();
+    t.port.streams[1].events.onConnect();
+    expect((await t.drain()).map((s) => [s.dstPort, flagNames(s.flags)])).toEqual([
+      [1001, 'SYN|ACK'],
+      [1002, 'SYN|ACK'],
+    ]);
+  });
+
   it('gives up a host connect that never completes, and frees the flow', async () => {
     const t = new TcpContext();
     t.inject({ seq: GUEST_ISN, flags: TCP_SYN, mss: 1460 });

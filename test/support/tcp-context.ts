@@ -55,6 +55,8 @@ export class FakeHostStream implements HostStream {
   pendingWriteBytes = 0;
   /** As NativeTcpPort's on loopback: up when connect() returns (the test still calls onConnect after, as the port does). */
   connectedInConnect = false;
+  /** As NativeTcpPort's to a closed loopback port: failed when connect() returns, no event follows. */
+  failedInConnect: HostConnectError | undefined = undefined;
   events!: HostStreamEvents;
 
   constructor(readonly endpoint: HostEndpoint) {}
@@ -92,9 +94,12 @@ export class FakeHostPort implements HostTcpPort {
   readonly streams: FakeHostStream[] = [];
   /** Streams from now on say connectedInConnect (a loopback connect done inside the call). */
   connectsAtOnce = false;
+  /** Streams from now on say failedInConnect with this (a loopback connect refused inside the call). */
+  failsAtOnce: HostConnectError | undefined = undefined;
   connect(endpoint: HostEndpoint, events: HostStreamEvents): HostStream {
     const stream = new FakeHostStream(endpoint);
     stream.connectedInConnect = this.connectsAtOnce;
+    stream.failedInConnect = this.failsAtOnce;
     stream.events = events;
     this.streams.push(stream);
     return stream;

@@ -50,6 +50,13 @@ export interface HostStream {
    */
   readonly connectedInConnect?: boolean;
   /**
+   * Set when the connect failed inside connect() (loopback: the RST of a closed port arrives during
+   * the call; or it could not even start): the stream is closed already and no event follows. The
+   * engine then answers the guest's SYN at once and keeps no flow. Optional (absent: the failure, if
+   * any, comes as onError).
+   */
+  readonly failedInConnect?: HostConnectError;
+  /**
    * The guest acknowledged the next `bytes` of what onData delivered (in order): the engine holds no
    * view of them any more, so their memory may be reused for later reads. Optional.
    */

@@ -4,7 +4,8 @@
  *
  * This file owns the flow table, the handshakes (guest active open: SYN-ACK only once the host socket
  * is connected, RST on refusal, ICMP on unreachable, and HostAddressMap.refusal's answer when a
- * destination leads nowhere; our active open: SYN with retries), teardown,
+ * destination leads nowhere; a connect that failed inside the call, as to a closed loopback port,
+ * is answered at once and leaves no flow behind; our active open: SYN with retries), teardown,
  * timers and the per-batch ACK coalescing. Steady state lives in sender.ts and receiver.ts.
  *
  * Every change of a flow's state goes through transition(): the table of flow-state.ts says the
@@ -17,7 +18,8 @@
  * table: a newcomer takes the place of the oldest flow that is not established (a handshake in
  * progress, or a flow lingering in TIME-WAIT); only when every flow is established is it refused
  * (RST), so a flood of SYNs to hosts that never answer cannot lock new connections out, and no
- * connection that carries data is ever given up for a newcomer.
+ * connection that carries data is ever given up for a newcomer. A SYN whose connect is refused at
+ * once evicts nobody.
  *
  * Fault containment: an exception of ours while handling one flow's segment, host event or timer
  * resets that flow (RST to the guest, host socket destroyed, reported to stack.faults) and never
@@ -274,15 +276,29 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       else if (refusal !== Refusal.DnsDisabled) this.resetFor(ip, seg, seg.flags);
       return DropReason.Blocked;
     }
-    if (this.flows.size >= this.stack.config.limits.tcpFlows && !this.evictEmbryonic()) {
+    const full = this.flows.size >= this.stack.config.limits.tcpFlows;
+    if (full && this.embryonic.size === 0) {
       this.resetFor(ip, seg, seg.flags);
       return DropReason.TableFull;
     }
+    // The host connect first: one refused inside the call (a closed loopback port) is answered
+    // without a flow, so a storm of SYNs to closed ports allocates no flow object graph (that
+    // outlived the batch and young-generation GCs, and grew V8's old space) and evicts nobody.
+    const events = new FlowHostEvents(this.hostEventSink);
+    const host = this.hostPort.connect(endpoint, events);
+    const failed = host.failedInConnect;
+    if (failed !== undefined) {
+      if (failed === HostConnectError.Refused) this.resetFor(ip, seg, seg.flags);
+      else this.stack.icmpErrors.aboutDatagram(IcmpError.HostUnreachable, ip.destination, ip);
+      return DropReason.None;
+    }
+    if (full) this.evictEmbryonic();
     const flow = this.insert(ip.source, seg.sourcePort, ip.destination, seg.destinationPort);
+    events.flow = flow;
     this.transition(flow, FlowEvent.GuestSyn);
     this.takeSynOptions(flow, seg.sequence);
-    flow.host = this.hostPort.connect(endpoint, this.hostEvents(flow));
-    if (flow.host.connectedInConnect === true) {
+    flow.host = host;
+    if (host.connectedInConnect === true) {
       // Connected inside connect() (loopback): the SYN-ACK goes with this batch's flush, not with a
       // flush of its own after it (one TAP write less per connection); the onConnect that follows
       // is ignored (HostConnected means nothing once SYN-RECEIVED).
@@ -488,7 +504,9 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   /** The flow's host socket events: one small object per flow (FlowHostEvents), no closures of its own. */
   private hostEvents(flow: Flow): HostStreamEvents {
-    return new FlowHostEvents(this.hostEventSink, flow);
+    const events = new FlowHostEvents(this.hostEventSink);
+    events.flow = flow;
+    return events;
   }
 
   /** The engine's handlers of host socket events, made once (FlowHostEvents binds them to a flow). */
@@ -745,10 +763,10 @@ interface HostEventSink {
  * object of six closures: a short connection allocates one object here instead of eight.
  */
 class FlowHostEvents implements HostStreamEvents {
-  constructor(
-    private readonly sink: HostEventSink,
-    private readonly flow: Flow,
-  ) {}
+  /** Set once the flow exists, right after the connect call (no event comes before the caller's turn ends). */
+  flow!: Flow;
+
+  constructor(private readonly sink: HostEventSink) {}
 
   onConnect(): void {
     try {
