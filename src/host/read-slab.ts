@@ -186,7 +186,9 @@ export class ReadSlab {
     const only = this.held[0];
     const size = only.buffer.length;
     if (only.unreleased !== 0 || this.used !== 0 || (size !== SLAB_MIN && size !== SLAB_MAX)) return;
-    this.held.length = 0;
+    // pop, not length = 0: that frees the array's backing store (a runtime call), and the next read's
+    // push allocates it again (another): ~0.1 µs per request/response round trip together.
+    this.held.pop();
     this.recycle(only.buffer);
     this.nextSize = size;
     only.buffer = NO_SLAB;

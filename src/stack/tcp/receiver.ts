@@ -79,7 +79,8 @@ export class TcpReceiver {
         onFault(pending[i], error);
       }
     }
-    pending.length = 0;
+    // Emptied by pop: `length = 0` drops the backing store (a runtime call) and the next push grows it again.
+    while (pending.length > 0) pending.pop();
   }
 
   /** Writes this flow's gathered bytes now (before its FIN, or when its run is interrupted). */

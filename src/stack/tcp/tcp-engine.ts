@@ -92,6 +92,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
   /** The ACK fields of the segment at hand, for the sender (one record, refilled per segment). */
   private readonly ackFields = new AckFields();
   private dirty: Flow[] = [];
+  /** The other of two lists that take turns as `dirty` (a batch allocates no list). */
+  private dirtySpare: Flow[] = [];
   private readonly hostPort: HostTcpPort;
   private readonly addressMap: HostAddressMap;
   private readonly onFlowTimer = (flow: Flow, now: number): void => {
@@ -178,7 +180,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     this.receiver.flushAll(this.onFlowFault);
     const dirty = this.dirty;
     if (dirty.length === 0) return;
-    this.dirty = [];
+    this.dirty = this.dirtySpare;
+    this.dirtySpare = dirty;
     for (const flow of dirty) {
       flow.dirty = false;
       if (!flow.ackPending || flow.closed) continue;
@@ -188,6 +191,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
         this.contain(flow, 'tcp ack', error);
       }
     }
+    // Emptied by pop: `length = 0` drops the backing store (a runtime call) and the next push grows it again.
+    while (dirty.length > 0) dirty.pop();
   }
 
   // ---- engine → guest (published ports) ----
