@@ -12,6 +12,7 @@
         "native/checksum.c",
         "native/socket_fd.c",
         "native/malloc_control.c",
+        "native/loop_control.c",
         "native/tcp_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],

@@ -9,6 +9,7 @@
 
 #include "checksum.h"
 #include "icmp_socket.h"
+#include "loop_control.h"
 #include "malloc_control.h"
 #include "napi_util.h"
 #include "ns_attach.h"
@@ -171,6 +172,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketDup", NULL, socket_dup_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocInfo", NULL, malloc_info_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_default, NULL},
+      {"loopIdleMetricsOff", NULL, loop_idle_metrics_off_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpInit", NULL, tcp_init_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpOpen", NULL, tcp_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpAdopt", NULL, tcp_adopt_js, NULL, NULL, NULL, napi_default, NULL},

@@ -286,6 +286,8 @@ async function run(
       }
     }
 
+    // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.
+    loadNativeAddon().loopIdleMetricsOff();
     engine.start();
     process.stdout.write(`${startupLines(options, host, engine, tap, formatIpv4).join('\n')}\n`);
 

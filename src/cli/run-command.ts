@@ -185,6 +185,8 @@ async function run(args: RunArgs): Promise<number> {
       releaseMemory: () => loadNativeAddon().mallocTrim(),
     });
     session.engine = engine;
+    // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.
+    loadNativeAddon().loopIdleMetricsOff();
     engine.start();
 
     const config = engine.stack.config;

@@ -133,6 +133,13 @@ export interface NativeAddon {
   /** malloc_trim(0): every arena's free pages back to the kernel; true when some were. */
   mallocTrim(): boolean;
   /**
+   * Turns off libuv's idle-time metrics on this thread's loop (native/loop_control.c): one
+   * epoll_pwait per wakeup instead of two. True when they were on and are now off; false when off
+   * already or libuv's version is not one whose private layout is known. eventLoopUtilization()
+   * reports no idle time afterwards.
+   */
+  loopIdleMetricsOff(): boolean;
+  /**
    * Applies the sandbox to every thread (native/sandbox.c); throws with a one-line message when a
    * requested restriction cannot be applied.
    */
@@ -205,6 +212,7 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tapIoReleaseTx',
   'mallocInfo',
   'mallocTrim',
+  'loopIdleMetricsOff',
   'sandboxApply',
   'sandboxPivot',
   'sandboxRemoveApiSocket',

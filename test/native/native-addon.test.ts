@@ -30,6 +30,7 @@ describe('the native addon loader', () => {
       tapIoReleaseTx: fn,
       mallocInfo: fn,
       mallocTrim: fn,
+      loopIdleMetricsOff: fn,
       sandboxApply: fn,
       sandboxPivot: fn,
       sandboxRemoveApiSocket: fn,
