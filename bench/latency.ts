@@ -11,6 +11,9 @@
  *
  * TSLIRP_NODE_FLAGS='--cpu-prof …' passes node options to the tslirp processes (both builds).
  *
+ * Every implementation runs with its own defaults, as a user gets them: tslirp with virtio-net
+ * offloads on the TAP (the default since issue 12; a --baseline build older than that runs without).
+ *
  * --baseline=DIR adds another tslirp build (a checkout with dist/ and the addon built, e.g. main
  * before a change) as one more implementation in the same interleaved runs: before/after figures
  * taken side by side, on a machine whose load drifts between runs.

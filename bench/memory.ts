@@ -243,7 +243,7 @@ async function start(impl: Impl, mtu: number, offloads: boolean): Promise<Instan
     const script = TSLIRP.endsWith('.js');
     command = script ? process.execPath : TSLIRP;
     apiSocket = join(tmpdir(), `tslirp-memory-${process.pid}-${ns.pid}.sock`);
-    args = [...(script ? [...(NODE_FLAGS ?? []), TSLIRP] : []), `--api-socket=${apiSocket}`, '--configure', `--mtu=${mtu}`, '-r', '3', ...(offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
+    args = [...(script ? [...(NODE_FLAGS ?? []), TSLIRP] : []), `--api-socket=${apiSocket}`, '--configure', `--mtu=${mtu}`, '-r', '3', ...(offloads ? ['--enable-offloads'] : ['--disable-offloads']), String(ns.pid), 'tap0'];
   } else if (impl === 'slirp4netns') {
     command = SLIRP4NETNS;
     args = ['--configure', `--mtu=${mtu}`, '-r', '3', String(ns.pid), 'tap0'];

@@ -139,7 +139,7 @@ async function start(impl: Impl, config: Config): Promise<Instance> {
   const tslirp = impl === 'tslirp' ? tslirpCommand(REPO_ROOT) : BASELINE === undefined ? undefined : tslirpCommand(BASELINE);
   const args =
     tslirp !== undefined
-      ? [...tslirp.slice(1), '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0']
+      ? [...tslirp.slice(1), '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : ['--disable-offloads']), String(ns.pid), 'tap0']
       : ['--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
   const command = tslirp !== undefined ? tslirp[0] : SLIRP4NETNS;
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn' } });

@@ -119,7 +119,7 @@ async function start(spec: string, index: number): Promise<Build> {
       env.TSLIRP_NODE = wrapper;
     }
   }
-  const args = ['--configure', `--mtu=${MTU}`, ...(OFFLOADS ? ['--enable-offloads'] : []), '-r', '3', String(ns.pid), 'tap0'];
+  const args = ['--configure', `--mtu=${MTU}`, ...(OFFLOADS ? ['--enable-offloads'] : ['--disable-offloads']), '-r', '3', String(ns.pid), 'tap0'];
   const child = spawn(command[0], [...command.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

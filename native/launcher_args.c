@@ -467,7 +467,7 @@ int launcher_parse_args(int argc, char *const argv[], struct launcher_command *o
     req->userns_mode = NS_USERNS_ALWAYS;
   }
   snprintf(req->tap_name, sizeof req->tap_name, "%s", tap);
-  req->vnet_hdr = p.flag[OPT_ENABLE_OFFLOADS]; /* DEFAULT_OFFLOADS is false */
+  req->vnet_hdr = !p.flag[OPT_DISABLE_OFFLOADS]; /* options.ts DEFAULT_OFFLOADS: on */
   if (p.flag[OPT_CONFIGURE]) {
     req->configure = 1;
     req->mtu = mtu;

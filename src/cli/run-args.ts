@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { parseMtu } from '../wire/ip-address.js';
-import { parseDnsUpstream, type HostEndpointOption } from './options.js';
+import { DEFAULT_OFFLOADS, parseDnsUpstream, type HostEndpointOption } from './options.js';
 
 export interface PublishSpec {
   readonly proto: 'tcp' | 'udp';
@@ -52,7 +52,8 @@ Exits with CMD's exit status (128+N when killed by signal N).
       --disable-host-loopback prohibit connecting to the host's loopback (127.0.0.0/8, ::1)
                               via 10.0.2.2 and fd00::2
       --disable-ipv6          IPv4 only (IPv6 frames from CMD are dropped)
-      --enable-offloads       checksum/TSO offloads on tap0
+      --enable-offloads       checksum/TSO offloads on tap0${DEFAULT_OFFLOADS ? ' (default)' : ''}
+      --disable-offloads      plain frames on tap0, one per MSS${DEFAULT_OFFLOADS ? '' : ' (default)'}
   -q, --quiet                 no progress line on stderr
   -h, --help                  show this help
 `;
@@ -100,9 +101,9 @@ export function formatPublish(p: PublishSpec): string {
 }
 
 type ValueOption = 'publish' | 'mtu' | 'pcap' | 'pcap-max-bytes' | 'dns-upstream' | 'api-socket';
-type FlagOption = 'quiet' | 'help' | 'disable-host-loopback' | 'enable-offloads' | 'disable-ipv6';
+type FlagOption = 'quiet' | 'help' | 'disable-host-loopback' | 'enable-offloads' | 'disable-offloads' | 'disable-ipv6';
 const VALUE_OPTIONS: readonly ValueOption[] = ['publish', 'mtu', 'pcap', 'pcap-max-bytes', 'dns-upstream', 'api-socket'];
-const FLAG_OPTIONS: readonly FlagOption[] = ['quiet', 'help', 'disable-host-loopback', 'enable-offloads', 'disable-ipv6'];
+const FLAG_OPTIONS: readonly FlagOption[] = ['quiet', 'help', 'disable-host-loopback', 'enable-offloads', 'disable-offloads', 'disable-ipv6'];
 const SHORT: Record<string, ValueOption | FlagOption> = { p: 'publish', m: 'mtu', a: 'api-socket', q: 'quiet', h: 'help' };
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
@@ -115,7 +116,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   let dnsUpstream: HostEndpointOption | undefined;
   let apiSocket: string | undefined;
   let disableHostLoopback = false;
-  let offloads = false;
+  let enableOffloads = false;
+  let disableOffloads = false;
   let ipv6 = true;
   let i = 0;
   const take = (name: string, inline: string | undefined): string => {
@@ -181,13 +183,18 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
         disableHostLoopback = true;
         break;
       case 'enable-offloads':
-        offloads = true;
+        enableOffloads = true;
+        break;
+      case 'disable-offloads':
+        disableOffloads = true;
         break;
       case 'disable-ipv6':
         ipv6 = false;
         break;
     }
   }
+  if (enableOffloads && disableOffloads) throw new Error('--enable-offloads conflicts with --disable-offloads');
+  const offloads = enableOffloads ? true : disableOffloads ? false : DEFAULT_OFFLOADS;
   const command = argv.slice(i);
   if (!help && command.length === 0) throw new Error('run: no command given (tslirp run [OPTION]... -- CMD [ARGS]...)');
   const seen = new Set<string>();

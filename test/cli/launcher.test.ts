@@ -161,7 +161,11 @@ describe("the launcher's reading of the command line", () => {
     for (const [i, argv] of clients.entries()) {
       expect(verdicts[i], argv.join(' ')).toMatch(/^fast /);
       expect(verdicts[i], argv.join(' ')).toBe(cliOutcome(argv, probe));
+      // None of them names an offload flag: they get the default, offloads on (options.ts DEFAULT_OFFLOADS).
+      expect(verdicts[i], argv.join(' ')).toContain(';vnet=1;');
     }
+    const [off] = launcherOutcomes([[pid, 'tap0', '--disable-offloads']]);
+    expect(off).toMatch(/^fast .*;vnet=0;/);
   });
 
   it('on generated command lines: fast only where options.ts agrees, with the same request', (ctx) => {

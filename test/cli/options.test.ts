@@ -3,6 +3,7 @@ import {
   checkHostEnvironment,
   CliError,
   DEFAULT_OFFLOADS,
+  HELP_TEXT,
   parseCommandLine,
   parseDnsUpstream,
   type CliOptions,
@@ -48,6 +49,12 @@ describe('parseCommandLine: the exact client invocations (CLIENTS.md)', () => {
 });
 
 describe('parseCommandLine: defaults', () => {
+  it('has offloads on unless --disable-offloads (ours: slirp4netns has no such flag)', () => {
+    expect(DEFAULT_OFFLOADS).toBe(true);
+    expect(HELP_TEXT).toMatch(/^--enable-offloads .* \(default\)$/m);
+    expect(HELP_TEXT).not.toMatch(/^--disable-offloads .* \(default\)$/m);
+  });
+
   it('matches slirp4netns 1.2 defaults', () => {
     expect(run(['42'])).toEqual({
       kind: 'run',
@@ -56,7 +63,7 @@ describe('parseCommandLine: defaults', () => {
         configure: false, exitFd: undefined, readyFd: undefined, mtu: 1500, enableIpv6: false, apiSocket: undefined,
         cidr: '10.0.2.0/24', disableHostLoopback: false, netnsType: 'pid', usernsPath: undefined, enableSandbox: false,
         enableSeccomp: false, outboundAddr: undefined, outboundAddr6: undefined, disableDns: false, macAddress: undefined,
-        targetType: 'netns', logLevel: undefined, dnsUpstream: undefined, offloads: DEFAULT_OFFLOADS, pcap: undefined, target: '42', tapName: 'tap0',
+        targetType: 'netns', logLevel: undefined, dnsUpstream: undefined, offloads: true, pcap: undefined, target: '42', tapName: 'tap0',
       },
     });
   });

@@ -14,7 +14,7 @@ describe('tslirp run arguments', () => {
       dnsUpstream: undefined,
       apiSocket: undefined,
       disableHostLoopback: false,
-      offloads: false,
+      offloads: true,
       ipv6: true,
       command: ['sh', '-c', 'echo hi'],
     });
@@ -45,6 +45,8 @@ describe('tslirp run arguments', () => {
     ]);
     expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: { address: '127.0.0.1', port: 5300 }, apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, ipv6: false, command: ['true'] });
     expect(args.publish.map(formatPublish)).toEqual(['0.0.0.0:8080->80/tcp', '127.0.0.1:5353->53/udp', '[::1]:9090->90/tcp']);
+    expect(parseRunArgs(['--disable-offloads', 'true']).offloads).toBe(false);
+    expect(() => parseRunArgs(['--enable-offloads', '--disable-offloads', 'true'])).toThrow(/conflicts/);
     expect(parseRunArgs(['-h']).help).toBe(true);
     expect(parseRunArgs(['-m9000', 'x']).mtu).toBe(9000);
   });

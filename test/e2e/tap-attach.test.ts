@@ -70,20 +70,22 @@ async function expectPingAnswered(ns: TestNamespace, size = 56): Promise<void> {
 }
 
 describe('tslirp attach (root)', () => {
+  // flag: none means the default, offloads on (options.ts DEFAULT_OFFLOADS).
   const cases = [
-    { name: 'MTU 1500, no offloads', mtu: 1500, offloads: false },
-    { name: 'MTU 65520, offloads', mtu: 65520, offloads: true },
-    { name: 'MTU 1500, offloads', mtu: 1500, offloads: true },
+    { name: 'MTU 1500, --disable-offloads', mtu: 1500, flag: '--disable-offloads', offloads: false },
+    { name: 'MTU 65520, offloads by default', mtu: 65520, flag: undefined, offloads: true },
+    { name: 'MTU 1500, --enable-offloads', mtu: 1500, flag: '--enable-offloads', offloads: true },
   ];
   for (const c of cases) {
     it(`configures tap0 and answers ping: ${c.name}`, async (ctx) => {
       requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
       const ns = await createNamespace(tracker);
-      const args = ['--configure', '--mtu', String(c.mtu), ...(c.offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
+      const args = ['--configure', '--mtu', String(c.mtu), ...(c.flag ? [c.flag] : []), String(ns.pid), 'tap0'];
       const { child, log } = startTslirp(args);
       await log.waitFor(/starting slirp, MTU=\d+/, child);
       expect(log.text).toContain(`MTU=${c.mtu}`);
-      if (c.offloads) expect(log.text).toMatch(/offloads: csum/);
+      if (c.offloads) expect(log.text).toMatch(/offloads: csum\+tso/);
+      else expect(log.text).not.toMatch(/offloads/);
       await expectConfigured(ns, c.mtu);
       await expectPingAnswered(ns);
       if (c.mtu >= 9000) await expectPingAnswered(ns, 8000); // one jumbo frame each way
@@ -153,7 +155,7 @@ describe('tslirp attach (unprivileged user)', () => {
     it(`configures tap0 and answers ping as ${'tslirp-test'}${offloads ? ' with offloads' : ''}`, async (ctx) => {
       requireOrSkip(ctx, namespacePrerequisite({ root: true }) ?? builtCliPrerequisite());
       const ns = await createNamespace(tracker, user);
-      const args = ['-c', '-m', '65520', ...(offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
+      const args = ['-c', '-m', '65520', ...(offloads ? [] : ['--disable-offloads']), String(ns.pid), 'tap0'];
       const { child, log } = startTslirp(args, user);
       await log.waitFor(/starting slirp/, child);
       await expectConfigured(ns, 65520);

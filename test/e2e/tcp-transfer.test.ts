@@ -4,12 +4,12 @@
  * reached from inside as 10.0.2.2, clients in python3 run inside the namespace via nsenter (both
  * ends in test/support/tcp-bulk-peers.ts).
  *
- * - 100 MB guest→host and host→guest, sha256 verified on both ends (MTU 65520, no offloads);
+ * - 100 MB guest→host and host→guest, sha256 verified on both ends (MTU 65520, --disable-offloads);
  * - under 2% random loss both ways on tap0 (iptables `statistic` inside the namespace): 20 MB
  *   host→guest in under 3 s (issue 4), and 100 MB each way, intact;
  * - 1,000 concurrent connections to a host echo server: all open at once, exchange, close; the flow
  *   count (get_stats over --api-socket) returns to 0 and the RSS is reported against its baseline;
- * - with --enable-offloads at MTU 1500: 100 MB each way intact.
+ * - with offloads (the default) at MTU 1500: 100 MB each way intact.
  *
  * Traffic stays on loopback and in the test's namespace. Every process is ended by PID.
  */
@@ -88,7 +88,7 @@ function suite(name: string, mtu: number, offloads: boolean, body: (get: () => S
       dir = mkdtempSync(join(tmpdir(), 'tslirp-tcp-e2e-'));
       const apiSocket = join(dir, 'api.sock');
       const ns = await createNamespace(tracker);
-      const args = ['--configure', '--mtu', String(mtu), '-r', '3', '--api-socket', apiSocket, ...(offloads ? ['--enable-offloads'] : []), String(ns.pid), 'tap0'];
+      const args = ['--configure', '--mtu', String(mtu), '-r', '3', '--api-socket', apiSocket, ...(offloads ? [] : ['--disable-offloads']), String(ns.pid), 'tap0'];
       const tslirp = startTslirp(args);
       expect(await tslirp.ready).toBe('1');
       const servers = await startBulkServers();
@@ -117,7 +117,7 @@ function e2e(title: string, timeout: number, fn: () => Promise<void>): void {
   });
 }
 
-suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get) => {
+suite('TCP transfers through tslirp: MTU 65520, --disable-offloads', 65520, false, (get) => {
   e2e('100 MB guest → host, sha256 verified on both ends', 120_000, async () => {
     const { ns, servers } = get();
     await expectPutIntact(ns, servers, 100 * MB, 110_000, 'MTU 65520', get());
@@ -198,7 +198,7 @@ suite('TCP transfers through tslirp: MTU 65520, no offloads', 65520, false, (get
   });
 });
 
-suite('TCP transfers through tslirp: MTU 1500, --enable-offloads', 1500, true, (get) => {
+suite('TCP transfers through tslirp: MTU 1500, offloads (the default)', 1500, true, (get) => {
   e2e('100 MB guest → host, sha256 verified on both ends', 120_000, async () => {
     const { ns, servers } = get();
     await expectPutIntact(ns, servers, 100 * MB, 110_000, 'MTU 1500 offloads', get());
