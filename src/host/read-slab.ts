@@ -36,21 +36,31 @@ const MIN_READ = 16 * 1024;
  * many flows leaves at most this much behind.
  */
 const POOL_SLABS = 8;
-const pool: Buffer[] = [];
+const pool: Uint8Array[] = [];
 /**
  * Where every socket without a slab of its own reads (see the head comment); its first read is
  * copied out at once. 16 KiB: a first read larger than that continues into the socket's own slab.
  */
-const LANDING = Buffer.allocUnsafe(16 * 1024);
+const LANDING = unfilled(16 * 1024);
 /** SLAB_MIN slabs of finished flows kept for the next flows' first reads (1 MiB at most). */
 const FIRST_SLABS = 16;
-const firstSlabs: Buffer[] = [];
+const firstSlabs: Uint8Array[] = [];
 
-const NO_SLAB = Buffer.allocUnsafe(0);
+const NO_SLAB = new Uint8Array(0);
+
+/**
+ * size bytes, not zeroed (Buffer.allocUnsafe's memory), as a plain Uint8Array: a Buffer's subarray
+ * is Node's JavaScript override (a FastBuffer constructed per call), a Uint8Array's V8's builtin;
+ * the engine cuts views out of every read.
+ */
+function unfilled(size: number): Uint8Array {
+  const bytes = Buffer.allocUnsafe(size);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, size);
+}
 
 /** A slab and how many of the bytes read into it the guest has not acknowledged yet. */
 interface SlabUse {
-  buffer: Buffer;
+  buffer: Uint8Array;
   unreleased: number;
 }
 
@@ -70,7 +80,7 @@ export interface ReadSlabOptions {
  * belong to.
  */
 export class ReadSlab {
-  private slab: Buffer = NO_SLAB;
+  private slab: Uint8Array = NO_SLAB;
   private used = 0;
   /** Where the last region handed to Node starts: take() claims from there. */
   private regionAt = 0;
@@ -198,13 +208,14 @@ export class ReadSlab {
   }
 
   private nextSlab(): void {
-    const current = this.held[this.held.length - 1];
+    // held[-1] of an empty list would be a named-property lookup (a runtime call), not an element load.
+    const current = this.held.length > 0 ? this.held[this.held.length - 1] : undefined;
     if (current !== undefined && current.unreleased === 0) {
       this.held.pop();
       this.recycle(current.buffer);
     }
     const size = this.nextSize;
-    this.slab = (size === SLAB_MAX ? pool.pop() : size === SLAB_MIN ? firstSlabs.pop() : undefined) ?? Buffer.allocUnsafe(size);
+    this.slab = (size === SLAB_MAX ? pool.pop() : size === SLAB_MIN ? firstSlabs.pop() : undefined) ?? unfilled(size);
     this.used = 0;
     const use = this.spareUse ?? { buffer: this.slab, unreleased: 0 };
     this.spareUse = null;
@@ -214,7 +225,7 @@ export class ReadSlab {
     this.nextSize = Math.min(size * 2, SLAB_MAX);
   }
 
-  private recycle(buffer: Buffer): void {
+  private recycle(buffer: Uint8Array): void {
     if (buffer.length === SLAB_MAX && pool.length < POOL_SLABS) pool.push(buffer);
     else if (buffer.length === SLAB_MIN && firstSlabs.length < FIRST_SLABS) firstSlabs.push(buffer);
   }
