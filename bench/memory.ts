@@ -6,7 +6,8 @@
  * Moments (RSS = VmRSS of /proc/PID/status, sampled every 50 ms where a peak is asked for):
  * - idle: 3 s after the ready fd (slirp4netns/pasta: after the guest has its address), MTU 65520.
  * - bulk: peak RSS (VmHWM) over 100 MB guest→host then 100 MB host→guest (iperf3 -n 100M, -R) at
- *   MTU 65520, and at MTU 1500 with --enable-offloads (slirp4netns has none: plain 1500), with the
+ *   MTU 65520 with tslirp's default (offloads on) and with --disable-offloads, and at MTU 1500 with
+ *   --enable-offloads (slirp4netns has none: plain 1500), with the
  *   throughput of each direction (sanity only; bench/tcp-iperf.ts is the throughput benchmark).
  * - conns: marginal RSS per idle TCP connection: the guest opens N connections to a host server on
  *   127.0.0.1 (via 10.0.2.2) that stay open, without data, and (second row) after 100 bytes each
@@ -234,7 +235,10 @@ async function waitForAddress(ns: TestNamespace, child: ChildProcess, what: stri
   }
 }
 
-async function start(impl: Impl, mtu: number, offloads: boolean): Promise<Instance> {
+/** tslirp's TAP offloads: its default (on since issue 12), or the flag named. */
+type Offloads = 'default' | 'enabled' | 'disabled';
+
+async function start(impl: Impl, mtu: number, offloads: Offloads): Promise<Instance> {
   const ns = await createNamespace(tracker);
   let command: string;
   let args: string[];
@@ -243,7 +247,7 @@ async function start(impl: Impl, mtu: number, offloads: boolean): Promise<Instan
     const script = TSLIRP.endsWith('.js');
     command = script ? process.execPath : TSLIRP;
     apiSocket = join(tmpdir(), `tslirp-memory-${process.pid}-${ns.pid}.sock`);
-    args = [...(script ? [...(NODE_FLAGS ?? []), TSLIRP] : []), `--api-socket=${apiSocket}`, '--configure', `--mtu=${mtu}`, '-r', '3', ...(offloads ? ['--enable-offloads'] : ['--disable-offloads']), String(ns.pid), 'tap0'];
+    args = [...(script ? [...(NODE_FLAGS ?? []), TSLIRP] : []), `--api-socket=${apiSocket}`, '--configure', `--mtu=${mtu}`, '-r', '3', ...(offloads === 'default' ? [] : [`--${offloads === 'enabled' ? 'enable' : 'disable'}-offloads`]), String(ns.pid), 'tap0'];
   } else if (impl === 'slirp4netns') {
     command = SLIRP4NETNS;
     args = ['--configure', `--mtu=${mtu}`, '-r', '3', String(ns.pid), 'tap0'];
@@ -460,7 +464,7 @@ async function iperf(ns: TestNamespace, port: number, args: string[]): Promise<n
 // ---- the moments ----
 
 async function idle(impl: Impl): Promise<{ rss: number; anon: number; js: JsMemory | undefined }> {
-  const instance = await start(impl, 65520, false);
+  const instance = await start(impl, 65520, 'default');
   try {
     await sleep(3000);
     const now = rss(instance.pid);
@@ -479,7 +483,7 @@ interface BulkResult {
   js: JsPeak | undefined;
 }
 
-async function bulk(impl: Impl, mtu: number, offloads: boolean, iperfPort: number): Promise<BulkResult> {
+async function bulk(impl: Impl, mtu: number, offloads: Offloads, iperfPort: number): Promise<BulkResult> {
   const instance = await start(impl, mtu, offloads);
   try {
     await sleep(500);
@@ -496,7 +500,7 @@ async function bulk(impl: Impl, mtu: number, offloads: boolean, iperfPort: numbe
 }
 
 async function conns(impl: Impl, exchange: boolean): Promise<number> {
-  const instance = await start(impl, 65520, false);
+  const instance = await start(impl, 65520, 'default');
   const server = await holdingServer();
   try {
     // Warm up: whatever loads on the first connection is not a per-connection cost.
@@ -549,7 +553,7 @@ interface StormResult {
 }
 
 async function storm(impl: Impl, iperfPort: number): Promise<StormResult> {
-  const instance = await start(impl, 65520, false);
+  const instance = await start(impl, 65520, 'default');
   const portsFile = join(tmpdir(), `tslirp-memory-ports-${process.pid}.json`);
   writeFileSync(portsFile, JSON.stringify(closedPorts(2000)));
   const runStorm = async (): Promise<void> => {
@@ -635,12 +639,13 @@ async function main(): Promise<void> {
   }
   if (ONLY.has('bulk')) {
     for (const config of [
-      { name: 'MTU 65520', mtu: 65520, offloads: false },
-      { name: 'MTU 1500 + offloads (slirp4netns: plain 1500)', mtu: 1500, offloads: true },
+      { name: 'MTU 65520 (tslirp default: offloads)', mtu: 65520, offloads: 'default' as const },
+      { name: 'MTU 65520, --disable-offloads', mtu: 65520, offloads: 'disabled' as const },
+      { name: 'MTU 1500 + offloads (slirp4netns: plain 1500)', mtu: 1500, offloads: 'enabled' as const },
     ]) {
       const samples: Record<Impl, BulkResult[]> = { tslirp: [], slirp4netns: [], pasta: [] };
       for (let run = 0; run < RUNS; run++) {
-        for (const impl of impls) samples[impl].push(await bulk(impl, config.mtu, config.offloads && impl === 'tslirp', iperfPort));
+        for (const impl of impls) samples[impl].push(await bulk(impl, config.mtu, config.offloads, iperfPort));
       }
       row(`peak RSS over 100 MB each way, ${config.name} (MiB)`, cell(samples.tslirp.map((s) => s.peak), mib), cell(samples.slirp4netns.map((s) => s.peak), mib));
       const gbps = (n: number): string => n.toFixed(2);
