@@ -162,6 +162,8 @@ export async function startPublishedGuest(impl: Implementation, tracker: Process
 export const VETH_HOST_IPV6 = 'fd5e:7e57:1::1';
 export const VETH_CLIENT_IPV6 = 'fd5e:7e57:1::2';
 
+let vethCounter = 0;
+
 /**
  * A client namespace with 198.18.0.2/30 on a veth whose host end has 198.18.0.1/30; with ipv6,
  * also VETH_CLIENT_IPV6/64 there and VETH_HOST_IPV6/64 here (no duplicate address detection, so
@@ -169,7 +171,9 @@ export const VETH_CLIENT_IPV6 = 'fd5e:7e57:1::2';
  */
 export async function createVethClient(tracker: ProcessTracker, cleanups: Cleanup[], options: { ipv6?: boolean } = {}): Promise<TestNamespace> {
   const client = await createNamespace(tracker);
-  const suffix = `${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
+  // Unique among live processes and within this one (a random part once collided in CI: two veths
+  // of one test file alive at once); interface names hold 15 bytes: tsh + pid (≤5) + - + counter.
+  const suffix = `${process.pid.toString(36)}-${(vethCounter++).toString(36)}`;
   const hostEnd = `tsh${suffix}`;
   const clientEnd = `tsc${suffix}`;
   execFileSync('ip', ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', clientEnd]);
