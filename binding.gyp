@@ -13,7 +13,8 @@
         "native/socket_fd.c",
         "native/malloc_control.c",
         "native/loop_control.c",
-        "native/tcp_socket.c"
+        "native/tcp_socket.c",
+        "native/tcp_listener.c"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

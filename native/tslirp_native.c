@@ -16,6 +16,7 @@
 #include "sandbox.h"
 #include "socket_fd.h"
 #include "tap_io.h"
+#include "tcp_listener.h"
 #include "tcp_socket.h"
 
 static int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
@@ -181,6 +182,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpSend", NULL, tcp_send_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpShutdown", NULL, tcp_shutdown_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpClose", NULL, tcp_close_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpListenerStart", NULL, tcp_listener_start_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tcpListenerStop", NULL, tcp_listener_stop_js, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

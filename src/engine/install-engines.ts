@@ -5,7 +5,7 @@
  * counters `get_stats` reports. The only file that pairs engine parts with Node sockets; engine.ts
  * (createEngine) builds the whole engine around it.
  */
-import type { GuestConnector, GuestTcpOpen } from '../hostfwd/guest-connector.js';
+import { endTcpClient, type GuestConnector, type GuestTcpOpen } from '../hostfwd/guest-connector.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
 import type { Logger } from '../stack/logger.js';
 import type { Stack } from '../stack/stack.js';
@@ -42,7 +42,8 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   const [
     { installTcp },
     { NodeTcpPort, adoptSocket },
-    { NativeTcpPort, adoptSocketNatively },
+    { NativeTcpPort, adoptSocketNatively, adoptDescriptorNatively },
+    { acceptClientsNatively },
     { HostAddressMap },
     { createDnsUpstream },
     { ResolvConfReader },
@@ -55,6 +56,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     import('../stack/tcp/tcp-engine.js'),
     import('../host/node-tcp-port.js'),
     import('../host/native-tcp-port.js'),
+    import('../host/native-tcp-listener.js'),
     import('../stack/host-address-map.js'),
     import('../stack/services/dns-upstream.js'),
     import('../host/resolv-conf.js'),
@@ -96,9 +98,16 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
           remoteAddress: open.source,
           remotePort: open.sourcePort,
         };
-        if (!tcp.openToGuest(tuple, (events) => adopt(open.socket, events))) open.socket.destroy();
+        const client = open.client;
+        const opened =
+          typeof client === 'number'
+            ? tcp.openToGuest(tuple, (events) => adoptDescriptorNatively(client, events))
+            : tcp.openToGuest(tuple, (events) => adopt(client, events));
+        if (!opened) endTcpClient(client);
       },
     },
+    // Published ports' clients accepted by the addon (a descriptor each, no net.Socket), where it loads.
+    acceptClients: native ? acceptClientsNatively : undefined,
     udp,
     addresses: stack.addresses,
     ipv6Gateway: stack.ipv6Gateway,

@@ -6,8 +6,9 @@
  * and each poll event is one call into JS: onEvent(id, events, errno) → this module's stream, which
  * calls recv/send/shutdown/close itself.
  *
- * Published ports' accepted sockets are taken over the same way (adoptSocketNatively: their
- * descriptor duplicated, Node's socket let go).
+ * Published ports' clients are polled the same way: accepted natively (native-tcp-listener.ts), their
+ * descriptors adopted (adoptDescriptorNatively); or, where a server's socket was handed over,
+ * adoptSocketNatively (its descriptor duplicated, Node's socket let go).
  *
  * Same behaviour as NodeTcpPort (the engine cannot tell them apart): sockets bind for --outbound-addr
  * as outbound-bind.ts says, have Nagle off, start paused (not polled for readable) until the engine
@@ -409,6 +410,18 @@ export function adoptSocketNatively(
   const table = nativeSockets();
   const fd = table === null ? -1 : takeOver(socket);
   if (table === null || fd < 0) return adoptSocket(socket, events, () => -1);
+  const stream = new NativeHostStream(table, events);
+  stream.adopt(fd);
+  return stream;
+}
+
+/**
+ * Wires the descriptor of a client a published port accepted natively (native-tcp-listener.ts;
+ * ours, nothing read from it) to a flow on the addon's sockets.
+ */
+export function adoptDescriptorNatively(fd: number, events: HostStreamEvents): HostStream {
+  const table = nativeSockets();
+  if (table === null) throw new Error('a natively accepted client needs the native addon');
   const stream = new NativeHostStream(table, events);
   stream.adopt(fd);
   return stream;

@@ -9,21 +9,37 @@
  * back. An address passed to the engine is held by the caller for the call; the engine retains what
  * it keeps (a flow, a binding). Ports are numbers.
  */
-import type { Socket } from 'node:net';
+import { closeSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
 import type { UdpGuestSender, UdpService } from '../stack/udp/udp-service.js';
 
 export interface GuestTcpOpen {
   /**
-   * The accepted host connection, paused (accepted with pauseOnConnect). From this call on the engine
-   * owns it: it resumes it once the guest answered the SYN, relays bytes both ways with backpressure,
-   * mirrors FIN/RST, and destroys it if the guest refuses (RST), times out, or the flow table is full.
+   * The accepted host connection: a net.Socket, paused (accepted with pauseOnConnect), or the
+   * descriptor of one accepted by the connector's own listener (acceptClients). From this call on
+   * the engine owns it: it resumes it once the guest answered the SYN, relays bytes both ways with
+   * backpressure, mirrors FIN/RST, and closes it if the guest refuses (RST), times out, or the flow
+   * table is full.
    */
-  readonly socket: Socket;
+  readonly client: Socket | number;
   /** Guest-visible source (guest-source.ts): the client's real address, or the gateway of the destination's family. */
   readonly source: number;
   readonly sourcePort: number;
   readonly destination: number;
   readonly destinationPort: number;
+}
+
+/** Ends an accepted client nobody took (GuestTcpOpen.client): destroys the socket, or closes the descriptor. */
+export function endTcpClient(client: Socket | number): void {
+  if (typeof client !== 'number') {
+    client.destroy();
+    return;
+  }
+  try {
+    closeSync(client);
+  } catch {
+    // Closed already: nothing to end.
+  }
 }
 
 /** The TCP engine's side: `openToGuest` sends the SYN from source:sourcePort to destination:destinationPort. */
@@ -47,8 +63,18 @@ export interface GuestAddresses {
   format(address: number): string;
 }
 
+/**
+ * Takes over a listening server's socket and accepts its clients itself (no net.Socket per client):
+ * each arrives as onClient(descriptor, address text, port). The server is closed (its socket lives
+ * on); the answer stops accepting and closes the socket. Undefined when it cannot (the server's
+ * 'connection' events serve then).
+ */
+export type TcpClientAcceptor = (server: Server, onClient: (fd: number, address: string, port: number) => void) => (() => void) | undefined;
+
 export interface GuestConnector {
   readonly tcp: GuestTcpConnector;
+  /** Accepts published ports' TCP clients natively where it can; absent: Node's accepting. */
+  readonly acceptClients?: TcpClientAcceptor;
   readonly udp: GuestUdpPort;
   readonly addresses: GuestAddresses;
   /** fd00::2 as the engine's address (held by the engine for its life), -1 while IPv6 is off. */

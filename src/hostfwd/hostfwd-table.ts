@@ -9,7 +9,9 @@
  * Engine addresses (IPv6 handles) are held while used: a forward's guest address for the forward's
  * life, a UDP mapping's source for the mapping's, a TCP client's source for the openToGuest call.
  *
- * TCP: a net.Server accepting paused sockets; each is handed to the TCP engine's openToGuest.
+ * TCP: a net.Server listens; its clients are accepted by the connector (acceptClients: natively, as
+ * descriptors) where it can, else as the server's paused sockets; each is handed to the TCP engine's
+ * openToGuest.
  * UDP: one dgram socket per forward; each client address gets a mapping to a guest-visible source
  * (its own address and port where free) that lives while it is used and expires after idleMs of
  * silence; guest replies to that source go back out of the same host socket to the client.
@@ -26,7 +28,7 @@ import { endpointKey, isIpv6Handle } from '../stack/address-table.js';
 import { formatIpv4, parseIpv4 } from '../wire/ip-address.js';
 import { formatIpv6, ipv6PrefixMatch, parseIpv6 } from '../wire/ipv6-address.js';
 import { silentLogger, type Logger } from '../stack/logger.js';
-import type { GuestConnector, UdpService } from './guest-connector.js';
+import { endTcpClient, type GuestConnector, type UdpService } from './guest-connector.js';
 import { heldGuestSource, type GuestSourceContext } from './guest-source.js';
 import { HostfwdArgumentError, type HostfwdControl, type HostfwdEntry, type HostfwdRequest } from './hostfwd-control.js';
 
@@ -61,6 +63,8 @@ abstract class Forward {
 }
 
 class TcpForward extends Forward {
+  /** Set when the connector accepts the clients itself (the server is closed then): stops that. */
+  stopAccepting: (() => void) | undefined;
   constructor(
     entry: HostfwdEntry,
     guest: number,
@@ -71,7 +75,8 @@ class TcpForward extends Forward {
   close(): Promise<void> {
     // Stops accepting; connections already handed to the engine are not ours to end. (close()'s
     // callback waits for them all, so do not wait for it: the listening fd is closed right away.)
-    this.server.close();
+    if (this.stopAccepting !== undefined) this.stopAccepting();
+    else this.server.close();
     return new Promise((resolve) => setImmediate(resolve));
   }
 }
@@ -144,8 +149,11 @@ export class HostfwdTable implements HostfwdControl {
     try {
       if (request.proto === 'tcp') {
         const server = await this.listenTcp(request, family);
-        forward = new TcpForward(reserve(), guest, server);
-        server.on('connection', (socket) => this.acceptTcp(forward, socket));
+        const tcp = new TcpForward(reserve(), guest, server);
+        // Listening is Node's (its addresses, options and errors); accepting the connector's where it can.
+        tcp.stopAccepting = this.options.connector.acceptClients?.(server, (fd, address, port) => this.acceptTcp(tcp, fd, address, port));
+        if (tcp.stopAccepting === undefined) server.on('connection', (socket) => this.acceptTcp(tcp, socket, socket.remoteAddress, socket.remotePort ?? 0));
+        forward = tcp;
       } else {
         const socket = await this.bindUdp(request, family);
         const udp = new UdpForward(reserve(), guest, socket);
@@ -234,18 +242,18 @@ export class HostfwdTable implements HostfwdControl {
     });
   }
 
-  private acceptTcp(forward: Forward, socket: Socket): void {
-    const sourcePort = socket.remotePort ?? 0;
-    const source = sourcePort === 0 ? -1 : heldGuestSource(this.sources, isIpv6Handle(forward.guest), socket.remoteAddress);
+  /** A client accepted (a paused net.Socket, or a descriptor the connector accepted): into the guest. */
+  private acceptTcp(forward: Forward, client: Socket | number, address: string | undefined, sourcePort: number): void {
+    const source = sourcePort === 0 ? -1 : heldGuestSource(this.sources, isIpv6Handle(forward.guest), address);
     if (source < 0) {
-      socket.destroy();
+      endTcpClient(client);
       return;
     }
     try {
-      this.options.connector.tcp.openToGuest({ socket, source, sourcePort, destination: forward.guest, destinationPort: forward.entry.guestPort });
+      this.options.connector.tcp.openToGuest({ client, source, sourcePort, destination: forward.guest, destinationPort: forward.entry.guestPort });
     } catch (err) {
       this.logger.warn({ err, hostfwd: forward.entry }, 'cannot open a flow into the guest');
-      socket.destroy();
+      endTcpClient(client);
     } finally {
       // The engine retained it if it keeps the flow.
       this.options.connector.addresses.release(source);

@@ -181,10 +181,21 @@ export interface NativeAddon {
   tcpShutdown(id: number): number;
   /** Closes (reset: SO_LINGER 0, an RST to the peer); the id is free at once. */
   tcpClose(id: number, reset: boolean): void;
+  /**
+   * Polls a listening socket's descriptor (which it takes) and accepts its clients
+   * (native/tcp_listener.c): each as onClient(fd: non-blocking, close-on-exec, ours; the peer's
+   * address text; its port). Answers the handle tcpListenerStop takes.
+   */
+  tcpListenerStart(fd: number, onClient: (fd: number, address: string, port: number) => void): NativeTcpListener;
+  /** Stops accepting and closes the listening descriptor; a second call does nothing. */
+  tcpListenerStop(listener: NativeTcpListener): void;
   /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
   readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;
 }
+
+/** A tcpListenerStart handle (an external: opaque to JS). */
+export type NativeTcpListener = { readonly __nativeTcpListener: unique symbol };
 
 export interface NativeSandboxRequest {
   noNewPrivs: boolean;
@@ -227,6 +238,8 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tcpSend',
   'tcpShutdown',
   'tcpClose',
+  'tcpListenerStart',
+  'tcpListenerStop',
   'checksumSum',
 ];
 

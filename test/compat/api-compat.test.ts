@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ApiServer } from '../../src/api/api-server.js';
-import type { GuestConnector } from '../../src/hostfwd/guest-connector.js';
+import { endTcpClient, type GuestConnector } from '../../src/hostfwd/guest-connector.js';
 import { HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
 import { IpAddresses } from '../../src/stack/address-table.js';
 import { FakeClock } from '../../src/stack/clock.js';
@@ -102,7 +102,7 @@ describe('API compatibility with slirp4netns 1.2', () => {
 
     // Ours, in-process, on the same ports now that slirp4netns has released them.
     const connector: GuestConnector = {
-      tcp: { openToGuest: (open) => open.socket.destroy() },
+      tcp: { openToGuest: (open) => endTcpClient(open.client) },
       udp: { sendToGuest: () => undefined, addUdpService: () => () => undefined },
       addresses: new IpAddresses(16, 0),
       ipv6Gateway: -1,

@@ -8,7 +8,7 @@
  * loopback server by the gateway alias, while the DNS forwarder still reaches a resolver on loopback.
  */
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installEngines } from '../../src/engine/install-engines.js';
 import { HostfwdTable } from '../../src/hostfwd/hostfwd-table.js';
@@ -17,7 +17,7 @@ import { ArpOperation, writeArp } from '../../src/wire/arp.js';
 import { BROADCAST_MAC } from '../../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../../src/wire/ethernet.js';
 import { createStackContext, DNS_IP, GATEWAY_IP, GUEST_IP, GUEST_MAC, type StackContext } from '../support/stack-context.js';
-import { decode, flagNames, guestSegment, TCP_SYN } from '../support/tcp-context.js';
+import { decode, flagNames, guestSegment, TCP_ACK, TCP_PSH, TCP_SYN } from '../support/tcp-context.js';
 import { decodeIcmp, decodeUdp, guestUdpFrame } from '../support/udp-context.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -137,6 +137,45 @@ describe('UDP published port through the UDP engine', () => {
     ]);
     expect((await a.next()).text).toBe('to a');
     expect((await b.next()).text).toBe('to b');
+  });
+});
+
+describe('TCP published port through the TCP engine', () => {
+  it('a loopback client (accepted by the addon, where it loads) reaches the guest as 10.0.2.2 from its own port; bytes go both ways', async () => {
+    const { ctx, table } = await start();
+    const published = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    await table.add({ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: published, guestAddr: '10.0.2.100', guestPort: 80 });
+    const client = connect({ host: '127.0.0.1', port: published });
+    cleanups.push(() => {
+      client.destroy();
+    });
+    const received: Buffer[] = [];
+    client.on('data', (d: Buffer) => received.push(d));
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+
+    const [syn] = (await transmitted(ctx, 1)).map((f) => decode(f));
+    expect(syn).toMatchObject({ src: GATEWAY_IP, dst: GUEST_IP, srcPort: client.localPort, dstPort: 80 });
+    expect(flagNames(syn.flags)).toBe('SYN');
+    const guestIsn = 7000;
+    const answer = (spec: { seq: number; ack: number; flags: number; payload?: string }): Uint8Array =>
+      guestSegment({ srcPort: 80, dst: GATEWAY_IP, dstPort: syn.srcPort, mss: spec.flags & TCP_SYN ? 1460 : undefined, ...spec });
+    ctx.link.inject(answer({ seq: guestIsn, ack: syn.seq + 1, flags: TCP_SYN | TCP_ACK }));
+    const [ack] = (await transmitted(ctx, 1)).map((f) => decode(f));
+    expect(flagNames(ack.flags)).toBe('ACK');
+
+    client.write('hello');
+    const [data] = (await transmitted(ctx, 1)).map((f) => decode(f));
+    expect(data.payload.toString()).toBe('hello');
+    ctx.link.inject(answer({ seq: guestIsn + 1, ack: syn.seq + 1 + 5, flags: TCP_ACK | TCP_PSH, payload: 'world' }));
+    const deadline = Date.now() + 2000;
+    while (Buffer.concat(received).length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(Buffer.concat(received).toString()).toBe('world');
   });
 });
 

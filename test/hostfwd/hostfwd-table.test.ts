@@ -21,6 +21,12 @@ const GATEWAY = config.ipv4.gateway;
 const GUEST = config.ipv4.guest;
 const ip = (text: string): number => text.split('.').reduce((a, b) => a * 256 + Number(b), 0);
 
+/** The fake engine has no acceptClients: the table hands it the server's sockets. */
+function socketOf(open: GuestTcpOpen): Socket {
+  if (typeof open.client === 'number') throw new Error('a descriptor reached an engine without acceptClients');
+  return open.client;
+}
+
 class FakeEngine implements GuestConnector {
   readonly addresses = new IpAddresses(64, 7);
   /** Held for the engine's life, as the Stack pins it. */
@@ -35,11 +41,12 @@ class FakeEngine implements GuestConnector {
       this.opens.push(open);
       this.openedFrom.push(`${this.addresses.format(open.source)} -> ${this.addresses.format(open.destination)}`);
       // The "guest" answers the SYN: resume and echo, tagging the first bytes with the source it saw.
-      open.socket.write(`from ${open.source}:${open.sourcePort}\n`);
-      open.socket.on('data', (d) => open.socket.write(d));
-      open.socket.on('end', () => open.socket.end());
-      open.socket.on('error', () => undefined);
-      open.socket.resume();
+      const socket = socketOf(open);
+      socket.write(`from ${open.source}:${open.sourcePort}\n`);
+      socket.on('data', (d) => socket.write(d));
+      socket.on('end', () => socket.end());
+      socket.on('error', () => undefined);
+      socket.resume();
     },
   };
   udp = {
@@ -99,7 +106,7 @@ beforeEach(() => {
   table = new HostfwdTable({ config, connector: engine, clock, udpIdleMs: 60_000 });
 });
 afterEach(async () => {
-  for (const open of engine.opens) open.socket.destroy();
+  for (const open of engine.opens) socketOf(open).destroy();
   await table.close();
 });
 

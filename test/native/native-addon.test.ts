@@ -45,6 +45,8 @@ describe('the native addon loader', () => {
       tcpSend: fn,
       tcpShutdown: fn,
       tcpClose: fn,
+      tcpListenerStart: fn,
+      tcpListenerStop: fn,
       TX_DESC_WORDS,
     };
     expect(versionMismatch(complete)).toBeUndefined();
