@@ -33,3 +33,13 @@ napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_boolean(env, malloc_trim(0) != 0, &out));
   return out;
 }
+
+napi_value malloc_limit_arenas_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (napi_util_get_args(env, info, 1, argv, "mallocLimitArenas expects (count)") < 0) return NULL;
+  int32_t count;
+  NAPI_CALL(env, napi_get_value_int32(env, argv[0], &count));
+  napi_value out;
+  NAPI_CALL(env, napi_get_boolean(env, count > 0 && mallopt(M_ARENA_MAX, count) == 1, &out));
+  return out;
+}

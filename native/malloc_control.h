@@ -15,5 +15,11 @@
 napi_value malloc_info_js(napi_env env, napi_callback_info info);
 /* () -> true when malloc_trim(0) gave memory back */
 napi_value malloc_trim_js(napi_env env, napi_callback_info info);
+/*
+ * (count) -> true when set: mallopt(M_ARENA_MAX, count). Threads that allocate from then on share
+ * those arenas (a thread keeps the arena it already has): without it each thread that ever mallocs
+ * (V8's workers, the TAP reader) gets an arena of its own, whose pages a burst grows and which stay.
+ */
+napi_value malloc_limit_arenas_js(napi_env env, napi_callback_info info);
 
 #endif

@@ -31,6 +31,7 @@ import {
 import { pcapRingSpecFromEnvironment, PcapRingSpecError, PCAP_RING_ENVIRONMENT_VARIABLE, type PcapRingSpec } from './pcap-ring-option.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 import { attachRequestKey, HandoffError, takeHandoff, tapOptionsFromCli, type LauncherHandoff } from './launcher-handoff.js';
+import { limitMallocArenas } from './malloc-arenas.js';
 // Types only (erased): the modules themselves are loaded after parsing.
 import type { Engine } from '../engine/engine.js';
 import type { Link } from '../link/link.js';
@@ -170,6 +171,7 @@ async function run(
       import('../wire/ip-address.js'),
       import('../native/native-addon.js'),
     ]);
+  limitMallocArenas(loadNativeAddon);
   const logger = new JsonLogger({ name: 'tslirp', level: options.logLevel ?? logLevelFrom(process.env.TSLIRP_LOG_LEVEL, 'info') });
   const modulesLoadedMs = handoff && sinceLaunch(handoff);
 

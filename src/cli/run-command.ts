@@ -23,6 +23,7 @@ import { constants } from 'node:os';
 import type { ApiServer } from '../api/api-server.js';
 import type { Link } from '../link/link.js';
 import { formatIpv4 } from '../wire/ip-address.js';
+import { limitMallocArenas } from './malloc-arenas.js';
 import { formatPublish, parseRunArgs, RUN_USAGE, type RunArgs } from './run-args.js';
 import type { Engine } from '../engine/engine.js';
 import { LAUNCH_FAILED_STATUS, launchNamespace, type LaunchedNamespace } from './run-namespace.js';
@@ -169,6 +170,7 @@ async function run(args: RunArgs): Promise<number> {
     if (pendingSignal) throw new Error(`stopped by ${pendingSignal} during setup`);
 
     const [{ openTap }, { createEngine }, { loadNativeAddon }] = await Promise.all([import('../link/tap-link.js'), import('../engine/engine.js'), import('../native/native-addon.js')]);
+    limitMallocArenas(loadNativeAddon);
     const tap = openTap({
       target: { pid: session.namespace.pid },
       configure: { mtu: args.mtu },

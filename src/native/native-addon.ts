@@ -132,6 +132,8 @@ export interface NativeAddon {
   mallocInfo(): NativeMallocInfo;
   /** malloc_trim(0): every arena's free pages back to the kernel; true when some were. */
   mallocTrim(): boolean;
+  /** mallopt(M_ARENA_MAX, count): threads allocating from now on share count arenas; true when set. */
+  mallocLimitArenas(count: number): boolean;
   /**
    * Turns off libuv's idle-time metrics on this thread's loop (native/loop_control.c): one
    * epoll_pwait per wakeup instead of two. True when they were on and are now off; false when off
@@ -224,6 +226,7 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'mallocInfo',
   'mallocTrim',
   'loopIdleMetricsOff',
+  'mallocLimitArenas',
   'sandboxApply',
   'sandboxPivot',
   'sandboxRemoveApiSocket',

@@ -31,6 +31,7 @@ describe('the native addon loader', () => {
       mallocInfo: fn,
       mallocTrim: fn,
       loopIdleMetricsOff: fn,
+      mallocLimitArenas: fn,
       sandboxApply: fn,
       sandboxPivot: fn,
       sandboxRemoveApiSocket: fn,
