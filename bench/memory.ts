@@ -15,7 +15,8 @@
  * - storm: from the guest, 20k SYNs to closed host ports (900 outstanding at a time), one datagram
  *   from each of 20k fresh sockets to as many closed host ports, and 20k hostile frames on a packet
  *   socket (garbage, bogus first fragments, bad-checksum SYNs and UDP from spoofed neighbours),
- *   from idle: RSS growth at the peak over the idle RSS just before, RSS 10 s after it ended (minus
+ *   from idle: RSS growth at the peak (sampled from its start until 10 s after the guest is done:
+ *   tslirp may still be draining what the guest queued) over the idle RSS just before, RSS 10 s after it ended (minus
  *   idle); then an iperf3 guest→host alone and beside a second storm on the same instance (the
  *   throughput an existing flow keeps).
  *
@@ -568,10 +569,12 @@ async function storm(impl: Impl, iperfPort: number): Promise<StormResult> {
     const sampler = sampleRss(instance.pid);
     const jsSampler = sampleJs(instance);
     await runStorm();
-    const peak = sampler.stop();
-    const js = await jsSampler.stop();
     await printMap(instance, 'storm: at its end');
     await sleep(10_000);
+    // The peak is sampled until now: tslirp may still be working through the frames the guest
+    // queued when the guest's sender is done (after a UDP storm, RSS went on growing past its end).
+    const peak = sampler.stop();
+    const js = await jsSampler.stop();
     const after10s = rss(instance.pid).rss - idleRss;
     const anonAfter10s = rss(instance.pid).anon - idleAnon;
     await printMap(instance, 'storm: 10 s after');
