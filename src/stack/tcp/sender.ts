@@ -292,15 +292,18 @@ export class TcpSender {
   private probeZeroWindow(flow: Flow): void {
     this.ctx.emitter.send(flow, seqAdd(flow.sendQueue.baseSeq, -1), TCP_ACK, null, this.ctx.receiveWindowField(flow));
     flow.rtt.backOff();
-    flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + flow.rtt.rto);
+    flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now(), flow.rtt.rto);
     flow.tailProbeArmed = false;
     this.ctx.reschedule(flow);
   }
 
-  /** deadline, or earlier when the guest's time to answer (PEER_TIMEOUT_MS) runs out first. */
-  private peerDeadlineCap(flow: Flow, deadline: number): number {
-    if (flow.unansweredSince < 0) flow.unansweredSince = this.ctx.now();
-    return Math.min(deadline, flow.unansweredSince + PEER_TIMEOUT_MS);
+  /**
+   * now + delay, or earlier when the guest's time to answer (PEER_TIMEOUT_MS) runs out first. The
+   * caller's clock reading is reused: a read costs 200-500 ns and this runs once per answer sent.
+   */
+  private peerDeadlineCap(flow: Flow, now: number, delay: number): number {
+    if (flow.unansweredSince < 0) flow.unansweredSince = now;
+    return Math.min(now + delay, flow.unansweredSince + PEER_TIMEOUT_MS);
   }
 
   private armRetransmit(flow: Flow): void {
@@ -312,7 +315,7 @@ export class TcpSender {
     const rto = flow.rtt.rto;
     flow.tailProbeArmed = probe < rto;
     if (waiting) {
-      flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now() + Math.min(probe, rto));
+      flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now(), Math.min(probe, rto));
     } else {
       flow.rtoAt = -1;
       flow.unansweredSince = -1;
