@@ -14,10 +14,12 @@
         "native/malloc_control.c",
         "native/loop_control.c",
         "native/tcp_socket.c",
-        "native/tcp_listener.c"
+        "native/tcp_listener.c",
+        "native/v8_memory.cc"
       ],
       "defines": ["NAPI_VERSION=8"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "cflags_c": ["-std=gnu11"],
       "libraries": ["-lpthread"]
     },
     {

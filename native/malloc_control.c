@@ -43,3 +43,13 @@ napi_value malloc_limit_arenas_js(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_boolean(env, count > 0 && mallopt(M_ARENA_MAX, count) == 1, &out));
   return out;
 }
+
+void tslirp_v8_low_memory(void); /* v8_memory.cc */
+
+napi_value v8_low_memory_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  tslirp_v8_low_memory();
+  napi_value out;
+  NAPI_CALL(env, napi_get_undefined(env, &out));
+  return out;
+}

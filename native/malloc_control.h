@@ -21,5 +21,12 @@ napi_value malloc_trim_js(napi_env env, napi_callback_info info);
  * (V8's workers, the TAP reader) gets an arena of its own, whose pages a burst grows and which stay.
  */
 napi_value malloc_limit_arenas_js(napi_env env, napi_callback_info info);
+/*
+ * () -> undefined: V8's LowMemoryNotification, full memory-reducing collections (pages given back,
+ * new space shrunk). A quiet process after a storm may otherwise keep the storm's garbage for good:
+ * V8 collects when it allocates, or by its memory reducer, which only a full GC during the burst arms.
+ * Tens of ms on a storm-sized heap: once per burst, when traffic is quiet (memory-return.ts).
+ */
+napi_value v8_low_memory_js(napi_env env, napi_callback_info info);
 
 #endif

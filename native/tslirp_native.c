@@ -175,6 +175,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_default, NULL},
       {"loopIdleMetricsOff", NULL, loop_idle_metrics_off_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocLimitArenas", NULL, malloc_limit_arenas_js, NULL, NULL, NULL, napi_default, NULL},
+      {"v8LowMemory", NULL, v8_low_memory_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpInit", NULL, tcp_init_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpOpen", NULL, tcp_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpAdopt", NULL, tcp_adopt_js, NULL, NULL, NULL, napi_default, NULL},

@@ -32,6 +32,7 @@ import { pcapRingSpecFromEnvironment, PcapRingSpecError, PCAP_RING_ENVIRONMENT_V
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 import { attachRequestKey, HandoffError, takeHandoff, tapOptionsFromCli, type LauncherHandoff } from './launcher-handoff.js';
 import { limitMallocArenas } from './malloc-arenas.js';
+import { releaseMemory } from './release-memory.js';
 // Types only (erased): the modules themselves are loaded after parsing.
 import type { Engine } from '../engine/engine.js';
 import type { Link } from '../link/link.js';
@@ -249,7 +250,7 @@ async function run(
         dnsUpstream: options.dnsUpstream,
       pcap: options.pcap === undefined ? undefined : { path: options.pcap },
       wrapTcpPort: faults && faults.hostWriteThrowPort > 0 ? (port) => withThrowingHostWrites(port, faults.hostWriteThrowPort) : undefined,
-      releaseMemory: () => loadNativeAddon().mallocTrim(),
+      releaseMemory: () => releaseMemory(loadNativeAddon()),
     });
     // Published ports, host sockets, then the link: reader thread stopped, TAP fd closed, capture flushed.
     cleanups.push(() => engine.close());

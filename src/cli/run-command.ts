@@ -24,6 +24,7 @@ import type { ApiServer } from '../api/api-server.js';
 import type { Link } from '../link/link.js';
 import { formatIpv4 } from '../wire/ip-address.js';
 import { limitMallocArenas } from './malloc-arenas.js';
+import { releaseMemory } from './release-memory.js';
 import { formatPublish, parseRunArgs, RUN_USAGE, type RunArgs } from './run-args.js';
 import type { Engine } from '../engine/engine.js';
 import { LAUNCH_FAILED_STATUS, launchNamespace, type LaunchedNamespace } from './run-namespace.js';
@@ -184,7 +185,7 @@ async function run(args: RunArgs): Promise<number> {
       logger,
       dnsUpstream: args.dnsUpstream,
       pcap: args.pcap === undefined ? undefined : { path: args.pcap, maxFileBytes: args.pcapMaxBytes },
-      releaseMemory: () => loadNativeAddon().mallocTrim(),
+      releaseMemory: () => releaseMemory(loadNativeAddon()),
     });
     session.engine = engine;
     // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.

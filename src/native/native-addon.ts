@@ -134,6 +134,8 @@ export interface NativeAddon {
   mallocTrim(): boolean;
   /** mallopt(M_ARENA_MAX, count): threads allocating from now on share count arenas; true when set. */
   mallocLimitArenas(count: number): boolean;
+  /** V8's LowMemoryNotification: memory-reducing full collections, now (native/v8_memory.cc). */
+  v8LowMemory(): void;
   /**
    * Turns off libuv's idle-time metrics on this thread's loop (native/loop_control.c): one
    * epoll_pwait per wakeup instead of two. True when they were on and are now off; false when off
@@ -227,6 +229,7 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'mallocTrim',
   'loopIdleMetricsOff',
   'mallocLimitArenas',
+  'v8LowMemory',
   'sandboxApply',
   'sandboxPivot',
   'sandboxRemoveApiSocket',

@@ -32,6 +32,7 @@ describe('the native addon loader', () => {
       mallocTrim: fn,
       loopIdleMetricsOff: fn,
       mallocLimitArenas: fn,
+      v8LowMemory: fn,
       sandboxApply: fn,
       sandboxPivot: fn,
       sandboxRemoveApiSocket: fn,
