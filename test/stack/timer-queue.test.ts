@@ -183,3 +183,24 @@ describe('TimerQueue', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe("TimerQueue with the caller's clock reading", () => {
+  it('arms from the now it is given without reading the clock, and fires on the same grid', () => {
+    const clock = new FakeClock(0);
+    let reads = 0;
+    const read = clock.now.bind(clock);
+    clock.now = () => {
+      reads++;
+      return read();
+    };
+    const queue = new TimerQueue(clock);
+    const entry = new Entry('a');
+    queue.schedule(entry, 95, 0);
+    expect(reads).toBe(0);
+    expect(clock.pendingTimers).toBe(1);
+    clock.advance(99);
+    expect(entry.calls).toEqual([]);
+    clock.advance(1);
+    expect(entry.calls).toEqual([100]);
+  });
+});

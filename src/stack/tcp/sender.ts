@@ -37,7 +37,8 @@ export interface SenderContext {
   /** The window to advertise now (unscaled bytes); also records it as advertised. */
   receiveWindowField(flow: Flow): number;
   /** (Re)computes the flow's timer deadline in the timer queue. */
-  reschedule(flow: Flow): void;
+  /** The flow's deadlines changed; now, when the caller has just read the clock (saves a read). */
+  reschedule(flow: Flow, now?: number): void;
   /** Gives up the flow: RST to the guest, host socket reset. */
   abort(flow: Flow, reason: string): void;
   /** The guest acknowledged our FIN (the engine moves the flow's state; may be said more than once). */
@@ -292,9 +293,10 @@ export class TcpSender {
   private probeZeroWindow(flow: Flow): void {
     this.ctx.emitter.send(flow, seqAdd(flow.sendQueue.baseSeq, -1), TCP_ACK, null, this.ctx.receiveWindowField(flow));
     flow.rtt.backOff();
-    flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now(), flow.rtt.rto);
+    const now = this.ctx.now();
+    flow.rtoAt = this.peerDeadlineCap(flow, now, flow.rtt.rto);
     flow.tailProbeArmed = false;
-    this.ctx.reschedule(flow);
+    this.ctx.reschedule(flow, now);
   }
 
   /**
@@ -315,12 +317,14 @@ export class TcpSender {
     const rto = flow.rtt.rto;
     flow.tailProbeArmed = probe < rto;
     if (waiting) {
-      flow.rtoAt = this.peerDeadlineCap(flow, this.ctx.now(), Math.min(probe, rto));
+      const now = this.ctx.now();
+      flow.rtoAt = this.peerDeadlineCap(flow, now, Math.min(probe, rto));
+      this.ctx.reschedule(flow, now);
     } else {
       flow.rtoAt = -1;
       flow.unansweredSince = -1;
+      this.ctx.reschedule(flow);
     }
-    this.ctx.reschedule(flow);
   }
 
   /**

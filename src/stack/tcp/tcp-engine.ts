@@ -119,7 +119,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       tso: stack.link.offloads.tso,
       now: () => clock.now(),
       receiveWindowField: (flow) => this.receiver.windowField(flow),
-      reschedule: (flow) => this.reschedule(flow),
+      reschedule: (flow, now) => this.reschedule(flow, now),
       abort: (flow, reason) => this.transition(flow, FlowEvent.PeerTimeout, reason),
       finAcked: (flow) => this.transition(flow, FlowEvent.FinAcked),
     });
@@ -696,12 +696,13 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     if (!flow.closed) this.reschedule(flow);
   }
 
-  private reschedule(flow: Flow): void {
+  /** now: the caller's fresh clock reading, if it has one (the timer queue then reads none). */
+  private reschedule(flow: Flow, now?: number): void {
     let deadline = flow.rtoAt;
     if (flow.lifeAt >= 0 && (deadline < 0 || flow.lifeAt < deadline)) deadline = flow.lifeAt;
     if (flow.finAckAt >= 0 && (deadline < 0 || flow.finAckAt < deadline)) deadline = flow.finAckAt;
     if (deadline < 0) this.timers.cancel(flow);
-    else if (deadline !== flow.timerDeadline) this.timers.schedule(flow, deadline);
+    else if (deadline !== flow.timerDeadline) this.timers.schedule(flow, deadline, now);
   }
 
   // ---- flow table (flow-table.ts: numeric keys for both families) ----

@@ -45,7 +45,8 @@ export class TimerQueue {
     return this.heap.length;
   }
 
-  schedule(entry: TimerEntry, deadline: number): void {
+  /** now: the caller's clock reading if it has just taken one (a read costs 200-500 ns), else read here when needed. */
+  schedule(entry: TimerEntry, deadline: number, now?: number): void {
     if (this.closed) return;
     const heap = this.heap;
     if (entry.timerDeadline < 0) {
@@ -59,7 +60,7 @@ export class TimerQueue {
       if (earlier) this.siftUp(entry.timerIndex);
       else this.siftDown(entry.timerIndex);
     }
-    if (!this.firing) this.arm();
+    if (!this.firing) this.arm(now);
   }
 
   cancel(entry: TimerEntry): void {
@@ -77,7 +78,7 @@ export class TimerQueue {
   }
 
   /** Makes the timer fire no later than the earliest deadline's grid point. */
-  private arm(): void {
+  private arm(knownNow?: number): void {
     if (this.heap.length === 0) {
       this.disarm();
       return;
@@ -87,7 +88,7 @@ export class TimerQueue {
     // clock (200-500 ns, and an armed timer is the common case: every answer sent reschedules its
     // flow): the adjustment below only moves at later, so it cannot change this answer.
     if (this.timerAt <= at) return;
-    const now = this.clock.now();
+    const now = knownNow ?? this.clock.now();
     // Already due (scheduled for "now" from a handler): the next grid point, never a 0 ms timer.
     if (at <= now) at = (Math.floor(now / GRAIN_MS) + 1) * GRAIN_MS;
     if (this.timerAt <= at) return;
