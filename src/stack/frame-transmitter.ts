@@ -16,6 +16,8 @@ import type { Link, TxInfo } from '../link/link.js';
 import type { FaultLog } from './fault-log.js';
 import type { StackStats } from './stats.js';
 
+const RESOLVED = Promise.resolve();
+
 export class FrameTransmitter {
   /** Wakeups in progress (a link that delivers frames during its own flush nests them). */
   private wakeups = 0;
@@ -44,7 +46,10 @@ export class FrameTransmitter {
     if (head[12] === 0x86 && head[13] === 0xdd) this.stats.ipv6FramesOut++;
     if (this.wakeups === 0 && !this.flushQueued && !this.closed) {
       this.flushQueued = true;
-      queueMicrotask(this.flushAtEndOfTick);
+      // A resolved promise's then, not queueMicrotask: the same microtask queue, but Node's
+      // queueMicrotask wraps every call in an AsyncResource and a bind (~175 ns against ~90 ns
+      // here; once per host event). flushAtEndOfTick never throws, so nothing can be rejected.
+      RESOLVED.then(this.flushAtEndOfTick);
     }
   }
 
