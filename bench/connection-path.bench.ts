@@ -21,23 +21,15 @@ import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_HEADER_LENGTH, TCP_PSH, TCP_SYN, TcpSegment, writeMssOption, writeWindowScaleOption, writeTcpHeader } from '../src/wire/tcp.js';
-import { rejectUnknownArgs } from './bench-args.js';
+import { baselineArgument, median, GATEWAY, GATEWAY_MAC, GUEST, GUEST_MAC, IP_OFFSET } from './engine-fixtures.js';
 import { loadEngineBuild, type EngineBuild } from './engine-build.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const CONNECTIONS_PER_ROUND = Number(process.env.BENCH_CONNECTIONS ?? 20_000);
-const GUEST_MAC = 0x0200_0000_0100;
-const GATEWAY_MAC = 0x5255_0a00_0202;
-const GUEST = 0x0a000264;
-const GATEWAY = 0x0a000202;
 const SERVER_PORT = 7000;
-const IP_OFFSET = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
 
 const USAGE = 'usage: npx tsx bench/connection-path.bench.ts [--baseline=DIR]';
-const argv = process.argv.slice(2);
-rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
-const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
-
+const BASELINE = baselineArgument(USAGE);
 
 /** A guest segment to 10.0.2.2:SERVER_PORT (a SYN with MSS and window scale, as Linux sends). */
 function frame(port: number, seq: number, ack: number, flags: number, payloadLength: number): Uint8Array {
@@ -159,11 +151,6 @@ async function session(build: EngineBuild): Promise<Round> {
     const elapsed = Number(process.hrtime.bigint() - start);
     return { ns: elapsed / CONNECTIONS_PER_ROUND, frames: (sent - sentBefore) / CONNECTIONS_PER_ROUND, flushes: (flushes - flushesBefore) / CONNECTIONS_PER_ROUND, flowsLeft: engine.size };
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 const builds = [await loadEngineBuild('this build', '.')];

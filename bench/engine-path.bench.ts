@@ -20,27 +20,20 @@
  * medians and the ratio this / baseline. BENCH_SEGMENTS must be a multiple of 64.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
 import { writeUint32 } from '../src/wire/bytes.js';
 import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
 import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
 import { TCP_ACK, TCP_HEADER_LENGTH, TCP_PSH, TCP_SYN, TcpSegment, writeMssOption, writeTcpHeader, writeWindowScaleOption } from '../src/wire/tcp.js';
-import { rejectUnknownArgs } from './bench-args.js';
+import { baselineArgument, median, countingHostPort, GATEWAY, GATEWAY_MAC, GUEST, GUEST_MAC } from './engine-fixtures.js';
 import { loadEngineBuild, type EngineBuild } from './engine-build.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SEGMENTS_PER_ROUND = Number(process.env.BENCH_SEGMENTS ?? 200_000);
 const BATCH = 64;
 const MSS = 1448;
-const GUEST_MAC = 0x0200_0000_0100;
-const GATEWAY_MAC = 0x5255_0a00_0202;
-const GUEST = 0x0a000264;
-const GATEWAY = 0x0a000202;
 
 const USAGE = 'usage: npx tsx bench/engine-path.bench.ts [--baseline=DIR]';
-const argv = process.argv.slice(2);
-rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
-const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+const BASELINE = baselineArgument(USAGE);
 
 function frame(seq: number, ack: number, flags: number, payloadLength: number, options: 'syn' | 'none' = 'none'): Uint8Array {
   const optionsLength = options === 'syn' ? 8 : 0;
@@ -59,26 +52,8 @@ async function setup(build: EngineBuild) {
   // Checksum offload both ways: the engine's own work is measured, not the internet checksum's.
   const link = new MemoryLink({ keep: false, offloads: { rxChecksumPartial: true, tso: false, txChecksumOffload: true }, onTransmit: (frames) => (sent += frames.length) });
   const stack = new Stack(link, { clock: new FakeClock() });
-  let events: HostStreamEvents | undefined;
-  let hostBytes = 0;
-  const stream: HostStream = {
-    write(data: Uint8Array) {
-      hostBytes += data.length;
-    },
-    pendingWriteBytes: 0,
-    end() {},
-    reset() {},
-    destroy() {},
-    pause() {},
-    resume() {},
-  };
-  const hostPort: HostTcpPort = {
-    connect(_endpoint, e) {
-      events = e;
-      return stream;
-    },
-  };
-  installTcp(stack, { hostPort, addressMap: new HostAddressMap(stack.config) });
+  const host = countingHostPort();
+  installTcp(stack, { hostPort: host.hostPort, addressMap: new HostAddressMap(stack.config) });
   stack.start();
   // Handshake: SYN, the host connects, SYN-ACK (read back from the link), ACK.
   let synAck: Uint8Array | undefined;
@@ -87,7 +62,7 @@ async function setup(build: EngineBuild) {
     synAck ??= frames[0];
   };
   link.inject(frame(1000, 0, TCP_SYN, 0, 'syn'), [FRAME_CHECKSUM_PARTIAL]);
-  events!.onConnect();
+  host.events().onConnect();
   await Promise.resolve();
   const seg = new TcpSegment();
   seg.wrap(synAck!, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH, synAck!.length - ETHERNET_HEADER_LENGTH - IPV4_HEADER_LENGTH);
@@ -104,12 +79,7 @@ async function setup(build: EngineBuild) {
     }
   };
   link.inject(frame(1001, ourNext, TCP_ACK, 0), [FRAME_CHECKSUM_PARTIAL]);
-  return { link, events: events!, ourNext, sentFrames: () => sent, sentEnd: () => sentEnd, hostBytes: () => hostBytes };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
+  return { link, events: host.events(), ourNext, sentFrames: () => sent, sentEnd: () => sentEnd, hostBytes: host.hostBytes };
 }
 
 /** One round's measurement of a set-up flow: ns per segment. */

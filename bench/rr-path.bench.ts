@@ -12,10 +12,9 @@
  * checkout's src/ and alternates the builds' rounds (after one uncounted warm-up round each).
  */
 import { mkdirSync, appendFileSync } from 'node:fs';
-import type { HostStream, HostStreamEvents, HostTcpPort } from '../src/stack/tcp/host-tcp-port.js';
 import { readUint32, writeUint32 } from '../src/wire/bytes.js';
-import { ETHERNET_HEADER_LENGTH, EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
-import { IPV4_HEADER_LENGTH, IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
+import { EtherType, writeEthernetHeader } from '../src/wire/ethernet.js';
+import { IpProtocol, writeIpv4Header } from '../src/wire/ipv4.js';
 import {
   TCP_ACK,
   TCP_HEADER_LENGTH,
@@ -28,23 +27,16 @@ import {
   writeTimestampOption,
   writeWindowScaleOption,
 } from '../src/wire/tcp.js';
-import { rejectUnknownArgs } from './bench-args.js';
+import { baselineArgument, median, countingHostPort, GATEWAY, GATEWAY_MAC, GUEST, GUEST_MAC, IP_OFFSET } from './engine-fixtures.js';
 import { loadEngineBuild, type EngineBuild } from './engine-build.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const TRIPS_PER_ROUND = Number(process.env.BENCH_TRIPS ?? 100_000);
 const MSS = 1448;
 const MESSAGE = 64;
-const GUEST_MAC = 0x0200_0000_0100;
-const GATEWAY_MAC = 0x5255_0a00_0202;
-const GUEST = 0x0a000264;
-const GATEWAY = 0x0a000202;
-const IP_OFFSET = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
 
 const USAGE = 'usage: npx tsx bench/rr-path.bench.ts [--baseline=DIR]';
-const argv = process.argv.slice(2);
-rejectUnknownArgs(argv, /^--baseline=\S+$/, USAGE);
-const BASELINE = argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+const BASELINE = baselineArgument(USAGE);
 
 /** A guest frame with the timestamp option (and on the SYN: MSS, SACK permitted, window scale). */
 function frame(seq: number, ack: number, flags: number, payloadLength: number, syn: boolean): Uint8Array {
@@ -77,26 +69,8 @@ async function session(build: EngineBuild): Promise<Round> {
   };
   const link = new MemoryLink({ keep: false, offloads: { rxChecksumPartial: true, tso: false, txChecksumOffload: true } });
   const stack = new Stack(link, { clock });
-  let events: HostStreamEvents | undefined;
-  let hostBytes = 0;
-  const stream: HostStream = {
-    write(data: Uint8Array) {
-      hostBytes += data.length;
-    },
-    pendingWriteBytes: 0,
-    end() {},
-    reset() {},
-    destroy() {},
-    pause() {},
-    resume() {},
-  };
-  const hostPort: HostTcpPort = {
-    connect(_endpoint, e) {
-      events = e;
-      return stream;
-    },
-  };
-  installTcp(stack, { hostPort, addressMap: new HostAddressMap(stack.config) });
+  const host = countingHostPort();
+  installTcp(stack, { hostPort: host.hostPort, addressMap: new HostAddressMap(stack.config) });
   stack.start();
   const seg = new TcpSegment();
   let ourNext = 0;
@@ -116,7 +90,7 @@ async function session(build: EngineBuild): Promise<Round> {
   };
   const flags = [FRAME_CHECKSUM_PARTIAL];
   link.inject(frame(1000, 0, TCP_SYN, 0, true), flags);
-  events!.onConnect();
+  host.events().onConnect();
   await Promise.resolve();
   let guestSeq = 1001;
   link.inject(frame(guestSeq, ourNext, TCP_ACK, 0, false), flags);
@@ -124,11 +98,11 @@ async function session(build: EngineBuild): Promise<Round> {
   const seqAt = IP_OFFSET + 4;
   const tsEchoAt = IP_OFFSET + TCP_HEADER_LENGTH + 8;
   const answer = new Uint8Array(MESSAGE);
-  const hostEvents = events!;
+  const hostEvents = host.events();
   return async () => {
     const readsBefore = clockReads;
     const answersBefore = answers;
-    const hostBefore = hostBytes;
+    const hostBefore = host.hostBytes();
     const start = process.hrtime.bigint();
     for (let i = 0; i < TRIPS_PER_ROUND; i++) {
       writeUint32(request, seqAt, guestSeq);
@@ -141,15 +115,10 @@ async function session(build: EngineBuild): Promise<Round> {
       await Promise.resolve();
     }
     const elapsed = Number(process.hrtime.bigint() - start);
-    if (hostBytes - hostBefore !== TRIPS_PER_ROUND * MESSAGE) throw new Error(`${build.name}: the host did not get every request`);
+    if (host.hostBytes() - hostBefore !== TRIPS_PER_ROUND * MESSAGE) throw new Error(`${build.name}: the host did not get every request`);
     if (answers - answersBefore !== TRIPS_PER_ROUND) throw new Error(`${build.name}: ${answers - answersBefore} answers for ${TRIPS_PER_ROUND} requests`);
     return { ns: elapsed / TRIPS_PER_ROUND, clockReads: (clockReads - readsBefore) / TRIPS_PER_ROUND };
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 const builds = [await loadEngineBuild('this build', '.')];
