@@ -18,6 +18,14 @@ void napi_util_throw_status(napi_env env, const char *what) {
   napi_throw_error(env, NULL, msg);
 }
 
+void napi_util_rethrow_pending(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+  }
+}
+
 int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                        const char *usage) {
   size_t argc = want;

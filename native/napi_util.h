@@ -19,6 +19,12 @@ void napi_util_throw_status(napi_env env, const char *what);
     }                                              \
   } while (0)
 
+/*
+ * After a JS callback made from a libuv callback (napi_make_callback): reports an exception it left
+ * pending like any uncaught exception (napi_fatal_exception), never silently.
+ */
+void napi_util_rethrow_pending(napi_env env);
+
 /* Takes exactly want arguments into argv; else throws (a TypeError saying usage) and returns -1. */
 int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                        const char *usage);

@@ -370,17 +370,6 @@ static void *reader_main(void *arg) {
 
 /* ---- JS thread side of the reader ------------------------------------------------------- */
 
-/* Reports an exception a JS callback left pending like any uncaught exception (never silently). */
-static void rethrow_pending(napi_env env) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value exception;
-    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
-      napi_fatal_exception(env, exception);
-    }
-  }
-}
-
 static void poll_start(struct tap_io *io);
 
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -404,7 +393,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
       napi_call_function(env, undefined, js_cb, 2, argv, NULL);
     }
     poll_start(io);
-    rethrow_pending(env);
+    napi_util_rethrow_pending(env);
     return;
   }
   napi_value argv[2], undefined;
@@ -418,7 +407,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     pthread_cond_signal(&io->cv);
     pthread_mutex_unlock(&io->mu);
   }
-  rethrow_pending(env);
+  napi_util_rethrow_pending(env);
 }
 
 /* ---- poll mode: reading on the JS thread ------------------------------------------------ */
@@ -434,7 +423,7 @@ static void deliver_direct(struct tap_io *io, int b, int32_t value) {
       napi_create_int32(env, value, &argv[1]) == napi_ok) {
     napi_make_callback(env, io->async_context, recv, cb, 2, argv, NULL);
   }
-  rethrow_pending(env);
+  napi_util_rethrow_pending(env);
   napi_close_handle_scope(env, scope);
 }
 

@@ -51,14 +51,6 @@ static void release(struct tcp_listener *l) {
   if (--l->owners == 0) free(l);
 }
 
-static void rethrow_pending(napi_env env) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value error;
-    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-  }
-}
-
 /* onClient(fd, address, port) from the libuv callback, so that microtasks and ticks run after it. */
 static void deliver(struct tcp_listener *l, int fd, const struct sockaddr_storage *peer) {
   char text[INET6_ADDRSTRLEN] = "";
@@ -86,7 +78,7 @@ static void deliver(struct tcp_listener *l, int fd, const struct sockaddr_storag
   } else {
     close(fd);
   }
-  rethrow_pending(env);
+  napi_util_rethrow_pending(env);
   napi_close_handle_scope(env, scope);
 }
 

@@ -74,14 +74,6 @@ static struct tcp_sockets *sockets_of(napi_env env) {
   return data;
 }
 
-static void rethrow_pending(napi_env env) {
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value error;
-    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
-  }
-}
-
 /* onEvent(id, events, errno) from a libuv callback, so that microtasks and ticks run after it. */
 static void deliver(struct tcp_sockets *all, int32_t id, int events, int error) {
   napi_env env = all->env;
@@ -94,7 +86,7 @@ static void deliver(struct tcp_sockets *all, int32_t id, int events, int error) 
       napi_create_int32(env, error, &argv[2]) == napi_ok) {
     napi_make_callback(env, all->async_context, recv, cb, 3, argv, NULL);
   }
-  rethrow_pending(env);
+  napi_util_rethrow_pending(env);
   napi_close_handle_scope(env, scope);
 }
 
