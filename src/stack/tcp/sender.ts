@@ -36,8 +36,7 @@ export interface SenderContext {
   now(): number;
   /** The window to advertise now (unscaled bytes); also records it as advertised. */
   receiveWindowField(flow: Flow): number;
-  /** (Re)computes the flow's timer deadline in the timer queue. */
-  /** The flow's deadlines changed; now, when the caller has just read the clock (saves a read). */
+  /** (Re)computes the flow's timer deadline in the timer queue; now: the caller's clock reading, if it has just taken one (saves a read). */
   reschedule(flow: Flow, now?: number): void;
   /** Gives up the flow: RST to the guest, host socket reset. */
   abort(flow: Flow, reason: string): void;
