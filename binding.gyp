@@ -15,6 +15,7 @@
         "native/loop_control.c",
         "native/tcp_socket.c",
         "native/tcp_listener.c",
+        "native/udp_socket.c",
         "native/v8_memory.cc"
       ],
       "defines": ["NAPI_VERSION=8"],

@@ -1,8 +1,8 @@
 /*
  * The tslirp native addon: attach (namespaces + TAP open/configure, see ns_attach.c), batched
- * TAP I/O (see tap_io.c), host TCP sockets (see tcp_socket.c). This file only converts between JS
- * values and the C requests; it must never hold policy (defaults, parsing of the command line):
- * that lives in src/link/tap-link.ts and src/host/native-tcp-port.ts.
+ * TAP I/O (see tap_io.c), host TCP and UDP sockets (see tcp_socket.c, udp_socket.c). This file only
+ * converts between JS values and the C requests; it must never hold policy (defaults, parsing of
+ * the command line): that lives in src/link/tap-link.ts and src/host/native-*-port.ts.
  */
 #include <node_api.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #include "tap_io.h"
 #include "tcp_listener.h"
 #include "tcp_socket.h"
+#include "udp_socket.h"
 
 static int get_bool(napi_env env, napi_value obj, const char *key, int *out) {
   napi_value v;
@@ -156,6 +157,12 @@ static napi_value js_tap_info(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* The UDP sockets' state of this environment, every udp* function's callback data. */
+  struct udp_sockets *udp = udp_sockets_create(env);
+  if (udp == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
   const napi_property_descriptor props[] = {
       {"attach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL},
       {"tapInfo", NULL, js_tap_info, NULL, NULL, NULL, napi_default, NULL},
@@ -186,6 +193,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpClose", NULL, tcp_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpListenerStart", NULL, tcp_listener_start_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpListenerStop", NULL, tcp_listener_stop_js, NULL, NULL, NULL, napi_default, NULL},
+      {"udpInit", NULL, udp_init_js, NULL, NULL, NULL, napi_default, udp},
+      {"udpOpen", NULL, udp_open_js, NULL, NULL, NULL, napi_default, udp},
+      {"udpSend", NULL, udp_send_js, NULL, NULL, NULL, napi_default, udp},
+      {"udpRecv", NULL, udp_recv_js, NULL, NULL, NULL, napi_default, udp},
+      {"udpRecvError", NULL, udp_recv_error_js, NULL, NULL, NULL, napi_default, udp},
+      {"udpClose", NULL, udp_close_js, NULL, NULL, NULL, napi_default, udp},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

@@ -1,9 +1,10 @@
 /**
  * Where the transport engines plug into the process: given the running Stack and the host-side
  * settings, install TCP, UDP (with the DHCP server and the DNS relay) and ICMP echo forwarding on
- * their Node host ports, and hand back the GuestConnector that published ports use, plus the
- * counters `get_stats` reports. The only file that pairs engine parts with Node sockets; engine.ts
- * (createEngine) builds the whole engine around it.
+ * their host ports (the addon's sockets, Node's where it cannot be loaded), and hand back the
+ * GuestConnector that published ports use, plus the counters `get_stats` reports. The only file
+ * that pairs engine parts with host sockets; engine.ts (createEngine) builds the whole engine
+ * around it.
  */
 import { endTcpClient, type GuestConnector, type GuestTcpOpen } from '../hostfwd/guest-connector.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
@@ -48,7 +49,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     { createDnsUpstream },
     { ResolvConfReader },
     { installUdp },
-    { NodeUdpPort },
+    { NativeUdpPort },
     { installDhcp },
     { installIcmpForward },
     { NodeIcmpPort },
@@ -61,7 +62,7 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
     import('../stack/services/dns-upstream.js'),
     import('../host/resolv-conf.js'),
     import('../stack/udp/udp-engine.js'),
-    import('../host/node-udp-port.js'),
+    import('../host/native-udp-port.js'),
     import('../stack/services/dhcp-server.js'),
     import('../stack/icmp-forward.js'),
     import('../host/node-icmp-port.js'),
@@ -83,9 +84,11 @@ export async function installEngines(stack: Stack, settings: EngineSettings): Pr
   const tcpPort = native ? new NativeTcpPort(bind) : new NodeTcpPort(bind);
   const adopt = native ? adoptSocketNatively : adoptSocket;
   const tcp = installTcp(stack, { hostPort: settings.wrapTcpPort ? settings.wrapTcpPort(tcpPort) : tcpPort, addressMap });
-  // UDP: bindings to host dgram sockets (10.0.2.3:53 relayed to the upstream through the address map),
-  // with the DHCP server as its first service.
-  const udp = installUdp(stack, { hostPort: new NodeUdpPort(bind), addressMap });
+  // UDP: bindings to host sockets (10.0.2.3:53 relayed to the upstream through the address map),
+  // with the DHCP server as its first service: the addon's sockets (one unconnected socket per
+  // binding, no dgram objects around it), Node's dgram where the addon cannot be loaded.
+  const udpPort = NativeUdpPort.available() ? new NativeUdpPort(bind) : new (await import('../host/node-udp-port.js')).NodeUdpPort(bind);
+  const udp = installUdp(stack, { hostPort: udpPort, addressMap });
   installDhcp(stack, udp);
   // ICMP echo to other hosts through unprivileged ping sockets (our own addresses: the Stack answers).
   installIcmpForward(stack, { hostPort: new NodeIcmpPort(), addressMap });

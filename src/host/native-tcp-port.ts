@@ -33,6 +33,7 @@ import {
 import type { HostEndpoint } from '../stack/host-address-map.js';
 import { HostConnectError, type HostStream, type HostStreamEvents, type HostTcpPort } from '../stack/tcp/host-tcp-port.js';
 import type { Socket } from 'node:net';
+import { errnoName } from './errno-name.js';
 import { adoptSocket, takeOverDescriptor } from './node-tcp-port.js';
 import { NO_OUTBOUND_BIND, outboundLocalAddress, type OutboundBind } from './outbound-bind.js';
 import { ReadSlab } from './read-slab.js';
@@ -40,10 +41,6 @@ import { ReadSlab } from './read-slab.js';
 const ERRNO = osConstants.errno;
 const EAGAIN = ERRNO.EAGAIN;
 const ENOTCONN = ERRNO.ENOTCONN;
-/** errno → its name ("ECONNREFUSED"), the code the engine's onError and logs use. */
-const ERRNO_NAMES: string[] = [];
-for (const [name, value] of Object.entries(ERRNO)) ERRNO_NAMES[value] ??= name;
-const errnoName = (errno: number): string => ERRNO_NAMES[errno] ?? 'EIO';
 /** What a failed connect means to the guest: RST for a refusal, ICMP host unreachable for the rest. */
 const connectError = (errno: number): HostConnectError => (errno === ERRNO.ECONNREFUSED ? HostConnectError.Refused : HostConnectError.Unreachable);
 

@@ -1,7 +1,7 @@
 /**
  * The one loader of the native addon (build/Release/tslirp_native.node, built from native/), and the
  * types of everything it exports: the TAP (attach, batched I/O), the sandbox, unprivileged ICMP echo
- * sockets, host TCP sockets and the checksum sum. The TAP link, the ICMP host port, the CLI's sandbox and the wire's
+ * sockets, host TCP and UDP sockets and the checksum sum. The TAP link, the ICMP host port, the CLI's sandbox and the wire's
  * checksum all take the addon from here, typed, with no casts; loading checks that every function is
  * there, so an addon built from other sources fails at once with one clear line.
  *
@@ -193,6 +193,25 @@ export interface NativeAddon {
   tcpListenerStart(fd: number, onClient: (fd: number, address: string, port: number) => void): NativeTcpListener;
   /** Stops accepting and closes the listening descriptor; a second call does nothing. */
   tcpListenerStop(listener: NativeTcpListener): void;
+  /**
+   * Host UDP sockets (native/udp_socket.c), named by ids the caller chooses. udpInit once: every
+   * socket's poll events arrive as onEvent(id, UDP_EVENT_* bits); peer (UDP_PEER_BYTES) is where
+   * udpRecv and udpRecvError leave an address (UDP_PEER_* offsets).
+   */
+  udpInit(onEvent: (id: number, events: number) => void, peer: Uint8Array): void;
+  /**
+   * Opens an unconnected socket of family 4 or 6 (IPv4-mapped destinations too) that queues ICMP
+   * errors (IP_RECVERR), bound to bindAddress when given, and polls it: 0, or -errno (no socket then).
+   */
+  udpOpen(id: number, family: 4 | 6, bindAddress: string | undefined): number;
+  /** sendto: bytes sent, or -errno (-EAFNOSUPPORT: the other family; -EAGAIN: not sent; or an earlier datagram's error). */
+  udpSend(id: number, bytes: Uint8Array, address: string, port: number): number;
+  /** recvfrom into into: the length (source in peer), or -errno (-EAGAIN: none; else a queued error, once). */
+  udpRecv(id: number, into: Uint8Array): number;
+  /** The oldest queued error: its errno (> 0; the failed datagram's destination in peer), or -errno (-EAGAIN: none). */
+  udpRecvError(id: number): number;
+  /** Closes; the id is free at once and no event follows. */
+  udpClose(id: number): void;
   /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
   readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;
@@ -246,6 +265,12 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'tcpClose',
   'tcpListenerStart',
   'tcpListenerStop',
+  'udpInit',
+  'udpOpen',
+  'udpSend',
+  'udpRecv',
+  'udpRecvError',
+  'udpClose',
   'checksumSum',
 ];
 
@@ -254,6 +279,14 @@ export const TCP_EVENT_READABLE = 1;
 export const TCP_EVENT_WRITABLE = 2;
 export const TCP_EVENT_CONNECTED = 4;
 export const TCP_EVENT_ERROR = 8;
+
+/** Event bits of udpInit's onEvent, and the peer area's layout (native/udp_socket.h). */
+export const UDP_EVENT_READABLE = 1;
+export const UDP_EVENT_ERROR = 2;
+export const UDP_PEER_FAMILY = 0;
+export const UDP_PEER_PORT = 2;
+export const UDP_PEER_ADDRESS = 4;
+export const UDP_PEER_BYTES = 20;
 
 /** Descriptor word indices in txDesc (TAP_TX_* in native/tap_io.h). */
 export const TX_OFFSET = 0;

@@ -86,13 +86,14 @@ describe('the host ports bind to the outbound address, loopback destinations inc
 /**
  * --outbound-addr6 with real sockets: loopback has one IPv6 address, so this runs in a network
  * namespace of its own (`unshare -n`) where lo also gets fd5e:7e57:9::7 (the outbound address); the
- * peer on [::1] must see the TCP connection and the UDP datagram come from it.
+ * peer on [::1] must see the TCP connection and the UDP datagrams (dgram's and the addon's) come from it.
  */
 const OUTBOUND6_PROBE = `
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { NodeTcpPort } from './src/host/node-tcp-port.ts';
 import { NodeUdpPort } from './src/host/node-udp-port.ts';
+import { NativeUdpPort } from './src/host/native-udp-port.ts';
 const bind = { ipv4: undefined, ipv6: 'fd5e:7e57:9::7' };
 const peers = {};
 const server = createServer((socket) => { peers.tcp = socket.remoteAddress; socket.destroy(); });
@@ -100,11 +101,15 @@ await new Promise((resolve) => server.listen(0, '::1', resolve));
 const udp = createSocket('udp6');
 udp.on('message', (_m, remote) => { peers.udp = remote.address; });
 await new Promise((resolve) => udp.bind(0, '::1', resolve));
+const udpNative = createSocket('udp6');
+udpNative.on('message', (_m, remote) => { peers.udpNative = remote.address; });
+await new Promise((resolve) => udpNative.bind(0, '::1', resolve));
 const none = () => undefined;
 new NodeTcpPort(bind).connect({ address: '::1', port: server.address().port }, { onConnect: none, onData: none, onEnd: none, onError: (e, code) => { peers.tcpError = code; }, onDrain: none, onClose: none });
 new NodeUdpPort(bind).open({ onMessage: none, onError: (code) => { peers.udpError = code; } }).send(Buffer.from('x'), { address: '::1', port: udp.address().port });
+new NativeUdpPort(bind).open({ onMessage: none, onError: (code) => { peers.udpNativeError = code; } }).send(Buffer.from('x'), { address: '::1', port: udpNative.address().port });
 const deadline = Date.now() + 3000;
-while ((peers.tcp === undefined || peers.udp === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+while ((peers.tcp === undefined || peers.udp === undefined || peers.udpNative === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 console.log(JSON.stringify(peers));
 process.exit(0);
 `;
@@ -114,6 +119,6 @@ describe('--outbound-addr6: the host ports bind IPv6 sockets to it', () => {
     requireOrSkip(ctx, namespacePrerequisite({ root: true }));
     const script = `ip link set lo up && ip -6 addr add fd5e:7e57:9::7/128 dev lo nodad && exec node --import tsx --input-type=module -e "$PROBE"`;
     const { stdout } = await promisify(execFile)('unshare', ['-n', 'sh', '-c', script], { cwd: REPO_ROOT, env: { ...process.env, PROBE: OUTBOUND6_PROBE }, timeout: 30_000 });
-    expect(JSON.parse(stdout.trim().split('\n').pop() as string)).toEqual({ tcp: 'fd5e:7e57:9::7', udp: 'fd5e:7e57:9::7' });
+    expect(JSON.parse(stdout.trim().split('\n').pop() as string)).toEqual({ tcp: 'fd5e:7e57:9::7', udp: 'fd5e:7e57:9::7', udpNative: 'fd5e:7e57:9::7' });
   });
 });

@@ -49,6 +49,12 @@ describe('the native addon loader', () => {
       tcpClose: fn,
       tcpListenerStart: fn,
       tcpListenerStop: fn,
+      udpInit: fn,
+      udpOpen: fn,
+      udpSend: fn,
+      udpRecv: fn,
+      udpRecvError: fn,
+      udpClose: fn,
       TX_DESC_WORDS,
     };
     expect(versionMismatch(complete)).toBeUndefined();

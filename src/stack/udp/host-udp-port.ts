@@ -1,6 +1,7 @@
 /**
  * The UDP engine's view of a host datagram socket. The engine declares what it needs; src/host/
- * implements it with Node's dgram (src/host/node-udp-port.ts). Nothing here knows Node: packet-level
+ * implements it with the addon's sockets (src/host/native-udp-port.ts) or, where the addon cannot be
+ * loaded, Node's dgram (src/host/node-udp-port.ts). Nothing here knows Node: packet-level
  * tests drive the engine with a fake.
  */
 import type { HostEndpoint } from '../host-address-map.js';
@@ -9,7 +10,8 @@ import type { HostEndpoint } from '../host-address-map.js';
 export interface HostUdpSocketEvents {
   /**
    * A datagram from a host peer (address is numeric text: "127.0.0.1", or "::ffff:…"). payload is
-   * the engine's from then on (it may be sent to the guest without a copy).
+   * valid only during the call (NativeUdpPort reads every datagram into one shared area): the
+   * engine sends it to the guest within the call, and links take what they need during transmit().
    */
   onMessage(payload: Uint8Array, address: string, port: number): void;
   /**
