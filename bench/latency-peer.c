@@ -15,9 +15,16 @@
  *   latency-peer hold HOST PORT half|open one connection, 1 byte each way, then (half) shut down
  *                                         the write side, or (open) nothing more; prints "held",
  *                                         then waits until killed
+ *   latency-peer userve ADDR PORT         UDP echo server: sends every datagram back to its sender;
+ *                                         prints "listening" once bound
+ *   latency-peer urr HOST PORT SIZE WARM SECONDS
+ *                                         UDP request/response (a DNS-like exchange): one socket,
+ *                                         SIZE-byte datagram, wait for the SIZE-byte answer (a
+ *                                         round trip without one within 1 s counts as lost and
+ *                                         the next request goes), as fast as it goes
  *
- * rr and cr print one JSON line: {"count":N,"seconds":S,"rate":R,"p50_us":..,"p99_us":..,
- * "p999_us":..,"max_us":..}. Every socket has TCP_NODELAY (both ends of a request/response
+ * rr, cr and urr print one JSON line: {"count":N,"seconds":S,"rate":R,"p50_us":..,"p99_us":..,
+ * "p999_us":..,"max_us":..} (urr adds "lost":N). Every socket has TCP_NODELAY (both ends of a request/response
  * workload do, as RPC libraries set it). Only the addresses given on the command line are used.
  */
 #define _GNU_SOURCE
@@ -133,13 +140,15 @@ static double quantile(double q) {
   return samples[i];
 }
 
-static void report(double seconds) {
+static void report_with(double seconds, const char *extra) {
   qsort(samples, sample_count, sizeof *samples, by_value);
   printf("{\"count\":%zu,\"seconds\":%.3f,\"rate\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-         "\"p999_us\":%.1f,\"max_us\":%.1f}\n",
+         "\"p999_us\":%.1f,\"max_us\":%.1f%s}\n",
          sample_count, seconds, (double)sample_count / seconds, quantile(0.5), quantile(0.99),
-         quantile(0.999), sample_count ? samples[sample_count - 1] : 0);
+         quantile(0.999), sample_count ? samples[sample_count - 1] : 0, extra);
 }
+
+static void report(double seconds) { report_with(seconds, ""); }
 
 /* ---- workloads ---- */
 
@@ -194,6 +203,51 @@ static int connection_rate(const struct sockaddr_in *a, double warm, double seco
   }
   report(seconds);
   return 0;
+}
+
+static int udp_request_response(const struct sockaddr_in *a, size_t size, double warm, double seconds) {
+  char *out = calloc(1, size), *in = malloc(size + 1);
+  if (out == NULL || in == NULL) die("malloc");
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  struct timeval timeout = {.tv_sec = 1, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (connect(fd, (const struct sockaddr *)a, sizeof *a) < 0) die("connect");
+  size_t lost = 0;
+  double start = now_us(), measure_from = start + warm * 1e6, end = measure_from + seconds * 1e6;
+  for (;;) {
+    double t0 = now_us();
+    if (t0 >= end) break;
+    if (send(fd, out, size, 0) < 0 && errno != ECONNREFUSED) die("send");
+    ssize_t r = recv(fd, in, size + 1, 0);
+    if (r < 0) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED) die("recv");
+      if (t0 >= measure_from) lost++;
+      continue;
+    }
+    if (t0 >= measure_from) record(now_us() - t0);
+  }
+  char extra[64];
+  snprintf(extra, sizeof extra, ",\"lost\":%zu", lost);
+  report_with(seconds, extra);
+  close(fd);
+  return 0;
+}
+
+_Noreturn static void udp_serve(const struct sockaddr_in *a) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  if (bind(fd, (const struct sockaddr *)a, sizeof *a) < 0) die("bind");
+  printf("listening\n");
+  fflush(stdout);
+  static char buf[1 << 16];
+  for (;;) {
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    ssize_t r = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &from_len);
+    if (r < 0) continue;
+    sendto(fd, buf, (size_t)r, 0, (struct sockaddr *)&from, from_len);
+  }
 }
 
 _Noreturn static void hold(const struct sockaddr_in *a, const char *mode) {
@@ -276,12 +330,21 @@ int main(int argc, char **argv) {
     struct sockaddr_in a = address_of(argv[2], argv[3]);
     return connection_rate(&a, atof(argv[4]), atof(argv[5]));
   }
+  if (argc == 4 && strcmp(argv[1], "userve") == 0) {
+    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    udp_serve(&a);
+  }
+  if (argc == 7 && strcmp(argv[1], "urr") == 0) {
+    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    return udp_request_response(&a, (size_t)atoi(argv[4]), atof(argv[5]), atof(argv[6]));
+  }
   if (argc == 5 && strcmp(argv[1], "hold") == 0) {
     struct sockaddr_in a = address_of(argv[2], argv[3]);
     hold(&a, argv[4]);
   }
   fprintf(stderr,
           "usage: latency-peer serve ADDR PORT | rr HOST PORT SIZE WARM SECONDS [TIMES] |"
-          " cr HOST PORT WARM SECONDS | hold HOST PORT half|open\n");
+          " cr HOST PORT WARM SECONDS | hold HOST PORT half|open | userve ADDR PORT |"
+          " urr HOST PORT SIZE WARM SECONDS\n");
   return 2;
 }

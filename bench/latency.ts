@@ -6,7 +6,7 @@
  * loses the client's source address) and pasta (its loopback "splice" path), where installed.
  *
  *   npx tsx bench/latency.ts [--runs=3] [--seconds=3] [--warmup=0.5] [--mtu=65520,1500]
- *                            [--only=rr,cr,pub,iperf,idle] [--no-rootlesskit] [--no-pasta]
+ *                            [--only=rr,cr,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta]
  *                            [--baseline=DIR] [--label=TEXT]
  *
  * TSLIRP_NODE_FLAGS='--cpu-prof …' passes node options to the tslirp processes (both builds).
@@ -22,6 +22,10 @@
  * - rr: 64-byte request, 64-byte answer, one connection, guest→host (server on 127.0.0.1, reached
  *   as 10.0.2.2) and host→guest through a published port; round trips/s, p50, p99.
  * - cr: connect, 1 byte each way, close; guest→host and host→guest through a published port.
+ * - urr (only when asked for): a 64-byte UDP datagram and its 64-byte echo, one guest socket,
+ *   guest→host (a UDP echo server on 127.0.0.1, reached as 10.0.2.2): a DNS-like exchange through
+ *   the guest's UDP binding; round trips/s, p50, p99 (a round trip without an answer within 1 s
+ *   counts as lost and is left out).
  * - pub: iperf3 through the published port, host client → guest server, and -R.
  * - iperf: the existing iperf3 rows (guest→host, host→guest) of bench/tcp-iperf.ts.
  * - idle: wakeups per second (context switches of every thread of the relay process, from
@@ -55,7 +59,7 @@ const execFileAsync = promisify(execFile);
 const MESSAGE_SIZE = 64;
 
 const USAGE =
-  'usage: npx tsx bench/latency.ts [--runs=N] [--seconds=S] [--warmup=S] [--mtu=65520,1500] [--only=rr,cr,pub,iperf,idle] [--no-rootlesskit] [--no-pasta] [--baseline=DIR] [--label=TEXT]';
+  'usage: npx tsx bench/latency.ts [--runs=N] [--seconds=S] [--warmup=S] [--mtu=65520,1500] [--only=rr,cr,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta] [--baseline=DIR] [--label=TEXT]';
 const argv = process.argv.slice(2);
 rejectUnknownArgs(argv, /^--(runs=\d+|seconds=[\d.]+|warmup=[\d.]+|mtu=[\d,]+|only=[a-z,]+|no-rootlesskit|no-pasta|baseline=\S+|label=.*)$/, USAGE);
 const option = (name: string): string | undefined => textArg(argv, name);
@@ -93,10 +97,28 @@ async function peer(instance: Instance, where: 'guest' | 'host', args: string[])
   return JSON.parse(stdout) as Record<string, number>;
 }
 
-/** Host servers for the guest→host workloads: one echo server for rr; cr gets a fresh one per run. */
+/** Host servers for the guest→host workloads: one echo server for rr, one for urr (when asked for); cr gets a fresh one per run. */
 interface HostServers {
   readonly echoPort: number;
   readonly iperfPort: number;
+  readonly udpEchoPort: number;
+}
+
+async function udpRequestResponse(instance: Instance, host: HostServers): Promise<Sample> {
+  return measured(instance, () => peer(instance, 'guest', ['urr', '10.0.2.2', String(host.udpEchoPort), String(MESSAGE_SIZE), String(WARMUP), String(SECONDS)]));
+}
+
+/** The host's UDP echo server for urr (bench/latency-peer.c userve), once it is bound. */
+async function startUdpEchoServer(port: number): Promise<void> {
+  const child = lab.tracker.spawn(lab.peer, ['userve', '127.0.0.1', String(port)]);
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`UDP echo server exited (${code})`)));
+  });
 }
 
 async function requestResponse(instance: Instance, direction: 'g2h' | 'h2g', host: HostServers): Promise<Sample> {
@@ -256,6 +278,7 @@ const RATE: Metric = { name: 'per s', of: (s) => s.values.rate, digits: 0 };
 const P50: Metric = { name: 'p50 µs', of: (s) => s.values.p50_us, digits: 0, lowerIsBetter: true };
 const P99: Metric = { name: 'p99 µs', of: (s) => s.values.p99_us, digits: 0, lowerIsBetter: true };
 const GBPS: Metric = { name: 'Gbit/s', of: (s) => s.values.gbps, digits: 2 };
+const LOST: Metric = { name: 'lost', of: (s) => s.values.lost, digits: 0, lowerIsBetter: true };
 const WAKEUPS: Metric = { name: 'wakeups/s', of: (s) => s.values.wakeups, digits: 1, lowerIsBetter: true };
 const cpuPerThousand = (samples: Sample[]): number => median(samples.map((s) => s.cpuSeconds / (s.values.count / 1000)));
 const cpuPerGB = (samples: Sample[]): number => median(samples.map((s) => s.cpuSeconds / (s.values.bytes / 1e9)));
@@ -309,6 +332,10 @@ async function benchMtu(mtu: number, hostServers: HostServers, holdPort: number,
       await workload(mtu, `rr ${MESSAGE_SIZE} B guest→host`, pair, [RATE, P50, P99], (i) => requestResponse(i, 'g2h', hostServers), perK);
       await workload(mtu, `rr ${MESSAGE_SIZE} B host→guest (published)`, published, [RATE, P50, P99], (i) => requestResponse(i, 'h2g', hostServers), perK);
     }
+    if (ONLY.has('urr')) {
+      const perK = { of: cpuPerThousand, unit: 's/1k' };
+      await workload(mtu, `UDP rr ${MESSAGE_SIZE} B guest→host`, pair, [RATE, P50, P99, LOST], (i) => udpRequestResponse(i, hostServers), perK);
+    }
     if (ONLY.has('cr')) {
       const perK = { of: cpuPerThousand, unit: 's/1k' };
       await workload(mtu, 'connect+1 B+close guest→host', pair, [RATE, P99], (i) => connectionRate(i, 'g2h'), perK);
@@ -349,6 +376,8 @@ async function main(): Promise<void> {
   iperfServer.stdout?.resume();
   await sleep(300);
   if (iperfServer.exitCode !== null) throw new Error('iperf3 server did not start');
+  const udpEchoPort = ONLY.has('urr') ? await freePort() : 0;
+  if (ONLY.has('urr')) await startUdpEchoServer(udpEchoPort);
   const hold = await startHoldServer();
   lab.onCleanup(
     () =>
@@ -358,7 +387,7 @@ async function main(): Promise<void> {
       }),
   );
 
-  for (const mtu of MTUS) await benchMtu(mtu, { echoPort, iperfPort }, hold.port, extras);
+  for (const mtu of MTUS) await benchMtu(mtu, { echoPort, iperfPort, udpEchoPort }, hold.port, extras);
 
   const git = (...args: string[]): string | undefined => {
     try {

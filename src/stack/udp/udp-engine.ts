@@ -62,8 +62,17 @@ interface GuestEndpoint {
   readonly port: number;
 }
 
-/** One guest (address, port) and the host sockets that speak for it. */
-export class UdpBinding {
+/** Where every binding's host socket events go: the engine's handlers, one object for all bindings. */
+interface BindingOwner {
+  message(binding: UdpBinding, payload: Uint8Array, address: string, port: number): void;
+  error(binding: UdpBinding, code: string, destination: HostEndpoint | undefined): void;
+}
+
+/**
+ * One guest (address, port) and the host sockets that speak for it; also their events' receiver
+ * (no handler object or closures per socket: a storm of fresh guest ports makes thousands).
+ */
+export class UdpBinding implements HostUdpSocketEvents {
   socket4: HostUdpSocket | null = null;
   socket6: HostUdpSocket | null = null;
   lastUsed: number;
@@ -87,9 +96,18 @@ export class UdpBinding {
     readonly guestAddress: number,
     readonly guestPort: number,
     now: number,
+    private readonly owner: BindingOwner,
   ) {
     this.lastUsed = now;
     this.orderedAt = now;
+  }
+
+  onMessage(payload: Uint8Array, address: string, port: number): void {
+    this.owner.message(this, payload, address, port);
+  }
+
+  onError(code: string, destination?: HostEndpoint): void {
+    this.owner.error(this, code, destination);
   }
 }
 
@@ -220,7 +238,7 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
   private createBinding(address: number, port: number): UdpBinding {
     const now = this.stack.clock.now();
     this.stack.addresses.retain(address); // released in remove()
-    const binding = new UdpBinding(endpointKey(address, port), address, port, now);
+    const binding = new UdpBinding(endpointKey(address, port), address, port, now, this.owner);
     this.bindings.set(binding.key, binding);
     this.sweeper.arm(now + this.dnsIdleMs);
     return binding;
@@ -256,25 +274,26 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
   }
 
   private openSocket(binding: UdpBinding): HostUdpSocket {
-    // Host socket events run on the event loop: a bug there costs this binding, nothing else.
-    const events: HostUdpSocketEvents = {
-      onMessage: (payload, address, port) => {
-        try {
-          this.fromHost(binding, payload, address, port);
-        } catch (error) {
-          this.contain(binding, error);
-        }
-      },
-      onError: (code, destination) => {
-        try {
-          this.hostError(binding, code, destination);
-        } catch (error) {
-          this.contain(binding, error);
-        }
-      },
-    };
-    return this.hostPort.open(events);
+    return this.hostPort.open(binding); // its events go to this.owner
   }
+
+  /** Host socket events run on the event loop: a bug there costs this binding, nothing else. */
+  private readonly owner: BindingOwner = {
+    message: (binding, payload, address, port) => {
+      try {
+        this.fromHost(binding, payload, address, port);
+      } catch (error) {
+        this.contain(binding, error);
+      }
+    },
+    error: (binding, code, destination) => {
+      try {
+        this.hostError(binding, code, destination);
+      } catch (error) {
+        this.contain(binding, error);
+      }
+    },
+  };
 
   // ---- host → guest ----
 
