@@ -1,6 +1,6 @@
 /**
  * Published ports and --disable-host-loopback through the real engines as the CLI installs them
- * (src/engine/install-engines.ts: TCP, UDP, DNS forwarder on NodeTcpPort/NodeUdpPort), on a MemoryLink playing
+ * (src/engine/install-engines.ts: TCP, UDP, DNS forwarder on the addon's host ports), on a MemoryLink playing
  * the guest and real loopback sockets playing the host. What hostfwd-table.test.ts checks against a
  * fake engine, checked here against the engines themselves: a UDP client's datagram reaches the guest
  * from the client's mapped source without waiting for unrelated traffic to flush the link, the guest's
