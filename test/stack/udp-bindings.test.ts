@@ -9,6 +9,7 @@
 import { describe, expect, test } from 'vitest';
 import { UDP_DNS_IDLE_MS, UDP_IDLE_MS } from '../../src/stack/udp/udp-engine.js';
 import type { UdpService } from '../../src/stack/udp/udp-service.js';
+import { decodeIpv4Frame } from '../support/oracle.js';
 import { createUdpContext, decodeIcmp, decodeUdp, guestUdpFrame, ip } from '../support/udp-context.js';
 import { GUEST_IP } from '../support/stack-context.js';
 
@@ -47,6 +48,27 @@ describe('UDP bindings', () => {
     const d = decodeUdp(frames[0]);
     expect(d).toMatchObject({ src: '10.0.2.2', dst: '10.0.2.100', srcPort: 7, dstPort: 40000 });
     expect(d.payload.toString()).toBe('pong');
+  });
+
+  test('a reply is used only during onMessage: a host port may read every datagram into one buffer (NativeUdpPort does)', async () => {
+    const ctx = createUdpContext({ mtu: 1500 });
+    ctx.send({ srcPort: 40000, dst: GATEWAY, dstPort: 7, payload: 'go' });
+    const area = new Uint8Array(4000);
+    const deliverInArea = (text: string, length = text.length): void => {
+      area.fill(0x58); // what the next read leaves where the last datagram was
+      area.set(Buffer.from(text.padEnd(length, text[0])), 0);
+      ctx.port.last.deliver(area.subarray(0, length), '127.0.0.1', 7);
+    };
+    deliverInArea('first');
+    deliverInArea('second');
+    deliverInArea('big', 3000); // fragmented: every fragment taken during the call too
+    area.fill(0x58);
+    const frames = await ctx.emitted();
+    expect(frames.slice(0, 2).map((f) => ctx.decodeUdp(f).payload.toString())).toEqual(['first', 'second']);
+    const fragments = frames.slice(2).map(decodeIpv4Frame);
+    expect(fragments.length).toBe(3);
+    const datagram = Buffer.concat(fragments.map((o) => o.ip.data));
+    expect(datagram.subarray(8).toString()).toBe('big'.padEnd(3000, 'b'));
   });
 
   test('replies from any peer are accepted (full cone) and come from the peer address', async () => {
