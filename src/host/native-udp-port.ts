@@ -27,6 +27,7 @@ import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import {
   UDP_EVENT_ERROR,
+  UDP_EVENT_READABLE,
   UDP_PEER_ADDRESS,
   UDP_PEER_BYTES,
   UDP_PEER_FAMILY,
@@ -59,6 +60,7 @@ class NativeUdpSockets {
   readonly peer = new Uint8Array(UDP_PEER_BYTES);
   /** Every socket's reads land here, one datagram at a time (not zeroed: it is only read after a recv). */
   readonly receiveArea: Uint8Array;
+  private readonly peerText = new PeerText();
 
   constructor(readonly addon: NativeAddon) {
     const area = Buffer.allocUnsafeSlow(RECEIVE_AREA_BYTES);
@@ -76,6 +78,11 @@ class NativeUdpSockets {
       socket.fault();
     }
   };
+
+  /** The peer area's address as text (the last one's string reused). */
+  peerAddress(peer: Uint8Array): string {
+    return this.peerText.of(peer);
+  }
 
   claim(socket: NativeUdpSocket): number {
     const id = this.freeIds.pop() ?? this.sockets.length;
@@ -100,13 +107,6 @@ class NativeUdpSocket implements HostUdpSocket {
   /** The addon's id for our socket, or -1 while none is open. */
   private id = -1;
   private closed = false;
-  /** The last peer a datagram came from, and its text: one peer's replies make no new strings. */
-  private peerFamily = 0;
-  private peerA = 0;
-  private peerB = 0;
-  private peerC = 0;
-  private peerD = 0;
-  private peerText = '';
 
   constructor(
     private readonly addon: NativeAddon,
@@ -151,10 +151,10 @@ class NativeUdpSocket implements HostUdpSocket {
 
   /** One poll event of our socket (from NativeUdpSockets.dispatch). */
   handle(events: number): void {
-    if ((events & UDP_EVENT_ERROR) !== 0) this.takeErrors();
-    // Read on an error event too: a pending error without a queued one (the queue was full) is
-    // cleared only by a recv, and would keep the socket in error.
-    if (!this.closed && this.id >= 0) this.readSome();
+    // An error event with nothing queued is a pending error whose entry did not fit the queue:
+    // only a recv clears it (else the socket stays in error). Taking the last queued entry clears it.
+    const queued = (events & UDP_EVENT_ERROR) !== 0 ? this.takeErrors() : 0;
+    if (((events & UDP_EVENT_READABLE) !== 0 || queued === 0) && !this.closed && this.id >= 0) this.readSome();
   }
 
   /** An exception of ours in an event: this socket goes (reported as EIO), the next send opens another. */
@@ -237,30 +237,47 @@ class NativeUdpSocket implements HostUdpSocket {
     return count;
   }
 
-  /** The peer area's address as Node writes it ("127.0.0.1"; "::ffff:127.0.0.1" on an IPv6 socket), the last one's text reused. */
   private peerAddress(peer: Uint8Array): string {
+    return table!.peerAddress(peer);
+  }
+}
+
+/**
+ * The last address the peer area held, and its text, for every socket: one peer's replies (a
+ * resolver's, a server's), and a storm's refusals from loopback, make no new strings.
+ */
+class PeerText {
+  private family = 0;
+  private a = 0;
+  private b = 0;
+  private c = 0;
+  private d = 0;
+  private text = '';
+
+  /** The peer area's address as Node writes it ("127.0.0.1"; "::ffff:127.0.0.1" on an IPv6 socket). */
+  of(peer: Uint8Array): string {
     const at = UDP_PEER_ADDRESS;
     const a = ((peer[at] << 24) | (peer[at + 1] << 16) | (peer[at + 2] << 8) | peer[at + 3]) >>> 0;
     if (peer[UDP_PEER_FAMILY] === 4) {
-      if (this.peerFamily !== 4 || this.peerA !== a) {
-        this.peerFamily = 4;
-        this.peerA = a;
-        this.peerText = formatIpv4(a);
+      if (this.family !== 4 || this.a !== a) {
+        this.family = 4;
+        this.a = a;
+        this.text = formatIpv4(a);
       }
-      return this.peerText;
+      return this.text;
     }
     const b = ((peer[at + 4] << 24) | (peer[at + 5] << 16) | (peer[at + 6] << 8) | peer[at + 7]) >>> 0;
     const c = ((peer[at + 8] << 24) | (peer[at + 9] << 16) | (peer[at + 10] << 8) | peer[at + 11]) >>> 0;
     const d = ((peer[at + 12] << 24) | (peer[at + 13] << 16) | (peer[at + 14] << 8) | peer[at + 15]) >>> 0;
-    if (this.peerFamily !== 6 || this.peerA !== a || this.peerB !== b || this.peerC !== c || this.peerD !== d) {
-      this.peerFamily = 6;
-      this.peerA = a;
-      this.peerB = b;
-      this.peerC = c;
-      this.peerD = d;
-      this.peerText = formatIpv6(peer, at);
+    if (this.family !== 6 || this.a !== a || this.b !== b || this.c !== c || this.d !== d) {
+      this.family = 6;
+      this.a = a;
+      this.b = b;
+      this.c = c;
+      this.d = d;
+      this.text = formatIpv6(peer, at);
     }
-    return this.peerText;
+    return this.text;
   }
 }
 

@@ -219,10 +219,11 @@ test('many sockets opened, used and closed leave no descriptor behind', async ()
   const port = await closedPort('127.0.0.1');
   const descriptors = () => readdirSync('/proc/self/fd').length;
   const before = descriptors();
-  for (let round = 0; round < 4; round++) {
-    const clients = Array.from({ length: 250 }, () => client());
+  // Waves of 100: the echo server's receive buffer (this process's dgram socket) drops beyond ~100.
+  for (let round = 0; round < 10; round++) {
+    const clients = Array.from({ length: 100 }, () => client());
     for (const [i, c] of clients.entries()) c.socket.send(Buffer.from('n'), { address: '127.0.0.1', port: i % 2 === 0 ? echo.port : port });
-    expect(descriptors()).toBeGreaterThanOrEqual(before + 250);
+    expect(descriptors()).toBeGreaterThanOrEqual(before + 100);
     await until(() => clients.every((c, i) => (i % 2 === 0 ? c.messages.length === 1 : c.errors.length === 1)));
     for (const c of clients) c.socket.close();
   }

@@ -417,14 +417,18 @@ export class UdpEngine implements IpReceiver, UdpGuestSender {
     if (binding.reverse !== null) for (const kept of binding.reverse.values()) addresses.release(kept.address);
     binding.lastGuest = null;
     binding.reverse = null;
-    const sockets = [binding.socket4, binding.socket6];
+    const socket4 = binding.socket4;
+    const socket6 = binding.socket6;
     binding.socket4 = binding.socket6 = null;
-    for (const socket of sockets) {
-      try {
-        socket?.close();
-      } catch (error) {
-        this.stack.faults.report('udp socket close', error, 'socket left to the runtime');
-      }
+    if (socket4 !== null) this.closeSocket(socket4);
+    if (socket6 !== null) this.closeSocket(socket6);
+  }
+
+  private closeSocket(socket: HostUdpSocket): void {
+    try {
+      socket.close();
+    } catch (error) {
+      this.stack.faults.report('udp socket close', error, 'socket left to the runtime');
     }
   }
 
