@@ -29,13 +29,15 @@
  * own list (native/node_flags.h), to measure a flag before putting it there. --map prints (and
  * records) where tslirp's RSS goes at each moment: /proc/PID/smaps by kind (node binary, libraries,
  * main malloc heap, anonymous mappings, the largest of them) and V8's heap spaces, from
- * bench/memory-probe.cjs loaded with NODE_OPTIONS. --tslirp-only skips the reference programs (quick
+ * bench/memory-probe.cjs loaded with NODE_OPTIONS, and which pages of the node binary are resident
+ * (a list per moment, and the storm's idle moment before it, for bench/resident-code.ts, which names
+ * the code a moment made resident). --tslirp-only skips the reference programs (quick
  * A/B of a setting; not for the table). Traffic stays on loopback and in
  * the namespaces it creates; every process it starts is ended by PID. Prints a markdown table and
  * writes it to bench/results/memory-DATE.md.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -201,6 +203,8 @@ async function probe(pid: number): Promise<{ spaces: { space_name: string; space
 /** --map: prints where the RSS of pid goes: smaps by kind, the largest anonymous mappings, V8 spaces. */
 async function printMap(instance: Instance, moment: string): Promise<void> {
   if (!MAP || instance.impl !== 'tslirp') return;
+  // Before the probe, whose JavaScript would touch code pages of its own.
+  const pagesFile = saveNodePages(instance.pid, moment);
   const v8 = await probe(instance.pid);
   const maps = smaps(instance.pid);
   const sum = (list: Mapping[]): number => list.reduce((total, m) => total + m.rss, 0);
@@ -221,10 +225,43 @@ async function printMap(instance: Instance, moment: string): Promise<void> {
     const m = v8.malloc;
     if (m !== undefined) lines.push(`  glibc malloc: arenas ${kib(m.arena / 1024)} (in use ${kib(m.inUse / 1024)}, free ${kib(m.free / 1024)}, top ${kib(m.releasable / 1024)}), mmapped chunks ${kib(m.mmapped / 1024)}`);
   }
+  lines.push(`  node binary's resident pages: ${pagesFile} (npx tsx bench/resident-code.ts BEFORE AFTER: which code)`);
   process.stderr.write(`${lines.join('\n')}\n`);
   mapLines.push(...lines);
 }
 const mapLines: string[] = [];
+
+/**
+ * Writes which pages of the node binary pid has resident (present in its page table, from
+ * /proc/PID/pagemap: bit 63 of each page's entry) as JSON {binary, offsets: [file offsets]}, file
+ * offsets because V8 maps a copy of its embedded builtins elsewhere; beside it the process's smaps.
+ * Returns the JSON file's path. bench/resident-code.ts names the code on the pages one moment added.
+ */
+function saveNodePages(pid: number, moment: string): string {
+  const offsets: number[] = [];
+  let binary = '';
+  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  try {
+    for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \S+\s+(\/\S*\/node)$/.exec(line);
+      if (!m) continue;
+      binary = m[4];
+      const start = parseInt(m[1], 16) / PAGE;
+      const count = parseInt(m[2], 16) / PAGE - start;
+      const fileOffset = parseInt(m[3], 16);
+      const entries = Buffer.alloc(count * 8);
+      readSync(fd, entries, 0, entries.length, start * 8);
+      for (let i = 0; i < count; i++) if (entries.readBigUInt64LE(i * 8) >> 63n) offsets.push(fileOffset + i * PAGE);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const file = join(PROBE_DIR, `pages-${pid}-${moment.replace(/[^a-z0-9]+/gi, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ binary, offsets }));
+  writeFileSync(file.replace(/\.json$/, '.smaps'), readFileSync(`/proc/${pid}/smaps`));
+  return file;
+}
+const PAGE = 4096;
 
 async function waitForAddress(ns: TestNamespace, child: ChildProcess, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -563,9 +600,11 @@ async function storm(impl: Impl, iperfPort: number): Promise<StormResult> {
   };
   try {
     // Memory: the storm alone, from idle (a bulk transfer beside it would measure the transfer).
+    if (MAP) await probe(instance.pid); // its own code paths, run once before the idle snapshot
     await sleep(3000);
     const idleRss = rss(instance.pid).rss;
     const idleAnon = rss(instance.pid).anon;
+    await printMap(instance, 'storm: idle before it');
     const sampler = sampleRss(instance.pid);
     const jsSampler = sampleJs(instance);
     await runStorm();
