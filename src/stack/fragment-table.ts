@@ -22,9 +22,16 @@
  *   sender produces them). A last fragment that disagrees with the length already known, or a piece
  *   beyond it, is malformed and discards the datagram as well.
  *
+ * - Piece buffers: each held piece is copied into a buffer of the next power-of-two size (64 bytes up),
+ *   and a forgotten datagram's buffers are kept for the next fragments (at most SPARE_BYTES, all given
+ *   up when the table empties on its timer). Why: a flood of first fragments that never complete (the
+ *   storm of bench/memory.ts) otherwise cost a fresh 1.5 KiB buffer outside V8's heap per fragment,
+ *   malloc'd and freed only once V8 collected its view: 5000 of them grew malloc's heap by 4.6 MiB
+ *   and left it fragmented.
+ *
  * Never throws on guest input: every refusal is a DropReason. Fragments are rare on this link (the
- * guest's MTU is ours), so this path may allocate: each held piece is copied, the whole datagram is
- * built once when complete.
+ * guest's MTU is ours), so the rest of this path may allocate (small objects in V8's young
+ * generation); the whole datagram is built once when complete.
  */
 import { DropReason } from '../wire/drop-reason.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -43,14 +50,27 @@ export type ReassemblyTimeout = (quote: Uint8Array) => void;
 interface Piece {
   start: number;
   end: number;
-  data: Uint8Array;
+  /** Holds the piece's end - start bytes from its start; a pooled buffer (see pieceBuffer). */
+  buffer: Uint8Array;
 }
+
+/**
+ * Piece buffers are 2^(SMALLEST_SHIFT + class) bytes, 64 bytes up to 64 KiB: never more than twice a
+ * piece's bytes, but for pieces under 32 bytes (a guest sending 8-byte fragments gets 64-byte
+ * buffers: as much memory per piece as the piece's own objects take anyway).
+ */
+const SMALLEST_SHIFT = 6;
+const CLASSES = 11;
+/** Spare piece buffers kept for reuse, in bytes (a flood of 1480-byte first fragments needs one or two). */
+export const SPARE_BYTES = 256 * 1024;
+/** A new datagram's pieces until its first one comes (never added to: see receive). */
+const NO_PIECES: Piece[] = [];
 
 interface Pending {
   readonly key: string;
   readonly expiresAt: number;
   /** Sorted by start, never overlapping. */
-  readonly pieces: Piece[];
+  pieces: Piece[];
   /** The header that heads the whole datagram (from the fragment at offset 0), once it arrived. */
   header: Uint8Array | undefined;
   /** What an error about the datagram quotes, when one may be sent (from the fragment at offset 0). */
@@ -65,8 +85,13 @@ export class FragmentTable {
   private heldBytes = 0;
   private timer: TimerHandle | undefined;
   private completed: Uint8Array | undefined;
+  /** Spare piece buffers by size class, and their bytes. */
+  private readonly spare: Uint8Array[][] = Array.from({ length: CLASSES }, () => []);
+  private spareBytes = 0;
   /** Datagrams in progress given up to make room for newer ones (the eviction rule above). */
   evicted = 0;
+  /** Piece buffers allocated over the table's life (not taken from the spares): for tests. */
+  buffersAllocated = 0;
 
   constructor(
     private readonly limits: ReassemblyLimits,
@@ -102,7 +127,7 @@ export class FragmentTable {
     if (entry === undefined) {
       if (length > this.limits.reassemblyBytes || this.limits.reassemblyBuffers < 1) return DropReason.ReassemblyLimit;
       while (this.pending.size >= this.limits.reassemblyBuffers || this.heldBytes + length > this.limits.reassemblyBytes) this.evictOldest();
-      entry = { key, expiresAt: now + this.timeoutMs, pieces: [], header: undefined, quote: undefined, total: -1, held: 0 };
+      entry = { key, expiresAt: now + this.timeoutMs, pieces: NO_PIECES, header: undefined, quote: undefined, total: -1, held: 0 };
       this.pending.set(key, entry);
       this.arm();
     }
@@ -136,7 +161,14 @@ export class FragmentTable {
       }
       this.evictOldest();
     }
-    pieces.splice(at, 0, { start, end, data: bytes.slice(dataAt, dataAt + length) });
+    const buffer = this.pieceBuffer(length);
+    buffer.set(bytes.subarray(dataAt, dataAt + length));
+    const piece = { start, end, buffer };
+    // A datagram's first piece gets an array of one (a flood of first fragments that never
+    // complete is this case); splice would allocate the array of what it removed on every call.
+    if (pieces.length === 0) entry.pieces = [piece];
+    else if (at === pieces.length) pieces.push(piece);
+    else pieces.splice(at, 0, piece);
     entry.held += length;
     this.heldBytes += length;
     if (header !== undefined) {
@@ -159,6 +191,36 @@ export class FragmentTable {
     for (const entry of [...this.pending.values()]) this.discard(entry);
     if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     this.timer = undefined;
+    this.dropSpares();
+  }
+
+  /** A buffer for a piece of length bytes: a spare of its size class, else a new one. */
+  private pieceBuffer(length: number): Uint8Array {
+    const sizeClass = Math.max(0, 32 - Math.clz32(length - 1) - SMALLEST_SHIFT);
+    if (sizeClass >= CLASSES) {
+      this.buffersAllocated++; // larger than any IP fragment's data: not pooled
+      return new Uint8Array(length);
+    }
+    const buffer = this.spare[sizeClass].pop();
+    if (buffer !== undefined) {
+      this.spareBytes -= buffer.length;
+      return buffer;
+    }
+    this.buffersAllocated++;
+    return new Uint8Array(1 << (SMALLEST_SHIFT + sizeClass));
+  }
+
+  /** Keeps a forgotten piece's buffer for the next fragments, while the spares are under SPARE_BYTES. */
+  private recycle(buffer: Uint8Array): void {
+    const sizeClass = 31 - Math.clz32(buffer.length) - SMALLEST_SHIFT;
+    if (sizeClass >= CLASSES || this.spareBytes + buffer.length > SPARE_BYTES) return;
+    this.spare[sizeClass].push(buffer);
+    this.spareBytes += buffer.length;
+  }
+
+  private dropSpares(): void {
+    for (const list of this.spare) list.length = 0;
+    this.spareBytes = 0;
   }
 
   private complete(entry: Pending): void {
@@ -166,7 +228,7 @@ export class FragmentTable {
     const headerLength = header.length;
     const whole = new Uint8Array(headerLength + entry.total);
     whole.set(header, 0);
-    for (const piece of entry.pieces) whole.set(piece.data, headerLength + piece.start);
+    for (const piece of entry.pieces) whole.set(piece.buffer.subarray(0, piece.end - piece.start), headerLength + piece.start);
     this.finish(whole, headerLength);
     this.discard(entry);
     this.completed = whole;
@@ -183,6 +245,8 @@ export class FragmentTable {
   private discard(entry: Pending): void {
     if (!this.pending.delete(entry.key)) return;
     this.heldBytes -= entry.held;
+    for (const piece of entry.pieces) this.recycle(piece.buffer);
+    entry.pieces = NO_PIECES;
   }
 
   private expire(now: number): void {
@@ -199,7 +263,9 @@ export class FragmentTable {
     this.timer = this.clock.setTimer(() => {
       this.timer = undefined;
       this.expire(this.clock.now());
+      // Nothing in progress: the spares go too, so a finished flood leaves no buffers behind.
       if (this.pending.size > 0) this.arm();
+      else this.dropSpares();
     }, this.timeoutMs);
   }
 }
