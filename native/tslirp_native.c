@@ -199,6 +199,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"udpRecv", NULL, udp_recv_js, NULL, NULL, NULL, napi_default, udp},
       {"udpRecvError", NULL, udp_recv_error_js, NULL, NULL, NULL, napi_default, udp},
       {"udpClose", NULL, udp_close_js, NULL, NULL, NULL, napi_default, udp},
+      {"udpScopeName", NULL, udp_scope_name_js, NULL, NULL, NULL, napi_default, udp},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   napi_value words;

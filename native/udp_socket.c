@@ -226,6 +226,12 @@ static void write_peer(struct udp_sockets *all, const struct sockaddr_storage *a
     peer[UDP_PEER_FAMILY] = 6;
     memcpy(peer + UDP_PEER_PORT, &in6->sin6_port, 2);
     memcpy(peer + UDP_PEER_ADDRESS, &in6->sin6_addr, 16);
+    /* A link-local peer's interface: the address alone names no host (fe80::1%eth0 from resolv.conf). */
+    uint32_t scope = in6->sin6_scope_id;
+    peer[UDP_PEER_SCOPE] = (uint8_t)(scope >> 24);
+    peer[UDP_PEER_SCOPE + 1] = (uint8_t)(scope >> 16);
+    peer[UDP_PEER_SCOPE + 2] = (uint8_t)(scope >> 8);
+    peer[UDP_PEER_SCOPE + 3] = (uint8_t)scope;
   }
 }
 
@@ -252,7 +258,7 @@ napi_value udp_init_js(napi_env env, napi_callback_info info) {
   void *data;
   if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok ||
       type != napi_uint8_array || length < UDP_PEER_BYTES) {
-    napi_throw_type_error(env, NULL, "peer must be a Uint8Array of 20 bytes");
+    napi_throw_type_error(env, NULL, "peer must be a Uint8Array of 24 bytes");
     return NULL;
   }
   napi_value name;
@@ -430,4 +436,20 @@ napi_value udp_close_js(napi_env env, napi_callback_info info) {
   close(s->fd);
   s->fd = -1;
   return NULL;
+}
+
+/*
+ * udpScopeName(index) → the interface's name ("eth0"), or undefined when none has that index: the
+ * text of a peer area's scope as Node's dgram writes it after '%'. Called once per new scope.
+ */
+napi_value udp_scope_name_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (call_args(env, info, 1, argv, "udpScopeName expects (index)", 0) == NULL) return NULL;
+  uint32_t index;
+  NAPI_CALL(env, napi_get_value_uint32(env, argv[0], &index));
+  char name[IF_NAMESIZE];
+  if (index == 0 || if_indextoname(index, name) == NULL) return NULL;
+  napi_value result;
+  NAPI_CALL(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &result));
+  return result;
 }

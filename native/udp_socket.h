@@ -15,7 +15,8 @@
 #define UDP_PEER_FAMILY 0  /* 4, 6, or 0: no address */
 #define UDP_PEER_PORT 2    /* big-endian */
 #define UDP_PEER_ADDRESS 4 /* 4 or 16 bytes, network order */
-#define UDP_PEER_BYTES 20
+#define UDP_PEER_SCOPE 20   /* IPv6 scope id (interface index), big-endian; 0: none */
+#define UDP_PEER_BYTES 24
 
 /*
  * Per environment state of the UDP sockets, created when the addon loads (handed to every udp*
@@ -30,5 +31,6 @@ napi_value udp_send_js(napi_env env, napi_callback_info info);
 napi_value udp_recv_js(napi_env env, napi_callback_info info);
 napi_value udp_recv_error_js(napi_env env, napi_callback_info info);
 napi_value udp_close_js(napi_env env, napi_callback_info info);
+napi_value udp_scope_name_js(napi_env env, napi_callback_info info);
 
 #endif

@@ -32,6 +32,7 @@ import {
   UDP_PEER_BYTES,
   UDP_PEER_FAMILY,
   UDP_PEER_PORT,
+  UDP_PEER_SCOPE,
   loadNativeAddon,
   type NativeAddon,
 } from '../native/native-addon.js';
@@ -60,9 +61,10 @@ class NativeUdpSockets {
   readonly peer = new Uint8Array(UDP_PEER_BYTES);
   /** Every socket's reads land here, one datagram at a time (not zeroed: it is only read after a recv). */
   readonly receiveArea: Uint8Array;
-  private readonly peerText = new PeerText();
+  private readonly peerText: PeerText;
 
   constructor(readonly addon: NativeAddon) {
+    this.peerText = new PeerText(addon);
     const area = Buffer.allocUnsafeSlow(RECEIVE_AREA_BYTES);
     // A plain Uint8Array: its subarray is V8's builtin, a Buffer's a JavaScript override.
     this.receiveArea = new Uint8Array(area.buffer, area.byteOffset, RECEIVE_AREA_BYTES);
@@ -252,9 +254,15 @@ class PeerText {
   private b = 0;
   private c = 0;
   private d = 0;
+  private scope = 0;
   private text = '';
 
-  /** The peer area's address as Node writes it ("127.0.0.1"; "::ffff:127.0.0.1" on an IPv6 socket). */
+  constructor(private readonly addon: NativeAddon) {}
+
+  /**
+   * The peer area's address as Node writes it ("127.0.0.1"; "::ffff:127.0.0.1" on an IPv6 socket;
+   * "fe80::1%eth0" with its scope: the engine finds a link-local resolver by the text it sent to).
+   */
   of(peer: Uint8Array): string {
     const at = UDP_PEER_ADDRESS;
     const a = ((peer[at] << 24) | (peer[at + 1] << 16) | (peer[at + 2] << 8) | peer[at + 3]) >>> 0;
@@ -269,13 +277,18 @@ class PeerText {
     const b = ((peer[at + 4] << 24) | (peer[at + 5] << 16) | (peer[at + 6] << 8) | peer[at + 7]) >>> 0;
     const c = ((peer[at + 8] << 24) | (peer[at + 9] << 16) | (peer[at + 10] << 8) | peer[at + 11]) >>> 0;
     const d = ((peer[at + 12] << 24) | (peer[at + 13] << 16) | (peer[at + 14] << 8) | peer[at + 15]) >>> 0;
-    if (this.family !== 6 || this.a !== a || this.b !== b || this.c !== c || this.d !== d) {
+    const s = UDP_PEER_SCOPE;
+    const scope = ((peer[s] << 24) | (peer[s + 1] << 16) | (peer[s + 2] << 8) | peer[s + 3]) >>> 0;
+    if (this.family !== 6 || this.a !== a || this.b !== b || this.c !== c || this.d !== d || this.scope !== scope) {
       this.family = 6;
       this.a = a;
       this.b = b;
       this.c = c;
       this.d = d;
-      this.text = formatIpv6(peer, at);
+      this.scope = scope;
+      const text = formatIpv6(peer, at);
+      // The kernel names a scope only where the address needs one (link-local), as Node then does.
+      this.text = scope === 0 ? text : `${text}%${this.addon.udpScopeName(scope) ?? scope}`;
     }
     return this.text;
   }

@@ -212,6 +212,8 @@ export interface NativeAddon {
   udpRecvError(id: number): number;
   /** Closes; the id is free at once and no event follows. */
   udpClose(id: number): void;
+  /** The name of the interface with this index (a peer's IPv6 scope), undefined when there is none. */
+  udpScopeName(index: number): string | undefined;
   /** Folded big-endian one's-complement sum of bytes[offset, offset+length) (native/checksum.c). */
   readonly checksumSum: (bytes: Uint8Array, offset: number, length: number) => number;
   readonly TX_DESC_WORDS: number;
@@ -271,6 +273,7 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'udpRecv',
   'udpRecvError',
   'udpClose',
+  'udpScopeName',
   'checksumSum',
 ];
 
@@ -286,7 +289,8 @@ export const UDP_EVENT_ERROR = 2;
 export const UDP_PEER_FAMILY = 0;
 export const UDP_PEER_PORT = 2;
 export const UDP_PEER_ADDRESS = 4;
-export const UDP_PEER_BYTES = 20;
+export const UDP_PEER_SCOPE = 20;
+export const UDP_PEER_BYTES = 24;
 
 /** Descriptor word indices in txDesc (TAP_TX_* in native/tap_io.h). */
 export const TX_OFFSET = 0;

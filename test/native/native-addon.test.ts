@@ -55,6 +55,7 @@ describe('the native addon loader', () => {
       udpRecv: fn,
       udpRecvError: fn,
       udpClose: fn,
+      udpScopeName: fn,
       TX_DESC_WORDS,
     };
     expect(versionMismatch(complete)).toBeUndefined();
