@@ -1,5 +1,5 @@
 /*
- * Non-blocking TCP sockets driven from the event loop (uv_poll), for the engine's host side of TCP
+ * Non-blocking TCP sockets driven from the event loop (one epoll set, polled with uv_poll), for the engine's host side of TCP
  * flows: see tcp_socket.c. JS entry points only.
  */
 #ifndef TSLIRP_TCP_SOCKET_H
@@ -7,11 +7,13 @@
 
 #include <node_api.h>
 
-/* Event bits passed to onEvent(id, events, errno); must match src/host/native-tcp-port.ts. */
+/* Event bits of each (id, events, errno) that onEvents reports; must match src/native/native-addon.ts. */
 #define TCP_EVENT_READABLE 1
 #define TCP_EVENT_WRITABLE 2
 #define TCP_EVENT_CONNECTED 4
 #define TCP_EVENT_ERROR 8
+/* Sockets reported per call of onEvents at most (more wait for the next loop turn); as native-addon.ts. */
+#define TCP_EVENT_BATCH 64
 
 napi_value tcp_init_js(napi_env env, napi_callback_info info);
 napi_value tcp_open_js(napi_env env, napi_callback_info info);

@@ -2,9 +2,9 @@
  * The TCP engine's host-socket port on the addon's non-blocking sockets (native/tcp_socket.c), for
  * the guest's flows: the default wherever the addon loads (install-engines.ts chooses).
  * Node's net.Socket cost ~181 µs of CPU per connection in its life cycle alone, as much as
- * slirp4netns spends on a whole connection; here a connection is a descriptor and a uv_poll handle,
- * and each poll event is one call into JS: onEvent(id, events, errno) → this module's stream, which
- * calls recv/send/shutdown/close itself.
+ * slirp4netns spends on a whole connection; here a connection is a descriptor in the addon's epoll
+ * set, and the sockets ready in a loop turn are one call into JS: onEvents(count) → each socket's
+ * stream, which calls recv/send/shutdown/close itself.
  *
  * Published ports' clients are polled the same way: accepted natively (native-tcp-listener.ts), their
  * descriptors adopted (adoptDescriptorNatively); or, where a server's socket was handed over,
@@ -23,6 +23,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import {
+  TCP_EVENT_BATCH,
   TCP_EVENT_CONNECTED,
   TCP_EVENT_ERROR,
   TCP_EVENT_READABLE,
@@ -50,17 +51,31 @@ const connectError = (errno: number): HostConnectError => (errno === ERRNO.ECONN
  */
 const READS_PER_EVENT = 8;
 
-/** The addon's socket table of this process: ids (reused lowest-first) → streams. */
+/** The addon's socket table of this process: ids (reused most recently freed first) → streams. */
 class NativeSockets {
   private readonly streams: (NativeHostStream | undefined)[] = [];
   private readonly freeIds: number[] = [];
+  /** Where the addon puts each call's events: id, TCP_EVENT_* bits, errno. */
+  private readonly events = new Int32Array(TCP_EVENT_BATCH * 3);
+  private dispatching = false;
+  /** Ids freed during a dispatch: reused only after it, so a later event of the same call cannot reach a new stream. */
+  private readonly freedInDispatch: number[] = [];
 
   constructor(readonly addon: NativeAddon) {
-    addon.tcpInit(this.dispatch);
+    addon.tcpInit(this.dispatch, this.events);
   }
 
-  private readonly dispatch = (id: number, events: number, errno: number): void => {
-    this.streams[id]?.handle(events, errno);
+  private readonly dispatch = (count: number): void => {
+    const events = this.events;
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < 3 * count; i += 3) this.streams[events[i]]?.handle(events[i + 1], events[i + 2]);
+    } finally {
+      this.dispatching = false;
+      const freed = this.freedInDispatch;
+      for (let i = 0; i < freed.length; i++) this.freeIds.push(freed[i]);
+      freed.length = 0;
+    }
   };
 
   claim(stream: NativeHostStream): number {
@@ -71,7 +86,7 @@ class NativeSockets {
 
   release(id: number): void {
     this.streams[id] = undefined;
-    this.freeIds.push(id);
+    (this.dispatching ? this.freedInDispatch : this.freeIds).push(id);
   }
 }
 

@@ -164,10 +164,11 @@ export interface NativeAddon {
   /** A second, close-on-exec descriptor for a socket (native/socket_fd.c): the new fd, or -errno. */
   socketDup(fd: number): number;
   /**
-   * Host TCP sockets (native/tcp_socket.c), named by ids the caller chooses. tcpInit once: every
-   * socket's poll events arrive as onEvent(id, TCP_EVENT_* bits, errno).
+   * Host TCP sockets (native/tcp_socket.c), named by ids the caller chooses. tcpInit once: the
+   * sockets ready in a loop turn arrive together as onEvents(count), each as three entries of
+   * events (TCP_EVENT_BATCH × 3 at least): id, TCP_EVENT_* bits, errno.
    */
-  tcpInit(onEvent: (id: number, events: number, errno: number) => void): void;
+  tcpInit(onEvents: (count: number) => void, events: Int32Array): void;
   /**
    * Starts a non-blocking connect (bound to bindAddress first when given): 1 when connected already
    * (loopback; no event follows), 0 when the outcome arrives as an event, or -errno (no socket then).
@@ -277,7 +278,9 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'checksumSum',
 ];
 
-/** Event bits of tcpInit's onEvent (TCP_EVENT_* in native/tcp_socket.h). */
+/** Sockets reported per onEvents call at most (TCP_EVENT_BATCH in native/tcp_socket.h). */
+export const TCP_EVENT_BATCH = 64;
+/** Event bits of tcpInit's onEvents (TCP_EVENT_* in native/tcp_socket.h). */
 export const TCP_EVENT_READABLE = 1;
 export const TCP_EVENT_WRITABLE = 2;
 export const TCP_EVENT_CONNECTED = 4;
