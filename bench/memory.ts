@@ -37,10 +37,10 @@
  * writes it to bench/results/memory-DATE.md.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { apiRequest } from '../test/support/api-client.js';
 import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNamespace } from '../test/support/netns.js';
@@ -726,8 +726,10 @@ async function main(): Promise<void> {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const launcher = TSLIRP.endsWith('.js') ? `node ${NODE_FLAGS?.join(' ') ?? ''} ${TSLIRP}`.replace(/\s+/g, ' ') : TSLIRP;
-  const commit = await execFileAsync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim(), () => '?');
-  const dirty = await execFileAsync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'native'], { cwd: REPO_ROOT }).then((r) => (r.stdout.trim() === '' ? '' : ' + uncommitted changes'), () => '');
+  // The tree of the build measured (--tslirp= may name another checkout's launcher), not the bench's own.
+  const measuredTree = dirname(realpathSync(TSLIRP));
+  const commit = await execFileAsync('git', ['rev-parse', '--short', 'HEAD'], { cwd: measuredTree }).then((r) => r.stdout.trim(), () => '?');
+  const dirty = await execFileAsync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'native'], { cwd: measuredTree }).then((r) => (r.stdout.trim() === '' ? '' : ' + uncommitted changes'), () => '');
   const table = [
     `Memory (RSS of /proc/PID/status), ${RUNS} interleaved runs, medians; tslirp: ${launcher} (tree at ${commit}${dirty}; node ${process.version}); ${CONNS} connections; storm of ${STORM}${STORM_PARTS === 'syn,udp,frames' ? '' : ` (${STORM_PARTS} only)`}`,
     '',
