@@ -15,8 +15,8 @@
  * not only a connected one. Datagrams to the other family are refused with EAFNOSUPPORT.
  *
  * Sends are sendto of the engine's view during the call (nothing queued, nothing copied); one the
- * kernel refuses with EAGAIN (send buffer full) is dropped, as UDP may, and reported as an EAGAIN
- * error (the engine counts it). Reads land in one receive area shared by every socket: onMessage's
+ * kernel refuses with EAGAIN (send buffer full), EPERM (firewall) or ENOBUFS (qdisc) is dropped, as
+ * UDP may, and reported as that error (the engine counts it). Reads land in one receive area shared by every socket: onMessage's
  * payload is a view of it, valid during the call (host-udp-port.ts). Errors are reported from the
  * event that found them, or from inside send() when the kernel returned one there (an earlier
  * datagram's, which the kernel hands to the next call: that send is made again). An exception of
@@ -46,6 +46,15 @@ import { NO_OUTBOUND_BIND, outboundLocalAddress, type OutboundBind } from './out
 const ERRNO = osConstants.errno;
 const EAGAIN = ERRNO.EAGAIN;
 
+/**
+ * Errors sendto returns only for the datagram at hand, never as an earlier one's pending error
+ * (ICMP yields none of them): no error queue to read, no second attempt. EPERM: the host's firewall;
+ * ENOBUFS: its queueing discipline dropped it (IP_RECVERR makes sendto say so).
+ */
+function isOwnSendError(errno: number): boolean {
+  return errno === EAGAIN || errno === ERRNO.EAFNOSUPPORT || errno === ERRNO.EINVAL || errno === ERRNO.EPERM || errno === ERRNO.ENOBUFS;
+}
+
 /** Datagrams read per readable event at most (as libuv reads for dgram): one busy socket cannot hold the loop. */
 const READS_PER_EVENT = 32;
 /** Queued errors taken per event at most; the rest keep the socket in error and come with the next. */
@@ -53,7 +62,7 @@ const ERRORS_PER_EVENT = 64;
 /** The largest UDP payload (65535 - 8 over IPv6; IPv4's is smaller) fits the receive area whole. */
 const RECEIVE_AREA_BYTES = 65536;
 
-/** The addon's UDP socket table of this process: ids (reused lowest-first) → sockets, and the shared areas. */
+/** The addon's UDP socket table of this process: ids (the last freed reused first) → sockets, and the shared areas. */
 class NativeUdpSockets {
   private readonly sockets: (NativeUdpSocket | undefined)[] = [];
   private readonly freeIds: number[] = [];
@@ -131,7 +140,7 @@ class NativeUdpSocket implements HostUdpSocket {
     const sent = addon.udpSend(this.id, payload, destination.address, destination.port);
     if (sent >= 0) return;
     const errno = -sent;
-    if (errno === EAGAIN || errno === ERRNO.EAFNOSUPPORT || errno === ERRNO.EINVAL) {
+    if (isOwnSendError(errno)) {
       this.events.onError(errnoName(errno), destination);
       return;
     }
