@@ -76,6 +76,7 @@ struct tcp_sockets {
   napi_async_context async_context;
   struct epoll_set *set;
   uint32_t in_set; /* sockets in the epoll set: the loop is kept alive while there are any */
+  struct tcp_sock *sole; /* the one socket in the set when known (learnt at ADD or from epoll_wait), else NULL */
   uint32_t next_serial;
   struct tcp_sock **table;
   uint32_t size;
@@ -113,9 +114,10 @@ static void deliver(struct tcp_sockets *all, int count) {
 }
 
 /* The loop is kept alive while any socket is polled (as a started uv_poll per socket did). */
-static void count_in_set(struct tcp_sockets *all, int change) {
+static void count_in_set(struct tcp_sockets *all, struct tcp_sock *s, int change) {
   uint32_t before = all->in_set;
   all->in_set += change;
+  all->sole = change > 0 && all->in_set == 1 ? s : NULL; /* after a removal leaving one: learnt later */
   if (before == 0 && all->in_set > 0) uv_ref((uv_handle_t *)&all->set->poll);
   else if (before > 0 && all->in_set == 0) uv_unref((uv_handle_t *)&all->set->poll);
 }
@@ -130,8 +132,8 @@ static void apply_watch(struct tcp_sock *s) {
   };
   int op = want == 0 ? EPOLL_CTL_DEL : s->watching == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
   if (epoll_ctl(s->owner->set->epfd, op, s->fd, &e) != 0) return; /* a bad fd: the next recv/send reports it */
-  if (s->watching == 0) count_in_set(s->owner, 1);
-  else if (want == 0) count_in_set(s->owner, -1);
+  if (s->watching == 0) count_in_set(s->owner, s, 1);
+  else if (want == 0) count_in_set(s->owner, s, -1);
   s->watching = want;
 }
 
@@ -181,10 +183,28 @@ static void on_set_ready(uv_poll_t *handle, int status, int events) {
   struct epoll_set *set = handle->data;
   struct tcp_sockets *all = set->owner;
   if (all == NULL) return;
+  struct tcp_sock *sole = all->in_set == 1 ? all->sole : NULL;
+  if (sole != NULL && !sole->connecting) {
+    /* One socket in the set (a request/response connection): the set is readable because that
+     * socket is ready, so what it is watched for is said without asking epoll_wait (a syscall per
+     * round trip). The kernel re-checks the set's readiness at every poll, so this is never stale
+     * by more than a turn: a spurious readable or writable costs JS an EAGAIN, and an error
+     * arrives from its recv or send instead of SO_ERROR. */
+    all->events[0] = sole->id;
+    all->events[1] = sole->wanted;
+    all->events[2] = 0;
+    deliver(all, 1);
+    return;
+  }
   struct epoll_event ready[TCP_EVENT_BATCH];
   int n;
   do n = epoll_wait(set->epfd, ready, TCP_EVENT_BATCH, 0);
   while (n < 0 && errno == EINTR);
+  if (n == 1 && all->in_set == 1) {
+    uint32_t id = (uint32_t)ready[0].data.u64;
+    struct tcp_sock *s = id < all->size ? all->table[id] : NULL;
+    all->sole = s != NULL && s->serial == (uint32_t)(ready[0].data.u64 >> 32) ? s : NULL;
+  }
   int count = 0;
   for (int i = 0; i < n; i++) {
     uint32_t id = (uint32_t)ready[i].data.u64;
@@ -545,7 +565,7 @@ napi_value tcp_close_js(napi_env env, napi_callback_info info) {
   if (s->watching != 0) {
     /* Our own socket leaves the set with its last descriptor, in close() below. */
     if (s->shared) epoll_ctl(s->owner->set->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-    count_in_set(s->owner, -1);
+    count_in_set(s->owner, s, -1);
   }
   if (reset) {
     struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
