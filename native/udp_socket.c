@@ -65,19 +65,49 @@ struct udp_sockets {
   napi_async_context async_context;
   struct udp_sock **table;
   uint32_t size;
+  napi_async_cleanup_hook_handle cleanup;
+  uint32_t closing; /* sockets the cleanup hook closed whose close callbacks are still due */
 };
 
-static void sockets_cleanup(void *data) {
-  struct udp_sockets *all = data;
+static void sockets_free(struct udp_sockets *all) {
+  napi_remove_async_cleanup_hook(all->cleanup);
   free(all->table);
   free(all);
+}
+
+static void free_on_cleanup(uv_handle_t *handle) {
+  struct udp_sock *s = handle->data;
+  struct udp_sockets *all = s->owner;
+  free(s);
+  if (--all->closing == 0) sockets_free(all);
+}
+
+/*
+ * The environment goes (a worker thread ends) with sockets still open: their handles must be
+ * closed, and their close callbacks run, before Node closes the loop (it aborts on a handle left
+ * open). An async cleanup hook: Node keeps running the loop until sockets_free removes it.
+ */
+static void sockets_cleanup(napi_async_cleanup_hook_handle handle, void *data) {
+  struct udp_sockets *all = data;
+  all->cleanup = handle;
+  all->closing = 1; /* held until every socket is handed to uv_close */
+  for (uint32_t id = 0; id < all->size; id++) {
+    struct udp_sock *s = all->table[id];
+    if (s == NULL) continue;
+    all->table[id] = NULL;
+    all->closing++;
+    uv_close((uv_handle_t *)&s->poll, free_on_cleanup);
+    close(s->fd);
+    s->fd = -1;
+  }
+  if (--all->closing == 0) sockets_free(all);
 }
 
 struct udp_sockets *udp_sockets_create(napi_env env) {
   struct udp_sockets *all = calloc(1, sizeof *all);
   if (all == NULL) return NULL;
   all->env = env;
-  if (napi_add_env_cleanup_hook(env, sockets_cleanup, all) != napi_ok) {
+  if (napi_add_async_cleanup_hook(env, sockets_cleanup, all, NULL) != napi_ok) {
     free(all);
     return NULL;
   }
