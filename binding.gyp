@@ -16,6 +16,7 @@
         "native/tcp_socket.c",
         "native/tcp_listener.c",
         "native/udp_socket.c",
+        "native/socket_table.c",
         "native/v8_memory.cc"
       ],
       "defines": ["NAPI_VERSION=8"],

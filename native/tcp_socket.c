@@ -28,11 +28,9 @@
 #define _GNU_SOURCE
 #include "tcp_socket.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -45,6 +43,7 @@
 #include <uv.h>
 
 #include "napi_util.h"
+#include "socket_table.h"
 
 struct tcp_sock {
   struct tcp_sockets *owner;
@@ -78,15 +77,14 @@ struct tcp_sockets {
   uint32_t in_set; /* sockets in the epoll set: the loop is kept alive while there are any */
   struct tcp_sock *sole; /* the one socket in the set when known (learnt at ADD or from epoll_wait), else NULL */
   uint32_t next_serial;
-  struct tcp_sock **table;
-  uint32_t size;
+  struct socket_table ids; /* id → struct tcp_sock */
 };
 
 static void sockets_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   struct tcp_sockets *all = data;
-  free(all->table);
+  socket_table_free(&all->ids);
   free(all);
 }
 
@@ -202,13 +200,13 @@ static void on_set_ready(uv_poll_t *handle, int status, int events) {
   while (n < 0 && errno == EINTR);
   if (n == 1 && all->in_set == 1) {
     uint32_t id = (uint32_t)ready[0].data.u64;
-    struct tcp_sock *s = id < all->size ? all->table[id] : NULL;
+    struct tcp_sock *s = socket_table_at(&all->ids, id);
     all->sole = s != NULL && s->serial == (uint32_t)(ready[0].data.u64 >> 32) ? s : NULL;
   }
   int count = 0;
   for (int i = 0; i < n; i++) {
     uint32_t id = (uint32_t)ready[i].data.u64;
-    struct tcp_sock *s = id < all->size ? all->table[id] : NULL;
+    struct tcp_sock *s = socket_table_at(&all->ids, id);
     if (s == NULL || s->serial != (uint32_t)(ready[i].data.u64 >> 32)) continue; /* closed meanwhile */
     int error = 0;
     int out = event_of(s, ready[i].events, &error);
@@ -235,73 +233,8 @@ static void sockets_cleanup(void *data) {
   uv_close((uv_handle_t *)&all->set->poll, close_set);
 }
 
-static struct tcp_sock *lookup(napi_env env, struct tcp_sockets *all, napi_value value) {
-  int32_t id;
-  if (napi_get_value_int32(env, value, &id) != napi_ok || id < 0 || (uint32_t)id >= all->size ||
-      all->table[id] == NULL) {
-    napi_throw_range_error(env, NULL, "no open tcp socket with this id");
-    return NULL;
-  }
-  return all->table[id];
-}
 
-/* Claims table slot id (growing the table); throws and returns -1 when it is taken. */
-static int claim(napi_env env, struct tcp_sockets *all, int32_t id) {
-  if (id < 0 || id > 0xffffff) {
-    napi_throw_range_error(env, NULL, "tcp socket id out of range");
-    return -1;
-  }
-  if ((uint32_t)id >= all->size) {
-    uint32_t size = all->size == 0 ? 256 : all->size;
-    while (size <= (uint32_t)id) size *= 2;
-    struct tcp_sock **table = realloc(all->table, size * sizeof *table);
-    if (table == NULL) {
-      napi_throw_error(env, NULL, "out of memory");
-      return -1;
-    }
-    memset(table + all->size, 0, (size - all->size) * sizeof *table);
-    all->table = table;
-    all->size = size;
-  }
-  if (all->table[id] != NULL) {
-    napi_throw_error(env, NULL, "tcp socket id already in use");
-    return -1;
-  }
-  return 0;
-}
 
-/* Parses a numeric address (IPv4, IPv6, IPv6 with %scope) with port into addr. 0 or -errno. */
-static int parse_address(const char *text, int port, struct sockaddr_storage *addr, socklen_t *len) {
-  memset(addr, 0, sizeof *addr);
-  struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
-  if (inet_pton(AF_INET, text, &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons((uint16_t)port);
-    *len = sizeof *in4;
-    return 0;
-  }
-  if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)port);
-    *len = sizeof *in6;
-    return 0;
-  }
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_NUMERICHOST;
-  hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(text, NULL, &hints, &res) != 0 || res == NULL) return -EINVAL;
-  int ok = res->ai_addrlen <= sizeof *addr;
-  if (ok) {
-    memcpy(addr, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    if (addr->ss_family == AF_INET) in4->sin_port = htons((uint16_t)port);
-    else in6->sin6_port = htons((uint16_t)port);
-  }
-  freeaddrinfo(res);
-  return ok ? 0 : -EINVAL;
-}
 
 /*
  * Takes fd as socket id (polled from the start for the connect's outcome when connecting; shared
@@ -320,10 +253,10 @@ static int add_socket(napi_env env, struct tcp_sockets *all, int32_t id, int fd,
   s->serial = ++all->next_serial;
   s->connecting = connecting;
   s->shared = shared;
-  all->table[id] = s;
+  all->ids.slots[id] = s;
   apply_watch(s);
   if (connecting && s->watching == 0) {
-    all->table[id] = NULL;
+    all->ids.slots[id] = NULL;
     free(s);
     close(fd);
     napi_throw_error(env, NULL, "cannot poll a tcp socket");
@@ -347,7 +280,7 @@ static struct tcp_sock *socket_call(napi_env env, napi_callback_info info, size_
   if (napi_util_get_args(env, info, want, argv, usage) < 0) return NULL;
   struct tcp_sockets *all = sockets_of(env);
   if (all == NULL) return NULL;
-  return lookup(env, all, argv[0]);
+  return socket_table_lookup(env, &all->ids, argv[0], "tcp");
 }
 
 /*
@@ -433,12 +366,12 @@ napi_value tcp_open_js(napi_env env, napi_callback_info info) {
   int bind_local = bind_type == napi_string;
   if (bind_local && napi_util_get_string(env, argv[3], "bindAddress", local, sizeof local) < 0) return NULL;
   if (port < 0 || port > 65535) return int_result(env, -EINVAL);
-  if (claim(env, all, id) < 0) return NULL;
+  if (socket_table_claim(env, &all->ids, id, "tcp") < 0) return NULL;
 
   struct sockaddr_storage peer, self;
   socklen_t peer_len, self_len;
-  if (parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
-  if (bind_local && (parse_address(local, 0, &self, &self_len) < 0 || self.ss_family != peer.ss_family)) {
+  if (socket_parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
+  if (bind_local && (socket_parse_address(local, 0, &self, &self_len) < 0 || self.ss_family != peer.ss_family)) {
     return int_result(env, -EAFNOSUPPORT);
   }
   int fd = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -485,7 +418,7 @@ napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "fd must not be negative");
     return NULL;
   }
-  if (claim(env, all, id) < 0) return NULL;
+  if (socket_table_claim(env, &all->ids, id, "tcp") < 0) return NULL;
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
     int error = errno;
@@ -561,7 +494,7 @@ napi_value tcp_close_js(napi_env env, napi_callback_info info) {
   if (s == NULL) return NULL;
   bool reset = false;
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &reset));
-  s->owner->table[s->id] = NULL;
+  s->owner->ids.slots[s->id] = NULL;
   if (s->watching != 0) {
     /* Our own socket leaves the set with its last descriptor, in close() below. */
     if (s->shared) epoll_ctl(s->owner->set->epfd, EPOLL_CTL_DEL, s->fd, NULL);

@@ -27,11 +27,10 @@
 #define _GNU_SOURCE
 #include "udp_socket.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <time.h> /* struct timespec, which linux/errqueue.h uses without including */
 #include <linux/errqueue.h>
 #include <net/if.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +40,7 @@
 #include <uv.h>
 
 #include "napi_util.h"
+#include "socket_table.h"
 
 #ifndef SO_SELECT_ERR_QUEUE
 #define SO_SELECT_ERR_QUEUE 45
@@ -63,15 +63,14 @@ struct udp_sockets {
   napi_ref peer_ref;
   uint8_t *peer; /* UDP_PEER_BYTES, inside the array peer_ref keeps alive */
   napi_async_context async_context;
-  struct udp_sock **table;
-  uint32_t size;
+  struct socket_table ids; /* id → struct udp_sock */
   napi_async_cleanup_hook_handle cleanup;
   uint32_t closing; /* sockets the cleanup hook closed whose close callbacks are still due */
 };
 
 static void sockets_free(struct udp_sockets *all) {
   napi_remove_async_cleanup_hook(all->cleanup);
-  free(all->table);
+  socket_table_free(&all->ids);
   free(all);
 }
 
@@ -91,10 +90,10 @@ static void sockets_cleanup(napi_async_cleanup_hook_handle handle, void *data) {
   struct udp_sockets *all = data;
   all->cleanup = handle;
   all->closing = 1; /* held until every socket is handed to uv_close */
-  for (uint32_t id = 0; id < all->size; id++) {
-    struct udp_sock *s = all->table[id];
+  for (uint32_t id = 0; id < all->ids.size; id++) {
+    struct udp_sock *s = all->ids.slots[id];
     if (s == NULL) continue;
-    all->table[id] = NULL;
+    all->ids.slots[id] = NULL;
     all->closing++;
     uv_close((uv_handle_t *)&s->poll, free_on_cleanup);
     close(s->fd);
@@ -175,72 +174,10 @@ static struct udp_sock *socket_call(napi_env env, napi_callback_info info, size_
                                     const char *usage) {
   struct udp_sockets *all = call_args(env, info, want, argv, usage, 1);
   if (all == NULL) return NULL;
-  int32_t id;
-  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || id < 0 || (uint32_t)id >= all->size ||
-      all->table[id] == NULL) {
-    napi_throw_range_error(env, NULL, "no open udp socket with this id");
-    return NULL;
-  }
-  return all->table[id];
+  return socket_table_lookup(env, &all->ids, argv[0], "udp");
 }
 
-/* Claims table slot id (growing the table); throws and returns -1 when it is taken. */
-static int claim(napi_env env, struct udp_sockets *all, int32_t id) {
-  if (id < 0 || id > 0xffffff) {
-    napi_throw_range_error(env, NULL, "udp socket id out of range");
-    return -1;
-  }
-  if ((uint32_t)id >= all->size) {
-    uint32_t size = all->size == 0 ? 256 : all->size;
-    while (size <= (uint32_t)id) size *= 2;
-    struct udp_sock **table = realloc(all->table, size * sizeof *table);
-    if (table == NULL) {
-      napi_throw_error(env, NULL, "out of memory");
-      return -1;
-    }
-    memset(table + all->size, 0, (size - all->size) * sizeof *table);
-    all->table = table;
-    all->size = size;
-  }
-  if (all->table[id] != NULL) {
-    napi_throw_error(env, NULL, "udp socket id already in use");
-    return -1;
-  }
-  return 0;
-}
 
-/* Parses a numeric address (IPv4, IPv6, IPv6 with %scope) with port into addr. 0 or -errno. */
-static int parse_address(const char *text, int port, struct sockaddr_storage *addr, socklen_t *len) {
-  memset(addr, 0, sizeof *addr);
-  struct sockaddr_in *in4 = (struct sockaddr_in *)addr;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
-  if (inet_pton(AF_INET, text, &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons((uint16_t)port);
-    *len = sizeof *in4;
-    return 0;
-  }
-  if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)port);
-    *len = sizeof *in6;
-    return 0;
-  }
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_flags = AI_NUMERICHOST;
-  hints.ai_socktype = SOCK_DGRAM;
-  if (getaddrinfo(text, NULL, &hints, &res) != 0 || res == NULL) return -EINVAL;
-  int ok = res->ai_addrlen <= sizeof *addr;
-  if (ok) {
-    memcpy(addr, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    if (addr->ss_family == AF_INET) in4->sin_port = htons((uint16_t)port);
-    else in6->sin6_port = htons((uint16_t)port);
-  }
-  freeaddrinfo(res);
-  return ok ? 0 : -EINVAL;
-}
 
 /* Writes an address (or none: family 0) into the peer area. */
 static void write_peer(struct udp_sockets *all, const struct sockaddr_storage *addr, socklen_t len) {
@@ -322,12 +259,12 @@ napi_value udp_open_js(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_typeof(env, argv[2], &bind_type));
   int bind_local = bind_type == napi_string;
   if (bind_local && napi_util_get_string(env, argv[2], "bindAddress", local, sizeof local) < 0) return NULL;
-  if (claim(env, all, id) < 0) return NULL;
+  if (socket_table_claim(env, &all->ids, id, "udp") < 0) return NULL;
 
   int domain = family == 6 ? AF_INET6 : AF_INET;
   struct sockaddr_storage self;
   socklen_t self_len = 0;
-  if (bind_local && parse_address(local, 0, &self, &self_len) < 0) return int_result(env, -EINVAL);
+  if (bind_local && socket_parse_address(local, 0, &self, &self_len) < 0) return int_result(env, -EINVAL);
   if (bind_local && self.ss_family != domain) return int_result(env, -EAFNOSUPPORT);
   int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return int_result(env, -errno);
@@ -358,7 +295,7 @@ napi_value udp_open_js(napi_env env, napi_callback_info info) {
   s->fd = fd;
   s->id = id;
   s->family = domain;
-  all->table[id] = s;
+  all->ids.slots[id] = s;
   uv_poll_start(&s->poll, WATCHED, on_poll);
   return int_result(env, 0);
 }
@@ -391,7 +328,7 @@ napi_value udp_send_js(napi_env env, napi_callback_info info) {
   if (port < 0 || port > 65535) return int_result(env, -EINVAL);
   struct sockaddr_storage peer;
   socklen_t peer_len;
-  if (parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
+  if (socket_parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
   if (peer.ss_family != s->family) return int_result(env, -EAFNOSUPPORT);
   ssize_t n;
   do n = sendto(s->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&peer, peer_len);
@@ -461,7 +398,7 @@ napi_value udp_close_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct udp_sock *s = socket_call(env, info, 1, argv, "udpClose expects (id)");
   if (s == NULL) return NULL;
-  s->owner->table[s->id] = NULL;
+  s->owner->ids.slots[s->id] = NULL;
   uv_close((uv_handle_t *)&s->poll, free_on_close); /* leaves epoll now: the fd may go */
   close(s->fd);
   s->fd = -1;
