@@ -64,6 +64,7 @@ struct epoll_set {
   uv_poll_t poll;
   int epfd;
   struct tcp_sockets *owner; /* NULL once the environment is being torn down */
+  napi_async_cleanup_hook_handle cleanup; /* removed once the handle's close has run */
 };
 
 /* Per environment (napi instance data): the JS callback, its event array, the id → socket table. */
@@ -223,13 +224,27 @@ static void on_set_ready(uv_poll_t *handle, int status, int events) {
 static void close_set(uv_handle_t *handle) {
   struct epoll_set *set = handle->data;
   close(set->epfd);
+  if (set->cleanup != NULL) napi_remove_async_cleanup_hook(set->cleanup);
   free(set);
 }
 
-/* The environment is going: the set's poll handle is closed (and the set freed by its callback). */
-static void sockets_cleanup(void *data) {
+/*
+ * The environment is going (a worker thread ends, or the process): the sockets still open are
+ * closed, and the set's poll handle too. An async cleanup hook, because that close completes on a
+ * later loop turn: Node runs the loop until close_set removes the hook, while the addon (which
+ * holds close_set's code) is still loaded; a plain hook let a worker unload it first (SIGSEGV).
+ */
+static void sockets_cleanup(napi_async_cleanup_hook_handle handle, void *data) {
   struct tcp_sockets *all = data;
+  for (uint32_t id = 0; id < all->ids.size; id++) {
+    struct tcp_sock *s = all->ids.slots[id];
+    if (s == NULL) continue;
+    all->ids.slots[id] = NULL;
+    close(s->fd);
+    free(s);
+  }
   all->set->owner = NULL;
+  all->set->cleanup = handle;
   uv_close((uv_handle_t *)&all->set->poll, close_set);
 }
 
@@ -335,7 +350,7 @@ napi_value tcp_init_js(napi_env env, napi_callback_info info) {
       napi_create_reference(env, argv[1], 1, &all->event_array) != napi_ok ||
       napi_create_string_utf8(env, "tslirp tcp socket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_async_init(env, NULL, name, &all->async_context) != napi_ok ||
-      napi_add_env_cleanup_hook(env, sockets_cleanup, all) != napi_ok ||
+      napi_add_async_cleanup_hook(env, sockets_cleanup, all, NULL) != napi_ok ||
       napi_set_instance_data(env, all, sockets_finalize, NULL) != napi_ok) {
     set->owner = NULL;
     uv_close((uv_handle_t *)&set->poll, close_set);
