@@ -96,3 +96,13 @@ int napi_util_get_property(napi_env env, napi_value object, const char *key, nap
   *present = type != napi_undefined && type != napi_null;
   return 0;
 }
+
+int napi_util_get_bytes(napi_env env, napi_value value, void **data, size_t *length) {
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+    return -1;
+  }
+  return 0;
+}

@@ -34,6 +34,8 @@ int napi_util_get_int(napi_env env, napi_value value, const char *name, int64_t 
 /* Copies a string argument into buf (NUL-terminated); throws if it does not fit. */
 int napi_util_get_string(napi_env env, napi_value value, const char *name, char *buf,
                          size_t size);
+/* The bytes of a Uint8Array argument; else throws a TypeError and returns -1. */
+int napi_util_get_bytes(napi_env env, napi_value value, void **data, size_t *length);
 /* Reads an optional named property; *present = 0 when missing, undefined or null. */
 int napi_util_get_property(napi_env env, napi_value object, const char *key, napi_value *out,
                            int *present);

@@ -458,23 +458,13 @@ napi_value tcp_watch_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static int typed_bytes(napi_env env, napi_value value, void **data, size_t *length) {
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "expected a Uint8Array");
-    return -1;
-  }
-  return 0;
-}
-
 /* tcpRecv(id, into) → bytes read, 0 at the peer's end, or -errno (-EAGAIN: nothing there). */
 napi_value tcp_recv_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpRecv expects (id, into)");
   void *data;
   size_t length;
-  if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  if (s == NULL || napi_util_get_bytes(env, argv[1], &data, &length) < 0) return NULL;
   ssize_t n;
   do n = recv(s->fd, data, length, 0);
   while (n < 0 && errno == EINTR);
@@ -487,7 +477,7 @@ napi_value tcp_send_js(napi_env env, napi_callback_info info) {
   struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpSend expects (id, bytes)");
   void *data;
   size_t length;
-  if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  if (s == NULL || napi_util_get_bytes(env, argv[1], &data, &length) < 0) return NULL;
   ssize_t n;
   do n = send(s->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);

@@ -300,16 +300,6 @@ napi_value udp_open_js(napi_env env, napi_callback_info info) {
   return int_result(env, 0);
 }
 
-static int typed_bytes(napi_env env, napi_value value, void **data, size_t *length) {
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, value, &type, length, data, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "expected a Uint8Array");
-    return -1;
-  }
-  return 0;
-}
-
 /*
  * udpSend(id, bytes, address, port) → bytes sent, or -errno: -EAFNOSUPPORT for an address of the
  * other family, -EINVAL for one that is not numeric, -EAGAIN when the send buffer is full (the
@@ -320,7 +310,7 @@ napi_value udp_send_js(napi_env env, napi_callback_info info) {
   struct udp_sock *s = socket_call(env, info, 4, argv, "udpSend expects (id, bytes, address, port)");
   void *data;
   size_t length;
-  if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  if (s == NULL || napi_util_get_bytes(env, argv[1], &data, &length) < 0) return NULL;
   char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   int32_t port;
   if (napi_util_get_string(env, argv[2], "address", address, sizeof address) < 0) return NULL;
@@ -345,7 +335,7 @@ napi_value udp_recv_js(napi_env env, napi_callback_info info) {
   struct udp_sock *s = socket_call(env, info, 2, argv, "udpRecv expects (id, into)");
   void *data;
   size_t length;
-  if (s == NULL || typed_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  if (s == NULL || napi_util_get_bytes(env, argv[1], &data, &length) < 0) return NULL;
   struct sockaddr_storage from;
   socklen_t from_len = sizeof from;
   ssize_t n;
