@@ -31,7 +31,5 @@ napi_value icmp_socket_open_js(napi_env env, napi_callback_info info) {
   }
   int fd = family == 6 ? socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6)
                        : socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, fd >= 0 ? fd : -errno, &result));
-  return result;
+  return napi_util_int(env, fd >= 0 ? fd : -errno);
 }

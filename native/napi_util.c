@@ -106,3 +106,9 @@ int napi_util_get_bytes(napi_env env, napi_value value, void **data, size_t *len
   }
   return 0;
 }
+
+napi_value napi_util_int(napi_env env, int value) {
+  napi_value result;
+  NAPI_CALL(env, napi_create_int32(env, value, &result));
+  return result;
+}

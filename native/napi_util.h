@@ -25,6 +25,9 @@ void napi_util_throw_status(napi_env env, const char *what);
  */
 void napi_util_rethrow_pending(napi_env env);
 
+/* A JS number of value (a syscall's result: a count, a descriptor or -errno); NULL if that fails. */
+napi_value napi_util_int(napi_env env, int value);
+
 /* Takes exactly want arguments into argv; else throws (a TypeError saying usage) and returns -1. */
 int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                        const char *usage);

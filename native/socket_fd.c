@@ -22,7 +22,5 @@ napi_value socket_dup_js(napi_env env, napi_callback_info info) {
   }
   if (napi_util_get_int(env, argv[0], "fd", 0, INT32_MAX, &fd) < 0) return NULL;
   int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, copy >= 0 ? copy : -errno, &result));
-  return result;
+  return napi_util_int(env, copy >= 0 ? copy : -errno);
 }

@@ -280,12 +280,6 @@ static int add_socket(napi_env env, struct tcp_sockets *all, int32_t id, int fd,
   return 0;
 }
 
-static napi_value int_result(napi_env env, int value) {
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, value, &result));
-  return result;
-}
-
 /*
  * The arguments of a call on one socket: want values into argv, the first the socket's id. The
  * socket, or NULL with a JS throw (wrong arguments, no tcpInit, an id not open).
@@ -380,17 +374,17 @@ napi_value tcp_open_js(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_typeof(env, argv[3], &bind_type));
   int bind_local = bind_type == napi_string;
   if (bind_local && napi_util_get_string(env, argv[3], "bindAddress", local, sizeof local) < 0) return NULL;
-  if (port < 0 || port > 65535) return int_result(env, -EINVAL);
+  if (port < 0 || port > 65535) return napi_util_int(env, -EINVAL);
   if (socket_table_claim(env, &all->ids, id, "tcp") < 0) return NULL;
 
   struct sockaddr_storage peer, self;
   socklen_t peer_len, self_len;
-  if (socket_parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
+  if (socket_parse_address(address, port, &peer, &peer_len) < 0) return napi_util_int(env, -EINVAL);
   if (bind_local && (socket_parse_address(local, 0, &self, &self_len) < 0 || self.ss_family != peer.ss_family)) {
-    return int_result(env, -EAFNOSUPPORT);
+    return napi_util_int(env, -EAFNOSUPPORT);
   }
   int fd = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return int_result(env, -errno);
+  if (fd < 0) return napi_util_int(env, -errno);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* we forward what we read, already coalesced */
   int rc = bind_local ? bind(fd, (struct sockaddr *)&self, self_len) : 0;
@@ -414,10 +408,10 @@ napi_value tcp_open_js(napi_env env, napi_callback_info info) {
   if (rc < 0) {
     int error = errno;
     close(fd);
-    return int_result(env, -error);
+    return napi_util_int(env, -error);
   }
   if (add_socket(env, all, id, fd, !connected, 0) < 0) return NULL;
-  return int_result(env, connected);
+  return napi_util_int(env, connected);
 }
 
 /* tcpAdopt(id, fd): polls a connected socket (a descriptor of our own, e.g. from socketDup; taken, closed on failure). */
@@ -438,12 +432,12 @@ napi_value tcp_adopt_js(napi_env env, napi_callback_info info) {
   if (flags < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
     int error = errno;
     close(fd);
-    return int_result(env, -error);
+    return napi_util_int(env, -error);
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (add_socket(env, all, id, fd, 0, 1) < 0) return NULL;
-  return int_result(env, 0);
+  return napi_util_int(env, 0);
 }
 
 /* tcpWatch(id, events): poll for TCP_EVENT_READABLE | TCP_EVENT_WRITABLE (0: nothing). */
@@ -468,7 +462,7 @@ napi_value tcp_recv_js(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = recv(s->fd, data, length, 0);
   while (n < 0 && errno == EINTR);
-  return int_result(env, n >= 0 ? (int)n : -errno);
+  return napi_util_int(env, n >= 0 ? (int)n : -errno);
 }
 
 /* tcpSend(id, bytes) → bytes the kernel took (maybe fewer), or -errno (-EAGAIN: none). */
@@ -481,7 +475,7 @@ napi_value tcp_send_js(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = send(s->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
-  return int_result(env, n >= 0 ? (int)n : -errno);
+  return napi_util_int(env, n >= 0 ? (int)n : -errno);
 }
 
 /* tcpShutdown(id) → 0 or -errno: our FIN to the host (half-close). */
@@ -489,7 +483,7 @@ napi_value tcp_shutdown_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct tcp_sock *s = socket_call(env, info, 1, argv, "tcpShutdown expects (id)");
   if (s == NULL) return NULL;
-  return int_result(env, shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno);
+  return napi_util_int(env, shutdown(s->fd, SHUT_WR) == 0 ? 0 : -errno);
 }
 
 /* tcpClose(id, reset): closes the socket (with RST when reset: SO_LINGER 0); the id is free again. */

@@ -202,12 +202,6 @@ static void write_peer(struct udp_sockets *all, const struct sockaddr_storage *a
   }
 }
 
-static napi_value int_result(napi_env env, int value) {
-  napi_value result;
-  NAPI_CALL(env, napi_create_int32(env, value, &result));
-  return result;
-}
-
 /*
  * udpInit(onEvent, peer): the one callback of every socket of this environment, and the peer area
  * (a Uint8Array of UDP_PEER_BYTES, kept alive here) every later call reads and writes addresses in.
@@ -264,10 +258,10 @@ napi_value udp_open_js(napi_env env, napi_callback_info info) {
   int domain = family == 6 ? AF_INET6 : AF_INET;
   struct sockaddr_storage self;
   socklen_t self_len = 0;
-  if (bind_local && socket_parse_address(local, 0, &self, &self_len) < 0) return int_result(env, -EINVAL);
-  if (bind_local && self.ss_family != domain) return int_result(env, -EAFNOSUPPORT);
+  if (bind_local && socket_parse_address(local, 0, &self, &self_len) < 0) return napi_util_int(env, -EINVAL);
+  if (bind_local && self.ss_family != domain) return napi_util_int(env, -EAFNOSUPPORT);
   int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return int_result(env, -errno);
+  if (fd < 0) return napi_util_int(env, -errno);
   int one = 1, zero = 0, rc = 0;
   /* IP_RECVERR also covers an IPv6 socket's IPv4-mapped traffic (its ICMP errors are IPv4's). */
   if (setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof one) < 0) rc = -1;
@@ -282,13 +276,13 @@ napi_value udp_open_js(napi_env env, napi_callback_info info) {
   if (rc < 0) {
     int error = errno;
     close(fd);
-    return int_result(env, -error);
+    return napi_util_int(env, -error);
   }
   struct udp_sock *s = calloc(1, sizeof *s);
   if (s == NULL || uv_poll_init_socket(all->loop, &s->poll, fd) != 0) {
     free(s);
     close(fd);
-    return int_result(env, -ENOMEM);
+    return napi_util_int(env, -ENOMEM);
   }
   s->poll.data = s;
   s->owner = all;
@@ -297,7 +291,7 @@ napi_value udp_open_js(napi_env env, napi_callback_info info) {
   s->family = domain;
   all->ids.slots[id] = s;
   uv_poll_start(&s->poll, WATCHED, on_poll);
-  return int_result(env, 0);
+  return napi_util_int(env, 0);
 }
 
 /*
@@ -315,15 +309,15 @@ napi_value udp_send_js(napi_env env, napi_callback_info info) {
   int32_t port;
   if (napi_util_get_string(env, argv[2], "address", address, sizeof address) < 0) return NULL;
   NAPI_CALL(env, napi_get_value_int32(env, argv[3], &port));
-  if (port < 0 || port > 65535) return int_result(env, -EINVAL);
+  if (port < 0 || port > 65535) return napi_util_int(env, -EINVAL);
   struct sockaddr_storage peer;
   socklen_t peer_len;
-  if (socket_parse_address(address, port, &peer, &peer_len) < 0) return int_result(env, -EINVAL);
-  if (peer.ss_family != s->family) return int_result(env, -EAFNOSUPPORT);
+  if (socket_parse_address(address, port, &peer, &peer_len) < 0) return napi_util_int(env, -EINVAL);
+  if (peer.ss_family != s->family) return napi_util_int(env, -EAFNOSUPPORT);
   ssize_t n;
   do n = sendto(s->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&peer, peer_len);
   while (n < 0 && errno == EINTR);
-  return int_result(env, n >= 0 ? (int)n : -errno);
+  return napi_util_int(env, n >= 0 ? (int)n : -errno);
 }
 
 /*
@@ -341,9 +335,9 @@ napi_value udp_recv_js(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = recvfrom(s->fd, data, length, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return int_result(env, -errno);
+  if (n < 0) return napi_util_int(env, -errno);
   write_peer(s->owner, &from, from_len);
-  return int_result(env, (int)n);
+  return napi_util_int(env, (int)n);
 }
 
 /*
@@ -370,17 +364,17 @@ napi_value udp_recv_error_js(napi_env env, napi_callback_info info) {
   ssize_t n;
   do n = recvmsg(s->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
-  if (n < 0) return int_result(env, -errno);
+  if (n < 0) return napi_util_int(env, -errno);
   write_peer(s->owner, &to, msg.msg_namelen);
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
     if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
         (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
       struct sock_extended_err ee;
       memcpy(&ee, CMSG_DATA(c), sizeof ee);
-      return int_result(env, ee.ee_errno > 0 ? (int)ee.ee_errno : EIO);
+      return napi_util_int(env, ee.ee_errno > 0 ? (int)ee.ee_errno : EIO);
     }
   }
-  return int_result(env, EIO);
+  return napi_util_int(env, EIO);
 }
 
 /* udpClose(id): closes the socket; the id is free again at once and no event follows. */

@@ -76,4 +76,5 @@ export { createDnsUpstream, type DnsUpstreamOptions } from './stack/services/dns
 export { installIcmpForward, type IcmpForwarder, type IcmpForwarderOptions } from './stack/icmp-forward.js';
 export type { HostIcmpPort, HostIcmpSocket, HostIcmpSocketEvents } from './stack/host-icmp-port.js';
 export { NodeUdpPort } from './host/node-udp-port.js';
+export { NativeUdpPort } from './host/native-udp-port.js';
 export { NodeIcmpPort } from './host/node-icmp-port.js';
