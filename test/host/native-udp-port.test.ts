@@ -6,45 +6,25 @@
  * refused, close idempotent and final, an exception of ours closing only that socket, and no
  * descriptor left behind by many sockets. Each case runs for both families where both apply.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, test } from 'vitest';
 import { NativeUdpPort } from '../../src/host/native-udp-port.js';
 import type { OutboundBind } from '../../src/host/outbound-bind.js';
 import type { HostEndpoint } from '../../src/stack/host-address-map.js';
 import type { HostUdpSocket, HostUdpSocketEvents } from '../../src/stack/udp/host-udp-port.js';
+import { closedUdpPort as closedPort, udpLoopbackServer, until, type UdpLoopbackServer } from '../support/udp-loopback.js';
 
 const open: (Socket | HostUdpSocket)[] = [];
 afterEach(() => {
   for (const s of open.splice(0)) s.close();
 });
 
-interface Server {
-  readonly socket: Socket;
-  readonly port: number;
-  /** "address:port" of every datagram's sender. */
-  readonly peers: string[];
-}
-
-/** A loopback socket that echoes every datagram (unless echo is false) and records who sent it. */
-async function server(host: string, echo = true): Promise<Server> {
-  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  open.push(socket);
-  const peers: string[] = [];
-  socket.on('message', (msg, rinfo) => {
-    peers.push(`${rinfo.address}:${rinfo.port}`);
-    if (echo) socket.send(msg, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((resolve) => socket.bind(0, host, resolve));
-  return { socket, port: socket.address().port, peers };
-}
-
-async function closedPort(host: string): Promise<number> {
-  const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve) => s.bind(0, host, resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+/** A loopback echo server (or, with echo false, a sink), closed after the test. */
+async function server(host: string, echo = true): Promise<UdpLoopbackServer> {
+  const peer = await udpLoopbackServer(host, echo);
+  open.push(peer.socket);
+  return peer;
 }
 
 function client(bind?: OutboundBind, overrides: Partial<HostUdpSocketEvents> = {}) {
@@ -57,14 +37,6 @@ function client(bind?: OutboundBind, overrides: Partial<HostUdpSocketEvents> = {
   });
   open.push(socket);
   return { socket, messages, errors };
-}
-
-async function until(what: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const settle = (ms = 50) => new Promise((r) => setTimeout(r, ms));

@@ -4,35 +4,23 @@
  * and a second destination keeps the same local port and hears both peers. Each case runs for both
  * families: an IPv6 destination gets a udp6 socket (and an IPv4-mapped one reaches an IPv4 peer).
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { afterEach, describe, expect, test } from 'vitest';
 import { NodeUdpPort } from '../../src/host/node-udp-port.js';
 import type { HostEndpoint } from '../../src/stack/host-address-map.js';
 import type { HostUdpSocket } from '../../src/stack/udp/host-udp-port.js';
+import { closedUdpPort as closedPort, udpLoopbackServer, until, type UdpLoopbackServer } from '../support/udp-loopback.js';
 
 const open: (Socket | HostUdpSocket)[] = [];
 afterEach(() => {
   for (const s of open.splice(0)) s.close();
 });
 
-async function echoServer(host = '127.0.0.1'): Promise<{ port: number; peers: string[] }> {
-  const server = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  open.push(server);
-  const peers: string[] = [];
-  server.on('message', (msg, rinfo) => {
-    peers.push(`${rinfo.address}:${rinfo.port}`);
-    server.send(msg, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((resolve) => server.bind(0, host, resolve));
-  return { port: server.address().port, peers };
-}
-
-async function closedPort(host = '127.0.0.1'): Promise<number> {
-  const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve) => s.bind(0, host, resolve));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+/** A loopback echo server, closed after the test. */
+async function echoServer(host = '127.0.0.1'): Promise<UdpLoopbackServer> {
+  const peer = await udpLoopbackServer(host);
+  open.push(peer.socket);
+  return peer;
 }
 
 function client() {
@@ -44,14 +32,6 @@ function client() {
   });
   open.push(socket);
   return { socket, messages, errors };
-}
-
-async function until(what: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe.each(['127.0.0.1', '::1'])('NodeUdpPort to %s', (LOOPBACK) => {
