@@ -16,6 +16,21 @@ function scoreboardOf(...pairs: [number, number][]): SackScoreboard {
 }
 
 describe('SackScoreboard', () => {
+  it('holds no array until its first range (a flow never SACKed allocates none), and answers queries meanwhile', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const boards = Array.from({ length: 20_000 }, () => new SackScoreboard());
+    // Eagerly allocated edges were 264 bytes each: 5.3 MB here.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1024 * 1024);
+    const board = boards[0];
+    board.dropBelow(100);
+    expect(board.isEmpty).toBe(true);
+    expect(board.endOfRangeAt(100)).toBe(100);
+    expect(board.nextRangeAfter(100, 200)).toBe(200);
+    expect(board.record(blocks([150, 160]), 1, 100, 200)).toBe(true);
+    expect(board.toPairs()).toEqual([[150, 160]]);
+    expect(board.endOfRangeAt(150)).toBe(160);
+  });
+
   it('keeps ranges sorted and merges touching and overlapping ones', () => {
     const board = scoreboardOf([300, 400], [100, 200]);
     expect(board.toPairs()).toEqual([[100, 200], [300, 400]]);
