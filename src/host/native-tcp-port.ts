@@ -90,6 +90,49 @@ class NativeSockets {
   }
 }
 
+/**
+ * Stream events said after the caller's turn (a connect done inside tcpOpen, the close after both
+ * ends, a failure found inside an engine's call), in order: one microtask per turn drains them all.
+ * Node's queueMicrotask per event cost an AsyncResource, a bind and a closure each, twice per short
+ * connection. DEFER_CONNECTED and DEFER_CLOSED, else the errno of a failure.
+ */
+const DEFER_CONNECTED = 0;
+const DEFER_CLOSED = -1;
+const deferredStreams: NativeHostStream[] = [];
+const deferredWhat: number[] = [];
+let deferredAt = 0;
+let drainQueued = false;
+const RESOLVED = Promise.resolve();
+
+function defer(stream: NativeHostStream, what: number): void {
+  deferredStreams.push(stream);
+  deferredWhat.push(what);
+  if (!drainQueued) {
+    drainQueued = true;
+    RESOLVED.then(drainDeferred);
+  }
+}
+
+function drainDeferred(): void {
+  // Events deferred while draining join this drain.
+  while (deferredAt < deferredStreams.length) {
+    const i = deferredAt++;
+    try {
+      deferredStreams[i].deferred(deferredWhat[i]);
+    } catch (error) {
+      // Uncaught, as it was from a queueMicrotask of its own; the events after it still go.
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+  // pop, not length = 0: that frees the arrays' backing stores, allocated again next turn.
+  while (deferredStreams.length > 0) deferredStreams.pop();
+  while (deferredWhat.length > 0) deferredWhat.pop();
+  deferredAt = 0;
+  drainQueued = false;
+}
+
 let sockets: NativeSockets | null | undefined;
 
 /** The process's socket table, or null where the addon cannot be loaded (not built, another version). */
@@ -110,7 +153,7 @@ class NativeHostStream implements HostStream {
   /** The addon's id for our socket, or -1 once it is closed (or never opened). */
   private id = -1;
   private connected = false;
-  /** The connect was done inside tcpOpen (HostStream.connectedInConnect); onConnect still follows as a microtask. */
+  /** The connect was done inside tcpOpen (HostStream.connectedInConnect); onConnect still follows, deferred. */
   connectedInConnect = false;
   /** The connect failed inside tcpOpen (HostStream.failedInConnect): closed, and no event follows. */
   failedInConnect: HostConnectError | undefined = undefined;
@@ -157,7 +200,7 @@ class NativeHostStream implements HostStream {
     // connect, as an event after the caller's turn.
     if (result === 1) {
       this.connectedInConnect = true;
-      queueMicrotask(() => this.connectedNow());
+      defer(this, DEFER_CONNECTED);
     }
   }
 
@@ -172,6 +215,13 @@ class NativeHostStream implements HostStream {
     }
     this.id = id;
     this.connected = true;
+  }
+
+  /** What defer() put off: DEFER_CONNECTED, DEFER_CLOSED, or a failure's errno. */
+  deferred(what: number): void {
+    if (what === DEFER_CONNECTED) this.connectedNow();
+    else if (what === DEFER_CLOSED) this.events.onClose();
+    else this.fail(what);
   }
 
   /** One poll event of our socket (from NativeSockets.dispatch). */
@@ -343,7 +393,7 @@ class NativeHostStream implements HostStream {
     if (!this.readEnded || !this.writeEnded || this.over) return;
     this.over = true;
     this.close(false);
-    queueMicrotask(() => this.events.onClose());
+    defer(this, DEFER_CLOSED);
   }
 
   private updateWatch(): void {
@@ -369,7 +419,7 @@ class NativeHostStream implements HostStream {
       this.watching = 0;
       this.table.addon.tcpWatch(this.id, 0);
     }
-    queueMicrotask(() => this.fail(errno));
+    defer(this, errno);
   }
 
   /** Closes the socket (if open), completes every queued write, lets the slab's free memory go. */
@@ -381,8 +431,10 @@ class NativeHostStream implements HostStream {
     }
     this.queue.length = 0;
     this.queuedBytes = 0;
-    const written = this.written.splice(0);
-    for (const onWritten of written) onWritten();
+    if (this.written.length > 0) {
+      const written = this.written.splice(0); // callbacks may write again: they see an empty queue
+      for (const onWritten of written) onWritten();
+    }
     this.slab.dispose();
   }
 }

@@ -20,6 +20,8 @@ export const NO_OUTBOUND_BIND: OutboundBind = Object.freeze({ ipv4: undefined, i
 
 /** The address to bind to for a host socket towards destination, or undefined to let the kernel choose. */
 export function outboundLocalAddress(bind: OutboundBind, destination: string): string | undefined {
+  // Without --outbound-addr (the usual case) no family test: isIP is a RegExp run per connection.
+  if (bind.ipv4 === undefined && bind.ipv6 === undefined) return undefined;
   const family = isIP(destination);
   if (family === 4) return bind.ipv4;
   if (family === 6) return destination.toLowerCase().startsWith('::ffff:') ? undefined : bind.ipv6;
