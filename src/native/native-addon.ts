@@ -166,7 +166,8 @@ export interface NativeAddon {
   /**
    * Host TCP sockets (native/tcp_socket.c), named by ids the caller chooses. tcpInit once: the
    * sockets ready in a loop turn arrive together as onEvents(count), each as three entries of
-   * events (TCP_EVENT_BATCH × 3 at least): id, TCP_EVENT_* bits, errno.
+   * events (TCP_EVENT_BATCH × 3 at least): id, TCP_EVENT_* bits, errno. onEvents is called with
+   * itself as `this` (no lookup of the global object per event).
    */
   tcpInit(onEvents: (count: number) => void, events: Int32Array): void;
   /**

@@ -49,6 +49,7 @@ export class FakeClock implements Clock {
   private timers: FakeTimer[] = [];
   private nextSeq = 0;
   private firedCount = 0;
+  private setCount = 0;
 
   constructor(start = 1_000_000) {
     this.current = start;
@@ -59,6 +60,7 @@ export class FakeClock implements Clock {
   }
 
   setTimer(callback: () => void, delayMs: number): TimerHandle {
+    this.setCount++;
     const timer: FakeTimer = { at: this.current + Math.max(0, delayMs), seq: this.nextSeq++, callback, cancelled: false };
     this.timers.push(timer);
     return timer as unknown as TimerHandle;
@@ -71,6 +73,11 @@ export class FakeClock implements Clock {
   /** Number of timers still pending. */
   get pendingTimers(): number {
     return this.timers.filter((t) => !t.cancelled).length;
+  }
+
+  /** setTimer calls so far: each is a Node timer created on a real clock. */
+  get timersSet(): number {
+    return this.setCount;
   }
 
   /** Timer callbacks run so far: each is a wakeup the engine would cost on a real clock. */

@@ -4,7 +4,7 @@
  * is not reported, not even for an error or a hangup (epoll reports those unasked), until it is
  * watched again; a failed socket is reported once (as an error, or as readable where the set's only
  * socket is reported without epoll_wait); the set keeps the process alive exactly while a
- * socket is polled. Its own file: tcpInit is once per process, and NativeTcpPort would take it.
+ * socket is polled; onEvents is called with itself as `this`. Its own file: tcpInit is once per process, and NativeTcpPort would take it.
  * Loopback only.
  */
 import { execFile } from 'node:child_process';
@@ -31,7 +31,10 @@ const calls: [number, number, number][][] = [];
 const scratch = new Uint8Array(64);
 /** What recv said when it read no bytes (the end, or -errno). */
 const recvResults: number[] = [];
-addon.tcpInit((count) => {
+/** The `this` of every onEvents call. */
+const receivers: unknown[] = [];
+function onEvents(this: unknown, count: number): void {
+  receivers.push(this);
   const call: [number, number, number][] = [];
   for (let i = 0; i < count; i++) {
     const id = events[3 * i];
@@ -43,7 +46,8 @@ addon.tcpInit((count) => {
     if (events[3 * i + 1] & TCP_EVENT_ERROR || received <= 0) addon.tcpWatch(id, 0);
   }
   calls.push(call);
-}, events);
+}
+addon.tcpInit(onEvents, events);
 
 /** Connects socket id to the server on port (loopback: connected inside tcpOpen) and gives the server's side. */
 async function open(id: number, port: number, accepted: Promise<Socket>): Promise<Socket> {
@@ -83,6 +87,9 @@ describe('tcp_socket.c', { timeout: 20_000 }, () => {
     ]);
     addon.tcpClose(0, false);
     addon.tcpClose(1, false);
+    // onEvents is its own `this` (native-addon.ts): no lookup of the global object per event.
+    expect(receivers.length).toBeGreaterThan(0);
+    expect(receivers.every((r) => r === onEvents)).toBe(true);
   });
 
   it('does not report a socket polled for nothing, even once its peer reset it; watched again: the error, once', async () => {

@@ -1,7 +1,8 @@
 /**
  * The TCP engine's timer queue on a FakeClock: one clock timer armed for the earliest deadline (on
  * a 10 ms grid), never a periodic tick; entries run in deadline order, never early; moving a
- * deadline later leaves the timer alone; an empty queue holds no timer at all.
+ * deadline later leaves the timer alone, and so does cancelling the last deadline (the timer fires
+ * once more, runs nothing, and stays off); a queue whose last entry is removed holds no timer.
  */
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/stack/clock.js';
@@ -102,19 +103,34 @@ describe('TimerQueue', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it('cancelling the last entry clears the timer; close() clears everything', () => {
+  it('cancelling the last entry keeps the armed timer: it fires once, runs nothing, stays off; scheduling again before reuses it', () => {
+    const clock = new FakeClock(0);
+    const queue = new TimerQueue(clock);
+    const a = new Entry('a');
+    queue.schedule(a, 100);
+    queue.cancel(a);
+    expect(a.timerDeadline).toBe(-1);
+    expect([clock.pendingTimers, clock.timersSet]).toEqual([1, 1]);
+    queue.schedule(a, 150); // later than the armed timer: left alone
+    queue.cancel(a);
+    expect([clock.pendingTimers, clock.timersSet]).toEqual([1, 1]);
+    clock.advance(1000);
+    expect([a.calls, clock.fired, clock.pendingTimers, clock.timersSet]).toEqual([[], 1, 0, 1]);
+  });
+
+  it('removing the last entry clears the timer; close() clears everything', () => {
     const clock = new FakeClock(0);
     const queue = new TimerQueue(clock);
     const a = new Entry('a');
     const b = new Entry('b');
     queue.schedule(a, 100);
     queue.schedule(b, 200);
-    queue.cancel(a);
+    queue.remove(a);
     expect(a.timerDeadline).toBe(-1);
     expect(clock.pendingTimers).toBe(1);
-    queue.cancel(b);
+    queue.remove(b);
     expect(clock.pendingTimers).toBe(0);
-    queue.cancel(b); // not queued: nothing happens
+    queue.remove(b); // not queued: nothing happens
     queue.schedule(a, 300);
     queue.close();
     expect(clock.pendingTimers).toBe(0);

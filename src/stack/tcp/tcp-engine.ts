@@ -668,7 +668,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
       // A socket that cannot even be destroyed is Node's to collect.
     }
     this.receiver.discard(flow);
-    this.timers.cancel(flow);
+    this.timers.remove(flow);
     this.embryonic.delete(flow);
     this.unlink(flow);
   }
@@ -742,7 +742,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   /** FlowAction.Release: the flow's end (its state is Closed already). */
   private release(flow: Flow): void {
-    this.timers.cancel(flow);
+    this.timers.remove(flow);
     flow.host?.destroy();
     flow.host = null;
     flow.sendQueue.reset(0);
