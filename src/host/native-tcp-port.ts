@@ -32,7 +32,7 @@ import {
   type NativeAddon,
 } from '../native/native-addon.js';
 import type { HostEndpoint } from '../stack/host-address-map.js';
-import { HostConnectError, type HostStream, type HostStreamEvents, type HostTcpPort } from '../stack/tcp/host-tcp-port.js';
+import { HostConnectError, type HostEventWakeup, type HostStream, type HostStreamEvents, type HostTcpPort } from '../stack/tcp/host-tcp-port.js';
 import type { Socket } from 'node:net';
 import { errnoName } from './errno-name.js';
 import { adoptSocket, takeOverDescriptor } from './node-tcp-port.js';
@@ -65,12 +65,31 @@ class NativeSockets {
     addon.tcpInit(this.dispatch, this.events);
   }
 
+  /**
+   * The engines' wakeups begun in this dispatch (HostStreamEvents.wakeup), each once: their frames
+   * leave in one flush as the dispatch ends, not in a microtask after it (a promise reaction and a
+   * microtask run per host event in a request/response).
+   */
+  private readonly woken: HostEventWakeup[] = [];
+
   private readonly dispatch = (count: number): void => {
     const events = this.events;
+    const woken = this.woken;
     this.dispatching = true;
     try {
-      for (let i = 0; i < 3 * count; i += 3) this.streams[events[i]]?.handle(events[i + 1], events[i + 2]);
+      for (let i = 0; i < 3 * count; i += 3) {
+        const stream = this.streams[events[i]];
+        if (stream === undefined) continue;
+        const wakeup = stream.wakeup;
+        if (wakeup !== undefined && !woken.includes(wakeup)) {
+          wakeup.beginWakeup();
+          woken.push(wakeup);
+        }
+        stream.handle(events[i + 1], events[i + 2]);
+      }
     } finally {
+      // endWakeup never throws (it reports a failed flush), so every wakeup begun is ended.
+      while (woken.length > 0) woken.pop()!.endWakeup();
       this.dispatching = false;
       // Only when some id was freed (rarely): the length setter is a runtime call
       // (Runtime_StoreCallbackProperty, in every dispatch's profile of a 64 B request/response).
@@ -180,6 +199,11 @@ class NativeHostStream implements HostStream {
     private readonly table: NativeSockets,
     private readonly events: HostStreamEvents,
   ) {}
+
+  /** The engine's flush scope for this stream's events (NativeSockets.dispatch begins and ends it). */
+  get wakeup(): HostEventWakeup | undefined {
+    return this.events.wakeup;
+  }
 
   /**
    * Starts the connect. One that failed inside the call (refused on loopback, or unable to start) is

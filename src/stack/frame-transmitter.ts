@@ -4,6 +4,8 @@
  *
  * - a frame sent during a wakeup (a received batch) goes out with that wakeup's one flush, after the
  *   batch observers (coalesced ACKs, bytes gathered for the host);
+ * - a frame sent during a wakeup a host port began for its events (HostStreamEvents.wakeup: the
+ *   native TCP port's one call per loop turn) goes out with that call's one flush;
  * - a frame sent at any other time (a host socket event, a timer) makes the transmitter ask for one
  *   flush at the end of the current tick (a microtask, run as a wakeup of its own), so many sends in
  *   one tick are still one link batch.
@@ -61,6 +63,7 @@ export class FrameTransmitter {
   /** The wakeup ends: batch observers run, then everything queued goes out in one flush. */
   endWakeup(): void {
     try {
+      if (this.closed) return; // a host port may end a wakeup it began just before the stack closed
       this.beforeFlush();
       this.link.flush();
     } catch (error) {

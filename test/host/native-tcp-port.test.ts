@@ -104,6 +104,40 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     stream.destroy();
   });
 
+  it("begins the engine's wakeup once per call into JS, around its streams' events, and ends it after them", async () => {
+    const port = await listen((s) => s.pipe(s));
+    let depth = 0;
+    let begun = 0;
+    const depthAtData: number[] = [];
+    const wakeup = {
+      beginWakeup: () => {
+        depth++;
+        begun++;
+      },
+      endWakeup: () => {
+        depth--;
+      },
+    };
+    const a = recorder(() => depthAtData.push(depth));
+    const b = recorder(() => depthAtData.push(depth));
+    const streams = [a, b].map((events) => new NativeTcpPort().connect({ address: '127.0.0.1', port }, Object.assign(events, { wakeup })));
+    await Promise.all([a.connected, b.connected]);
+    for (const stream of streams) stream.resume();
+    for (let i = 0; i < 20; i++) {
+      streams[0].write(Buffer.from('x'));
+      streams[1].write(Buffer.from('y'));
+      while (total(a.chunks) + total(b.chunks) < 2 * (i + 1)) await tick(1);
+    }
+    expect([text(a.chunks), text(b.chunks)]).toEqual(['x'.repeat(20), 'y'.repeat(20)]);
+    // Every byte arrived inside a wakeup begun once (two streams sharing it in one call: still once), all ended.
+    expect(depthAtData.length).toBeGreaterThan(0);
+    expect(depthAtData.every((d) => d === 1)).toBe(true);
+    expect(depth).toBe(0);
+    expect(begun).toBeGreaterThan(0);
+    expect(begun).toBeLessThanOrEqual(depthAtData.length + 2); // the connects' events may have had calls of their own
+    for (const stream of streams) stream.destroy();
+  });
+
   it('connects over IPv6 loopback', async () => {
     const port = await listen((s) => s.end('six'), { host: '::1' });
     const events = recorder();

@@ -10,8 +10,24 @@ export enum HostConnectError {
   Unreachable, // EHOSTUNREACH, ENETUNREACH, ETIMEDOUT, …: the guest gets ICMP host unreachable
 }
 
+/**
+ * The engine's flush scope (frame-transmitter.ts): frames sent between begin and end leave in one
+ * flush at the end, instead of in a microtask's after the caller's turn.
+ */
+export interface HostEventWakeup {
+  beginWakeup(): void;
+  /** Flushes when the outermost wakeup ends; never throws. */
+  endWakeup(): void;
+}
+
 /** Events from one host connection, delivered to the flow that owns it. */
 export interface HostStreamEvents {
+  /**
+   * Optional: a port that delivers host events from a callback of its own may begin this before
+   * the first event of a call and end it after the last (each once per call, however many streams
+   * share it), so the frames they send leave at the end of that call.
+   */
+  readonly wakeup?: HostEventWakeup;
   onConnect(): void;
   /** Bytes read from the host. The engine keeps chunk (no copy) until the guest acknowledges it. */
   onData(chunk: Uint8Array): void;

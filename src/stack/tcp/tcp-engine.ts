@@ -39,7 +39,7 @@ import { Flow, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
 import { actionsOf, FlowAction, FlowEvent, FlowState, IGNORED, isEmbryonic, isHalfClosed, isSynchronized, nextStateOf, transitionOf } from './flow-state.js';
 import { describeFlow, type FlowDebug } from './flow-debug.js';
 import { FlowTable } from './flow-table.js';
-import { HostConnectError, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
+import { HostConnectError, type HostEventWakeup, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
 import { ReceiveResult, TcpReceiver } from './receiver.js';
 import { SegmentEmitter } from './segment-emitter.js';
 import { AckFields, INITIAL_RTO_MS, TcpSender } from './sender.js';
@@ -289,7 +289,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     // The host connect first: one refused inside the call (a closed loopback port) is answered
     // without a flow, so a storm of SYNs to closed ports allocates no flow object graph (that
     // outlived the batch and young-generation GCs, and grew V8's old space) and evicts nobody.
-    const events = new FlowHostEvents(this.hostEventSink);
+    const events = new FlowHostEvents(this.hostEventSink, this.stack.transmitter);
     const host = this.hostPort.connect(endpoint, events);
     const failed = host.failedInConnect;
     if (failed !== undefined) {
@@ -509,7 +509,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
 
   /** The flow's host socket events: one small object per flow (FlowHostEvents), no closures of its own. */
   private hostEvents(flow: Flow): HostStreamEvents {
-    const events = new FlowHostEvents(this.hostEventSink);
+    const events = new FlowHostEvents(this.hostEventSink, this.stack.transmitter);
     events.flow = flow;
     return events;
   }
@@ -772,7 +772,10 @@ class FlowHostEvents implements HostStreamEvents {
   /** Set once the flow exists, right after the connect call (no event comes before the caller's turn ends). */
   flow!: Flow;
 
-  constructor(private readonly sink: HostEventSink) {}
+  constructor(
+    private readonly sink: HostEventSink,
+    readonly wakeup: HostEventWakeup,
+  ) {}
 
   onConnect(): void {
     try {
