@@ -15,6 +15,7 @@ import { ReorderQueue } from './reorder-queue.js';
 import { RttEstimator } from './rtt-estimator.js';
 import { SackScoreboard } from './sack-scoreboard.js';
 import { SendQueue } from './send-queue.js';
+import type { EvictionLinks } from './eviction-order.js';
 import type { TimerEntry } from './timer-queue.js';
 
 export { FlowState };
@@ -40,12 +41,17 @@ export interface FlowTuple {
   remotePort: number;
 }
 
-export class Flow implements TimerEntry, FlowTuple {
+export class Flow implements TimerEntry, EvictionLinks<Flow>, FlowTuple {
   /** Written by TcpEngine.transition only: a new flow is Closed until its opening event. */
   state = FlowState.Closed;
   /** The host ended during the handshake: our FIN goes once established (flow-state.ts). */
   closeQueued = false;
   host: HostStream | null = null;
+
+  // The engine's eviction order (eviction-order.ts): flows a full table may give up, oldest first.
+  evictPrev: Flow | null = null;
+  evictNext: Flow | null = null;
+  inEvictionOrder = false;
 
   // Timer queue bookkeeping (one deadline at a time: the earliest of the timers below).
   timerDeadline = -1;

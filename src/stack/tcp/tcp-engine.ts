@@ -38,6 +38,7 @@ import type { BatchObserver, Stack } from '../stack.js';
 import { Flow, OUR_WINDOW_SCALE, SEND_BUFFER, type FlowTuple } from './flow.js';
 import { actionsOf, FlowAction, FlowEvent, FlowState, IGNORED, isEmbryonic, isHalfClosed, isSynchronized, nextStateOf, transitionOf } from './flow-state.js';
 import { describeFlow, type FlowDebug } from './flow-debug.js';
+import { EvictionOrder } from './eviction-order.js';
 import { FlowTable } from './flow-table.js';
 import { HostConnectError, type HostEventWakeup, type HostStreamEvents, type HostStreamFactory, type HostTcpPort } from './host-tcp-port.js';
 import { ReceiveResult, TcpReceiver } from './receiver.js';
@@ -82,7 +83,7 @@ export interface TcpEngineOptions {
 export class TcpEngine implements IpReceiver, BatchObserver {
   private readonly flows = new FlowTable<Flow>();
   /** Flows not established (handshakes, TIME-WAIT), oldest first: what a full table gives up first. */
-  private readonly embryonic = new Set<Flow>();
+  private readonly embryonic = new EvictionOrder<Flow>();
   private readonly timers: TimerQueue;
   private readonly emitter: SegmentEmitter;
   private readonly sender: TcpSender;
@@ -727,7 +728,7 @@ export class TcpEngine implements IpReceiver, BatchObserver {
    * is established.
    */
   private evictEmbryonic(): boolean {
-    const oldest = this.embryonic.values().next().value;
+    const oldest = this.embryonic.oldest();
     if (oldest === undefined) return false;
     this.transition(oldest, FlowEvent.Evicted);
     return true;
