@@ -91,13 +91,12 @@ class NativeSockets {
       // endWakeup never throws (it reports a failed flush), so every wakeup begun is ended.
       while (woken.length > 0) woken.pop()!.endWakeup();
       this.dispatching = false;
-      // Only when some id was freed (rarely): the length setter is a runtime call
-      // (Runtime_StoreCallbackProperty, in every dispatch's profile of a 64 B request/response).
+      // pop, not length = 0: the length setter is a runtime call (Runtime_StoreCallbackProperty, in
+      // every dispatch's profile of a 64 B request/response, and once per short connection, whose
+      // socket closes in a dispatch) and frees the backing store the next close grows again.
       const freed = this.freedInDispatch;
-      if (freed.length > 0) {
-        for (let i = 0; i < freed.length; i++) this.freeIds.push(freed[i]);
-        freed.length = 0;
-      }
+      for (let i = 0; i < freed.length; i++) this.freeIds.push(freed[i]);
+      while (freed.length > 0) freed.pop();
     }
   };
 
@@ -457,7 +456,7 @@ class NativeHostStream implements HostStream {
       this.table.release(this.id);
       this.id = -1;
     }
-    this.queue.length = 0;
+    if (this.queue.length > 0) this.queue.length = 0; // the length setter is a runtime call: not when empty
     this.queuedBytes = 0;
     if (this.written.length > 0) {
       const written = this.written.splice(0); // callbacks may write again: they see an empty queue

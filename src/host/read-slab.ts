@@ -178,7 +178,8 @@ export class ReadSlab {
    */
   dispose(): void {
     for (const use of this.held) if (use.unreleased === 0) this.recycle(use.buffer);
-    this.held.length = 0;
+    // pop, not length = 0: the length setter is a runtime call (once per finished flow).
+    while (this.held.length > 0) this.held.pop();
     this.slab = NO_SLAB;
     this.used = 0;
     this.regionAt = 0;
