@@ -192,7 +192,8 @@ class NativeHostStream implements HostStream {
   private readonly queue: Uint8Array[] = [];
   private readonly written: (() => void)[] = [];
   private queuedBytes = 0;
-  private readonly slab = new ReadSlab({ regionOnlyWhileReading: true });
+  /** Where reads land; made at the first read, so a connect refused inside tcpOpen (a SYN storm to closed ports) builds none. */
+  private slab: ReadSlab | null = null;
 
   constructor(
     private readonly table: NativeSockets,
@@ -330,7 +331,7 @@ class NativeHostStream implements HostStream {
   }
 
   release(bytes: number): void {
-    this.slab.release(bytes);
+    this.slab?.release(bytes);
   }
 
   private enqueue(data: Uint8Array, onWritten: () => void): void {
@@ -380,7 +381,7 @@ class NativeHostStream implements HostStream {
    * short remainder as a tiny segment of its own. Then the end or the error, after the bytes.
    */
   private readSome(): void {
-    const slab = this.slab;
+    const slab = this.slab ?? (this.slab = new ReadSlab({ regionOnlyWhileReading: true }));
     let run: Uint8Array | null = null;
     let outcome = 1; // > 0: more may come; 0: the host's end; < 0: -errno
     for (let i = 0; i < READS_PER_EVENT; i++) {
@@ -462,7 +463,7 @@ class NativeHostStream implements HostStream {
       const written = this.written.splice(0); // callbacks may write again: they see an empty queue
       for (const onWritten of written) onWritten();
     }
-    this.slab.dispose();
+    this.slab?.dispose();
   }
 }
 
