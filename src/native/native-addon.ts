@@ -190,14 +190,14 @@ export interface NativeAddon {
   /**
    * Polls a listening socket's descriptor (which it takes) and accepts its clients
    * (native/tcp_listener.c): each as onClient(fd: non-blocking, close-on-exec, ours; the peer's
-   * address text; its port). Answers the handle tcpListenerStop takes.
+   * address text; its port), called with itself as `this`. Answers the handle tcpListenerStop takes.
    */
   tcpListenerStart(fd: number, onClient: (fd: number, address: string, port: number) => void): NativeTcpListener;
   /** Stops accepting and closes the listening descriptor; a second call does nothing. */
   tcpListenerStop(listener: NativeTcpListener): void;
   /**
    * Host UDP sockets (native/udp_socket.c), named by ids the caller chooses. udpInit once: every
-   * socket's poll events arrive as onEvent(id, UDP_EVENT_* bits); peer (UDP_PEER_BYTES) is where
+   * socket's poll events arrive as onEvent(id, UDP_EVENT_* bits), called with itself as `this`; peer (UDP_PEER_BYTES) is where
    * udpRecv and udpRecvError leave an address (UDP_PEER_* offsets).
    */
   udpInit(onEvent: (id: number, events: number) => void, peer: Uint8Array): void;

@@ -7,6 +7,7 @@
  * Loopback only.
  */
 import { execFileSync } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,4 +112,25 @@ describe('acceptClientsNatively', { timeout: 10_000 }, () => {
     stop();
     await expect(client('127.0.0.1', port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
+});
+
+it('calls onClient with itself as `this` (no lookup of the global object per client)', async () => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const port = (server.address() as { port: number }).port;
+  const receivers: unknown[] = [];
+  const fds: number[] = [];
+  function onClient(this: unknown, fd: number): void {
+    receivers.push(this);
+    fds.push(fd);
+  }
+  const stop = acceptClientsNatively(server, onClient);
+  if (stop === undefined) throw new Error('no descriptor to take over');
+  cleanups.push(stop);
+  const client = connect(port, '127.0.0.1');
+  cleanups.push(() => client.destroy());
+  const end = Date.now() + 3000;
+  while (fds.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  for (const fd of fds) cleanups.push(() => closeSync(fd));
+  expect(receivers).toEqual([onClient]);
 });
