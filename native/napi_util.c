@@ -26,6 +26,18 @@ void napi_util_rethrow_pending(napi_env env) {
   }
 }
 
+void napi_util_call_back(napi_env env, napi_async_context context, napi_ref ref, size_t argc,
+                         const int32_t *values) {
+  napi_handle_scope scope;
+  if (argc > 4 || napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, argv[4];
+  int ready = napi_get_reference_value(env, ref, &cb) == napi_ok && cb != NULL;
+  for (size_t i = 0; ready && i < argc; i++) ready = napi_create_int32(env, values[i], &argv[i]) == napi_ok;
+  if (ready) napi_make_callback(env, context, cb, cb, argc, argv, NULL);
+  napi_util_rethrow_pending(env);
+  napi_close_handle_scope(env, scope);
+}
+
 int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                        const char *usage) {
   size_t argc = want;

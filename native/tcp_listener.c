@@ -71,7 +71,7 @@ static void deliver(struct tcp_listener *l, int fd, const struct sockaddr_storag
     return;
   }
   napi_value cb, argv[3];
-  /* `this` is onClient itself, as tap_io.c's deliver_direct says why: no global lookup per client. */
+  /* `this` is onClient itself, as napi_util_call_back's is (no global lookup per client). */
   if (napi_get_reference_value(env, l->on_client, &cb) == napi_ok && cb != NULL &&
       napi_create_int32(env, fd, &argv[0]) == napi_ok && napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &argv[1]) == napi_ok &&
       napi_create_int32(env, port, &argv[2]) == napi_ok) {

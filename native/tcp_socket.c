@@ -100,17 +100,8 @@ static struct tcp_sockets *sockets_of(napi_env env) {
 
 /* onEvents(count) from a libuv callback, so that microtasks and ticks run after it. */
 static void deliver(struct tcp_sockets *all, int count) {
-  napi_env env = all->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, argv[1];
-  /* `this` is onEvents itself, as tap_io.c's deliver_direct says why: no global lookup per event. */
-  if (napi_get_reference_value(env, all->on_events, &cb) == napi_ok && cb != NULL &&
-      napi_create_int32(env, count, &argv[0]) == napi_ok) {
-    napi_make_callback(env, all->async_context, cb, cb, 1, argv, NULL);
-  }
-  napi_util_rethrow_pending(env);
-  napi_close_handle_scope(env, scope);
+  const int32_t args[1] = {count};
+  napi_util_call_back(all->env, all->async_context, all->on_events, 1, args);
 }
 
 /* The loop is kept alive while any socket is polled (as a started uv_poll per socket did). */

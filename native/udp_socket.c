@@ -115,17 +115,8 @@ struct udp_sockets *udp_sockets_create(napi_env env) {
 
 /* onEvent(id, events) from a libuv callback, so that microtasks and ticks run after it. */
 static void deliver(struct udp_sockets *all, int32_t id, int events) {
-  napi_env env = all->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, argv[2];
-  /* `this` is onEvent itself, as tap_io.c's deliver_direct says why: no global lookup per event. */
-  if (napi_get_reference_value(env, all->on_event, &cb) == napi_ok && cb != NULL &&
-      napi_create_int32(env, id, &argv[0]) == napi_ok && napi_create_int32(env, events, &argv[1]) == napi_ok) {
-    napi_make_callback(env, all->async_context, cb, cb, 2, argv, NULL);
-  }
-  napi_util_rethrow_pending(env);
-  napi_close_handle_scope(env, scope);
+  const int32_t args[2] = {id, events};
+  napi_util_call_back(all->env, all->async_context, all->on_event, 2, args);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
