@@ -3,7 +3,8 @@
  * runs would be a wakeup of the process): a flow that only waits for its bound (half-closed, either
  * side) wakes the engine once, at the bound; an established flow with everything acknowledged
  * wakes it once at most (the timer last armed, finding nothing), then never; a flow with data in
- * flight holds one timer for its RTO, not a tick, armed once for many round trips.
+ * flight holds one timer for its RTO, not a tick, armed once for many round trips; short
+ * connections one after another arm it once for them all.
  */
 import { describe, expect, it } from 'vitest';
 import { flagNames, TCP_ACK, TCP_FIN, TcpContext } from '../support/tcp-context.js';
@@ -65,6 +66,29 @@ describe('TCP timers of idle flows', () => {
     expect(t.clock.fired - before).toBeLessThanOrEqual(1); // the RTO's timer, left armed, finds nothing
     expect(t.clock.pendingTimers).toBe(0);
     expect(t.engine.size).toBe(1);
+  });
+
+  it("a guest's serial short connections (it closes first) arm the clock timer once for them all, not once each", async () => {
+    const t = new TcpContext();
+    let setAfterFirst = 0;
+    for (let i = 0; i < 20; i++) {
+      const c = await t.open({ srcPort: 41000 + i });
+      t.guestData(c, 'q', c.remoteFirst);
+      expect(await t.hostData(c, 'a')).toHaveLength(1);
+      t.inject(t.spec(c, { flags: TCP_ACK | TCP_FIN, ack: seq(c.remoteFirst, 1) }));
+      c.guestNext = seq(c.guestNext, 1);
+      c.stream.events.onEnd();
+      expect((await t.drain()).map((s) => flagNames(s.flags))).toEqual(['FIN|ACK']);
+      t.inject(t.spec(c, { flags: TCP_ACK, ack: seq(c.remoteFirst, 2) }));
+      expect(t.engine.size).toBe(0);
+      t.clock.advance(0.2); // ~5000 connections a second
+      if (i === 0) setAfterFirst = t.clock.timersSet;
+    }
+    // The first connection armed it (each of its earlier deadlines re-armed it); every later one's
+    // deadlines came and went before it fired, leaving it armed.
+    expect(setAfterFirst).toBeGreaterThan(0);
+    expect(t.clock.timersSet - setAfterFirst).toBe(0);
+    await t.expectNoTimerLeft();
   });
 
   it('request/response exchanges keep one timer, armed once for them all, and no periodic tick', async () => {

@@ -1,8 +1,8 @@
 /**
  * The TCP engine's timer queue on a FakeClock: one clock timer armed for the earliest deadline (on
  * a 10 ms grid), never a periodic tick; entries run in deadline order, never early; moving a
- * deadline later leaves the timer alone, and so does cancelling the last deadline (the timer fires
- * once more, runs nothing, and stays off); a queue whose last entry is removed holds no timer.
+ * deadline later leaves the timer alone, and so do cancelling and removing the last deadline (the
+ * timer fires once more, runs nothing, and stays off); close() leaves no timer.
  */
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/stack/clock.js';
@@ -118,7 +118,7 @@ describe('TimerQueue', () => {
     expect([a.calls, clock.fired, clock.pendingTimers, clock.timersSet]).toEqual([[], 1, 0, 1]);
   });
 
-  it('removing the last entry clears the timer; close() clears everything', () => {
+  it('removing the last entry keeps the armed timer, so serial short flows arm it once, not once each; close() clears everything', () => {
     const clock = new FakeClock(0);
     const queue = new TimerQueue(clock);
     const a = new Entry('a');
@@ -127,11 +127,21 @@ describe('TimerQueue', () => {
     queue.schedule(b, 200);
     queue.remove(a);
     expect(a.timerDeadline).toBe(-1);
-    expect(clock.pendingTimers).toBe(1);
     queue.remove(b);
-    expect(clock.pendingTimers).toBe(0);
+    expect(queue.size).toBe(0);
+    expect([clock.pendingTimers, clock.timersSet]).toEqual([1, 1]);
     queue.remove(b); // not queued: nothing happens
-    queue.schedule(a, 300);
+    // A guest's short connections one after another: each flow's deadline comes and goes within
+    // the first one's grid step; the timer armed for the first serves them all.
+    for (let i = 0; i < 5; i++) {
+      const flow = new Entry(`flow ${i}`);
+      queue.schedule(flow, 100 + i);
+      queue.remove(flow);
+    }
+    expect([clock.pendingTimers, clock.timersSet]).toEqual([1, 1]);
+    clock.advance(1000); // it fires once, runs nothing, stays off
+    expect([a.calls, b.calls, clock.fired, clock.pendingTimers, clock.timersSet]).toEqual([[], [], 1, 0, 1]);
+    queue.schedule(a, 1300);
     queue.close();
     expect(clock.pendingTimers).toBe(0);
     clock.advance(1000);

@@ -357,6 +357,17 @@ export class TcpContext {
     return this.drain();
   }
 
+  /**
+   * Nothing is left to run once the flows are gone: the timer queue's clock timer, which it leaves
+   * armed when its last deadline goes (timer-queue.ts), fires once at most, sends nothing and stays off.
+   */
+  async expectNoTimerLeft(): Promise<void> {
+    const fired = this.clock.fired;
+    expect(await this.advance(10 * 60_000)).toEqual([]);
+    expect(this.clock.fired - fired).toBeLessThanOrEqual(1);
+    expect(this.clock.pendingTimers).toBe(0);
+  }
+
   nextTs(): number {
     return (this.guestTs += 1);
   }
