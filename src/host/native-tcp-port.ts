@@ -17,7 +17,8 @@
  * does not take waits, polled for writable, and onWritten runs when it is gone); end() is
  * shutdown(SHUT_WR) once the queue is empty; reset() closes with SO_LINGER 0 (RST); failures arrive
  * as onError with the errno's name, then onClose, never from inside a call the engine made, except
- * a connect that failed inside tcpOpen (a closed loopback port): said by failedInConnect, no event.
+ * a connect that failed inside tcpOpen (a closed loopback port): said by failedInConnect, no event;
+ * and one done inside tcpOpen (loopback) is said by connectedInConnect, no onConnect following.
  * onClose also follows once both directions have ended (the socket is closed then, as Node does).
  * Nothing here is emitted after the engine's destroy() or reset().
  */
@@ -113,12 +114,10 @@ class NativeSockets {
 }
 
 /**
- * Stream events said after the caller's turn (a connect done inside tcpOpen, the close after both
- * ends, a failure found inside an engine's call), in order: one microtask per turn drains them all.
- * Node's queueMicrotask per event cost an AsyncResource, a bind and a closure each, twice per short
- * connection. DEFER_CONNECTED and DEFER_CLOSED, else the errno of a failure.
+ * Stream events said after the caller's turn (the close after both ends, a failure found inside an
+ * engine's call), in order: one microtask per turn drains them all. Node's queueMicrotask per event
+ * cost an AsyncResource, a bind and a closure each. DEFER_CLOSED, else the errno of a failure.
  */
-const DEFER_CONNECTED = 0;
 const DEFER_CLOSED = -1;
 const deferredStreams: NativeHostStream[] = [];
 const deferredWhat: number[] = [];
@@ -175,7 +174,7 @@ class NativeHostStream implements HostStream {
   /** The addon's id for our socket, or -1 once it is closed (or never opened). */
   private id = -1;
   private connected = false;
-  /** The connect was done inside tcpOpen (HostStream.connectedInConnect); onConnect still follows, deferred. */
+  /** The connect was done inside tcpOpen (HostStream.connectedInConnect): no onConnect follows. */
   connectedInConnect = false;
   /** The connect failed inside tcpOpen (HostStream.failedInConnect): closed, and no event follows. */
   failedInConnect: HostConnectError | undefined = undefined;
@@ -224,11 +223,12 @@ class NativeHostStream implements HostStream {
       return;
     }
     this.id = id;
-    // Connected inside the call (loopback): said at once (connectedInConnect) and, as for every
-    // connect, as an event after the caller's turn.
+    // Connected inside the call (loopback): said by connectedInConnect alone, which the engine takes
+    // as the connect. Also as an event after the caller's turn, it cost a promise reaction, a
+    // microtask and a call into the stream per short connection, for an event the engine ignored.
     if (result === 1) {
       this.connectedInConnect = true;
-      defer(this, DEFER_CONNECTED);
+      this.connected = true;
     }
   }
 
@@ -245,10 +245,9 @@ class NativeHostStream implements HostStream {
     this.connected = true;
   }
 
-  /** What defer() put off: DEFER_CONNECTED, DEFER_CLOSED, or a failure's errno. */
+  /** What defer() put off: DEFER_CLOSED, or a failure's errno. */
   deferred(what: number): void {
-    if (what === DEFER_CONNECTED) this.connectedNow();
-    else if (what === DEFER_CLOSED) this.events.onClose();
+    if (what === DEFER_CLOSED) this.events.onClose();
     else this.fail(what);
   }
 

@@ -39,7 +39,7 @@ describe('NativeTcpPort read slabs', { timeout: 20_000 }, () => {
     const open = await listen((s) => s.end('hi'));
     const events = recordHostStream();
     const stream = port.connect({ address: '127.0.0.1', port: open }, events);
-    await events.connected;
+    if (stream.connectedInConnect !== true) await events.connected; // else no onConnect follows
     expect(built.slabs).toBe(0); // connected, nothing read yet
     stream.resume();
     await events.ended;

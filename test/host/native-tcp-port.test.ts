@@ -6,15 +6,55 @@
  * once, slab reuse, and no event after the engine let a stream go; published ports' accepted
  * sockets taken over by descriptor (adoptSocketNatively). Loopback only.
  */
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { NativeTcpPort, adoptSocketNatively } from '../../src/host/native-tcp-port.js';
 import { HostConnectError, type HostStream } from '../../src/stack/tcp/host-tcp-port.js';
-import { byteAt, closedLoopbackPort, intact, loopbackServers, patternedPayload, recordHostStream as recorder, totalLength as total } from '../support/host-stream-recorder.js';
+import type { HostEndpoint } from '../../src/stack/host-address-map.js';
+import {
+  byteAt,
+  closedLoopbackPort,
+  intact,
+  loopbackServers,
+  patternedPayload,
+  recordHostStream as recorder,
+  totalLength as total,
+  type HostStreamRecorder,
+} from '../support/host-stream-recorder.js';
 
 const listen = loopbackServers();
 
 const text = (chunks: Uint8Array[]): string => Buffer.concat(chunks).toString();
+
+/**
+ * Prints its port, holds one client in a full accept queue (backlog 0) until it reads a line, then
+ * accepts both that client and the next, and prints the next one's first two bytes.
+ */
+const FULL_QUEUE_LISTENER = `
+import socket, sys
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+filler = socket.create_connection(s.getsockname())
+print(s.getsockname()[1])
+sys.stdin.readline()
+s.accept()
+c, _ = s.accept()
+data = b''
+while len(data) < 2: data += c.recv(2 - len(data))
+print(data.decode())
+`;
+
+/**
+ * NativeTcpPort.connect as the engine takes it: a connect done inside the call (connectedInConnect)
+ * is the connect, and no onConnect follows it; written down here as one, so that each case reads
+ * the same whichever way the kernel finished the handshake.
+ */
+function connectNative(port: NativeTcpPort, endpoint: HostEndpoint, events: HostStreamRecorder): HostStream {
+  const stream = port.connect(endpoint, events);
+  if (stream.connectedInConnect === true) events.onConnect();
+  return stream;
+}
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 describe('NativeTcpPort', { timeout: 20_000 }, () => {
   it('is available where the addon is built', () => {
@@ -61,7 +101,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       s.end();
     });
     const events = recorder();
-    const stream = new NativeTcpPort({ ipv4: '127.0.0.2', ipv6: undefined }).connect({ address: '127.0.0.1', port }, events);
+    const stream = connectNative(new NativeTcpPort({ ipv4: '127.0.0.2', ipv6: undefined }), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     await events.ended;
@@ -69,8 +109,8 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     stream.destroy();
   });
 
-  it('says when a loopback connect finished inside connect() (the engine answers the SYN at once then)', async () => {
-    const port = await listen((s) => s.destroy());
+  it('says when a loopback connect finished inside connect(): no onConnect follows, and writes go to the kernel at once', async () => {
+    const port = await listen((s) => s.pipe(s));
     // Usually the first try: the kernel runs the loopback handshake inside the syscall. A kernel busy
     // with other traffic may defer its softirqs to ksoftirqd, and that connect finishes later.
     const said: boolean[] = [];
@@ -78,8 +118,17 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       const events = recorder();
       const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
       said.push(stream.connectedInConnect === true);
-      await events.connected;
-      expect(events.log[0]).toBe('connect'); // onConnect still follows, after the call
+      if (stream.connectedInConnect === true) {
+        const written: string[] = [];
+        stream.write(Buffer.from('x'), () => written.push('x'));
+        expect(written).toEqual(['x']); // taken by the kernel inside write(): nothing waited for a connect event
+        stream.resume();
+        while (text(events.chunks) !== 'x') await tick(5);
+        expect(events.log).toEqual([]); // connectedInConnect was the connect
+      } else {
+        await events.connected;
+        expect(events.log).toEqual(['connect']);
+      }
       stream.destroy();
     }
     expect(said).toContain(true);
@@ -88,8 +137,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
   it('connects paused, then echoes: what we write comes back as onData', async () => {
     const port = await listen((s) => s.pipe(s));
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
-    expect(events.log).toEqual([]); // told after the call, as every connect
+    const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     const written: string[] = [];
     stream.write(Buffer.from('ping'), () => written.push('ping'));
@@ -120,7 +168,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     };
     const a = recorder(() => depthAtData.push(depth));
     const b = recorder(() => depthAtData.push(depth));
-    const streams = [a, b].map((events) => new NativeTcpPort().connect({ address: '127.0.0.1', port }, Object.assign(events, { wakeup })));
+    const streams = [a, b].map((events) => connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, Object.assign(events, { wakeup })));
     await Promise.all([a.connected, b.connected]);
     for (const stream of streams) stream.resume();
     for (let i = 0; i < 20; i++) {
@@ -141,7 +189,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
   it('connects over IPv6 loopback', async () => {
     const port = await listen((s) => s.end('six'), { host: '::1' });
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '::1', port }, events);
+    const stream = connectNative(new NativeTcpPort(), { address: '::1', port }, events);
     await events.connected;
     stream.resume();
     await events.ended;
@@ -149,20 +197,31 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     stream.destroy();
   });
 
-  it('writes queued before the connect completes go out in order once it does', async () => {
-    let received = '';
-    const port = await listen((s) => s.on('data', (d: Buffer) => (received += d.toString())));
-    const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
-    const done: number[] = [];
-    stream.write(Buffer.from('a'), () => done.push(1));
-    stream.write(Buffer.from('b'), () => done.push(2));
-    expect(stream.pendingWriteBytes).toBe(2);
-    await events.connected;
-    while (received !== 'ab') await tick(5);
-    expect(done).toEqual([1, 2]);
-    expect(stream.pendingWriteBytes).toBe(0);
-    stream.destroy();
+  it('writes made while the connect is in progress wait, then go out in order once it completes', async () => {
+    // A listener whose accept queue is full (backlog 0, one client waiting, nothing accepted): the
+    // kernel drops our SYN, so the connect is still in progress when connect() returns; once the
+    // listener accepts, the SYN sent again after ~1 s gets through.
+    const listener = spawn('python3', ['-u', '-c', FULL_QUEUE_LISTENER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: listener.stdout! })[Symbol.asyncIterator]();
+    try {
+      const port = Number((await lines.next()).value);
+      const events = recorder();
+      const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+      expect(stream.connectedInConnect).toBe(false);
+      expect(stream.failedInConnect).toBeUndefined();
+      const done: number[] = [];
+      stream.write(Buffer.from('a'), () => done.push(1));
+      stream.write(Buffer.from('b'), () => done.push(2));
+      expect(stream.pendingWriteBytes).toBe(2);
+      listener.stdin!.write('accept\n');
+      await events.connected;
+      expect((await lines.next()).value).toBe('ab');
+      expect(done).toEqual([1, 2]);
+      expect(stream.pendingWriteBytes).toBe(0);
+      stream.destroy();
+    } finally {
+      listener.kill();
+    }
   });
 
   it('half-close by us: the host sees our end, answers, ends; onEnd then onClose', async () => {
@@ -172,7 +231,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       s.on('end', () => s.end('bye'));
     });
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     stream.write(Buffer.from('hello'));
@@ -193,7 +252,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       s.on('close', hostClosed);
     });
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     await events.ended;
@@ -218,7 +277,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       s.resume();
     });
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     await tick(20);
@@ -232,7 +291,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
   it('a reset from the host arrives as onError (Unreachable ECONNRESET) and onClose', async () => {
     const port = await listen((s) => setTimeout(() => s.resetAndDestroy(), 20));
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     await events.closed;
@@ -257,7 +316,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       });
     });
     const events = recorder();
-    const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     const done: number[] = [];
     const chunk = 1024 * 1024;
@@ -287,7 +346,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       seen += chunk.length;
       if (seen >= 1024 * 1024) stream?.pause();
     });
-    stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     await tick(200);
@@ -328,7 +387,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
       }
     });
     events.chunks = { push: () => 0 } as unknown as Uint8Array[];
-    stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+    stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     await events.ended;
@@ -345,7 +404,7 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     const run = async (): Promise<void> => {
       const opened = Array.from({ length: count }, (_, i) => {
         const events = recorder();
-        const stream = new NativeTcpPort().connect({ address: '127.0.0.1', port }, events);
+        const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
         stream.write(Buffer.from(String(i)));
         return { stream, events };
       });

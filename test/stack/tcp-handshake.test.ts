@@ -52,7 +52,7 @@ describe('TCP handshake (guest opens)', () => {
     expect(out.map((s) => flagNames(s.flags))).toEqual(['SYN|ACK', 'RST']);
     expect(out[0].ack).toBe(GUEST_ISN + 1);
     expect(t.port.last.paused).toBe(true); // until the guest completes the handshake
-    // The port's onConnect, after the caller's turn, changes nothing.
+    // No port sends onConnect after connectedInConnect; one that did would change nothing.
     t.port.last.events.onConnect();
     expect(await t.drain()).toEqual([]);
     // The handshake completes as usual.

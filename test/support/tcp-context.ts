@@ -53,7 +53,7 @@ export class FakeHostStream implements HostStream {
   destroyed = false;
   paused = true;
   pendingWriteBytes = 0;
-  /** As NativeTcpPort's on loopback: up when connect() returns (the test still calls onConnect after, as the port does). */
+  /** As NativeTcpPort's on loopback: up when connect() returns, and no onConnect follows. */
   connectedInConnect = false;
   /** As NativeTcpPort's to a closed loopback port: failed when connect() returns, no event follows. */
   failedInConnect: HostConnectError | undefined = undefined;

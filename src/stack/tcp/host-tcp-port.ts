@@ -60,9 +60,9 @@ export interface HostStream {
   resume(): void;
   /**
    * True when the connection was up by the time connect() returned (loopback: the handshake runs
-   * inside the connect call). The engine then answers the guest's SYN at once, in the flush of the
-   * batch that carried it; onConnect still follows after the caller's turn, as for every connect,
-   * and is ignored. Optional (absent: wait for onConnect).
+   * inside the connect call): the stream takes writes at once, and no onConnect follows (this is the
+   * connect). The engine then answers the guest's SYN at once, in the flush of the batch that
+   * carried it. Optional (absent or false: wait for onConnect).
    */
   readonly connectedInConnect?: boolean;
   /**

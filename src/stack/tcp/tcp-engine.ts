@@ -306,8 +306,8 @@ export class TcpEngine implements IpReceiver, BatchObserver {
     flow.host = host;
     if (host.connectedInConnect === true) {
       // Connected inside connect() (loopback): the SYN-ACK goes with this batch's flush, not with a
-      // flush of its own after it (one TAP write less per connection); the onConnect that follows
-      // is ignored (HostConnected means nothing once SYN-RECEIVED).
+      // flush of its own after it (one TAP write less per connection); no onConnect follows (an
+      // onConnect would be ignored: HostConnected means nothing once SYN-RECEIVED).
       this.hostConnected(flow);
     } else {
       // Keep the SYN's quote (IPv4: its header + 8 bytes) for an ICMP error, should the host be
