@@ -13,6 +13,7 @@
         "native/socket_fd.c",
         "native/malloc_control.c",
         "native/loop_control.c",
+        "native/busy_poll.c",
         "native/tcp_socket.c",
         "native/tcp_listener.c",
         "native/udp_socket.c",

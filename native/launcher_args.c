@@ -49,6 +49,7 @@ enum option_id {
   OPT_ENABLE_OFFLOADS,
   OPT_DISABLE_OFFLOADS,
   OPT_PCAP,
+  OPT_BUSY_POLL,
   OPT_HELP,
   OPT_VERSION,
   OPT_COUNT
@@ -85,6 +86,7 @@ static const struct option_spec SPECS[OPT_COUNT] = {
     [OPT_ENABLE_OFFLOADS] = {"enable-offloads", 0, ARITY_NONE},
     [OPT_DISABLE_OFFLOADS] = {"disable-offloads", 0, ARITY_NONE},
     [OPT_PCAP] = {"pcap", 0, ARITY_REQUIRED},
+    [OPT_BUSY_POLL] = {"busy-poll", 0, ARITY_REQUIRED},
     [OPT_HELP] = {"help", 'h', ARITY_NONE},
     [OPT_VERSION] = {"version", 'v', ARITY_NONE},
 };
@@ -411,6 +413,9 @@ int launcher_parse_args(int argc, char *const argv[], struct launcher_command *o
   if (p.value[OPT_DNS_UPSTREAM] && p.flag[OPT_DISABLE_DNS]) return fail(why, why_size, "--dns-upstream with --disable-dns");
   if (p.flag[OPT_ENABLE_OFFLOADS] && p.flag[OPT_DISABLE_OFFLOADS]) return fail(why, why_size, "both offload flags");
   if (p.value[OPT_PCAP] && p.value[OPT_PCAP][0] == '\0') return fail(why, why_size, "empty --pcap");
+  /* options.ts parseBusyPoll: 1-7 digits, at most MAX_BUSY_POLL_MICROSECONDS; Node starts the polling. */
+  const char *busy_poll = p.value[OPT_BUSY_POLL];
+  if (busy_poll && (!all_digits(busy_poll, 1, 7) || atoi(busy_poll) > 1000)) return fail(why, why_size, "bad --busy-poll");
   if (p.positionals < 1) return fail(why, why_size, "no PID|PATH");
   const char *target = p.positional[0];
   if (out->target_is_pid) {

@@ -7,6 +7,7 @@
 #include <node_api.h>
 #include <string.h>
 
+#include "busy_poll.h"
 #include "checksum.h"
 #include "icmp_socket.h"
 #include "loop_control.h"
@@ -181,6 +182,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mallocInfo", NULL, malloc_info_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocTrim", NULL, malloc_trim_js, NULL, NULL, NULL, napi_default, NULL},
       {"loopIdleMetricsOff", NULL, loop_idle_metrics_off_js, NULL, NULL, NULL, napi_default, NULL},
+      {"busyPollStart", NULL, busy_poll_start_js, NULL, NULL, NULL, napi_default, NULL},
+      {"busyPollStats", NULL, busy_poll_stats_js, NULL, NULL, NULL, napi_default, NULL},
+      {"busyPollNextWindow", NULL, busy_poll_next_window_js, NULL, NULL, NULL, napi_default, NULL},
+      {"busyPollNextBackoff", NULL, busy_poll_next_backoff_js, NULL, NULL, NULL, napi_default, NULL},
       {"mallocLimitArenas", NULL, malloc_limit_arenas_js, NULL, NULL, NULL, napi_default, NULL},
       {"v8LowMemory", NULL, v8_low_memory_js, NULL, NULL, NULL, napi_default, NULL},
       {"tcpInit", NULL, tcp_init_js, NULL, NULL, NULL, napi_default, NULL},

@@ -2,7 +2,8 @@
  * `get_stats`, our API request beyond slirp4netns: `{"execute":"get_stats"}` answers
  * `{"return":{"frames_in":…,"bytes_in":…,"frames_out":…,"bytes_out":…,"drops":{"bad_checksum":3,…},
  * "drops_total":…,"faults":…,"tcp_flows":…,"udp_bindings":…,"forwards":…,"uptime_seconds":…,
- * "memory":{"rss":…,"heap_total":…,"heap_used":…,"external":…,"array_buffers":…}}}` (plus "pcap":{…}
+ * "memory":{"rss":…,"heap_total":…,"heap_used":…,"external":…,"array_buffers":…}}}` (plus "busy_poll":{…}
+ * while the event loop busy-polls, "pcap":{…}
  * while capturing, "ipv6":{"frames_in","frames_out","mld_in"} with IPv6 on, "icmp_errors":{"sent",
  * "rate_limited"} once one was sent, "igmp_in" once the guest sent IGMP; memory in bytes, as process.memoryUsage() sees it: where the RSS goes). Keys are snake_case as in the rest of the slirp4netns API; a counter the running
  * engine does not have yet (no TCP engine plugged in) is absent rather than a made-up 0.
@@ -28,6 +29,19 @@ export interface StatsSource {
   readonly startedAtMs?: number;
   /** The process's memory (process.memoryUsage()). */
   readonly memory?: () => { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
+  /** The event loop's busy-polling, while it is on (the CLIs: the addon's counters). */
+  readonly busyPoll?: () => BusyPollCounters;
+}
+
+/** What busy-polling of the event loop did so far (native/busy_poll.h). */
+export interface BusyPollCounters {
+  readonly windowNs: number;
+  readonly maxNs: number;
+  readonly waits: number;
+  readonly hits: number;
+  readonly blocks: number;
+  readonly spinNs: number;
+  readonly backoffs: number;
 }
 
 /** The `return` object of a get_stats answer. */
@@ -51,6 +65,8 @@ export interface StatsReport {
   /** ICMP errors sent to the guest and held back by the rate limit, once there was one. */
   icmp_errors?: { sent: number; rate_limited: number };
   memory?: { rss: number; heap_total: number; heap_used: number; external: number; array_buffers: number };
+  /** While busy-polling is on: waits, how many polling caught (sleeps avoided), time spent polling. */
+  busy_poll?: { max_ns: number; window_ns: number; waits: number; hits: number; blocks: number; spin_ns: number; backoffs: number };
 }
 
 export const GET_STATS_UNAVAILABLE = 'bad request: get_stats: not available';
@@ -92,6 +108,10 @@ export function collectStats(source: StatsSource, nowMs: number = Date.now()): S
   if (source.memory) {
     const m = source.memory();
     report.memory = { rss: m.rss, heap_total: m.heapTotal, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers };
+  }
+  if (source.busyPoll) {
+    const b = source.busyPoll();
+    report.busy_poll = { max_ns: b.maxNs, window_ns: b.windowNs, waits: b.waits, hits: b.hits, blocks: b.blocks, spin_ns: b.spinNs, backoffs: b.backoffs };
   }
   return report;
 }

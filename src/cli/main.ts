@@ -251,6 +251,7 @@ async function run(
       pcap: options.pcap === undefined ? undefined : { path: options.pcap },
       wrapTcpPort: faults && faults.hostWriteThrowPort > 0 ? (port) => withThrowingHostWrites(port, faults.hostWriteThrowPort) : undefined,
       releaseMemory: () => releaseMemory(loadNativeAddon()),
+      busyPoll: () => loadNativeAddon().busyPollStats(),
     });
     // Published ports, host sockets, then the link: reader thread stopped, TAP fd closed, capture flushed.
     cleanups.push(() => engine.close());
@@ -291,6 +292,9 @@ async function run(
 
     // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.
     loadNativeAddon().loopIdleMetricsOff();
+    if (!loadNativeAddon().busyPollStart(options.busyPollMicroseconds, true) && options.busyPollMicroseconds > 0) {
+      logger.warn('busy polling is off: this libuv is not the one the native addon was built against');
+    }
     engine.start();
     process.stdout.write(`${startupLines(options, host, engine, tap, formatIpv4).join('\n')}\n`);
 

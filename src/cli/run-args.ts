@@ -6,7 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { parseMtu } from '../wire/ip-address.js';
-import { DEFAULT_OFFLOADS, parseDnsUpstream, type HostEndpointOption } from './options.js';
+import { DEFAULT_BUSY_POLL_MICROSECONDS, DEFAULT_OFFLOADS, MAX_BUSY_POLL_MICROSECONDS, parseBusyPoll, parseDnsUpstream, type HostEndpointOption } from './options.js';
 
 export interface PublishSpec {
   readonly proto: 'tcp' | 'udp';
@@ -32,6 +32,8 @@ export interface RunArgs {
   readonly offloads: boolean;
   /** IPv6 on the guest network (fd00::/64 by router advertisement); on unless --disable-ipv6. */
   readonly ipv6: boolean;
+  /** The longest the event loop polls before it sleeps (options.ts DEFAULT_BUSY_POLL_MICROSECONDS); 0: never. */
+  readonly busyPollMicroseconds: number;
   readonly command: readonly string[];
 }
 
@@ -54,6 +56,8 @@ Exits with CMD's exit status (128+N when killed by signal N).
       --disable-ipv6          IPv4 only (IPv6 frames from CMD are dropped)
       --enable-offloads       checksum/TSO offloads on tap0${DEFAULT_OFFLOADS ? ' (default)' : ''}
       --disable-offloads      plain frames on tap0, one per MSS${DEFAULT_OFFLOADS ? '' : ' (default)'}
+      --busy-poll=USEC        poll up to USEC µs before sleeping while traffic is that dense
+                              (default ${DEFAULT_BUSY_POLL_MICROSECONDS}, 0 never, max ${MAX_BUSY_POLL_MICROSECONDS})
   -q, --quiet                 no progress line on stderr
   -h, --help                  show this help
 `;
@@ -100,9 +104,9 @@ export function formatPublish(p: PublishSpec): string {
   return `${host}:${p.hostPort}->${p.guestPort}/${p.proto}`;
 }
 
-type ValueOption = 'publish' | 'mtu' | 'pcap' | 'pcap-max-bytes' | 'dns-upstream' | 'api-socket';
+type ValueOption = 'publish' | 'mtu' | 'pcap' | 'pcap-max-bytes' | 'dns-upstream' | 'api-socket' | 'busy-poll';
 type FlagOption = 'quiet' | 'help' | 'disable-host-loopback' | 'enable-offloads' | 'disable-offloads' | 'disable-ipv6';
-const VALUE_OPTIONS: readonly ValueOption[] = ['publish', 'mtu', 'pcap', 'pcap-max-bytes', 'dns-upstream', 'api-socket'];
+const VALUE_OPTIONS: readonly ValueOption[] = ['publish', 'mtu', 'pcap', 'pcap-max-bytes', 'dns-upstream', 'api-socket', 'busy-poll'];
 const FLAG_OPTIONS: readonly FlagOption[] = ['quiet', 'help', 'disable-host-loopback', 'enable-offloads', 'disable-offloads', 'disable-ipv6'];
 const SHORT: Record<string, ValueOption | FlagOption> = { p: 'publish', m: 'mtu', a: 'api-socket', q: 'quiet', h: 'help' };
 
@@ -119,6 +123,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   let enableOffloads = false;
   let disableOffloads = false;
   let ipv6 = true;
+  let busyPollMicroseconds = DEFAULT_BUSY_POLL_MICROSECONDS;
   let i = 0;
   const take = (name: string, inline: string | undefined): string => {
     if (inline !== undefined) return inline;
@@ -173,6 +178,9 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case 'api-socket':
         apiSocket = take(shown, inline);
         break;
+      case 'busy-poll':
+        busyPollMicroseconds = parseBusyPoll(take(shown, inline));
+        break;
       case 'quiet':
         quiet = true;
         break;
@@ -203,5 +211,5 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     if (seen.has(key)) throw new Error(`host port ${formatPublish(p)} is published twice`);
     seen.add(key);
   }
-  return { help, publish, mtu, pcap, pcapMaxBytes, quiet, dnsUpstream, apiSocket, disableHostLoopback, offloads, ipv6, command };
+  return { help, publish, mtu, pcap, pcapMaxBytes, quiet, dnsUpstream, apiSocket, disableHostLoopback, offloads, ipv6, busyPollMicroseconds, command };
 }

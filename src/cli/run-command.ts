@@ -186,10 +186,14 @@ async function run(args: RunArgs): Promise<number> {
       dnsUpstream: args.dnsUpstream,
       pcap: args.pcap === undefined ? undefined : { path: args.pcap, maxFileBytes: args.pcapMaxBytes },
       releaseMemory: () => releaseMemory(loadNativeAddon()),
+      busyPoll: () => loadNativeAddon().busyPollStats(),
     });
     session.engine = engine;
     // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.
     loadNativeAddon().loopIdleMetricsOff();
+    if (!loadNativeAddon().busyPollStart(args.busyPollMicroseconds, true) && args.busyPollMicroseconds > 0) {
+      logger.warn('busy polling is off: this libuv is not the one the native addon was built against');
+    }
     engine.start();
 
     const config = engine.stack.config;

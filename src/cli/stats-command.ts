@@ -106,6 +106,14 @@ export function formatStats(report: StatsReport): string {
     const m = report.memory;
     rows.push(['memory', `${bytes(m.rss)} resident (JS heap ${bytes(m.heap_used)} of ${bytes(m.heap_total)}, buffers ${bytes(m.external)})`]);
   }
+  if (report.busy_poll !== undefined && report.busy_poll.max_ns > 0) {
+    const b = report.busy_poll;
+    const caught = b.waits > 0 ? Math.round((100 * b.hits) / b.waits) : 0;
+    rows.push([
+      'busy polling',
+      `${caught}% of ${b.waits} waits caught without sleeping, ${(b.spin_ns / 1e9).toFixed(2)} s polled (up to ${Math.round(b.max_ns / 1000)} µs, ${b.backoffs} back-offs for a busy CPU)`,
+    ]);
+  }
   const width = Math.max(...rows.map(([name]) => name.length));
   return rows.map(([name, value]) => `${name.padEnd(width)}  ${value}\n`).join('');
 }

@@ -9,7 +9,7 @@
  * Must never: know about processes, fds or options syntax; leave the link open when it fails.
  */
 import type { DebugSource } from '../api/debug-request.js';
-import type { StatsSource } from '../api/stats-request.js';
+import type { BusyPollCounters, StatsSource } from '../api/stats-request.js';
 import type { HostfwdControl } from '../hostfwd/hostfwd-control.js';
 import { HostfwdTable } from '../hostfwd/hostfwd-table.js';
 import type { Link } from '../link/link.js';
@@ -44,6 +44,8 @@ export interface EngineOptions {
    * addon); called once after each burst of traffic is over (memory-return.ts). None by default.
    */
   readonly releaseMemory?: () => void;
+  /** The event loop's busy-polling counters, for get_stats (the CLIs: the addon's). None by default. */
+  readonly busyPoll?: () => BusyPollCounters;
 }
 
 export interface Engine {
@@ -97,6 +99,7 @@ export async function createEngine(link: Link, options: EngineOptions = {}): Pro
       pcap: pcap && (() => pcap.stats()),
       startedAtMs: Date.now(),
       memory: () => process.memoryUsage(),
+      busyPoll: options.busyPoll,
     };
     return {
       stack: running,

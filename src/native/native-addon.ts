@@ -101,6 +101,27 @@ export interface NativeMallocInfo {
   releasable: number;
 }
 
+/** Busy-polling's state and counters (native/busy_poll.c). */
+export interface NativeBusyPollStats {
+  /** The current window: how long the next wait polls before it blocks (0: it blocks at once). */
+  windowNs: number;
+  maxNs: number;
+  /** Waits the loop made (each before an epoll_pwait that could sleep). */
+  waits: number;
+  /** Waits that an event ended while polling: sleeps avoided. */
+  hits: number;
+  /** Waits that blocked (the window was 0 or nothing came in it). */
+  blocks: number;
+  /** Time spent polling, caught or not. */
+  spinNs: number;
+  /** Waits left to libuv (not polled, not measured): a watcher was not yet registered with epoll. */
+  unmeasured: number;
+  /** Check periods found contended (preempted too often): spinning stopped for a back-off each time. */
+  backoffs: number;
+  /** The current back-off (0: none). */
+  backoffNs: number;
+}
+
 export interface NativeAddon {
   /** Throws an Error with a one-line message (e.g. "cannot open /proc/1/ns/net: ..."). */
   attach(request: NativeAttachRequest): NativeAttachResult;
@@ -143,6 +164,20 @@ export interface NativeAddon {
    * reports no idle time afterwards.
    */
   loopIdleMetricsOff(): boolean;
+  /**
+   * Starts adaptive busy-polling of this thread's loop before it sleeps, with a window of at most
+   * maxMicroseconds (native/busy_poll.c); again to retune; 0 stops it. checkContention: back off
+   * while the thread is preempted often (false only for a process that owns its CPU, and tests).
+   * Main thread only. False, and nothing started, when the running libuv is not the version the
+   * addon was built against.
+   */
+  busyPollStart(maxMicroseconds: number, checkContention: boolean): boolean;
+  /** Busy-polling's counters since busyPollStart. */
+  busyPollStats(): NativeBusyPollStats;
+  /** The window policy alone (busy_poll_next_window), for tests: the next window after a wait the window missed. */
+  busyPollNextWindow(windowNs: number, maxNs: number, waitedNs: number): number;
+  /** The contention policy alone (busy_poll_next_backoff), for tests: the back-off after a check period. */
+  busyPollNextBackoff(backoffNs: number, spun: boolean, preemptions: number, periodNs: number): number;
   /**
    * Applies the sandbox to every thread (native/sandbox.c); throws with a one-line message when a
    * requested restriction cannot be applied.
@@ -251,6 +286,10 @@ const FUNCTIONS: readonly (keyof NativeAddon)[] = [
   'mallocInfo',
   'mallocTrim',
   'loopIdleMetricsOff',
+  'busyPollStart',
+  'busyPollStats',
+  'busyPollNextWindow',
+  'busyPollNextBackoff',
   'mallocLimitArenas',
   'v8LowMemory',
   'sandboxApply',

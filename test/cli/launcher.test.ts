@@ -188,6 +188,7 @@ describe("the launcher's reading of the command line", () => {
       [['--log-level='], ['debug', 'info'], ['loud']],
       [['--dns-upstream='], ['127.0.0.1', '127.0.0.1:53', '127.0.0.1:0053', '[::1]:53', '::1'], ['127.0.0.1:0', '127.0.0.1:70000', 'name:53']],
       [['--pcap='], ['/tmp/x.pcap'], ['']],
+      [['--busy-poll=', '--busy-poll ', '--busy='], ['0', '50', '1000', '0050'], ['1001', '-1', '5x', '', '12345678']],
     ];
     const flags = ['-c', '--configure', '--conf', '-c', '-6', '--enable-ipv6', '--disable-host-loopback', '--no-host-loopback', '--enable-sandbox',
       '--create-sandbox', '--enable-seccomp', '--disable-dns', '--enable-offloads', '--disable-offloads', '-c6', '-cr3', '-6ce4'];

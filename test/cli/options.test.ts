@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   checkHostEnvironment,
   CliError,
+  DEFAULT_BUSY_POLL_MICROSECONDS,
   DEFAULT_OFFLOADS,
   HELP_TEXT,
   parseCommandLine,
@@ -55,6 +56,11 @@ describe('parseCommandLine: defaults', () => {
     expect(HELP_TEXT).not.toMatch(/^--disable-offloads .* \(default\)$/m);
   });
 
+  it('busy-polls up to 50 µs unless --busy-poll says otherwise (ours: slirp4netns has no such flag)', () => {
+    expect(DEFAULT_BUSY_POLL_MICROSECONDS).toBe(50);
+    expect(HELP_TEXT).toMatch(/^--busy-poll=USEC .*\(default=50, 0=never, max=1000\)$/m);
+  });
+
   it('matches slirp4netns 1.2 defaults', () => {
     expect(run(['42'])).toEqual({
       kind: 'run',
@@ -63,7 +69,7 @@ describe('parseCommandLine: defaults', () => {
         configure: false, exitFd: undefined, readyFd: undefined, mtu: 1500, enableIpv6: false, apiSocket: undefined,
         cidr: '10.0.2.0/24', disableHostLoopback: false, netnsType: 'pid', usernsPath: undefined, enableSandbox: false,
         enableSeccomp: false, outboundAddr: undefined, outboundAddr6: undefined, disableDns: false, macAddress: undefined,
-        targetType: 'netns', logLevel: undefined, dnsUpstream: undefined, offloads: true, pcap: undefined, target: '42', tapName: 'tap0',
+        targetType: 'netns', logLevel: undefined, dnsUpstream: undefined, offloads: true, pcap: undefined, busyPollMicroseconds: 50, target: '42', tapName: 'tap0',
       },
     });
   });
@@ -95,6 +101,9 @@ describe('parseCommandLine: every option in each spelling', () => {
     ['enable-offloads', [['--enable-offloads']], { offloads: true }],
     ['disable-offloads', [['--disable-offloads']], { offloads: false }],
     ['pcap', [['--pcap=/tmp/x.pcap'], ['--pcap', '/tmp/x.pcap']], { pcap: '/tmp/x.pcap' }],
+    ['busy-poll', [['--busy-poll=200'], ['--busy-poll', '0200'], ['--busy=200']], { busyPollMicroseconds: 200 }],
+    ['busy-poll off', [['--busy-poll=0']], { busyPollMicroseconds: 0 }],
+    ['busy-poll at its ceiling', [['--busy-poll=1000']], { busyPollMicroseconds: 1000 }],
   ];
   for (const [name, spellings, expected] of cases) {
     it(name, () => {
@@ -174,6 +183,10 @@ describe('parseCommandLine: errors are one line, before any namespace work', () 
     ['dns upstream with disable-dns', ['--dns-upstream=192.0.2.1', '--disable-dns', '7'], /conflicts with --disable-dns/],
     ['offloads both ways', ['--enable-offloads', '--disable-offloads', '7'], /conflicts/],
     ['empty pcap', ['--pcap=', '7'], /--pcap needs a file name/],
+    ['busy-poll above its ceiling', ['--busy-poll=1001', '7'], /--busy-poll must be microseconds from 0 to 1000, got "1001"/],
+    ['busy-poll negative', ['--busy-poll=-1', '7'], /--busy-poll must be microseconds/],
+    ['busy-poll not a number', ['--busy-poll=50us', '7'], /--busy-poll must be microseconds/],
+    ['busy-poll empty', ['--busy-poll=', '7'], /--busy-poll must be microseconds/],
     ['empty api socket', ['--api-socket=', '7'], /needs a path/],
     ['api socket too long', [`--api-socket=/${'x'.repeat(120)}`, '7'], /too long/],
     ['bad tap name', ['7', 'a/b'], /invalid interface name/],

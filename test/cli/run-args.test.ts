@@ -16,6 +16,7 @@ describe('tslirp run arguments', () => {
       disableHostLoopback: false,
       offloads: true,
       ipv6: true,
+      busyPollMicroseconds: 50,
       command: ['sh', '-c', 'echo hi'],
     });
     expect(parseRunArgs(['-q', 'curl', '-p', 'x']).command).toEqual(['curl', '-p', 'x']);
@@ -36,6 +37,7 @@ describe('tslirp run arguments', () => {
       '--disable-host-loopback',
       '--enable-offloads',
       '--disable-ipv6',
+      '--busy-poll=120',
       'true',
     ]);
     expect(args.publish).toEqual([
@@ -43,10 +45,12 @@ describe('tslirp run arguments', () => {
       { proto: 'udp', hostAddr: '127.0.0.1', hostPort: 5353, guestPort: 53 },
       { proto: 'tcp', hostAddr: '::1', hostPort: 9090, guestPort: 90 },
     ]);
-    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: { address: '127.0.0.1', port: 5300 }, apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, ipv6: false, command: ['true'] });
+    expect(args).toMatchObject({ mtu: 65520, pcap: '/tmp/x.pcap', pcapMaxBytes: 1000, quiet: true, dnsUpstream: { address: '127.0.0.1', port: 5300 }, apiSocket: '/tmp/api.sock', disableHostLoopback: true, offloads: true, ipv6: false, busyPollMicroseconds: 120, command: ['true'] });
     expect(args.publish.map(formatPublish)).toEqual(['0.0.0.0:8080->80/tcp', '127.0.0.1:5353->53/udp', '[::1]:9090->90/tcp']);
     expect(parseRunArgs(['--disable-offloads', 'true']).offloads).toBe(false);
     expect(() => parseRunArgs(['--enable-offloads', '--disable-offloads', 'true'])).toThrow(/conflicts/);
+    expect(parseRunArgs(['--busy-poll', '0', 'true']).busyPollMicroseconds).toBe(0);
+    expect(() => parseRunArgs(['--busy-poll=2000', 'true'])).toThrow(/--busy-poll must be microseconds from 0 to 1000, got "2000"/);
     expect(parseRunArgs(['-h']).help).toBe(true);
     expect(parseRunArgs(['-m9000', 'x']).mtu).toBe(9000);
   });

@@ -191,11 +191,12 @@ test('many sockets opened, used and closed leave no descriptor behind', async ()
   const port = await closedPort('127.0.0.1');
   const descriptors = () => readdirSync('/proc/self/fd').length;
   const before = descriptors();
-  // Waves of 100: the echo server's receive buffer (this process's dgram socket) drops beyond ~100.
-  for (let round = 0; round < 10; round++) {
-    const clients = Array.from({ length: 100 }, () => client());
+  // Waves of 25: the echo server (this process's dgram socket) drops what its receive buffer cannot
+  // hold while this process is busy; a wave of 100 lost datagrams on a loaded machine.
+  for (let round = 0; round < 40; round++) {
+    const clients = Array.from({ length: 25 }, () => client());
     for (const [i, c] of clients.entries()) c.socket.send(Buffer.from('n'), { address: '127.0.0.1', port: i % 2 === 0 ? echo.port : port });
-    expect(descriptors()).toBeGreaterThanOrEqual(before + 100);
+    expect(descriptors()).toBeGreaterThanOrEqual(before + 25);
     await until(() => clients.every((c, i) => (i % 2 === 0 ? c.messages.length === 1 : c.errors.length === 1)));
     for (const c of clients) c.socket.close();
   }
