@@ -3,8 +3,10 @@
 #include "busy_poll.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "napi_util.h"
@@ -22,7 +24,8 @@ uint64_t busy_poll_next_window(uint64_t window_ns, uint64_t max_ns, uint64_t wai
   return window_ns < start ? 0 : window_ns;
 }
 
-int busy_poll_contended(uint64_t preemptions, uint64_t period_ns) {
+int busy_poll_contended(uint64_t preemptions, uint64_t period_ns, long runnable, long cpus) {
+  if (runnable > 0 && cpus > 0 && runnable > cpus) return 1;
   return preemptions >= BUSY_POLL_CONTENDED_MIN &&
          preemptions * 1000000000u >= (uint64_t)BUSY_POLL_CONTENDED_PER_SECOND * period_ns;
 }
@@ -50,6 +53,8 @@ struct busy_poll {
   uint64_t period_start_ns, period_preemptions_base, backoff_ns, spin_off_until_ns;
   int period_spun;
   int check_contention;
+  int loadavg_fd; /* /proc/loadavg, for the machine's runnable tasks; -1 without it */
+  long cpus;
   uint64_t backoffs; /* counter: periods found contended */
 };
 
@@ -85,10 +90,32 @@ static uint64_t preemptions_so_far(void) {
   return (uint64_t)usage.ru_nivcsw;
 }
 
-/* Once per check period: were we preempted often enough that spinning takes a CPU someone wants? */
+/* Tasks runnable on the machine now (this thread included), /proc/loadavg's fourth field; 0: unknown. */
+static long runnable_now(void) {
+  if (state.loadavg_fd < 0) return 0;
+  char text[128];
+  ssize_t n = pread(state.loadavg_fd, text, sizeof text - 1, 0);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char *p = text;
+  for (int spaces = 0; spaces < 3; p++) {
+    if (*p == '\0') return 0;
+    if (*p == ' ') spaces++;
+  }
+  long runnable = 0;
+  for (; *p >= '0' && *p <= '9'; p++) runnable = runnable * 10 + (*p - '0');
+  return *p == '/' ? runnable : 0;
+}
+
+/*
+ * Once per check period: does spinning take a CPU someone wants? Either this thread was preempted
+ * often, or more tasks are runnable than there are CPUs (a spinning thread keeps one CPU from the
+ * others, e.g. the peers of the very flow it serves, without being preempted itself).
+ */
 static void check_contention(uint64_t now) {
   uint64_t preemptions = preemptions_so_far();
-  int contended = busy_poll_contended(preemptions - state.period_preemptions_base, now - state.period_start_ns);
+  int contended = busy_poll_contended(preemptions - state.period_preemptions_base, now - state.period_start_ns,
+                                      runnable_now(), state.cpus);
   state.backoff_ns = busy_poll_next_backoff(state.backoff_ns, state.period_spun, contended);
   if (contended) {
     state.spin_off_until_ns = now + state.backoff_ns;
@@ -160,6 +187,9 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info) {
   if (!known) return supported;
   if (!state.started) {
     if (max_us == 0) return supported;
+    /* Opened once, before a sandbox may hide /proc; without it only preemptions are watched. */
+    state.loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    state.cpus = sysconf(_SC_NPROCESSORS_ONLN);
     uv_prepare_init(loop, &state.prepare);
     uv_unref((uv_handle_t *)&state.prepare); /* never keeps the process alive */
     state.started = 1;
@@ -202,17 +232,21 @@ napi_value busy_poll_stats_js(napi_env env, napi_callback_info info) {
 }
 
 napi_value busy_poll_next_backoff_js(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  int64_t backoff_ns, preemptions, period_ns;
+  napi_value argv[6];
+  int64_t backoff_ns, preemptions, period_ns, runnable, cpus;
   bool spun;
-  if (napi_util_get_args(env, info, 4, argv, "busyPollNextBackoff(backoffNs, spun, preemptions, periodNs)") < 0) return NULL;
+  if (napi_util_get_args(env, info, 6, argv, "busyPollNextBackoff(backoffNs, spun, preemptions, periodNs, runnable, cpus)") < 0) {
+    return NULL;
+  }
   if (napi_util_get_int(env, argv[0], "backoffNs", 0, INT64_C(1) << 50, &backoff_ns) < 0) return NULL;
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &spun));
   if (napi_util_get_int(env, argv[2], "preemptions", 0, INT64_C(1) << 50, &preemptions) < 0 ||
-      napi_util_get_int(env, argv[3], "periodNs", 0, INT64_C(1) << 50, &period_ns) < 0) {
+      napi_util_get_int(env, argv[3], "periodNs", 0, INT64_C(1) << 50, &period_ns) < 0 ||
+      napi_util_get_int(env, argv[4], "runnable", 0, INT32_MAX, &runnable) < 0 ||
+      napi_util_get_int(env, argv[5], "cpus", 0, INT32_MAX, &cpus) < 0) {
     return NULL;
   }
-  int contended = busy_poll_contended((uint64_t)preemptions, (uint64_t)period_ns);
+  int contended = busy_poll_contended((uint64_t)preemptions, (uint64_t)period_ns, (long)runnable, (long)cpus);
   napi_value out;
   NAPI_CALL(env, napi_create_double(env, (double)busy_poll_next_backoff((uint64_t)backoff_ns, spun, contended), &out));
   return out;

@@ -23,8 +23,10 @@
  * time slice and, preempted, serve its own events late (with two CPU hogs beside it, a 50 µs window
  * halved the round trips and put p99 at 4 ms). Every check period the thread reads how often it was
  * preempted (getrusage: involuntary context switches, ~30/s on an idle machine while spinning,
- * hundreds per second beside a CPU hog); at a contended rate it stops spinning for a back-off that
- * doubles while contention lasts (20 ms up to 1.28 s) and resets after a quiet period of spinning.
+ * hundreds per second beside a CPU hog) and how many tasks the machine has runnable (/proc/loadavg:
+ * a spinner that keeps its own CPU still crowds the others onto the rest); when either says the
+ * CPUs are wanted it stops spinning for a back-off that doubles while contention lasts (20 ms up to
+ * 1.28 s) and resets after a quiet period of spinning.
  */
 #ifndef TSLIRP_BUSY_POLL_H
 #define TSLIRP_BUSY_POLL_H
@@ -58,7 +60,7 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info);
 napi_value busy_poll_stats_js(napi_env env, napi_callback_info info);
 /* (windowNs, maxNs, waitedNs) -> next windowNs: busy_poll_next_window for tests */
 napi_value busy_poll_next_window_js(napi_env env, napi_callback_info info);
-/* (backoffNs, spun, preemptions, periodNs) -> next backoffNs: busy_poll_contended and _next_backoff, for tests */
+/* (backoffNs, spun, preemptions, periodNs, runnable, cpus) -> next backoffNs: busy_poll_contended and _next_backoff, for tests */
 napi_value busy_poll_next_backoff_js(napi_env env, napi_callback_info info);
 
 #endif

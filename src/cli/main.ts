@@ -276,6 +276,13 @@ async function run(
       cleanups.push(() => api.close());
     }
 
+    // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation. Busy
+    // polling starts before the sandbox, whose root may not show /proc (busy_poll.c reads /proc/loadavg).
+    loadNativeAddon().loopIdleMetricsOff();
+    if (!loadNativeAddon().busyPollStart(options.busyPollMicroseconds, true) && options.busyPollMicroseconds > 0) {
+      logger.warn('busy polling is off: this libuv is not the one the native addon was built against');
+    }
+
     // After attaching (which needs the privileges) and binding the API socket (whose path the
     // sandbox's root may not show), before any thread of ours reads the TAP; nothing is imported after.
     const launcherSandbox = options.enableSandbox ? handoff?.sandbox : undefined;
@@ -290,11 +297,6 @@ async function run(
       }
     }
 
-    // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.
-    loadNativeAddon().loopIdleMetricsOff();
-    if (!loadNativeAddon().busyPollStart(options.busyPollMicroseconds, true) && options.busyPollMicroseconds > 0) {
-      logger.warn('busy polling is off: this libuv is not the one the native addon was built against');
-    }
     engine.start();
     process.stdout.write(`${startupLines(options, host, engine, tap, formatIpv4).join('\n')}\n`);
 

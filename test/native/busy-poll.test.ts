@@ -35,8 +35,10 @@ describe.skipIf(!existsSync(addonPath))('busy-polling of the event loop', () => 
     expect(() => next(-1, max, 0)).toThrow(RangeError);
   });
 
-  test('a period preempted at 100/s or more (and at least twice) is contended: the back-off starts at 20 ms, doubles to 1.28 s, and resets after a quiet period of spinning only', () => {
-    const next = addon().busyPollNextBackoff;
+  test('a period preempted at 100/s or more (and at least twice), or ending with more runnable tasks than CPUs, is contended: the back-off starts at 20 ms, doubles to 1.28 s, and resets after a quiet period of spinning only', () => {
+    // Two CPUs, this thread the one runnable task unless said otherwise.
+    const next = (backoffNs: number, spun: boolean, preemptions: number, periodNs: number, runnable = 1): number =>
+      addon().busyPollNextBackoff(backoffNs, spun, preemptions, periodNs, runnable, 2);
     const period = 20_000 * US;
     const first = 20_000 * US;
     expect(next(0, true, 1, period)).toBe(0);
@@ -48,6 +50,13 @@ describe.skipIf(!existsSync(addonPath))('busy-polling of the event loop', () => 
     // Quiet while backed off proves nothing (nothing spun); quiet while spinning ends the back-off.
     expect(next(2 * first, false, 0, period)).toBe(2 * first);
     expect(next(2 * first, true, 0, period)).toBe(0);
+    // Runnable tasks: up to one per CPU is no contention; more is, whatever the preemptions.
+    expect(next(0, true, 0, period, 2)).toBe(0);
+    expect(next(0, true, 0, period, 3)).toBe(first);
+    expect(next(first, true, 0, period, 3)).toBe(2 * first);
+    // Unknown (no /proc/loadavg): only preemptions count.
+    expect(addon().busyPollNextBackoff(0, true, 0, period, 0, 2)).toBe(0);
+    expect(addon().busyPollNextBackoff(0, true, 0, period, 5, 0)).toBe(0);
   });
 
   test('beside a CPU hog on its CPU it stops spinning (backs off) instead of taking the hog\'s slices', () => {
