@@ -42,6 +42,7 @@ export interface BusyPollCounters {
   readonly blocks: number;
   readonly spinNs: number;
   readonly backoffs: number;
+  readonly unmeasured: number;
 }
 
 /** The `return` object of a get_stats answer. */
@@ -65,8 +66,11 @@ export interface StatsReport {
   /** ICMP errors sent to the guest and held back by the rate limit, once there was one. */
   icmp_errors?: { sent: number; rate_limited: number };
   memory?: { rss: number; heap_total: number; heap_used: number; external: number; array_buffers: number };
-  /** While busy-polling is on: waits, how many polling caught (sleeps avoided), time spent polling. */
-  busy_poll?: { max_ns: number; window_ns: number; waits: number; hits: number; blocks: number; spin_ns: number; backoffs: number };
+  /**
+   * While busy-polling is on: waits, how many polling caught (sleeps avoided), time spent polling,
+   * back-offs for a busy CPU, waits left to libuv (a socket not yet registered with epoll).
+   */
+  busy_poll?: { max_ns: number; window_ns: number; waits: number; hits: number; blocks: number; spin_ns: number; backoffs: number; unmeasured: number };
 }
 
 export const GET_STATS_UNAVAILABLE = 'bad request: get_stats: not available';
@@ -111,7 +115,7 @@ export function collectStats(source: StatsSource, nowMs: number = Date.now()): S
   }
   if (source.busyPoll) {
     const b = source.busyPoll();
-    report.busy_poll = { max_ns: b.maxNs, window_ns: b.windowNs, waits: b.waits, hits: b.hits, blocks: b.blocks, spin_ns: b.spinNs, backoffs: b.backoffs };
+    report.busy_poll = { max_ns: b.maxNs, window_ns: b.windowNs, waits: b.waits, hits: b.hits, blocks: b.blocks, spin_ns: b.spinNs, backoffs: b.backoffs, unmeasured: b.unmeasured };
   }
   return report;
 }

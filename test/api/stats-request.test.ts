@@ -46,7 +46,7 @@ describe('get_stats', () => {
       forwards: () => noHostfwd.list().length,
       startedAtMs: 1_000,
       memory: () => ({ rss: 50 << 20, heapTotal: 9 << 20, heapUsed: 6 << 20, external: 3 << 20, arrayBuffers: 2 << 20 }),
-      busyPoll: () => ({ windowNs: 25_000, maxNs: 50_000, waits: 1000, hits: 950, blocks: 50, spinNs: 7_000_000, backoffs: 1 }),
+      busyPoll: () => ({ windowNs: 25_000, maxNs: 50_000, waits: 1000, hits: 950, blocks: 50, spinNs: 7_000_000, backoffs: 1, unmeasured: 4 }),
     };
     const report = collectStats(source, 62_500);
     expect(report).toEqual({
@@ -62,7 +62,7 @@ describe('get_stats', () => {
       forwards: 1,
       uptime_seconds: 61,
       memory: { rss: 50 << 20, heap_total: 9 << 20, heap_used: 6 << 20, external: 3 << 20, array_buffers: 2 << 20 },
-      busy_poll: { max_ns: 50_000, window_ns: 25_000, waits: 1000, hits: 950, blocks: 50, spin_ns: 7_000_000, backoffs: 1 },
+      busy_poll: { max_ns: 50_000, window_ns: 25_000, waits: 1000, hits: 950, blocks: 50, spin_ns: 7_000_000, backoffs: 1, unmeasured: 4 },
     });
     expect(formatStats(report)).toContain('busy polling       95% of 1000 waits caught without sleeping, 0.01 s polled (up to 50 µs, 1 back-offs for a busy CPU)');
     expect(formatStats({ ...report, busy_poll: { ...report.busy_poll!, max_ns: 0 } })).not.toContain('busy polling');

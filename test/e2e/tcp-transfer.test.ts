@@ -9,6 +9,7 @@
  *   host→guest in under 3 s (issue 4), and 100 MB each way, intact;
  * - 1,000 concurrent connections to a host echo server: all open at once, exchange, close; the flow
  *   count (get_stats over --api-socket) returns to 0 and the RSS is reported against its baseline;
+ * - get_stats shows the event loop's busy polling on (the default) and counting;
  * - with offloads (the default) at MTU 1500: 100 MB each way intact.
  *
  * Traffic stays on loopback and in the test's namespace. Every process is ended by PID.
@@ -195,6 +196,19 @@ suite('TCP transfers through tslirp: MTU 65520, --disable-offloads', 65520, fals
     );
     // Near baseline: within 64 MiB (V8 keeps some of its heap; leaked flows would hold far more).
     expect(after.rss - baseline.rss).toBeLessThan(64 * 1024);
+  });
+
+  e2e('the event loop busy-polls by default (--busy-poll=50) and get_stats reports it', 30_000, async () => {
+    const { apiSocket } = get();
+    const answer = JSON.parse((await apiRequest(apiSocket, '{"execute":"get_stats"}')).text) as { return?: { busy_poll?: Record<string, number> } };
+    const busyPoll = answer.return?.busy_poll;
+    if (busyPoll === undefined) throw new Error(`get_stats has no busy_poll: ${JSON.stringify(answer)}`);
+    console.log(`busy polling after the transfers above: ${JSON.stringify(busyPoll)}`);
+    expect(busyPoll.max_ns).toBe(50_000);
+    // Every wait before a possible sleep is counted: measured (polled, or not while backed off on a
+    // busy machine) or left to libuv while a new socket awaits registration with epoll.
+    expect(busyPoll.waits + busyPoll.unmeasured).toBeGreaterThan(100);
+    expect(busyPoll.hits + busyPoll.blocks).toBeLessThanOrEqual(busyPoll.waits);
   });
 });
 
