@@ -371,7 +371,7 @@ class NativeHostStream implements HostStream {
     this.writeEnded = true;
     const result = this.table.addon.tcpShutdown(this.id);
     if (result < 0 && result !== -ENOTCONN) this.failLater(-result);
-    else this.finishIfEnded();
+    else this.finishIfEnded(false);
   }
 
   /**
@@ -412,15 +412,21 @@ class NativeHostStream implements HostStream {
     // takes the socket out of the poll set; stopping the poll first cost an epoll_ctl of its own.
     if (!this.writeEnded) this.updateWatch();
     this.events.onEnd();
-    this.finishIfEnded();
+    this.finishIfEnded(true);
   }
 
-  /** Both directions ended: the socket is closed and onClose follows (after this turn, as Node's 'close'). */
-  private finishIfEnded(): void {
+  /**
+   * Both directions ended: the socket is closed and onClose follows: at once when the host's end
+   * (one of our events) finished it, the usual end of a short connection (deferred, it cost a
+   * promise reaction and a microtask per connection); after the turn when our end did, from inside
+   * an engine's call (end()), as Node's 'close'.
+   */
+  private finishIfEnded(inOurEvent: boolean): void {
     if (!this.readEnded || !this.writeEnded || this.over) return;
     this.over = true;
     this.close(false);
-    defer(this, DEFER_CLOSED);
+    if (inOurEvent) this.events.onClose();
+    else defer(this, DEFER_CLOSED);
   }
 
   private updateWatch(): void {

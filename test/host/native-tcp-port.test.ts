@@ -224,22 +224,29 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     }
   });
 
-  it('half-close by us: the host sees our end, answers, ends; onEnd then onClose', async () => {
+  it('half-close by us: the host sees our end, answers, ends; onEnd then onClose, in the same call', async () => {
     let received = '';
     const port = await listen((s) => {
       s.on('data', (d: Buffer) => (received += d.toString()));
       s.on('end', () => s.end('bye'));
     });
     const events = recorder();
+    const onEnd = events.onEnd;
+    // A microtask queued at onEnd runs after the call that delivered it: onClose comes before it.
+    events.onEnd = () => {
+      onEnd();
+      queueMicrotask(() => events.log.push('after the call'));
+    };
     const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
     await events.connected;
     stream.resume();
     stream.write(Buffer.from('hello'));
     stream.end();
     await events.closed;
+    await tick(0);
     expect(received).toBe('hello');
     expect(text(events.chunks)).toBe('bye');
-    expect(events.log).toEqual(['connect', 'end', 'close']);
+    expect(events.log).toEqual(['connect', 'end', 'close', 'after the call']);
   });
 
   it('half-close by the host: onEnd, and we can still write until we end too', async () => {
