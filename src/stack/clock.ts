@@ -16,6 +16,14 @@ export interface Clock {
 }
 
 /**
+ * process.uptime, looked up once. `process` is a global object in dictionary mode (slow properties),
+ * so `process.uptime()` cost optimized code a global load and an uncached, generic property load
+ * (V8's LoadIC builtin) on every read: with the engine's ~6 reads per short connection, ~8 % of the
+ * relay's main-thread instructions in a connection-rate run (callgrind). Node's uptime uses no `this`.
+ */
+const uptime: () => number = process.uptime;
+
+/**
  * Real time: the monotonic clock and Node timers (unref'd, so an idle engine never keeps the process
  * alive by itself). process.uptime() rather than performance.now(): the same clock (libuv's
  * monotonic time, sub-microsecond as a double) at the same cost per call, but the first use of the
@@ -24,7 +32,7 @@ export interface Clock {
  */
 export class SystemClock implements Clock {
   now(): number {
-    return process.uptime() * 1000;
+    return uptime() * 1000;
   }
   setTimer(callback: () => void, delayMs: number): TimerHandle {
     const t = setTimeout(callback, delayMs);
