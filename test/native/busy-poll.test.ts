@@ -65,7 +65,11 @@ describe.skipIf(!existsSync(addonPath))('busy-polling of the event loop', () => 
     const script = `
       const addon = require(${JSON.stringify(addonPath)});
       const { spawn } = require('node:child_process');
-      const hog = spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+      // A hog that ends itself after 15 s even if this script dies first (execFileSync's timeout ends
+      // only the script), and is ended with SIGKILL here (a process that inherited SIGTERM ignored,
+      // as under a test runner, would survive SIGTERM).
+      const hog = spawn('taskset', ['-c', '0', process.execPath, '-e', 'const end = Date.now() + 15000; while (Date.now() < end);'], { stdio: 'ignore' });
+      process.on('exit', () => hog.kill('SIGKILL'));
       const cat = spawn('cat', [], { stdio: ['pipe', 'pipe', 'inherit'] });
       addon.busyPollStart(2000, true);
       const until = Date.now() + 600;
@@ -73,7 +77,7 @@ describe.skipIf(!existsSync(addonPath))('busy-polling of the event loop', () => 
         if (Date.now() < until) { cat.stdin.write('x'); return; }
         cat.stdout.off('data', onData);
         cat.stdin.end();
-        hog.kill();
+        hog.kill('SIGKILL');
         console.log(JSON.stringify(addon.busyPollStats()));
       };
       cat.stdout.on('data', onData);
