@@ -444,13 +444,34 @@ napi_value tcp_watch_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* tcpRecv(id, into) → bytes read, 0 at the peer's end, or -errno (-EAGAIN: nothing there). */
+/*
+ * tcpRecv(id, into[, offset, length]) → bytes read, 0 at the peer's end, or -errno (-EAGAIN: nothing
+ * there). With offset and length the read lands in that part of into: the caller reads into its
+ * slab without making a view of the region for every read.
+ */
 napi_value tcp_recv_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  struct tcp_sock *s = socket_call(env, info, 2, argv, "tcpRecv expects (id, into)");
+  static const char usage[] = "tcpRecv expects (id, into[, offset, length])";
+  napi_value argv[4];
+  size_t argc = 4;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || (argc != 2 && argc != 4)) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  struct tcp_sockets *all = sockets_of(env);
+  if (all == NULL) return NULL;
+  struct tcp_sock *s = socket_table_lookup(env, &all->ids, argv[0], "tcp");
   void *data;
   size_t length;
   if (s == NULL || napi_util_get_bytes(env, argv[1], &data, &length) < 0) return NULL;
+  if (argc == 4) {
+    int64_t offset, wanted;
+    if (napi_util_get_int(env, argv[2], "offset", 0, (int64_t)length, &offset) < 0 ||
+        napi_util_get_int(env, argv[3], "length", 0, (int64_t)length - offset, &wanted) < 0) {
+      return NULL;
+    }
+    data = (uint8_t *)data + offset;
+    length = (size_t)wanted;
+  }
   ssize_t n;
   do n = recv(s->fd, data, length, 0);
   while (n < 0 && errno == EINTR);

@@ -384,8 +384,9 @@ class NativeHostStream implements HostStream {
     let run: Uint8Array | null = null;
     let outcome = 1; // > 0: more may come; 0: the host's end; < 0: -errno
     for (let i = 0; i < READS_PER_EVENT; i++) {
-      const region = slab.region();
-      const n = this.table.addon.tcpRecv(this.id, region);
+      slab.prepareRegion();
+      const room = slab.regionLength;
+      const n = this.table.addon.tcpRecv(this.id, slab.regionBytes, slab.regionStart, room);
       if (n <= 0) {
         slab.unclaimed();
         outcome = n === -EAGAIN ? 1 : n;
@@ -399,7 +400,7 @@ class NativeHostStream implements HostStream {
         if (this.over) return;
         run = piece;
       }
-      if (n < region.length) break;
+      if (n < room) break;
     }
     if (run !== null) this.events.onData(run);
     if (this.over || outcome > 0) return;

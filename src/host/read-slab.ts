@@ -114,10 +114,33 @@ export class ReadSlab {
     if (this.regionOnlyWhileReading) this.giveBackIfIdle();
   }
 
-  private ownRegion(): Uint8Array {
+  /**
+   * Readies the next read's region without making a view of it, for a caller that reads at an
+   * offset (the native port: a view per read was a typed array allocated, and a generic `subarray`
+   * load in optimized code): the read goes into regionBytes from regionStart, regionLength bytes at
+   * most; take() or unclaimed() follow, as after region(). Only with regionOnlyWhileReading.
+   */
+  prepareRegion(): void {
     this.landing = false;
     if (this.slab.length - this.used < MIN_READ) this.nextSlab();
     this.regionAt = this.used;
+  }
+
+  /** The slab prepareRegion() readied (valid until take() or unclaimed()). */
+  get regionBytes(): Uint8Array {
+    return this.slab;
+  }
+
+  get regionStart(): number {
+    return this.regionAt;
+  }
+
+  get regionLength(): number {
+    return Math.min(READ_MAX, this.slab.length - this.regionAt);
+  }
+
+  private ownRegion(): Uint8Array {
+    this.prepareRegion();
     return this.slab.subarray(this.used, this.used + READ_MAX);
   }
 

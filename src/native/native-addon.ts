@@ -214,8 +214,11 @@ export interface NativeAddon {
   tcpAdopt(id: number, fd: number): number;
   /** What to poll for: TCP_EVENT_READABLE | TCP_EVENT_WRITABLE, or 0. */
   tcpWatch(id: number, events: number): void;
-  /** recv into into: bytes read, 0 at the peer's end, -errno (-EAGAIN: nothing yet). */
-  tcpRecv(id: number, into: Uint8Array): number;
+  /**
+   * recv into into (with offset and length: into that part of it, no view of the region needed):
+   * bytes read, 0 at the peer's end, -errno (-EAGAIN: nothing yet).
+   */
+  tcpRecv(id: number, into: Uint8Array, offset?: number, length?: number): number;
   /** send: bytes taken (maybe fewer than given), or -errno (-EAGAIN: none). */
   tcpSend(id: number, bytes: Uint8Array): number;
   /** shutdown(SHUT_WR): 0 or -errno. */

@@ -23,6 +23,7 @@ import { loopbackServers } from '../support/host-stream-recorder.js';
 const listen = loopbackServers();
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ECONNRESET = 104;
+const EAGAIN = 11;
 
 const addon = loadNativeAddon();
 const events = new Int32Array(TCP_EVENT_BATCH * 3);
@@ -117,6 +118,27 @@ describe('tcp_socket.c', { timeout: 20_000 }, () => {
     if (calls[0][0][1] === TCP_EVENT_ERROR) expect(calls).toEqual([[[2, TCP_EVENT_ERROR, ECONNRESET]]]);
     else expect([calls, recvResults]).toEqual([[[[2, TCP_EVENT_READABLE, 0]]], [-ECONNRESET]]);
     addon.tcpClose(2, false);
+  });
+
+  it('tcpRecv with an offset and a length reads into that part of the buffer, no further; out of range throws', async () => {
+    let server!: Socket;
+    const port = await listen((s) => (server = s.on('error', () => undefined)));
+    await open(3, port, (async () => {
+      while (server === undefined) await tick(5);
+      return server;
+    })());
+    server.write('abcdef');
+    await tick(50);
+    const into = new Uint8Array(10).fill(0x2e);
+    expect(addon.tcpRecv(3, into, 2, 4)).toBe(4);
+    expect(Buffer.from(into).toString()).toBe('..abcd....');
+    expect(addon.tcpRecv(3, into, 8, 2)).toBe(2);
+    expect(Buffer.from(into).toString()).toBe('..abcd..ef');
+    expect(() => addon.tcpRecv(3, into, 8, 3)).toThrow(RangeError);
+    expect(() => addon.tcpRecv(3, into, 11, 0)).toThrow(RangeError);
+    expect(() => addon.tcpRecv(3, into, -1, 1)).toThrow(RangeError);
+    expect(addon.tcpRecv(3, into, 0, 10)).toBe(-EAGAIN);
+    addon.tcpClose(3, false);
   });
 
   it('keeps the process alive while a socket is polled, and not after it is closed', async () => {
