@@ -1,11 +1,10 @@
 /* Adaptive busy-polling of the event loop before it sleeps; see busy_poll.h. */
-#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "busy_poll.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -24,10 +23,10 @@ uint64_t busy_poll_next_window(uint64_t window_ns, uint64_t max_ns, uint64_t wai
   return window_ns < start ? 0 : window_ns;
 }
 
-int busy_poll_contended(uint64_t preemptions, uint64_t period_ns, long runnable, long cpus) {
+int busy_poll_contended(uint64_t wanted_ns, uint64_t got_ns, long runnable, long cpus) {
   if (runnable > 0 && cpus > 0 && runnable > cpus) return 1;
-  return preemptions >= BUSY_POLL_CONTENDED_MIN &&
-         preemptions * 1000000000u >= (uint64_t)BUSY_POLL_CONTENDED_PER_SECOND * period_ns;
+  /* Kept off its CPU for a quarter of the time it wanted to run (spinning included). */
+  return wanted_ns >= BUSY_POLL_MIN_WANTED_NS && got_ns * 4 < wanted_ns * 3;
 }
 
 uint64_t busy_poll_next_backoff(uint64_t backoff_ns, int spun, int contended) {
@@ -49,9 +48,12 @@ struct busy_poll {
    * left to libuv because a watcher was not registered yet.
    */
   uint64_t waits, hits, blocks, spin_ns, unmeasured;
-  /* Contention: the current check period, whether it spun, its start's count of preemptions. */
-  uint64_t period_start_ns, period_preemptions_base, backoff_ns, spin_off_until_ns;
-  int period_spun;
+  /*
+   * Contention: the current check period (its start, the thread's CPU time then, the time it spent
+   * blocked since, whether it spun, the unmeasured waits then), the back-off and its end.
+   */
+  uint64_t period_start_ns, period_cpu_base_ns, period_blocked_ns, period_unmeasured_base, backoff_ns, spin_off_until_ns;
+  int period_spun, period_open;
   int check_contention;
   int loadavg_fd; /* /proc/loadavg, for the machine's runnable tasks; -1 without it */
   long cpus;
@@ -84,10 +86,19 @@ static int watchers_pending(const uv_loop_t *loop) { return 1; }
 #define BUSY_POLL_SUPPORTED 0
 #endif
 
-static uint64_t preemptions_so_far(void) {
-  struct rusage usage;
-  if (getrusage(RUSAGE_THREAD, &usage) < 0) return 0;
-  return (uint64_t)usage.ru_nivcsw;
+static uint64_t thread_cpu_ns(void) {
+  struct timespec t;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) < 0) return 0;
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void open_period(uint64_t now) {
+  state.period_start_ns = now;
+  state.period_cpu_base_ns = thread_cpu_ns();
+  state.period_blocked_ns = 0;
+  state.period_unmeasured_base = state.unmeasured;
+  state.period_spun = 0;
+  state.period_open = 1;
 }
 
 /* Tasks runnable on the machine now (this thread included), /proc/loadavg's fourth field; 0: unknown. */
@@ -108,23 +119,30 @@ static long runnable_now(void) {
 }
 
 /*
- * Once per check period: does spinning take a CPU someone wants? Either this thread was preempted
- * often, or more tasks are runnable than there are CPUs (a spinning thread keeps one CPU from the
- * others, e.g. the peers of the very flow it serves, without being preempted itself).
+ * Once per check period: does spinning take a CPU someone wants? Either the thread got less than
+ * three quarters of the CPU time it wanted (the period less the time it slept), or more tasks are
+ * runnable than there are CPUs (a spinning thread that keeps its own CPU still crowds the others,
+ * e.g. the peers of the very flow it serves, onto the rest). A period with waits left to libuv
+ * (slept, unmeasured) decides nothing.
  */
 static void check_contention(uint64_t now) {
-  uint64_t preemptions = preemptions_so_far();
-  int contended = busy_poll_contended(preemptions - state.period_preemptions_base, now - state.period_start_ns,
-                                      runnable_now(), state.cpus);
+  if (state.unmeasured != state.period_unmeasured_base) {
+    open_period(now);
+    return;
+  }
+  uint64_t wall = now - state.period_start_ns;
+  uint64_t wanted = wall > state.period_blocked_ns ? wall - state.period_blocked_ns : 0;
+  uint64_t got = thread_cpu_ns() - state.period_cpu_base_ns;
+  int contended = busy_poll_contended(wanted, got, runnable_now(), state.cpus);
   state.backoff_ns = busy_poll_next_backoff(state.backoff_ns, state.period_spun, contended);
   if (contended) {
     state.spin_off_until_ns = now + state.backoff_ns;
     state.window_ns = 0;
     state.backoffs++;
+    state.period_open = 0; /* a new period starts when the back-off ends */
+    return;
   }
-  state.period_start_ns = now;
-  state.period_preemptions_base = preemptions;
-  state.period_spun = 0;
+  open_period(now);
 }
 
 static void before_poll(uv_prepare_t *handle) {
@@ -139,9 +157,13 @@ static void before_poll(uv_prepare_t *handle) {
   uint64_t begin = uv_hrtime();
   uint64_t now = begin;
   state.waits++;
-  if (state.check_contention && begin - state.period_start_ns >= BUSY_POLL_CHECK_PERIOD_NS) check_contention(begin);
   /* Backed off: libuv blocks, unmeasured, and the window stays closed until the back-off ends. */
   if (begin < state.spin_off_until_ns) return;
+  if (state.check_contention) {
+    if (!state.period_open) open_period(begin);
+    else if (begin - state.period_start_ns >= BUSY_POLL_CHECK_PERIOD_NS) check_contention(begin);
+    if (begin < state.spin_off_until_ns) return;
+  }
   if (state.window_ns > 0) {
     state.period_spun = 1;
     /* A timer due inside the window ends the spin: libuv runs it right after. */
@@ -164,8 +186,11 @@ static void before_poll(uv_prepare_t *handle) {
   }
   state.blocks++;
   /* Block here rather than in libuv, to learn how long the wait was (EINTR: a signal, measured too). */
+  uint64_t blocked_from = uv_hrtime();
   backend_ready(fd, timeout_ms);
-  state.window_ns = busy_poll_next_window(state.window_ns, state.max_ns, uv_hrtime() - begin);
+  uint64_t end = uv_hrtime();
+  state.period_blocked_ns += end - blocked_from;
+  state.window_ns = busy_poll_next_window(state.window_ns, state.max_ns, end - begin);
 }
 
 napi_value busy_poll_start_js(napi_env env, napi_callback_info info) {
@@ -187,7 +212,7 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info) {
   if (!known) return supported;
   if (!state.started) {
     if (max_us == 0) return supported;
-    /* Opened once, before a sandbox may hide /proc; without it only preemptions are watched. */
+    /* Opened once, before a sandbox may hide /proc; without it only the CPU time got is watched. */
     state.loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
     state.cpus = sysconf(_SC_NPROCESSORS_ONLN);
     uv_prepare_init(loop, &state.prepare);
@@ -198,9 +223,7 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info) {
   state.window_ns = 0;
   state.backoff_ns = 0;
   state.spin_off_until_ns = 0;
-  state.period_start_ns = uv_hrtime();
-  state.period_preemptions_base = preemptions_so_far();
-  state.period_spun = 0;
+  state.period_open = 0;
   state.check_contention = check_contention;
   if (max_us == 0) {
     uv_prepare_stop(&state.prepare);
@@ -233,20 +256,20 @@ napi_value busy_poll_stats_js(napi_env env, napi_callback_info info) {
 
 napi_value busy_poll_next_backoff_js(napi_env env, napi_callback_info info) {
   napi_value argv[6];
-  int64_t backoff_ns, preemptions, period_ns, runnable, cpus;
+  int64_t backoff_ns, wanted_ns, got_ns, runnable, cpus;
   bool spun;
-  if (napi_util_get_args(env, info, 6, argv, "busyPollNextBackoff(backoffNs, spun, preemptions, periodNs, runnable, cpus)") < 0) {
+  if (napi_util_get_args(env, info, 6, argv, "busyPollNextBackoff(backoffNs, spun, wantedNs, gotNs, runnable, cpus)") < 0) {
     return NULL;
   }
   if (napi_util_get_int(env, argv[0], "backoffNs", 0, INT64_C(1) << 50, &backoff_ns) < 0) return NULL;
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &spun));
-  if (napi_util_get_int(env, argv[2], "preemptions", 0, INT64_C(1) << 50, &preemptions) < 0 ||
-      napi_util_get_int(env, argv[3], "periodNs", 0, INT64_C(1) << 50, &period_ns) < 0 ||
+  if (napi_util_get_int(env, argv[2], "wantedNs", 0, INT64_C(1) << 50, &wanted_ns) < 0 ||
+      napi_util_get_int(env, argv[3], "gotNs", 0, INT64_C(1) << 50, &got_ns) < 0 ||
       napi_util_get_int(env, argv[4], "runnable", 0, INT32_MAX, &runnable) < 0 ||
       napi_util_get_int(env, argv[5], "cpus", 0, INT32_MAX, &cpus) < 0) {
     return NULL;
   }
-  int contended = busy_poll_contended((uint64_t)preemptions, (uint64_t)period_ns, (long)runnable, (long)cpus);
+  int contended = busy_poll_contended((uint64_t)wanted_ns, (uint64_t)got_ns, (long)runnable, (long)cpus);
   napi_value out;
   NAPI_CALL(env, napi_create_double(env, (double)busy_poll_next_backoff((uint64_t)backoff_ns, spun, contended), &out));
   return out;

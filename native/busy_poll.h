@@ -21,12 +21,13 @@
  *
  * A spin must never take a CPU another task wants: on a busy machine it would delay that task by a
  * time slice and, preempted, serve its own events late (with two CPU hogs beside it, a 50 µs window
- * halved the round trips and put p99 at 4 ms). Every check period the thread reads how often it was
- * preempted (getrusage: involuntary context switches, ~30/s on an idle machine while spinning,
- * hundreds per second beside a CPU hog) and how many tasks the machine has runnable (/proc/loadavg:
- * a spinner that keeps its own CPU still crowds the others onto the rest); when either says the
- * CPUs are wanted it stops spinning for a back-off that doubles while contention lasts (20 ms up to
- * 1.28 s) and resets after a quiet period of spinning.
+ * halved the round trips and put p99 at 4 ms). Every check period (20 ms) the thread compares the
+ * CPU time it got (CLOCK_THREAD_CPUTIME_ID) with the time it wanted to run (the period less its
+ * measured sleeps), and reads how many tasks the machine has runnable (/proc/loadavg: a spinner that
+ * keeps its own CPU still crowds the others onto the rest). Preemptions alone do not tell: a flow's
+ * own peers, woken on the spinner's CPU, preempt it hundreds of times a second on an idle machine.
+ * When the CPUs are wanted it stops spinning for a back-off that doubles while contention lasts
+ * (20 ms up to 1.28 s) and resets after a quiet period of spinning.
  */
 #ifndef TSLIRP_BUSY_POLL_H
 #define TSLIRP_BUSY_POLL_H
@@ -36,10 +37,9 @@
 
 /* The window starts at max / BUSY_POLL_START_DIVISOR and goes off below it. */
 #define BUSY_POLL_START_DIVISOR 4
-/* Contention: checked every period; at least MIN preemptions at PER_SECOND or more is contended. */
+/* Contention: checked every period, from at least MIN_WANTED of CPU time the thread wanted. */
 #define BUSY_POLL_CHECK_PERIOD_NS 20000000u
-#define BUSY_POLL_CONTENDED_MIN 2
-#define BUSY_POLL_CONTENDED_PER_SECOND 100
+#define BUSY_POLL_MIN_WANTED_NS 5000000u
 #define BUSY_POLL_BACKOFF_FIRST_NS 20000000u
 #define BUSY_POLL_BACKOFF_MAX_NS 1280000000u
 
@@ -60,7 +60,7 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info);
 napi_value busy_poll_stats_js(napi_env env, napi_callback_info info);
 /* (windowNs, maxNs, waitedNs) -> next windowNs: busy_poll_next_window for tests */
 napi_value busy_poll_next_window_js(napi_env env, napi_callback_info info);
-/* (backoffNs, spun, preemptions, periodNs, runnable, cpus) -> next backoffNs: busy_poll_contended and _next_backoff, for tests */
+/* (backoffNs, spun, wantedNs, gotNs, runnable, cpus) -> next backoffNs: busy_poll_contended and _next_backoff, for tests */
 napi_value busy_poll_next_backoff_js(napi_env env, napi_callback_info info);
 
 #endif

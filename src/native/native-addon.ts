@@ -177,7 +177,7 @@ export interface NativeAddon {
   /** The window policy alone (busy_poll_next_window), for tests: the next window after a wait the window missed. */
   busyPollNextWindow(windowNs: number, maxNs: number, waitedNs: number): number;
   /** The contention policy alone (busy_poll_next_backoff), for tests: the back-off after a check period. */
-  busyPollNextBackoff(backoffNs: number, spun: boolean, preemptions: number, periodNs: number, runnable: number, cpus: number): number;
+  busyPollNextBackoff(backoffNs: number, spun: boolean, wantedNs: number, gotNs: number, runnable: number, cpus: number): number;
   /**
    * Applies the sandbox to every thread (native/sandbox.c); throws with a one-line message when a
    * requested restriction cannot be applied.

@@ -35,33 +35,32 @@ describe.skipIf(!existsSync(addonPath))('busy-polling of the event loop', () => 
     expect(() => next(-1, max, 0)).toThrow(RangeError);
   });
 
-  test('a period preempted at 100/s or more (and at least twice), or ending with more runnable tasks than CPUs, is contended: the back-off starts at 20 ms, doubles to 1.28 s, and resets after a quiet period of spinning only', () => {
+  test('a period in which the thread got under 3/4 of the CPU time it wanted, or ending with more runnable tasks than CPUs, is contended: the back-off starts at 20 ms, doubles to 1.28 s, and resets after a quiet period of spinning only', () => {
     // Two CPUs, this thread the one runnable task unless said otherwise.
-    const next = (backoffNs: number, spun: boolean, preemptions: number, periodNs: number, runnable = 1): number =>
-      addon().busyPollNextBackoff(backoffNs, spun, preemptions, periodNs, runnable, 2);
-    const period = 20_000 * US;
-    const first = 20_000 * US;
-    expect(next(0, true, 1, period)).toBe(0);
-    expect(next(0, true, 2, period)).toBe(first);
-    expect(next(0, true, 2, 40_000 * US)).toBe(0); // 50/s: not contended
-    expect(next(first, false, 5, period)).toBe(2 * first);
-    expect(next(640_000 * US, false, 5, period)).toBe(1_280_000 * US);
-    expect(next(1_280_000 * US, true, 5, period)).toBe(1_280_000 * US);
+    const next = (backoffNs: number, spun: boolean, wantedNs: number, gotNs: number, runnable = 1): number =>
+      addon().busyPollNextBackoff(backoffNs, spun, wantedNs, gotNs, runnable, 2);
+    const ms = 1000 * US;
+    const first = 20 * ms;
+    expect(next(0, true, 20 * ms, 19 * ms)).toBe(0);
+    expect(next(0, true, 20 * ms, 15 * ms)).toBe(0); // exactly 3/4: not contended
+    expect(next(0, true, 20 * ms, 14 * ms)).toBe(first);
+    expect(next(0, true, 4 * ms, 1 * ms)).toBe(0); // under 5 ms wanted: too little to tell
+    expect(next(first, false, 20 * ms, 10 * ms)).toBe(2 * first);
+    expect(next(640 * ms, false, 20 * ms, 10 * ms)).toBe(1280 * ms);
+    expect(next(1280 * ms, true, 20 * ms, 10 * ms)).toBe(1280 * ms);
     // Quiet while backed off proves nothing (nothing spun); quiet while spinning ends the back-off.
-    expect(next(2 * first, false, 0, period)).toBe(2 * first);
-    expect(next(2 * first, true, 0, period)).toBe(0);
-    // Runnable tasks: up to one per CPU is no contention; more is, whatever the preemptions.
-    expect(next(0, true, 0, period, 2)).toBe(0);
-    expect(next(0, true, 0, period, 3)).toBe(first);
-    expect(next(first, true, 0, period, 3)).toBe(2 * first);
-    // Unknown (no /proc/loadavg): only preemptions count.
-    expect(addon().busyPollNextBackoff(0, true, 0, period, 0, 2)).toBe(0);
-    expect(addon().busyPollNextBackoff(0, true, 0, period, 5, 0)).toBe(0);
+    expect(next(2 * first, false, 20 * ms, 20 * ms)).toBe(2 * first);
+    expect(next(2 * first, true, 20 * ms, 20 * ms)).toBe(0);
+    // Runnable tasks: up to one per CPU is no contention; more is, whatever the CPU time got.
+    expect(next(0, true, 20 * ms, 20 * ms, 2)).toBe(0);
+    expect(next(0, true, 20 * ms, 20 * ms, 3)).toBe(first);
+    // Unknown (no /proc/loadavg): only the CPU time got counts.
+    expect(addon().busyPollNextBackoff(0, true, 20 * ms, 20 * ms, 5, 0)).toBe(0);
   });
 
   test('beside a CPU hog on its CPU it stops spinning (backs off) instead of taking the hog\'s slices', () => {
-    // Both pinned to one CPU: the spinning loop and the hog take turns, so the loop is preempted
-    // hundreds of times a second.
+    // Both pinned to one CPU: the spinning loop and the hog take turns, so the loop gets about half
+    // of the CPU time it wants.
     const script = `
       const addon = require(${JSON.stringify(addonPath)});
       const { spawn } = require('node:child_process');
