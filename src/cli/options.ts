@@ -84,12 +84,12 @@ export const DEFAULT_OFFLOADS = true;
 
 /**
  * Default of --busy-poll (slirp4netns mode and `tslirp run`): the event loop polls for up to 50 µs
- * before it sleeps, while waits that short keep paying off (native/busy_poll.h). In 64 B
- * request/response that removes the relay's two sleeps per round trip: 1.3x the round trips, p50
- * 61 → 47 µs, and less CPU per request, since the work no longer runs cold after each wakeup
- * (bench/results/latency-2026-12-07.md). Idle or sparse traffic does not spin (the window closes
- * after waits longer than it), so idle wakeups stay 0. The cost is up to one core while a flow's
- * gaps stay under 50 µs, which is when the core would be woken anyway.
+ * before it sleeps, while waits that short keep paying off and no other task wants the CPU
+ * (native/busy_poll.h). In 64 B request/response that removes the relay's two sleeps per round
+ * trip: 1.3-1.5x the round trips of --busy-poll=0, p50 63-71 → 46 µs, and no more CPU per request
+ * (bench/results/latency-2026-12-07.md, 14:47 UTC). Idle or sparse traffic does not spin (the window
+ * closes after waits longer than it), so idle wakeups stay 0; on a busy machine it backs off. The
+ * cost is up to one otherwise idle core while a flow's gaps stay under 50 µs.
  */
 export const DEFAULT_BUSY_POLL_MICROSECONDS = 50;
 /** --busy-poll's ceiling: beyond a millisecond the saved wakeup is noise next to the spin. */
