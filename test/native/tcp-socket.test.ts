@@ -62,6 +62,17 @@ async function open(id: number, port: number, accepted: Promise<Socket>): Promis
   return accepted;
 }
 
+/** A fresh loopback server with socket id connected to it; its side of the connection. */
+async function openToNewServer(id: number): Promise<Socket> {
+  let server: Socket | undefined;
+  const port = await listen((s) => (server = s.on('error', () => undefined)));
+  const accepted = async (): Promise<Socket> => {
+    while (server === undefined) await tick(5);
+    return server;
+  };
+  return open(id, port, accepted());
+}
+
 describe('tcp_socket.c', { timeout: 20_000 }, () => {
   it('reports the sockets ready in one loop turn in one call into JS', async () => {
     const accepted: Socket[] = [];
@@ -94,12 +105,7 @@ describe('tcp_socket.c', { timeout: 20_000 }, () => {
   });
 
   it('does not report a socket polled for nothing, even once its peer reset it; watched again: the error, once', async () => {
-    let server!: Socket;
-    const port = await listen((s) => (server = s.on('error', () => undefined)));
-    await open(2, port, (async () => {
-      while (server === undefined) await tick(5);
-      return server;
-    })());
+    const server = await openToNewServer(2);
     addon.tcpWatch(2, TCP_EVENT_READABLE);
     await tick(20);
     addon.tcpWatch(2, 0); // in the set, then out of it
@@ -121,12 +127,7 @@ describe('tcp_socket.c', { timeout: 20_000 }, () => {
   });
 
   it('tcpRecv with an offset and a length reads into that part of the buffer, no further; out of range throws', async () => {
-    let server!: Socket;
-    const port = await listen((s) => (server = s.on('error', () => undefined)));
-    await open(3, port, (async () => {
-      while (server === undefined) await tick(5);
-      return server;
-    })());
+    const server = await openToNewServer(3);
     server.write('abcdef');
     await tick(50);
     const into = new Uint8Array(10).fill(0x2e);
