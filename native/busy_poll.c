@@ -233,23 +233,20 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info) {
   return supported;
 }
 
-static int set_u64(napi_env env, napi_value obj, const char *key, uint64_t value) {
-  napi_value v;
-  if (napi_create_double(env, (double)value, &v) != napi_ok) return -1;
-  return napi_set_named_property(env, obj, key, v) == napi_ok ? 0 : -1;
-}
-
 napi_value busy_poll_stats_js(napi_env env, napi_callback_info info) {
   (void)info;
+  struct {
+    const char *name;
+    uint64_t value;
+  } fields[] = {{"windowNs", state.window_ns}, {"maxNs", state.max_ns},     {"waits", state.waits},
+                {"hits", state.hits},          {"blocks", state.blocks},    {"spinNs", state.spin_ns},
+                {"unmeasured", state.unmeasured}, {"backoffs", state.backoffs}, {"backoffNs", state.backoff_ns}};
   napi_value out;
   NAPI_CALL(env, napi_create_object(env, &out));
-  if (set_u64(env, out, "windowNs", state.window_ns) < 0 || set_u64(env, out, "maxNs", state.max_ns) < 0 ||
-      set_u64(env, out, "waits", state.waits) < 0 || set_u64(env, out, "hits", state.hits) < 0 ||
-      set_u64(env, out, "blocks", state.blocks) < 0 || set_u64(env, out, "spinNs", state.spin_ns) < 0 ||
-      set_u64(env, out, "unmeasured", state.unmeasured) < 0 || set_u64(env, out, "backoffs", state.backoffs) < 0 ||
-      set_u64(env, out, "backoffNs", state.backoff_ns) < 0) {
-    napi_util_throw_status(env, "busyPollStats");
-    return NULL;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    napi_value v;
+    NAPI_CALL(env, napi_create_double(env, (double)fields[i].value, &v));
+    NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
   }
   return out;
 }
