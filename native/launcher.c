@@ -220,7 +220,16 @@ int main(int argc, char *argv[]) {
      script runs: ~60 ms and 1.8 MiB RSS for a system bundle (/etc/ssl/certs/ca-certificates.crt, set
      machine-wide on some hosts). tslirp opens no TLS connection; `tslirp run` keeps it for the
      command it runs. */
-  if (argc < 2 || strcmp(argv[1], "run") != 0) unsetenv("NODE_EXTRA_CA_CERTS");
+  int runs_command = argc >= 2 && strcmp(argv[1], "run") == 0;
+  if (!runs_command) unsetenv("NODE_EXTRA_CA_CERTS");
+  /* One malloc arena (src/cli/malloc-arenas.ts), from the process's start: glibc reads the variable
+     before any thread exists, while the CLI's mallopt comes after Node's bootstrap, where a V8 worker
+     thread had already taken an arena of its own and kept it: ~1 MiB of it resident 10 s after a
+     storm (bench/memory.ts --map). Not for `run`, whose command inherits the environment. */
+  if (!runs_command && setenv("MALLOC_ARENA_MAX", "1", 1) < 0) {
+    fprintf(stderr, "tslirp: cannot set MALLOC_ARENA_MAX: %s\n", strerror(errno));
+    return 1;
+  }
 
   if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     if (print_text(root, HELP_TEXT_FILE) == 0) return 0;

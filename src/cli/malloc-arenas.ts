@@ -9,7 +9,11 @@
  * default (RssAnon 3.9/5.9 against 6.1/7.7). Those threads malloc little and rarely, so sharing the
  * main arena's lock costs them nothing measurable (bench/tcp-iperf.ts A/B in the commit).
  *
- * Set early, before the TAP reader exists; a thread that already has an arena keeps it.
+ * Set early, before the TAP reader exists; a thread that already has an arena keeps it. That is why
+ * the launcher (bin/tslirp, native/launcher.c) also starts Node with MALLOC_ARENA_MAX=1, which glibc
+ * reads before any thread exists: a V8 worker had taken an arena during Node's bootstrap, before this
+ * call, and ~1 MiB of it stayed resident after a storm. This call remains for `node bin/tslirp.js`
+ * and `tslirp run`, whose command must not inherit the variable.
  */
 import type { NativeAddon } from '../native/native-addon.js';
 

@@ -19,6 +19,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attachRequestKey, HandoffError, parseHandoff, takeHandoff, tapOptionsFromCli } from '../../src/cli/launcher-handoff.js';
+import { MALLOC_ARENAS } from '../../src/cli/malloc-arenas.js';
 import { checkHostEnvironment, parseCommandLine, type HostProbe } from '../../src/cli/options.js';
 import { resolveAttachRequest } from '../../src/link/tap-options.js';
 import { mulberry32 } from '../../src/link/fault-link.js';
@@ -92,6 +93,22 @@ describe('bin/tslirp answers like bin/tslirp.js', () => {
       expect(result.stderr, args.join(' ')).toMatch(/^tslirp: /);
     }
     expect(run(LAUNCHER, ['run', '--bogus'], env).stderr).toMatch(warning);
+  });
+
+  it('starts Node with one malloc arena from its start (MALLOC_ARENA_MAX), except for `run` and its command', (ctx) => {
+    builtOrSkip(ctx);
+    const dir = mkdtempSync(join(tmpdir(), 'tslirp-launcher-'));
+    try {
+      const preload = join(dir, 'arena-max.cjs');
+      writeFileSync(preload, "process.stderr.write('arenaMax=' + process.env.MALLOC_ARENA_MAX + '\\n');\n");
+      const env = cleanEnv({ NODE_OPTIONS: `--require=${preload}`, MALLOC_ARENA_MAX: '8' });
+      const arenaMax = (args: string[]): string | undefined => /^arenaMax=(.*)$/m.exec(run(LAUNCHER, args, env).stderr)?.[1];
+      expect(arenaMax(['--mtu=0'])).toBe(String(MALLOC_ARENAS));
+      expect(arenaMax(['stats', '--bogus'])).toBe(String(MALLOC_ARENAS));
+      expect(arenaMax(['run', '--bogus'])).toBe('8'); // the command's own environment
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("starts Node with native/node_flags.h's flags, in order", (ctx) => {
