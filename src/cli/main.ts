@@ -31,6 +31,7 @@ import {
 import { pcapRingSpecFromEnvironment, PcapRingSpecError, PCAP_RING_ENVIRONMENT_VARIABLE, type PcapRingSpec } from './pcap-ring-option.js';
 import { checkHostEnvironment, CliError, HELP_TEXT, parseCommandLine, systemHostProbe, versionText, type CliOptions, type HostEnvironment } from './options.js';
 import { attachRequestKey, HandoffError, takeHandoff, tapOptionsFromCli, type LauncherHandoff } from './launcher-handoff.js';
+import { tuneEventLoop } from './event-loop-tuning.js';
 import { limitMallocArenas } from './malloc-arenas.js';
 import { releaseMemory } from './release-memory.js';
 // Types only (erased): the modules themselves are loaded after parsing.
@@ -276,12 +277,8 @@ async function run(
       cleanups.push(() => api.close());
     }
 
-    // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation. Busy
-    // polling starts before the sandbox, whose root may not show /proc (busy_poll.c reads /proc/loadavg).
-    loadNativeAddon().loopIdleMetricsOff();
-    if (!loadNativeAddon().busyPollStart(options.busyPollMicroseconds, true) && options.busyPollMicroseconds > 0) {
-      logger.warn('busy polling is off: this libuv is not the one the native addon was built against');
-    }
+    // Before the sandbox (see tuneEventLoop).
+    tuneEventLoop(loadNativeAddon(), options.busyPollMicroseconds, (message) => logger.warn(message));
 
     // After attaching (which needs the privileges) and binding the API socket (whose path the
     // sandbox's root may not show), before any thread of ours reads the TAP; nothing is imported after.

@@ -23,6 +23,7 @@ import { constants } from 'node:os';
 import type { ApiServer } from '../api/api-server.js';
 import type { Link } from '../link/link.js';
 import { formatIpv4 } from '../wire/ip-address.js';
+import { tuneEventLoop } from './event-loop-tuning.js';
 import { limitMallocArenas } from './malloc-arenas.js';
 import { releaseMemory } from './release-memory.js';
 import { formatPublish, parseRunArgs, RUN_USAGE, type RunArgs } from './run-args.js';
@@ -189,11 +190,7 @@ async function run(args: RunArgs): Promise<number> {
       busyPoll: () => loadNativeAddon().busyPollStats(),
     });
     session.engine = engine;
-    // One epoll_pwait per wakeup, not two: nothing here reads Node's event-loop utilisation.
-    loadNativeAddon().loopIdleMetricsOff();
-    if (!loadNativeAddon().busyPollStart(args.busyPollMicroseconds, true) && args.busyPollMicroseconds > 0) {
-      logger.warn('busy polling is off: this libuv is not the one the native addon was built against');
-    }
+    tuneEventLoop(loadNativeAddon(), args.busyPollMicroseconds, (message) => logger.warn(message));
     engine.start();
 
     const config = engine.stack.config;
