@@ -235,20 +235,13 @@ napi_value busy_poll_start_js(napi_env env, napi_callback_info info) {
 
 napi_value busy_poll_stats_js(napi_env env, napi_callback_info info) {
   (void)info;
-  struct {
-    const char *name;
-    uint64_t value;
-  } fields[] = {{"windowNs", state.window_ns}, {"maxNs", state.max_ns},     {"waits", state.waits},
-                {"hits", state.hits},          {"blocks", state.blocks},    {"spinNs", state.spin_ns},
-                {"unmeasured", state.unmeasured}, {"backoffs", state.backoffs}, {"backoffNs", state.backoff_ns}};
-  napi_value out;
-  NAPI_CALL(env, napi_create_object(env, &out));
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-    napi_value v;
-    NAPI_CALL(env, napi_create_double(env, (double)fields[i].value, &v));
-    NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
-  }
-  return out;
+  const struct napi_util_named_number fields[] = {
+      {"windowNs", (double)state.window_ns}, {"maxNs", (double)state.max_ns},
+      {"waits", (double)state.waits},        {"hits", (double)state.hits},
+      {"blocks", (double)state.blocks},      {"spinNs", (double)state.spin_ns},
+      {"unmeasured", (double)state.unmeasured}, {"backoffs", (double)state.backoffs},
+      {"backoffNs", (double)state.backoff_ns}};
+  return napi_util_numbers_object(env, fields, sizeof fields / sizeof fields[0]);
 }
 
 napi_value busy_poll_next_backoff_js(napi_env env, napi_callback_info info) {

@@ -9,22 +9,13 @@
 napi_value malloc_info_js(napi_env env, napi_callback_info info) {
   (void)info;
   struct mallinfo2 m = mallinfo2();
-  struct {
-    const char *name;
-    size_t value;
-  } fields[] = {{"arena", m.arena},       /* bytes from sbrk and arena heaps */
-                {"mmapped", m.hblkhd},    /* bytes in chunks mmapped on their own */
-                {"inUse", m.uordblks},    /* allocated */
-                {"free", m.fordblks},     /* free in the arenas */
-                {"releasable", m.keepcost}}; /* free at the top of the main heap */
-  napi_value out;
-  NAPI_CALL(env, napi_create_object(env, &out));
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-    napi_value v;
-    NAPI_CALL(env, napi_create_double(env, (double)fields[i].value, &v));
-    NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
-  }
-  return out;
+  const struct napi_util_named_number fields[] = {
+      {"arena", (double)m.arena},          /* bytes from sbrk and arena heaps */
+      {"mmapped", (double)m.hblkhd},       /* bytes in chunks mmapped on their own */
+      {"inUse", (double)m.uordblks},       /* allocated */
+      {"free", (double)m.fordblks},        /* free in the arenas */
+      {"releasable", (double)m.keepcost}}; /* free at the top of the main heap */
+  return napi_util_numbers_object(env, fields, sizeof fields / sizeof fields[0]);
 }
 
 napi_value malloc_trim_js(napi_env env, napi_callback_info info) {

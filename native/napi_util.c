@@ -124,3 +124,14 @@ napi_value napi_util_int(napi_env env, int value) {
   NAPI_CALL(env, napi_create_int32(env, value, &result));
   return result;
 }
+
+napi_value napi_util_numbers_object(napi_env env, const struct napi_util_named_number *fields, size_t count) {
+  napi_value out;
+  NAPI_CALL(env, napi_create_object(env, &out));
+  for (size_t i = 0; i < count; i++) {
+    napi_value v;
+    NAPI_CALL(env, napi_create_double(env, fields[i].value, &v));
+    NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
+  }
+  return out;
+}

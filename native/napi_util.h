@@ -38,6 +38,15 @@ napi_value napi_util_int(napi_env env, int value);
 void napi_util_call_back(napi_env env, napi_async_context context, napi_ref ref, size_t argc,
                          const int32_t *values);
 
+/* One named number of a table that napi_util_numbers_object turns into a JS object. */
+struct napi_util_named_number {
+  const char *name;
+  double value;
+};
+/* A new JS object with each of the count named numbers as a property (the addon's counters and
+ * totals); NULL with a JS throw if that fails. */
+napi_value napi_util_numbers_object(napi_env env, const struct napi_util_named_number *fields, size_t count);
+
 /* Takes exactly want arguments into argv; else throws (a TypeError saying usage) and returns -1. */
 int napi_util_get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv,
                        const char *usage);

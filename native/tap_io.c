@@ -749,32 +749,20 @@ napi_value tap_io_stats(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct tap_io *io = argc == 1 ? unwrap(env, argv[0]) : NULL;
   if (io == NULL) return NULL;
-  struct {
-    const char *name;
-    uint64_t *counter;
-  } fields[] = {{"rxFrames", &io->rx_frames},
-                {"rxBatches", &io->rx_batches},
-                {"rxThreadBatches", &io->rx_thread_batches},
-                {"rxModeSwitches", &io->rx_mode_switches},
-                {"rxDropped", &io->rx_dropped},
-                {"txFrames", &io->tx_frames},
-                {"txDropped", &io->tx_dropped},
-                {"txWaits", &io->tx_waits},
-                {"areaReleases", &io->area_releases}};
-  napi_value out;
-  NAPI_CALL(env, napi_create_object(env, &out));
-  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-    napi_value v;
-    NAPI_CALL(env, napi_create_double(env, counter_get(fields[i].counter), &v));
-    NAPI_CALL(env, napi_set_named_property(env, out, fields[i].name, v));
-  }
-  /* Resident bytes of the two big areas (mincore), where their RSS goes. */
-  napi_value rx, tx;
-  NAPI_CALL(env, napi_create_double(env, resident_bytes(io->buf[BUF_RX_DATA], io->buf_size[BUF_RX_DATA]), &rx));
-  NAPI_CALL(env, napi_create_double(env, resident_bytes(io->buf[BUF_TX_DATA], io->buf_size[BUF_TX_DATA]), &tx));
-  NAPI_CALL(env, napi_set_named_property(env, out, "rxAreaResident", rx));
-  NAPI_CALL(env, napi_set_named_property(env, out, "txAreaResident", tx));
-  return out;
+  const struct napi_util_named_number fields[] = {
+      {"rxFrames", counter_get(&io->rx_frames)},
+      {"rxBatches", counter_get(&io->rx_batches)},
+      {"rxThreadBatches", counter_get(&io->rx_thread_batches)},
+      {"rxModeSwitches", counter_get(&io->rx_mode_switches)},
+      {"rxDropped", counter_get(&io->rx_dropped)},
+      {"txFrames", counter_get(&io->tx_frames)},
+      {"txDropped", counter_get(&io->tx_dropped)},
+      {"txWaits", counter_get(&io->tx_waits)},
+      {"areaReleases", counter_get(&io->area_releases)},
+      /* Resident bytes of the two big areas (mincore), where their RSS goes. */
+      {"rxAreaResident", resident_bytes(io->buf[BUF_RX_DATA], io->buf_size[BUF_RX_DATA])},
+      {"txAreaResident", resident_bytes(io->buf[BUF_TX_DATA], io->buf_size[BUF_TX_DATA])}};
+  return napi_util_numbers_object(env, fields, sizeof fields / sizeof fields[0]);
 }
 
 napi_value tap_io_release_tx(napi_env env, napi_callback_info info) {
