@@ -9,7 +9,9 @@
  *                            [--only=rr,cr,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta]
  *                            [--baseline=DIR] [--label=TEXT]
  *
- * TSLIRP_NODE_FLAGS='--cpu-prof …' passes node options to the tslirp processes (both builds).
+ * tslirp runs as clients run it: each tree's launcher (bin/tslirp, with native/node_flags.h's Node
+ * flags). TSLIRP_NODE_FLAGS='--cpu-prof …' runs node with those options on bin/tslirp.js instead
+ * (both builds).
  *
  * Every implementation runs with its own defaults, as a user gets them: tslirp with virtio-net
  * offloads on the TAP (the default since issue 12; a --baseline build older than that runs without).
@@ -52,7 +54,7 @@ import { promisify } from 'node:util';
 import { openTunToAll, REPO_ROOT, stopProcess } from '../test/support/netns.js';
 import { freePort } from '../test/support/published-guest.js';
 import { rootlesskitPrerequisite } from '../test/support/rootless-user.js';
-import { contextSwitches, cpuSeconds, RelayLab, sleep, type Impl, type Instance } from './relay-harness.js';
+import { contextSwitches, cpuSeconds, RelayLab, sleep, type Impl, type Instance, type TslirpBuild } from './relay-harness.js';
 import { rejectUnknownArgs, textArg } from './bench-args.js';
 
 const execFileAsync = promisify(execFile);
@@ -80,8 +82,13 @@ interface Sample {
 
 const lab = new RelayLab();
 const nodeArgs = process.env.TSLIRP_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-const TSLIRP_BUILD = { bin: join(REPO_ROOT, 'bin/tslirp.js'), nodeArgs };
-const BASELINE_BUILD = BASELINE ? { bin: join(BASELINE, 'bin/tslirp.js'), nodeArgs } : undefined;
+/** What clients run: a tree's launcher (bin/tslirp, with its Node flags), unless TSLIRP_NODE_FLAGS asks for node with those flags on its bin/tslirp.js (or it has no launcher). */
+function buildOf(root: string): TslirpBuild {
+  const launcher = join(root, 'bin/tslirp');
+  return nodeArgs.length === 0 && existsSync(launcher) ? { bin: launcher } : { bin: join(root, 'bin/tslirp.js'), nodeArgs };
+}
+const TSLIRP_BUILD = buildOf(REPO_ROOT);
+const BASELINE_BUILD = BASELINE ? buildOf(BASELINE) : undefined;
 
 // ---- measurements ----
 
@@ -408,7 +415,8 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `latency-${new Date().toISOString().slice(0, 10)}.md`);
   const head = existsSync(file) ? '' : `# bench/latency.ts, ${new Date().toISOString().slice(0, 10)}\n\nCPU columns: relay process utime+stime per 1000 round trips or connections (s/1k), per GB, or per second idle. ↓: lower is better.\n`;
-  appendFileSync(file, `${head}\n## ${title}\n\nCommand: \`${command}\`\n\n${table}\n`);
+  const ranAs = TSLIRP_BUILD.bin.endsWith('.js') ? `node ${[...(TSLIRP_BUILD.nodeArgs ?? []), 'bin/tslirp.js'].join(' ')}` : 'bin/tslirp (the launcher, as clients run it)';
+  appendFileSync(file, `${head}\n## ${title}\n\nCommand: \`${command}\`; tslirp ran as ${ranAs}\n\n${table}\n`);
   process.stderr.write(`written to ${file}\n`);
 }
 

@@ -39,11 +39,18 @@ export interface Instance {
 
 /** How to run a tslirp build. */
 export interface TslirpBuild {
-  /** Its bin/tslirp.js. */
+  /** Its launcher (bin/tslirp: what podman and RootlessKit run, with its Node flags), or its bin/tslirp.js run by node. */
   readonly bin: string;
-  /** Node options before the script (e.g. --cpu-prof, --import a preload). */
+  /** Node options before a bin/tslirp.js (e.g. --cpu-prof, --import a preload); none for a launcher. */
   readonly nodeArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The command line of a build: its launcher as clients run it, or node with its options on bin/tslirp.js. */
+export function tslirpCommand(build: TslirpBuild, args: readonly string[]): [string, string[]] {
+  if (build.bin.endsWith('.js')) return [process.execPath, [...(build.nodeArgs ?? []), build.bin, ...args]];
+  if ((build.nodeArgs ?? []).length > 0) throw new Error(`${build.bin} is a launcher: Node options go to its bin/tslirp.js`);
+  return [build.bin, [...args]];
 }
 
 /** utime + stime of pid so far, in seconds. */
@@ -164,7 +171,7 @@ export class RelayLab {
     const apiSocket = this.path(`${impl}-${mtu}-${ns.pid}.sock`);
     const common = ['--configure', `--mtu=${mtu}`, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
     if (impl !== 'slirp4netns' && build === undefined) throw new Error(`${impl} needs a build`);
-    const [command, args] = impl === 'slirp4netns' ? [SLIRP4NETNS, common] : [process.execPath, [...(build!.nodeArgs ?? []), build!.bin, ...common]];
+    const [command, args] = impl === 'slirp4netns' ? [SLIRP4NETNS, common] : tslirpCommand(build!, common);
     const env = { ...process.env, TSLIRP_LOG_LEVEL: 'warn', ...build?.env };
     const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env });
     this.relays.add(child);
