@@ -3,7 +3,7 @@
  * in test/host): sockets ready in one loop turn reach JS in one call; a socket polled for nothing
  * is not reported, not even for an error or a hangup (epoll reports those unasked), until it is
  * watched again; a failed socket is reported once (as an error, or as readable where the set's only
- * socket is reported without epoll_wait); the set keeps the process alive exactly while a
+ * socket is reported without epoll_wait); hung-up sockets come after the others; the set keeps the process alive exactly while a
  * socket is polled; onEvents is called with itself as `this`. Its own file: tcpInit is once per process, and NativeTcpPort would take it.
  * Loopback only.
  */
@@ -102,6 +102,39 @@ describe('tcp_socket.c', { timeout: 20_000 }, () => {
     // onEvents is its own `this` (native-addon.ts): no lookup of the global object per event.
     expect(receivers.length).toBeGreaterThan(0);
     expect(receivers.every((r) => r === onEvents)).toBe(true);
+  });
+
+  it('reports the sockets with bytes first and hung-up sockets last, whatever order epoll has them in', async () => {
+    const accepted: Socket[] = [];
+    const port = await listen((s) => accepted.push(s.on('error', () => undefined)));
+    const waitFor = async (n: number): Promise<void> => {
+      while (accepted.length < n) await tick(5);
+    };
+    await open(4, port, waitFor(1).then(() => accepted[0]));
+    await open(5, port, waitFor(2).then(() => accepted[1]));
+    addon.tcpWatch(4, 0);
+    addon.tcpWatch(5, 0);
+    // 4: over both ways (our FIN, then the peer's): EPOLLIN | EPOLLHUP. 5: one byte to read.
+    expect(addon.tcpShutdown(4)).toBe(0);
+    accepted[0].end();
+    accepted[1].write('b');
+    await tick(50);
+    calls.length = 0;
+    recvResults.length = 0;
+    // Watched in one JS turn, the hung-up socket first: epoll's ready list has them in that order.
+    addon.tcpWatch(4, TCP_EVENT_READABLE);
+    addon.tcpWatch(5, TCP_EVENT_READABLE);
+    while (calls.length === 0) await tick(5);
+    await tick(20);
+    expect(calls).toEqual([
+      [
+        [5, TCP_EVENT_READABLE, 0],
+        [4, TCP_EVENT_READABLE, 0],
+      ],
+    ]);
+    expect(recvResults).toEqual([0]); // 4's end
+    addon.tcpClose(4, false);
+    addon.tcpClose(5, false);
   });
 
   it('does not report a socket polled for nothing, even once its peer reset it; watched again: the error, once', async () => {
