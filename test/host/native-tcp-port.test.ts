@@ -3,13 +3,14 @@
  * unreachable connects classified as the engine needs them, connect + echo, half-close both ways,
  * reset (the host sees an RST), backpressure both ways (a slow host reader: writes wait, onDrain,
  * every onWritten in order; pause from inside onData), EOF, --outbound-addr binding, many sockets at
- * once, slab reuse, and no event after the engine let a stream go; published ports' accepted
- * sockets taken over by descriptor (adoptSocketNatively). Loopback only.
+ * once, slab reuse, no event after the engine let a stream go, events said after the engine's turn
+ * (onClose after our end) in order with a throwing handler's error passed on uncaught; published
+ * ports' accepted sockets taken over by descriptor (adoptSocketNatively). Loopback only.
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { NativeTcpPort, adoptSocketNatively } from '../../src/host/native-tcp-port.js';
 import { HostConnectError, type HostStream } from '../../src/stack/tcp/host-tcp-port.js';
 import type { HostEndpoint } from '../../src/stack/host-address-map.js';
@@ -272,6 +273,46 @@ describe('NativeTcpPort', { timeout: 20_000 }, () => {
     await closedAtHost;
     expect(received).toBe('after your end');
     expect(text(events.chunks)).toBe('first');
+  });
+
+  it('onClose after our end from inside an engine call comes after that turn, for each stream in order; a handler that throws is uncaught and the rest still get theirs', async () => {
+    const port = await listen((s) => s.end());
+    const order: string[] = [];
+    const streams: HostStream[] = [];
+    const recorders: HostStreamRecorder[] = [];
+    for (let i = 0; i < 3; i++) {
+      const events = recorder();
+      const onClose = events.onClose;
+      events.onClose = () => {
+        order.push(`close ${i}`);
+        onClose();
+        if (i === 0) throw new Error('handler 0 failed');
+      };
+      const stream = connectNative(new NativeTcpPort(), { address: '127.0.0.1', port }, events);
+      await events.connected;
+      stream.resume();
+      await events.ended; // the host's end: our end below finishes the stream
+      streams.push(stream);
+      recorders.push(events);
+    }
+    const rethrown: (() => void)[] = [];
+    const spy = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((callback) => void rethrown.push(callback));
+    try {
+      for (const stream of streams) stream.end();
+      expect(order).toEqual([]); // not from inside the engine's call
+      await tick(0);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(order).toEqual(['close 0', 'close 1', 'close 2']);
+    expect(recorders.map((r) => r.log)).toEqual([
+      ['connect', 'end', 'close'],
+      ['connect', 'end', 'close'],
+      ['connect', 'end', 'close'],
+    ]);
+    // The throw is handed on as uncaught (a microtask that rethrows it), not swallowed.
+    expect(rethrown).toHaveLength(1);
+    expect(rethrown[0]).toThrow('handler 0 failed');
   });
 
   it('reset() sends an RST: the host sees ECONNRESET; no event follows', async () => {
