@@ -73,15 +73,22 @@ async function openToNewServer(id: number): Promise<Socket> {
   return open(id, port, accepted());
 }
 
+/** Sockets first and second connected to one fresh server, in that order; the server's sides. */
+async function openPair(first: number, second: number): Promise<Socket[]> {
+  const accepted: Socket[] = [];
+  const port = await listen((s) => accepted.push(s.on('error', () => undefined)));
+  const waitFor = async (n: number): Promise<Socket> => {
+    while (accepted.length < n) await tick(5);
+    return accepted[n - 1];
+  };
+  await open(first, port, waitFor(1));
+  await open(second, port, waitFor(2));
+  return accepted;
+}
+
 describe('tcp_socket.c', { timeout: 20_000 }, () => {
   it('reports the sockets ready in one loop turn in one call into JS', async () => {
-    const accepted: Socket[] = [];
-    const port = await listen((s) => accepted.push(s.on('error', () => undefined)));
-    const waitFor = async (n: number): Promise<void> => {
-      while (accepted.length < n) await tick(5);
-    };
-    await open(0, port, waitFor(1).then(() => accepted[0]));
-    await open(1, port, waitFor(2).then(() => accepted[1]));
+    const accepted = await openPair(0, 1);
     addon.tcpWatch(0, TCP_EVENT_READABLE);
     addon.tcpWatch(1, TCP_EVENT_READABLE);
     await tick(20);
@@ -105,13 +112,7 @@ describe('tcp_socket.c', { timeout: 20_000 }, () => {
   });
 
   it('reports the sockets with bytes first and hung-up sockets last, whatever order epoll has them in', async () => {
-    const accepted: Socket[] = [];
-    const port = await listen((s) => accepted.push(s.on('error', () => undefined)));
-    const waitFor = async (n: number): Promise<void> => {
-      while (accepted.length < n) await tick(5);
-    };
-    await open(4, port, waitFor(1).then(() => accepted[0]));
-    await open(5, port, waitFor(2).then(() => accepted[1]));
+    const accepted = await openPair(4, 5);
     addon.tcpWatch(4, 0);
     addon.tcpWatch(5, 0);
     // 4: over both ways (our FIN, then the peer's): EPOLLIN | EPOLLHUP. 5: one byte to read.
