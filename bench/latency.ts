@@ -6,7 +6,7 @@
  * loses the client's source address) and pasta (its loopback "splice" path), where installed.
  *
  *   npx tsx bench/latency.ts [--runs=3] [--seconds=3] [--warmup=0.5] [--mtu=65520,1500]
- *                            [--only=rr,cr,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta]
+ *                            [--only=rr,cr,crtw,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta]
  *                            [--baseline=DIR] [--label=TEXT]
  *
  * tslirp runs as clients run it: each tree's launcher (bin/tslirp, with native/node_flags.h's Node
@@ -24,6 +24,8 @@
  * - rr: 64-byte request, 64-byte answer, one connection, guest→host (server on 127.0.0.1, reached
  *   as 10.0.2.2) and host→guest through a published port; round trips/s, p50, p99.
  * - cr: connect, 1 byte each way, close; guest→host and host→guest through a published port.
+ * - crtw (only when asked for): cr guest→host with the guest's tcp_tw_reuse=1, the relay's own rate
+ *   (see connectionRateReusingTimeWait).
  * - urr (only when asked for): a 64-byte UDP datagram and its 64-byte echo, one guest socket,
  *   guest→host (a UDP echo server on 127.0.0.1, reached as 10.0.2.2): a DNS-like exchange through
  *   the guest's UDP binding; round trips/s, p50, p99 (a round trip without an answer within 1 s
@@ -61,7 +63,7 @@ const execFileAsync = promisify(execFile);
 const MESSAGE_SIZE = 64;
 
 const USAGE =
-  'usage: npx tsx bench/latency.ts [--runs=N] [--seconds=S] [--warmup=S] [--mtu=65520,1500] [--only=rr,cr,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta] [--baseline=DIR] [--label=TEXT]';
+  'usage: npx tsx bench/latency.ts [--runs=N] [--seconds=S] [--warmup=S] [--mtu=65520,1500] [--only=rr,cr,crtw,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta] [--baseline=DIR] [--label=TEXT]';
 const argv = process.argv.slice(2);
 rejectUnknownArgs(argv, /^--(runs=\d+|seconds=[\d.]+|warmup=[\d.]+|mtu=[\d,]+|only=[a-z,]+|no-rootlesskit|no-pasta|baseline=\S+|label=.*)$/, USAGE);
 const option = (name: string): string | undefined => textArg(argv, name);
@@ -131,6 +133,26 @@ async function startUdpEchoServer(port: number): Promise<void> {
 async function requestResponse(instance: Instance, direction: 'g2h' | 'h2g', host: HostServers): Promise<Sample> {
   const args = (target: string, port: number): string[] => ['rr', target, String(port), String(MESSAGE_SIZE), String(WARMUP), String(SECONDS)];
   return measured(instance, () => (direction === 'g2h' ? peer(instance, 'guest', args('10.0.2.2', host.echoPort)) : peer(instance, 'host', args('127.0.0.1', instance.echoHostPort))));
+}
+
+/** Sets the guest namespace's net.ipv4.tcp_tw_reuse (2, the default: loopback only; 1: any destination). */
+async function guestTimeWaitReuse(instance: Instance, value: 1 | 2): Promise<void> {
+  await execFileAsync('nsenter', ['-t', String(instance.guest!.pid), '-n', 'sh', '-c', `echo ${value} > /proc/sys/net/ipv4/tcp_tw_reuse`]);
+}
+
+/**
+ * crtw: cr guest→host with the guest's tcp_tw_reuse=1. The guest client closes first, so its
+ * TIME_WAIT sockets pile up (thousands per second) and, with the default, its connect() searches ever
+ * longer for a free port: a cost of the guest's kernel, the same behind any relay. Reusing them shows
+ * the relay's own rate.
+ */
+async function connectionRateReusingTimeWait(instance: Instance): Promise<Sample> {
+  await guestTimeWaitReuse(instance, 1);
+  try {
+    return await connectionRate(instance, 'g2h');
+  } finally {
+    await guestTimeWaitReuse(instance, 2);
+  }
 }
 
 async function connectionRate(instance: Instance, direction: 'g2h' | 'h2g'): Promise<Sample> {
@@ -347,6 +369,10 @@ async function benchMtu(mtu: number, hostServers: HostServers, holdPort: number,
       const perK = { of: cpuPerThousand, unit: 's/1k' };
       await workload(mtu, 'connect+1 B+close guest→host', pair, [RATE, P99], (i) => connectionRate(i, 'g2h'), perK);
       await workload(mtu, 'connect+1 B+close host→guest (published)', published, [RATE, P99], (i) => connectionRate(i, 'h2g'), perK);
+    }
+    if (ONLY.has('crtw')) {
+      const perK = { of: cpuPerThousand, unit: 's/1k' };
+      await workload(mtu, 'connect+1 B+close guest→host, guest tcp_tw_reuse=1', pair, [RATE, P99], connectionRateReusingTimeWait, perK);
     }
     const perGB = { of: cpuPerGB, unit: 's/GB' };
     if (ONLY.has('pub')) {
