@@ -197,7 +197,11 @@ test('many sockets opened, used and closed leave no descriptor behind', async ()
     const clients = Array.from({ length: 25 }, () => client());
     for (const [i, c] of clients.entries()) c.socket.send(Buffer.from('n'), { address: '127.0.0.1', port: i % 2 === 0 ? echo.port : port });
     expect(descriptors()).toBeGreaterThanOrEqual(before + 25);
-    await until(() => clients.every((c, i) => (i % 2 === 0 ? c.messages.length === 1 : c.errors.length === 1)));
+    await until(() => clients.every((c, i) => i % 2 === 1 || c.messages.length === 1));
+    // The refusals are ICMP errors, which the kernel rate-limits for the whole machine (1000/s, bursts
+    // of 50: net.ipv4.icmp_msgs_per_sec), a budget the test files running beside this one share: a
+    // refusal may never come. Waited for a while, not required (a clean-clone CI run timed out here at 4830571).
+    await until(() => clients.every((c, i) => i % 2 === 0 || c.errors.length === 1), 500).catch(() => undefined);
     for (const c of clients) c.socket.close();
   }
   await settle();
