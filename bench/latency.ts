@@ -56,7 +56,7 @@ import { promisify } from 'node:util';
 import { openTunToAll, REPO_ROOT, stopProcess } from '../test/support/netns.js';
 import { freePort } from '../test/support/published-guest.js';
 import { rootlesskitPrerequisite } from '../test/support/rootless-user.js';
-import { contextSwitches, cpuSeconds, RelayLab, sleep, type Impl, type Instance, type TslirpBuild } from './relay-harness.js';
+import { clientBuild, contextSwitches, cpuSeconds, RelayLab, sleep, type Impl, type Instance } from './relay-harness.js';
 import { rejectUnknownArgs, textArg } from './bench-args.js';
 
 const execFileAsync = promisify(execFile);
@@ -84,13 +84,8 @@ interface Sample {
 
 const lab = new RelayLab();
 const nodeArgs = process.env.TSLIRP_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-/** What clients run: a tree's launcher (bin/tslirp, with its Node flags), unless TSLIRP_NODE_FLAGS asks for node with those flags on its bin/tslirp.js (or it has no launcher). */
-function buildOf(root: string): TslirpBuild {
-  const launcher = join(root, 'bin/tslirp');
-  return nodeArgs.length === 0 && existsSync(launcher) ? { bin: launcher } : { bin: join(root, 'bin/tslirp.js'), nodeArgs };
-}
-const TSLIRP_BUILD = buildOf(REPO_ROOT);
-const BASELINE_BUILD = BASELINE ? buildOf(BASELINE) : undefined;
+const TSLIRP_BUILD = clientBuild(REPO_ROOT, nodeArgs);
+const BASELINE_BUILD = BASELINE ? clientBuild(BASELINE, nodeArgs) : undefined;
 
 // ---- measurements ----
 

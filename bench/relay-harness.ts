@@ -46,6 +46,12 @@ export interface TslirpBuild {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** What clients run in a checkout: its launcher (bin/tslirp, with its Node flags) when built and no Node options are asked for, else node with them on its bin/tslirp.js. */
+export function clientBuild(root: string, nodeArgs: readonly string[] = []): TslirpBuild {
+  const launcher = join(root, 'bin/tslirp');
+  return nodeArgs.length === 0 && existsSync(launcher) ? { bin: launcher } : { bin: join(root, 'bin/tslirp.js'), nodeArgs };
+}
+
 /** The command line of a build: its launcher as clients run it, or node with its options on bin/tslirp.js. */
 export function tslirpCommand(build: TslirpBuild, args: readonly string[]): [string, string[]] {
   if (build.bin.endsWith('.js')) return [process.execPath, [...(build.nodeArgs ?? []), build.bin, ...args]];

@@ -46,13 +46,9 @@ import { createNamespace, ProcessTracker, REPO_ROOT, stopProcess, type TestNames
 import { freePort, SLIRP4NETNS } from '../test/support/published-guest.js';
 import { rssKiB } from '../test/support/tcp-bulk-peers.js';
 import { numberArg, rejectUnknownArgs } from './bench-args.js';
+import { clientBuild, tslirpCommand } from './relay-harness.js';
 
 const execFileAsync = promisify(execFile);
-/** What clients run in a checkout: the launcher (bin/tslirp, with its Node flags) when built, else node bin/tslirp.js. */
-function tslirpCommand(root: string): string[] {
-  const launcher = join(root, 'bin/tslirp');
-  return existsSync(launcher) ? [launcher] : [process.execPath, join(root, 'bin/tslirp.js')];
-}
 const CLK_TCK = 100;
 
 const USAGE = 'usage: npx tsx bench/tcp-iperf.ts [--runs=N] [--seconds=S] [--quick] [--only=1500|65520|offloads[,…]] [--family=4|6|both] [--cpus=LIST] [--baseline=DIR]';
@@ -136,12 +132,12 @@ async function start(impl: Impl, config: Config): Promise<Instance> {
   const ipv6 = ipv6For(impl);
   const v6 = ipv6 ? ['-6'] : [];
   // The reference slot runs slirp4netns, or with --baseline the other build's tslirp.
-  const tslirp = impl === 'tslirp' ? tslirpCommand(REPO_ROOT) : BASELINE === undefined ? undefined : tslirpCommand(BASELINE);
-  const args =
-    tslirp !== undefined
-      ? [...tslirp.slice(1), '--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, ...(config.offloads ? ['--enable-offloads'] : ['--disable-offloads']), String(ns.pid), 'tap0']
-      : ['--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
-  const command = tslirp !== undefined ? tslirp[0] : SLIRP4NETNS;
+  const build = impl === 'tslirp' ? clientBuild(REPO_ROOT) : BASELINE === undefined ? undefined : clientBuild(BASELINE);
+  const common = ['--configure', `--mtu=${config.mtu}`, ...v6, '-r', '3', `--api-socket=${apiSocket}`];
+  const [command, args] =
+    build !== undefined
+      ? tslirpCommand(build, [...common, ...(config.offloads ? ['--enable-offloads'] : ['--disable-offloads']), String(ns.pid), 'tap0'])
+      : [SLIRP4NETNS, [...common, String(ns.pid), 'tap0']];
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], cwd: REPO_ROOT, env: { ...process.env, TSLIRP_LOG_LEVEL: 'warn' } });
   engines.add(child);
   child.once('exit', () => engines.delete(child));
