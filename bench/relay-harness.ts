@@ -269,17 +269,39 @@ export class RelayLab {
     };
   }
 
-  /** pasta attached to a fresh namespace that has only its loopback: host loopback clients are spliced to it. */
-  async startPasta(): Promise<Instance> {
+  /**
+   * pasta attached to a fresh namespace, addressed as tslirp's guest is (tap0 10.0.2.100/24, gateway
+   * 10.0.2.2, MTU as given): pasta maps the gateway address to the host's loopback (its default), so the
+   * guest→host workloads reach the same host servers through it; host loopback clients of the published
+   * ports are spliced to the namespace's loopback.
+   */
+  async startPasta(mtu: number): Promise<Instance> {
     const ns = await createNamespace(this.tracker);
     await this.prepareGuest(ns);
     await this.startGuestServers(ns);
     const echoHostPort = await freePort();
     const iperfHostPort = await freePort();
     const forward = (host: number, guest: number): string[] => ['-t', `127.0.0.1/${host}:${guest}`];
+    const guestNetwork = ['--config-net', '-I', 'tap0', '-m', String(mtu), '-a', '10.0.2.100', '-n', '24', '-g', '10.0.2.2'];
     // --runas 0: as root, pasta would become nobody and could not join the namespace's user namespace.
-    const args = ['-f', '-q', '--runas', '0', ...forward(echoHostPort, GUEST_ECHO_PORT), ...forward(iperfHostPort, GUEST_IPERF_PORT), '-u', 'none', '-T', 'none', '-U', 'none', '--no-map-gw', String(ns.pid)];
+    const args = ['-f', '-q', '--runas', '0', ...guestNetwork, ...forward(echoHostPort, GUEST_ECHO_PORT), ...forward(iperfHostPort, GUEST_IPERF_PORT), '-u', 'none', '-T', 'none', '-U', 'none', String(ns.pid)];
     const child = drained(this.tracker.spawn('pasta', args));
+    const guestAddressed = (): boolean => {
+      try {
+        return execFileSync('nsenter', ['-t', String(ns.pid), '-n', 'ip', '-4', '-o', 'addr', 'show', 'tap0'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('10.0.2.100/24');
+      } catch {
+        return false; // tap0 not there yet
+      }
+    };
+    await waitFor(
+      'pasta to configure the guest',
+      () => {
+        if (child.exitCode !== null) throw new Error(`pasta exited ${child.exitCode}`);
+        return guestAddressed();
+      },
+      10_000,
+      50,
+    );
     await waitEchoing(echoHostPort, 'pasta published echo port');
     return {
       impl: 'pasta',
