@@ -25,7 +25,8 @@
  *
  * rr, cr and urr print one JSON line: {"count":N,"seconds":S,"rate":R,"p50_us":..,"p99_us":..,
  * "p999_us":..,"max_us":..} (urr adds "lost":N). Every socket has TCP_NODELAY (both ends of a request/response
- * workload do, as RPC libraries set it). Only the addresses given on the command line are used.
+ * workload do, as RPC libraries set it). ADDR and HOST are IPv4 or IPv6 addresses. Only the addresses
+ * given on the command line are used.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -59,16 +60,37 @@ static void die(const char *what) {
   exit(1);
 }
 
-static struct sockaddr_in address_of(const char *host, const char *port) {
-  struct sockaddr_in a;
+/** An IPv4 or IPv6 socket address (the family follows the address given). */
+struct peer_address {
+  struct sockaddr_storage storage;
+  socklen_t length;
+};
+
+static struct peer_address address_of(const char *host, const char *port) {
+  struct peer_address a;
   memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)atoi(port));
-  if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+  uint16_t port_number = htons((uint16_t)atoi(port));
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&a.storage;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a.storage;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = port_number;
+    a.length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = port_number;
+    a.length = sizeof *v6;
+  } else {
     fprintf(stderr, "latency-peer: bad address %s\n", host);
     exit(2);
   }
   return a;
+}
+
+static int socket_for(const struct peer_address *a, int type) {
+  int fd = socket(a->storage.ss_family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  return fd;
 }
 
 static void nodelay(int fd) {
@@ -76,11 +98,10 @@ static void nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-static int connect_to(const struct sockaddr_in *a) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
+static int connect_to(const struct peer_address *a) {
+  int fd = socket_for(a, SOCK_STREAM);
   nodelay(fd);
-  while (connect(fd, (const struct sockaddr *)a, sizeof *a) < 0) {
+  while (connect(fd, (const struct sockaddr *)&a->storage, a->length) < 0) {
     if (errno != EINTR) die("connect");
   }
   return fd;
@@ -152,7 +173,7 @@ static void report(double seconds) { report_with(seconds, ""); }
 
 /* ---- workloads ---- */
 
-static int request_response(const struct sockaddr_in *a, size_t size, double warm, double seconds,
+static int request_response(const struct peer_address *a, size_t size, double warm, double seconds,
                             const char *times_path) {
   char *out = calloc(1, size), *in = malloc(size);
   if (out == NULL || in == NULL) die("malloc");
@@ -189,7 +210,7 @@ static int request_response(const struct sockaddr_in *a, size_t size, double war
   return 0;
 }
 
-static int connection_rate(const struct sockaddr_in *a, double warm, double seconds) {
+static int connection_rate(const struct peer_address *a, double warm, double seconds) {
   double start = now_us(), measure_from = start + warm * 1e6, end = measure_from + seconds * 1e6;
   char byte = 'x';
   for (;;) {
@@ -205,14 +226,13 @@ static int connection_rate(const struct sockaddr_in *a, double warm, double seco
   return 0;
 }
 
-static int udp_request_response(const struct sockaddr_in *a, size_t size, double warm, double seconds) {
+static int udp_request_response(const struct peer_address *a, size_t size, double warm, double seconds) {
   char *out = calloc(1, size), *in = malloc(size + 1);
   if (out == NULL || in == NULL) die("malloc");
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
+  int fd = socket_for(a, SOCK_DGRAM);
   struct timeval timeout = {.tv_sec = 1, .tv_usec = 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  if (connect(fd, (const struct sockaddr *)a, sizeof *a) < 0) die("connect");
+  if (connect(fd, (const struct sockaddr *)&a->storage, a->length) < 0) die("connect");
   size_t lost = 0;
   double start = now_us(), measure_from = start + warm * 1e6, end = measure_from + seconds * 1e6;
   for (;;) {
@@ -234,10 +254,9 @@ static int udp_request_response(const struct sockaddr_in *a, size_t size, double
   return 0;
 }
 
-_Noreturn static void udp_serve(const struct sockaddr_in *a) {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
-  if (bind(fd, (const struct sockaddr *)a, sizeof *a) < 0) die("bind");
+_Noreturn static void udp_serve(const struct peer_address *a) {
+  int fd = socket_for(a, SOCK_DGRAM);
+  if (bind(fd, (const struct sockaddr *)&a->storage, a->length) < 0) die("bind");
   printf("listening\n");
   fflush(stdout);
   static char buf[1 << 16];
@@ -250,7 +269,7 @@ _Noreturn static void udp_serve(const struct sockaddr_in *a) {
   }
 }
 
-_Noreturn static void hold(const struct sockaddr_in *a, const char *mode) {
+_Noreturn static void hold(const struct peer_address *a, const char *mode) {
   int fd = connect_to(a);
   char byte = 'h';
   write_all(fd, &byte, 1);
@@ -261,12 +280,11 @@ _Noreturn static void hold(const struct sockaddr_in *a, const char *mode) {
   for (;;) pause();
 }
 
-_Noreturn static void serve(const struct sockaddr_in *a) {
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listener < 0) die("socket");
+_Noreturn static void serve(const struct peer_address *a) {
+  int listener = socket_for(a, SOCK_STREAM | SOCK_NONBLOCK);
   int one = 1;
   setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(listener, (const struct sockaddr *)a, sizeof *a) < 0) die("bind");
+  if (bind(listener, (const struct sockaddr *)&a->storage, a->length) < 0) die("bind");
   if (listen(listener, 4096) < 0) die("listen");
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
@@ -318,28 +336,28 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc == 4 && strcmp(argv[1], "serve") == 0) {
-    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    struct peer_address a = address_of(argv[2], argv[3]);
     serve(&a);
   }
   if ((argc == 7 || argc == 8) && strcmp(argv[1], "rr") == 0) {
-    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    struct peer_address a = address_of(argv[2], argv[3]);
     return request_response(&a, (size_t)atoi(argv[4]), atof(argv[5]), atof(argv[6]),
                             argc == 8 ? argv[7] : NULL);
   }
   if (argc == 6 && strcmp(argv[1], "cr") == 0) {
-    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    struct peer_address a = address_of(argv[2], argv[3]);
     return connection_rate(&a, atof(argv[4]), atof(argv[5]));
   }
   if (argc == 4 && strcmp(argv[1], "userve") == 0) {
-    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    struct peer_address a = address_of(argv[2], argv[3]);
     udp_serve(&a);
   }
   if (argc == 7 && strcmp(argv[1], "urr") == 0) {
-    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    struct peer_address a = address_of(argv[2], argv[3]);
     return udp_request_response(&a, (size_t)atoi(argv[4]), atof(argv[5]), atof(argv[6]));
   }
   if (argc == 5 && strcmp(argv[1], "hold") == 0) {
-    struct sockaddr_in a = address_of(argv[2], argv[3]);
+    struct peer_address a = address_of(argv[2], argv[3]);
     hold(&a, argv[4]);
   }
   fprintf(stderr,

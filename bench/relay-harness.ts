@@ -170,12 +170,15 @@ export class RelayLab {
     return child;
   }
 
-  /** tslirp (a build) or slirp4netns on a fresh `unshare -rn` namespace, with both guest servers published on 127.0.0.1. */
-  async startSlirp(impl: 'tslirp' | 'baseline' | 'slirp4netns', mtu: number, build?: TslirpBuild): Promise<Instance> {
+  /**
+   * tslirp (a build) or slirp4netns on a fresh `unshare -rn` namespace, with both guest servers published on 127.0.0.1;
+   * with ipv6, --enable-ipv6 (the guest's fd00::/64 address comes by router advertisement: waitGuestIpv6).
+   */
+  async startSlirp(impl: 'tslirp' | 'baseline' | 'slirp4netns', mtu: number, build?: TslirpBuild, options: { ipv6?: boolean } = {}): Promise<Instance> {
     const ns = await createNamespace(this.tracker);
     await this.prepareGuest(ns);
     const apiSocket = this.path(`${impl}-${mtu}-${ns.pid}.sock`);
-    const common = ['--configure', `--mtu=${mtu}`, '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
+    const common = ['--configure', `--mtu=${mtu}`, ...(options.ipv6 ? ['--enable-ipv6'] : []), '-r', '3', `--api-socket=${apiSocket}`, String(ns.pid), 'tap0'];
     if (impl !== 'slirp4netns' && build === undefined) throw new Error(`${impl} needs a build`);
     const [command, args] = impl === 'slirp4netns' ? [SLIRP4NETNS, common] : tslirpCommand(build!, common);
     const env = { ...process.env, TSLIRP_LOG_LEVEL: 'warn', ...build?.env };
@@ -334,4 +337,17 @@ export class RelayLab {
       }
     });
   }
+}
+
+/** Waits until the guest has its global IPv6 address (router advertisement, then duplicate address detection). */
+export async function waitGuestIpv6(ns: TestNamespace): Promise<void> {
+  const ready = (): boolean => {
+    try {
+      const out = execFileSync('nsenter', ['-t', String(ns.pid), '-n', 'ip', '-6', '-o', 'addr', 'show', 'dev', 'tap0', 'scope', 'global'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      return out.includes('inet6') && !out.includes('tentative');
+    } catch {
+      return false;
+    }
+  };
+  await waitFor('the guest\'s IPv6 address', ready, 10_000, 50);
 }
