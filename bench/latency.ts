@@ -222,6 +222,18 @@ async function idleWakeups(instance: Instance, idle: IdleCase, holdPort: number)
   return { values: { wakeups: perSecond }, cpuSeconds: sample.cpuSeconds };
 }
 
+/**
+ * rr between two host processes over loopback, no relay: what the machine itself does at the moment.
+ * On this VM it swings between modes (46k round trips/s one hour, 16k the next, when waking a halted
+ * vCPU is dear), and the ratios between relays move with it: a relay that busy-polls never lets its
+ * vCPU halt. Printed in each table's title so that a table can be read against its machine.
+ */
+async function machineFloor(echoPort: number): Promise<string> {
+  const figures = await execFileAsync(lab.peer, ['rr', '127.0.0.1', String(echoPort), String(MESSAGE_SIZE), String(WARMUP), String(SECONDS)], { timeout: (WARMUP + SECONDS + 30) * 1000 });
+  const result = JSON.parse(figures.stdout) as Record<string, number>;
+  return `${formatValue(result.rate, 0)}/s p50 ${result.p50_us.toFixed(0)} µs`;
+}
+
 // ---- table ----
 
 const median = (values: number[]): number => {
@@ -423,7 +435,9 @@ async function main(): Promise<void> {
       }),
   );
 
+  const floorBefore = await machineFloor(echoPort);
   for (const mtu of MTUS) await benchMtu(mtu, { echoPort, iperfPort, udpEchoPort }, hold.port, extras);
+  const floorAfter = await machineFloor(echoPort);
 
   const git = (...args: string[]): string | undefined => {
     try {
@@ -436,7 +450,8 @@ async function main(): Promise<void> {
   const dirty = (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '';
   const title =
     `bench/latency.ts at ${commit}${dirty ? ' (+ uncommitted changes)' : ''}${LABEL ? `, ${LABEL}` : ''}: ${RUNS} runs × ${SECONDS} s (+${WARMUP} s warm-up), ` +
-    `interleaved, medians (node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z)`;
+    `interleaved, medians (node ${process.version}, ${new Date().toISOString().slice(0, 16)}Z); ` +
+    `the machine's floor, rr ${MESSAGE_SIZE} B on the host's loopback with no relay, before / after: ${floorBefore} / ${floorAfter}`;
   const command = `npx tsx bench/latency.ts ${argv.join(' ')}`.trim();
   const table = render();
   console.log(`${title}\n\n${table}`);
