@@ -5,7 +5,7 @@
  * rootless use has it). The published-port rows also run RootlessKit's builtin port driver (it
  * loses the client's source address) and pasta (its loopback "splice" path), where installed; the
  * guest→host rows run pasta too (its guest addressed as tslirp's, the gateway mapped to the host's
- * loopback), the fastest relay of that kind in C.
+ * loopback): a relay of the same kind (terminate, re-originate) written in C.
  *
  *   npx tsx bench/latency.ts [--runs=3] [--seconds=3] [--warmup=0.5] [--mtu=65520,1500]
  *                            [--only=rr,cr,pub,iperf,idle,urr] [--no-rootlesskit] [--no-pasta]
@@ -125,7 +125,7 @@ const hostLoopback = (family: Family): string => (family === 4 ? '127.0.0.1' : '
 /** What the guest connects to for the host's loopback: the gateway. */
 const gatewayFromGuest = (family: Family): string => (family === 4 ? '10.0.2.2' : 'fd00::2');
 
-async function udpRequestResponse(instance: Instance, host: HostServers, family: Family): Promise<Sample> {
+async function udpRequestResponse(instance: Instance, host: HostServers, family: Family = 4): Promise<Sample> {
   return measured(instance, () => peer(instance, 'guest', ['urr', gatewayFromGuest(family), String(host.udpEchoPort), String(MESSAGE_SIZE), String(WARMUP), String(SECONDS)]));
 }
 
@@ -373,7 +373,7 @@ async function benchMtu(mtu: number, hostServers: HostServers, holdPort: number,
     }
     if (ONLY.has('urr')) {
       const perK = { of: cpuPerThousand, unit: 's/1k' };
-      await workload(mtu, `UDP rr ${MESSAGE_SIZE} B guest→host`, guestToHost, [RATE, P50, P99, LOST], (i) => udpRequestResponse(i, hostServers, 4), perK);
+      await workload(mtu, `UDP rr ${MESSAGE_SIZE} B guest→host`, guestToHost, [RATE, P50, P99, LOST], (i) => udpRequestResponse(i, hostServers), perK);
     }
     if (ONLY.has('cr')) {
       const perK = { of: cpuPerThousand, unit: 's/1k' };
