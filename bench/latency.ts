@@ -103,8 +103,9 @@ async function measured(instance: Instance, run: () => Promise<Record<string, nu
   return { values, cpuSeconds: cpuSeconds(instance.relayPid) - before };
 }
 
-async function peer(instance: Instance, where: 'guest' | 'host', args: string[]): Promise<Record<string, number>> {
-  const [command, full] = where === 'guest' ? ['nsenter', ['-t', String(instance.guest!.pid), '-n', lab.peer, ...args]] : [lab.peer, args];
+/** Runs latency-peer on the host, or in the instance's guest; its one JSON line. */
+async function peer(instance: Instance | undefined, where: 'guest' | 'host', args: string[]): Promise<Record<string, number>> {
+  const [command, full] = where === 'guest' ? ['nsenter', ['-t', String(instance!.guest!.pid), '-n', lab.peer, ...args]] : [lab.peer, args];
   const { stdout } = await execFileAsync(command, full, { timeout: (WARMUP + SECONDS + 30) * 1000 });
   return JSON.parse(stdout) as Record<string, number>;
 }
@@ -229,8 +230,7 @@ async function idleWakeups(instance: Instance, idle: IdleCase, holdPort: number)
  * vCPU halt. Printed in each table's title so that a table can be read against its machine.
  */
 async function machineFloor(echoPort: number): Promise<string> {
-  const figures = await execFileAsync(lab.peer, ['rr', '127.0.0.1', String(echoPort), String(MESSAGE_SIZE), String(WARMUP), String(SECONDS)], { timeout: (WARMUP + SECONDS + 30) * 1000 });
-  const result = JSON.parse(figures.stdout) as Record<string, number>;
+  const result = await peer(undefined, 'host', ['rr', '127.0.0.1', String(echoPort), String(MESSAGE_SIZE), String(WARMUP), String(SECONDS)]);
   return `${formatValue(result.rate, 0)}/s p50 ${result.p50_us.toFixed(0)} µs`;
 }
 

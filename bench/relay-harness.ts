@@ -289,18 +289,11 @@ export class RelayLab {
     // --runas 0: as root, pasta would become nobody and could not join the namespace's user namespace.
     const args = ['-f', '-q', '--runas', '0', ...guestNetwork, ...forward(echoHostPort, GUEST_ECHO_PORT), ...forward(iperfHostPort, GUEST_IPERF_PORT), '-u', 'none', '-T', 'none', '-U', 'none', String(ns.pid)];
     const child = drained(this.tracker.spawn('pasta', args));
-    const guestAddressed = (): boolean => {
-      try {
-        return execFileSync('nsenter', ['-t', String(ns.pid), '-n', 'ip', '-4', '-o', 'addr', 'show', 'tap0'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('10.0.2.100/24');
-      } catch {
-        return false; // tap0 not there yet
-      }
-    };
     await waitFor(
       'pasta to configure the guest',
       () => {
         if (child.exitCode !== null) throw new Error(`pasta exited ${child.exitCode}`);
-        return guestAddressed();
+        return tap0Addresses(ns, 4).includes('10.0.2.100/24');
       },
       10_000,
       50,
@@ -339,15 +332,24 @@ export class RelayLab {
   }
 }
 
+/** The guest's tap0 addresses of one family, as `ip -o addr` prints them ('' while there is no tap0 yet). */
+function tap0Addresses(ns: TestNamespace, family: 4 | 6): string {
+  try {
+    return execFileSync('nsenter', ['-t', String(ns.pid), '-n', 'ip', `-${family}`, '-o', 'addr', 'show', 'dev', 'tap0', 'scope', 'global'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return '';
+  }
+}
+
 /** Waits until the guest has its global IPv6 address (router advertisement, then duplicate address detection). */
 export async function waitGuestIpv6(ns: TestNamespace): Promise<void> {
-  const ready = (): boolean => {
-    try {
-      const out = execFileSync('nsenter', ['-t', String(ns.pid), '-n', 'ip', '-6', '-o', 'addr', 'show', 'dev', 'tap0', 'scope', 'global'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-      return out.includes('inet6') && !out.includes('tentative');
-    } catch {
-      return false;
-    }
-  };
-  await waitFor('the guest\'s IPv6 address', ready, 10_000, 50);
+  await waitFor(
+    "the guest's IPv6 address",
+    () => {
+      const addresses = tap0Addresses(ns, 6);
+      return addresses.includes('inet6') && !addresses.includes('tentative');
+    },
+    10_000,
+    50,
+  );
 }
